@@ -1,0 +1,89 @@
+"""Plain result types returned by :class:`vectorgate.Client` and :class:`vectorgate.AsyncClient`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document: text and/or a vector, with metadata, under a caller-chosen id.
+
+    Give ``vector`` to store your own embedding; leave it ``None`` to have the
+    server embed ``text`` with the collection's model. ``metadata`` values are
+    strings, numbers, bools or lists of strings.
+    """
+
+    id: str
+    text: str = ""
+    vector: list[float] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result.
+
+    ``score`` is normalised so that higher is better (cosine similarity, the
+    inner product, or ``1 / (1 + distance)`` for L2); ``raw_score`` is the score
+    or distance exactly as the backend returned it. ``vector`` is set only when
+    ``"vector"`` is among the search's ``output_fields``.
+    """
+
+    id: str
+    score: float
+    raw_score: float
+    text: str
+    metadata: dict[str, Any]
+    store: str
+    collection: str
+    vector: list[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """A collection as the server describes it.
+
+    ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is 0 in
+    the results of ``list_collections`` (the server does not count there).
+    """
+
+    name: str
+    store: str
+    dimension: int
+    metric: str
+    text_field: str
+    embedding_model: str
+    index_type: str
+    index_params: dict[str, Any]
+    document_count: int
+    backend: str
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualIndex:
+    """A virtual index: a named view onto a real collection of a configured store.
+
+    ``policy_filter`` is the filter ANDed into every read and write through the
+    index, in the JSON dict form accepted wherever a filter is (see
+    :class:`vectorgate.F`), or ``None``.
+    """
+
+    index_name: str
+    collection: str
+    store: str
+    policy_filter: dict[str, Any] | None
+    description: str
+    create_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What a search would send to the backend, returned by ``explain``."""
+
+    backend: str
+    native_filter: str
+    native_params: dict[str, Any]

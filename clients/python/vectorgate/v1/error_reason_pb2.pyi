@@ -1,0 +1,48 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_FIELD: _ClassVar[ErrorReason]
+    ERROR_REASON_MISSING_FIELD: _ClassVar[ErrorReason]
+    ERROR_REASON_DIMENSION_MISMATCH: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_VECTOR: _ClassVar[ErrorReason]
+    ERROR_REASON_INVALID_FILTER: _ClassVar[ErrorReason]
+    ERROR_REASON_STORE_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_COLLECTION_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_COLLECTION_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    ERROR_REASON_INDEX_NOT_FOUND: _ClassVar[ErrorReason]
+    ERROR_REASON_INDEX_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    ERROR_REASON_LIMIT_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_UNSUPPORTED_OPERATION: _ClassVar[ErrorReason]
+    ERROR_REASON_BACKEND_UNAVAILABLE: _ClassVar[ErrorReason]
+    ERROR_REASON_EMBEDDING_FAILED: _ClassVar[ErrorReason]
+    ERROR_REASON_FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    ERROR_REASON_DEADLINE_EXCEEDED: _ClassVar[ErrorReason]
+    ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
+    ERROR_REASON_PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+ERROR_REASON_INVALID_FIELD: ErrorReason
+ERROR_REASON_MISSING_FIELD: ErrorReason
+ERROR_REASON_DIMENSION_MISMATCH: ErrorReason
+ERROR_REASON_INVALID_VECTOR: ErrorReason
+ERROR_REASON_INVALID_FILTER: ErrorReason
+ERROR_REASON_STORE_NOT_FOUND: ErrorReason
+ERROR_REASON_COLLECTION_NOT_FOUND: ErrorReason
+ERROR_REASON_COLLECTION_ALREADY_EXISTS: ErrorReason
+ERROR_REASON_INDEX_NOT_FOUND: ErrorReason
+ERROR_REASON_INDEX_ALREADY_EXISTS: ErrorReason
+ERROR_REASON_LIMIT_EXCEEDED: ErrorReason
+ERROR_REASON_UNSUPPORTED_OPERATION: ErrorReason
+ERROR_REASON_BACKEND_UNAVAILABLE: ErrorReason
+ERROR_REASON_EMBEDDING_FAILED: ErrorReason
+ERROR_REASON_FAILED_PRECONDITION: ErrorReason
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason
+ERROR_REASON_UNAUTHENTICATED: ErrorReason
+ERROR_REASON_PERMISSION_DENIED: ErrorReason
+ERROR_REASON_INTERNAL: ErrorReason
