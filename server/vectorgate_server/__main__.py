@@ -1,0 +1,5 @@
+"""``python -m vectorgate_server``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,582 @@
+"""The application layer: stores, embedders and virtual indexes wired together.
+
+Both transports (the gRPC servicers and the HTTP shim) call this and nothing
+else. It works on domain types; validation that needs a collection (its
+dimension, its pinned model) and the server's limits happens here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .adapters.base import Adapter, unsupported_ops
+from .domain import (
+    NAME_RE,
+    CollectionInfo,
+    CollectionSpec,
+    Document,
+    Explanation,
+    Filter,
+    FloatArray,
+    Hit,
+    IndexSpec,
+    Metric,
+    SearchQuery,
+    and_filters,
+)
+from .embeddings import EmbeddingRegistry, UnknownModelError
+from .errors import (
+    DimensionMismatch,
+    EmbeddingFailed,
+    FailedPrecondition,
+    InvalidArgument,
+    LimitExceeded,
+    NotFound,
+    Unsupported,
+)
+from .storage import Database, IndexRegistry, VirtualIndex
+
+log = logging.getLogger(__name__)
+
+#: ``embedding_model`` value of a collection that is given vectors only.
+NO_EMBEDDING = "none"
+#: Longest document id accepted, in UTF-8 bytes.
+MAX_ID_BYTES = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Request limits enforced before any backend call."""
+
+    max_top_k: int = 1000
+    max_batch_documents: int = 1000
+    max_text_bytes: int = 1 << 20
+    max_dimension: int = 8192
+    max_page_size: int = 1000
+    default_page_size: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved (store, collection), possibly through a virtual index."""
+
+    adapter: Adapter
+    collection: str
+    #: Policy filter of the virtual index, ANDed into every read.
+    policy: Filter | None = None
+    #: The name the caller used, when it was a virtual index.
+    virtual_name: str | None = None
+
+    @property
+    def store(self) -> str:
+        return self.adapter.store
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing."""
+
+    items: list[Any]
+    next_page_token: str = ""
+
+
+@dataclass(slots=True)
+class _CachedCollection:
+    info: CollectionInfo
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def validate_name(name: str, field: str, what: str = "collection") -> None:
+    """Collection / index names: ``NAME_RE``."""
+    if not name:
+        raise InvalidArgument(
+            f"{field}: {what} name is required", field=field, reason="MISSING_FIELD"
+        )
+    if not NAME_RE.match(name):
+        raise InvalidArgument(
+            f"{field}: invalid {what} name {name!r}: use 1-128 letters, digits, '_' or '-', "
+            "starting with a letter or '_'",
+            field=field,
+        )
+
+
+class Gateway:
+    """Everything a request handler needs."""
+
+    def __init__(
+        self,
+        *,
+        stores: dict[str, Adapter],
+        default_store: str,
+        embeddings: EmbeddingRegistry,
+        indexes: IndexRegistry,
+        limits: Limits | None = None,
+        database: Database | None = None,
+    ) -> None:
+        if default_store not in stores:
+            raise ValueError(f"default store {default_store!r} is not configured")
+        self.stores = stores
+        self.default_store = default_store
+        self.embeddings = embeddings
+        self.indexes = indexes
+        self.limits = limits or Limits()
+        self.database = database
+        self._collections: dict[tuple[str, str], _CachedCollection] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open every store and load the virtual indexes."""
+        for adapter in self.stores.values():
+            await adapter.start()
+        await self.indexes.load()
+
+    async def close(self) -> None:
+        """Close every store."""
+        for adapter in self.stores.values():
+            try:
+                await adapter.close()
+            except Exception:
+                log.exception("closing store %s failed", adapter.store)
+        if self.database is not None:
+            self.database.close()
+
+    # ------------------------------------------------------------------ resolution
+
+    def adapter(self, store: str, field: str = "store") -> Adapter:
+        """The adapter of a configured store; empty means the default store."""
+        name = store or self.default_store
+        adapter = self.stores.get(name)
+        if adapter is None:
+            raise NotFound(
+                f"{field}: store {name!r} is not configured (configured: "
+                f"{', '.join(sorted(self.stores))})",
+                field=field,
+                reason="STORE_NOT_FOUND",
+            )
+        return adapter
+
+    def resolve(
+        self, store: str, collection: str, *, field: str = "collection", store_field: str = "store"
+    ) -> Target:
+        """Where a request goes. With no store, a virtual index name wins over the default store."""
+        validate_name(collection, field)
+        if not store:
+            index = self.indexes.lookup(collection)
+            if index is not None:
+                return Target(
+                    self.adapter(index.store, store_field),
+                    index.collection,
+                    policy=index.policy_filter,
+                    virtual_name=index.index_name,
+                )
+        return Target(self.adapter(store, store_field), collection)
+
+    async def collection(self, target: Target) -> CollectionInfo:
+        """The collection's description (dimension, metric, model), cached."""
+        key = (target.store, target.collection)
+        cached = self._collections.get(key)
+        if cached is not None:
+            return cached.info
+        info = await target.adapter.describe_collection(target.collection)
+        self._collections[key] = _CachedCollection(replace(info, document_count=None))
+        return info
+
+    def forget(self, target: Target) -> None:
+        """Drop the cached description (after a drop, or a NotFound from the backend)."""
+        self._collections.pop((target.store, target.collection), None)
+
+    async def _call(self, target: Target, coro: Any) -> Any:
+        try:
+            return await coro
+        except NotFound:
+            self.forget(target)
+            raise
+
+    # ------------------------------------------------------------------ collections
+
+    async def create_collection(
+        self,
+        *,
+        store: str,
+        name: str,
+        dimension: int,
+        metric: Metric | None,
+        text_field: str,
+        embedding_model: str,
+        index: IndexSpec,
+    ) -> tuple[Target, CollectionInfo]:
+        """Create a collection, filling defaults and pinning its embedding model."""
+        target = self.resolve(store, name, field="collection.name", store_field="collection.store")
+        if dimension < 0 or dimension > self.limits.max_dimension:
+            raise InvalidArgument(
+                f"collection.dimension: must be between 1 and {self.limits.max_dimension}",
+                field="collection.dimension",
+            )
+        if embedding_model == NO_EMBEDDING:
+            if dimension == 0:
+                raise InvalidArgument(
+                    "collection.dimension: required when embedding_model is 'none'",
+                    field="collection.dimension",
+                    reason="MISSING_FIELD",
+                )
+            model = NO_EMBEDDING
+        else:
+            try:
+                embedder = self.embeddings.get(embedding_model or None)
+                model = self.embeddings.canonical_name(embedding_model or None)
+            except UnknownModelError as exc:
+                raise InvalidArgument(
+                    f"collection.embedding_model: {exc}", field="collection.embedding_model"
+                ) from exc
+            if dimension == 0:
+                dimension = embedder.dimension
+            elif dimension != embedder.dimension:
+                raise InvalidArgument(
+                    f"collection.dimension: {dimension} does not match embedding model "
+                    f"{model!r}, which produces {embedder.dimension}-dimensional vectors "
+                    "(set embedding_model to 'none' for a vectors-only collection)",
+                    field="collection.dimension",
+                    metadata={"expected": str(embedder.dimension), "actual": str(dimension)},
+                )
+        resolved_metric = metric or Metric.COSINE
+        if resolved_metric not in target.adapter.capabilities.metrics:
+            raise Unsupported(
+                backend=target.adapter.backend, operation=f"metric {resolved_metric.name}"
+            )
+        if text_field and not NAME_RE.match(text_field):
+            raise InvalidArgument(
+                f"collection.text_field: invalid field name {text_field!r}",
+                field="collection.text_field",
+            )
+        spec = CollectionSpec(
+            name=target.collection,
+            dimension=dimension,
+            metric=resolved_metric,
+            text_field=text_field or "text",
+            embedding_model=model,
+            index=index,
+        )
+        info = await target.adapter.create_collection(spec)
+        self.forget(target)
+        return target, info
+
+    async def describe_collection(self, store: str, name: str) -> tuple[Target, CollectionInfo]:
+        """Describe with the current document count."""
+        target = self.resolve(store, name, field="name")
+        info = await self._call(target, target.adapter.describe_collection(target.collection))
+        assert isinstance(info, CollectionInfo)
+        if target.policy is not None:
+            count = await self._call(target, target.adapter.count(target.collection, target.policy))
+            info = replace(info, document_count=count)
+        return target, info
+
+    async def list_collections(
+        self, store: str, page_size: int, page_token: str
+    ) -> tuple[Adapter, Page]:
+        """Collection names of a store, a page at a time (AIP-158)."""
+        adapter = self.adapter(store)
+        size = self._page_size(page_size)
+        after = self._decode_token(page_token, scope=f"collections:{adapter.store}")
+        names = [n for n in await adapter.list_collections() if n > after]
+        page = names[:size]
+        token = ""
+        if len(names) > size:
+            token = self._encode_token(page[-1], scope=f"collections:{adapter.store}")
+        infos: list[CollectionInfo] = []
+        for name in page:
+            try:
+                infos.append(await self.collection(Target(adapter, name)))
+            except NotFound:
+                continue  # dropped between the listing and the description
+        return adapter, Page(infos, token)
+
+    async def drop_collection(self, store: str, name: str) -> None:
+        """Drop a collection."""
+        target = self.resolve(store, name, field="name")
+        self.forget(target)
+        await target.adapter.drop_collection(target.collection)
+
+    # ------------------------------------------------------------------ documents
+
+    def check_batch(self, count: int, field: str = "documents") -> None:
+        """Batch size limit, checked before decoding a request's documents."""
+        if count == 0:
+            raise InvalidArgument(
+                f"{field}: at least one is required", field=field, reason="MISSING_FIELD"
+            )
+        if count > self.limits.max_batch_documents:
+            raise LimitExceeded(
+                f"{field}: {count} exceeds the limit of {self.limits.max_batch_documents} "
+                "per request (use BulkUpsertDocuments or smaller batches)",
+                field=field,
+            )
+
+    def check_id(self, doc_id: str, field: str) -> None:
+        """Document ids: non-empty, at most ``MAX_ID_BYTES`` UTF-8 bytes."""
+        if not doc_id:
+            raise InvalidArgument(
+                f"{field}: document id is required", field=field, reason="MISSING_FIELD"
+            )
+        if len(doc_id.encode()) > MAX_ID_BYTES:
+            raise InvalidArgument(f"{field}: longer than {MAX_ID_BYTES} bytes", field=field)
+
+    async def upsert(
+        self, target: Target, documents: Sequence[Document], *, field: str = "documents"
+    ) -> int:
+        """Embed documents given as text, check dimensions, and write them."""
+        info = await self._call(target, self.collection(target))
+        seen: dict[str, int] = {}
+        to_embed: list[int] = []
+        for i, doc in enumerate(documents):
+            self.check_id(doc.id, f"{field}[{i}].id")
+            if doc.id in seen:
+                raise InvalidArgument(
+                    f"{field}[{i}].id: duplicate id {doc.id!r} (also at {field}[{seen[doc.id]}])",
+                    field=f"{field}[{i}].id",
+                )
+            seen[doc.id] = i
+            if len(doc.text.encode()) > self.limits.max_text_bytes:
+                raise LimitExceeded(
+                    f"{field}[{i}].text: longer than {self.limits.max_text_bytes} bytes",
+                    field=f"{field}[{i}].text",
+                )
+            if doc.vector is None:
+                if not doc.text:
+                    raise InvalidArgument(
+                        f"{field}[{i}]: a document needs text or a vector",
+                        field=f"{field}[{i}].text",
+                        reason="MISSING_FIELD",
+                    )
+                to_embed.append(i)
+            elif doc.vector.shape[0] != info.dimension:
+                raise DimensionMismatch(
+                    field=f"{field}[{i}].vector",
+                    expected=info.dimension,
+                    actual=int(doc.vector.shape[0]),
+                    collection=target.virtual_name or target.collection,
+                )
+        if to_embed:
+            vectors = await self.embed(
+                info, [documents[i].text for i in to_embed], field=f"{field}[{to_embed[0]}].text"
+            )
+            for row, i in enumerate(to_embed):
+                documents[i].vector = vectors[row]
+        await self._call(target, target.adapter.upsert(target.collection, documents))
+        return len(documents)
+
+    async def embed(self, info: CollectionInfo, texts: list[str], *, field: str) -> FloatArray:
+        """Embed with the collection's pinned model."""
+        if info.embedding_model == NO_EMBEDDING:
+            raise FailedPrecondition(
+                f"{field}: collection {info.name!r} is vectors-only (embedding_model 'none'); "
+                "send vectors",
+                field=field,
+            )
+        try:
+            embedder = self.embeddings.get(info.embedding_model or None)
+        except UnknownModelError as exc:
+            raise EmbeddingFailed(
+                f"{field}: collection {info.name!r} is pinned to embedding model "
+                f"{info.embedding_model!r}, which this server does not serve ({exc})",
+                field=field,
+            ) from exc
+        if embedder.dimension != info.dimension:
+            raise DimensionMismatch(
+                field=field,
+                expected=info.dimension,
+                actual=embedder.dimension,
+                collection=info.name,
+            )
+        vectors = await embedder.embed(texts)
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def get(
+        self, target: Target, ids: Sequence[str], include_vectors: bool
+    ) -> list[Document]:
+        """Documents by id, in request order."""
+        for i, doc_id in enumerate(ids):
+            self.check_id(doc_id, f"ids[{i}]")
+        docs: list[Document] = await self._call(
+            target, target.adapter.get(target.collection, ids, include_vectors)
+        )
+        return docs
+
+    async def delete(self, target: Target, ids: Sequence[str], filter: Filter | None) -> None:
+        """Delete by ids and/or filter. Through a virtual index, only inside its policy."""
+        if not ids and filter is None:
+            raise InvalidArgument(
+                "ids: give ids, a filter, or both", field="ids", reason="MISSING_FIELD"
+            )
+        for i, doc_id in enumerate(ids):
+            self.check_id(doc_id, f"ids[{i}]")
+        if filter is not None and not target.adapter.capabilities.delete_by_filter:
+            raise Unsupported(backend=target.adapter.backend, operation="delete by filter")
+        if filter is not None:
+            self.check_filter(target, filter)
+        if target.policy is not None:
+            # Restrict both parts to the policy: delete (ids OR filter) AND policy.
+            if ids:
+                from .domain import Condition, Op, Or
+
+                by_ids: Filter = Condition("id", Op.IN, tuple(ids))
+                scope = by_ids if filter is None else Or((by_ids, filter))
+            else:
+                assert filter is not None
+                scope = filter
+            await self._call(
+                target,
+                target.adapter.delete(target.collection, None, and_filters(scope, target.policy)),
+            )
+            return
+        await self._call(target, target.adapter.delete(target.collection, ids or None, filter))
+
+    # ------------------------------------------------------------------ search
+
+    def check_top_k(self, top_k: int) -> None:
+        """``top_k`` between 1 and the server's maximum."""
+        if top_k < 1 or top_k > self.limits.max_top_k:
+            raise InvalidArgument(
+                f"top_k: must be between 1 and {self.limits.max_top_k} (got {top_k})",
+                field="top_k",
+            )
+
+    def check_filter(self, target: Target, filter: Filter) -> None:
+        """Operators the backend cannot express are UNIMPLEMENTED, before any call."""
+        missing = unsupported_ops(filter, target.adapter.capabilities)
+        if missing:
+            raise Unsupported(
+                backend=target.adapter.backend,
+                operation=f"filter operator {missing[0]}",
+                detail="rewrite the filter without it or use another store",
+            )
+
+    async def query_vector(
+        self, target: Target, text: str | None, vector: FloatArray | None
+    ) -> tuple[CollectionInfo, FloatArray]:
+        """The query vector: embedded text with the pinned model, or a checked vector."""
+        info: CollectionInfo = await self._call(target, self.collection(target))
+        if vector is not None:
+            if vector.shape[0] != info.dimension:
+                raise DimensionMismatch(
+                    field="vector",
+                    expected=info.dimension,
+                    actual=int(vector.shape[0]),
+                    collection=target.virtual_name or target.collection,
+                )
+            return info, vector
+        if not text:
+            raise InvalidArgument(
+                "text: give query text or a query vector", field="text", reason="MISSING_FIELD"
+            )
+        if len(text.encode()) > self.limits.max_text_bytes:
+            raise LimitExceeded(
+                f"text: longer than {self.limits.max_text_bytes} bytes", field="text"
+            )
+        return info, (await self.embed(info, [text], field="text"))[0]
+
+    async def search(
+        self,
+        target: Target,
+        query: SearchQuery,
+        *,
+        score_threshold: float = 0.0,
+    ) -> list[Hit]:
+        """Search one collection."""
+        query = self._scoped(target, query)
+        hits: list[Hit] = await self._call(target, target.adapter.search(target.collection, query))
+        name = target.virtual_name or target.collection
+        out = []
+        for hit in hits:
+            if score_threshold and hit.score < score_threshold:
+                continue
+            hit.store = target.store
+            hit.collection = name
+            out.append(hit)
+        return out
+
+    async def explain(self, target: Target, query: SearchQuery) -> Explanation:
+        """What the backend would run."""
+        query = self._scoped(target, query)
+        result: Explanation = await self._call(
+            target, target.adapter.explain(target.collection, query)
+        )
+        return result
+
+    def _scoped(self, target: Target, query: SearchQuery) -> SearchQuery:
+        self.check_top_k(query.top_k)
+        if query.filter is not None:
+            self.check_filter(target, query.filter)
+        allowed = target.adapter.capabilities.native_params
+        for key in query.native_params:
+            if key not in allowed:
+                raise InvalidArgument(
+                    f"native_params.{key}: not a {target.adapter.backend} search parameter "
+                    f"(accepted: {', '.join(sorted(allowed)) or 'none'})",
+                    field=f"native_params.{key}",
+                )
+        if target.policy is not None:
+            query = replace(query, filter=and_filters(query.filter, target.policy))
+        return query
+
+    # ------------------------------------------------------------------ virtual indexes
+
+    async def create_index(self, index: VirtualIndex) -> VirtualIndex:
+        """Create a virtual index onto a configured store's collection."""
+        validate_name(index.index_name, "index_name", "index")
+        self.adapter(index.store, "litellm_params.vector_store_name")
+        validate_name(index.collection, "litellm_params.vector_store_index")
+        return await self.indexes.create(index)
+
+    def list_indexes(self, page_size: int, page_token: str) -> Page:
+        """Virtual indexes, a page at a time."""
+        size = self._page_size(page_size)
+        after = self._decode_token(page_token, scope="indexes")
+        items = [i for i in self.indexes.list() if i.index_name > after]
+        page = items[:size]
+        token = (
+            self._encode_token(page[-1].index_name, scope="indexes") if len(items) > size else ""
+        )
+        return Page(page, token)
+
+    # ------------------------------------------------------------------ pagination
+
+    def _page_size(self, page_size: int) -> int:
+        if page_size < 0 or page_size > self.limits.max_page_size:
+            raise InvalidArgument(
+                f"page_size: must be between 0 and {self.limits.max_page_size}", field="page_size"
+            )
+        return page_size or self.limits.default_page_size
+
+    @staticmethod
+    def _encode_token(after: str, *, scope: str) -> str:
+        raw = json.dumps({"a": after, "s": scope}).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @staticmethod
+    def _decode_token(token: str, *, scope: str) -> str:
+        if not token:
+            return ""
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            after, token_scope = data["a"], data["s"]
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise InvalidArgument(
+                "page_token: not a token this server issued", field="page_token"
+            ) from exc
+        if token_scope != scope or not isinstance(after, str):
+            raise InvalidArgument(
+                "page_token: issued for a different listing (store or request changed)",
+                field="page_token",
+            )
+        return after

@@ -1,0 +1,100 @@
+"""``vectorgate`` command line: ``serve`` and ``--version``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .adapters.factory import BackendUnavailable
+from .config import Config, ConfigError, load_config
+
+log = logging.getLogger("vectorgate")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vectorgate",
+        description="One gRPC/REST contract in front of Milvus, Qdrant, OpenSearch, "
+        "LanceDB and Pinecone.",
+    )
+    parser.add_argument("--version", action="version", version=f"vectorgate {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the gateway (gRPC)")
+    serve.add_argument("--config", help="YAML configuration file (default: none, embedded store)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 = any free)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 4000; 0 = any free)")
+    serve.add_argument("--data-dir", help="where the embedded store and state live")
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get("VECTORGATE_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    return parser
+
+
+def _server_flags(args: argparse.Namespace) -> dict[str, object]:
+    flags = {
+        "host": args.host,
+        "grpc_port": args.grpc_port,
+        "http_port": args.http_port,
+        "data_dir": args.data_dir,
+    }
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+async def _serve(config: Config) -> int:
+    from .runtime import Server
+
+    server = Server(config)
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop(0)
+        raise
+    print(
+        f"vectorgate {__version__} serving gRPC on {config.server.host}:{server.ports.grpc}",
+        flush=True,
+    )
+    await server.run_until_signal()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vectorgate`` command."""
+    args = _parser().parse_args(argv)
+    if args.command != "serve":
+        _parser().print_help()
+        return 2
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Before numpy loads: OpenBLAS threading makes small matrix work far slower.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from .embeddings import EmbeddingModelError
+
+    try:
+        config = load_config(args.config, server_overrides=_server_flags(args))
+        return asyncio.run(_serve(config))
+    except ConfigError as err:
+        print(f"vectorgate: {err}", file=sys.stderr)
+        return 2
+    except (BackendUnavailable, EmbeddingModelError) as err:
+        print(f"vectorgate: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"vectorgate: cannot start: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

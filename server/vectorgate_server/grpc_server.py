@@ -1,0 +1,160 @@
+"""The gRPC transport: generic handlers over the RPC table, health, reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import message
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from .errors import DeadlineExceeded, VectorgateError, classify
+from .services.registry import CallContext, Rpc, to_status
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def _context(context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+    metadata = {
+        k.lower(): v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)
+    }
+    request_id = metadata.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    return CallContext(
+        timeout=context.time_remaining(),
+        metadata=metadata,
+        peer=context.peer() or "",
+        request_id=request_id,
+    )
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], error: VectorgateError, request_id: str
+) -> None:
+    mapping = classify(error)
+    status = rpc_status.to_status(to_status(error, mapping.code.value[0]))
+    await context.abort(
+        status.code,
+        status.details,
+        (*tuple(status.trailing_metadata), (REQUEST_ID_HEADER, request_id)),
+    )
+
+
+def _wrap(rpc: Rpc) -> Callable[..., Any]:
+    async def behaviour(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> message.Message:
+        ctx = _context(context)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, ctx.request_id),))
+        try:
+            coro = rpc.handler(request, ctx)
+            if ctx.timeout is not None:
+                try:
+                    async with asyncio.timeout(ctx.timeout):
+                        return await coro
+                except TimeoutError as exc:
+                    raise DeadlineExceeded(
+                        f"deadline of {ctx.timeout:.3f}s exceeded in {rpc.method}"
+                    ) from exc
+            return await coro
+        except VectorgateError as error:
+            if classify(error).http_status >= 500:
+                log.warning(
+                    "%s failed: %s",
+                    rpc.full_name,
+                    error.message,
+                    extra={"request_id": ctx.request_id},
+                )
+            await _abort(context, error, ctx.request_id)
+            raise AssertionError("abort returned") from error  # pragma: no cover
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            log.exception("%s: internal error", rpc.full_name, extra={"request_id": ctx.request_id})
+            await context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"internal error (request id {ctx.request_id})",
+                ((REQUEST_ID_HEADER, ctx.request_id),),
+            )
+            raise AssertionError("abort returned") from None  # pragma: no cover
+
+    return behaviour
+
+
+def generic_handlers(rpcs: Sequence[Rpc]) -> list[grpc.GenericRpcHandler[Any, Any]]:
+    """One generic handler per service."""
+    by_service: dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]] = {}
+    for rpc in rpcs:
+        behaviour = _wrap(rpc)
+        if rpc.client_streaming:
+            handler = grpc.stream_unary_rpc_method_handler(
+                behaviour,
+                request_deserializer=rpc.request_type.FromString,
+                response_serializer=rpc.response_type.SerializeToString,
+            )
+        else:
+            handler = grpc.unary_unary_rpc_method_handler(
+                behaviour,
+                request_deserializer=rpc.request_type.FromString,
+                response_serializer=rpc.response_type.SerializeToString,
+            )
+        by_service.setdefault(rpc.service, {})[rpc.method] = handler
+    return [grpc.method_handlers_generic_handler(s, m) for s, m in by_service.items()]
+
+
+class GrpcServer:
+    """A ``grpc.aio`` server serving the RPC table, health and reflection."""
+
+    def __init__(
+        self,
+        rpcs: Sequence[Rpc],
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+    ) -> None:
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self.server = grpc.aio.server(options=options)
+        self.server.add_generic_rpc_handlers(generic_handlers(rpcs))
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.services = sorted({rpc.service for rpc in rpcs})
+        reflection.enable_server_reflection(
+            [*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC on {address}")
+
+    async def start(self) -> None:
+        """Start serving and report SERVING for every service."""
+        await self.server.start()
+        await self.set_serving(True)
+
+    async def set_serving(self, serving: bool) -> None:
+        """Health of the server ("") and of each service."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.services]:
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight ones finish within ``grace`` seconds."""
+        await self.set_serving(False)
+        await self.server.stop(grace)

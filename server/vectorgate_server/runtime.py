@@ -1,0 +1,114 @@
+"""Builds the gateway from configuration and runs the servers until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from .adapters.base import Adapter
+from .adapters.factory import create_adapter
+from .app import Gateway, Limits
+from .config import Config
+from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
+from .grpc_server import GrpcServer
+from .services.handlers import implementations
+from .services.registry import Rpc, build_rpcs
+from .storage import Database, IndexRegistry, filter_from_json, filter_to_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Ports:
+    """Where the servers listen (after binding: port 0 becomes the real port)."""
+
+    grpc: int
+
+
+def build_embeddings(config: Config) -> EmbeddingRegistry:
+    """The embedding models: the local model as default, per the config."""
+    settings = config.embedding
+    local = (
+        LocalOnnxEmbedder(max_batch=settings.batch_size)
+        if settings.threads is None
+        else LocalOnnxEmbedder(max_batch=settings.batch_size, intra_op_num_threads=settings.threads)
+    )
+    return default_registry(local=local)
+
+
+def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None) -> Gateway:
+    """A gateway (not started) for the configuration."""
+    data_dir = config.server.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stores: dict[str, Adapter] = {
+        name: create_adapter(store, data_dir=data_dir) for name, store in config.stores.items()
+    }
+    db = Database(data_dir / "vectorgate.db")
+    indexes = IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json)
+    limits = Limits(
+        max_top_k=config.limits.max_top_k,
+        max_batch_documents=config.limits.max_batch_documents,
+        max_text_bytes=config.limits.max_text_bytes,
+        max_dimension=config.limits.max_dimension,
+    )
+    return Gateway(
+        stores=stores,
+        default_store=config.default_store,
+        embeddings=embeddings or build_embeddings(config),
+        indexes=indexes,
+        limits=limits,
+        database=db,
+    )
+
+
+class Server:
+    """The gateway and its transports, started and stopped together."""
+
+    def __init__(self, config: Config, *, embeddings: EmbeddingRegistry | None = None) -> None:
+        self.config = config
+        self.gateway = build_gateway(config, embeddings=embeddings)
+        self.rpcs: list[Rpc] = build_rpcs(implementations(self.gateway))
+        self.grpc = GrpcServer(
+            self.rpcs,
+            host=config.server.host,
+            port=config.server.grpc_port,
+            max_message_bytes=config.server.max_message_bytes,
+        )
+        self.ports = Ports(grpc=self.grpc.port)
+        self._stopped = asyncio.Event()
+
+    async def start(self, *, warm_up: bool = True) -> None:
+        """Open stores, load the embedding model, start serving."""
+        await self.gateway.start()
+        if warm_up:
+            await asyncio.to_thread(self.gateway.embeddings.warm_up)
+        await self.grpc.start()
+        log.info(
+            "vectorgate serving gRPC on %s:%d (stores: %s; default %s)",
+            self.config.server.host,
+            self.ports.grpc,
+            ", ".join(f"{n} ({a.backend})" for n, a in self.gateway.stores.items()),
+            self.gateway.default_store,
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, finish in-flight calls within the grace period."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        period = self.config.server.grace_period_s if grace is None else grace
+        log.info("shutting down (grace period %.1fs)", period)
+        await self.grpc.stop(period)
+        await self.gateway.close()
+        log.info("stopped")
+
+    async def run_until_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()

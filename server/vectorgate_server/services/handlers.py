@@ -1,0 +1,354 @@
+"""Thin servicers: convert the request, call the application, convert back.
+
+Each method takes a request message (or, for client streaming, an async
+iterator of them) and a :class:`CallContext`, and returns the response
+message. They know nothing of gRPC or HTTP: both transports call them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+import numpy as np
+
+from vectorgate.v1 import (
+    collection_admin_service_pb2 as cpb,
+)
+from vectorgate.v1 import (
+    index_admin_service_pb2 as ipb,
+)
+from vectorgate.v1 import (
+    search_service_pb2 as spb,
+)
+from vectorgate.v1 import (
+    types_pb2,
+)
+from vectorgate.v1 import (
+    upsert_service_pb2 as upb,
+)
+
+from .. import convert
+from ..app import Gateway, Target, validate_name
+from ..domain import Document, IndexSpec, SearchQuery
+from ..errors import InvalidArgument
+from ..storage import VirtualIndex
+from .registry import CallContext, Permission, requires
+
+
+def _documents(pbs: Iterable[types_pb2.Document], field: str = "documents") -> list[Document]:
+    docs: list[Document] = []
+    for i, pb in enumerate(pbs):
+        path = f"{field}[{i}]"
+        vector = (
+            convert.decode_vector(pb.vector, f"{path}.vector") if pb.HasField("vector") else None
+        )
+        docs.append(
+            Document(
+                id=pb.id,
+                text=pb.text,
+                vector=vector,
+                metadata=convert.struct_to_metadata(pb.metadata, f"{path}.metadata"),
+            )
+        )
+    return docs
+
+
+class CollectionAdminService:
+    """``vectorgate.v1.CollectionAdminService``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    @requires(Permission.ADMIN)
+    async def CreateCollection(
+        self, request: cpb.CreateCollectionRequest, ctx: CallContext
+    ) -> cpb.CreateCollectionResponse:
+        """Create a collection."""
+        if not request.HasField("collection"):
+            raise InvalidArgument(
+                "collection: required", field="collection", reason="MISSING_FIELD"
+            )
+        c = request.collection
+        metric = convert.METRIC_FROM_PB.get(c.metric)
+        if metric is None and c.metric != types_pb2.DISTANCE_METRIC_UNSPECIFIED:
+            raise InvalidArgument(
+                f"collection.metric: unknown value {c.metric}", field="collection.metric"
+            )
+        index = IndexSpec(type=c.index.type.upper(), params=convert.struct_to_dict(c.index.params))
+        target, info = await self.gw.create_collection(
+            store=c.store,
+            name=c.name,
+            dimension=c.dimension,
+            metric=metric,
+            text_field=c.text_field,
+            embedding_model=c.embedding_model,
+            index=index,
+        )
+        response = cpb.CreateCollectionResponse()
+        convert.collection_to_pb(
+            info, store=target.store, backend=target.adapter.backend, out=response.collection
+        )
+        if target.virtual_name:
+            response.collection.name = target.virtual_name
+        response.collection.document_count = 0
+        return response
+
+    @requires(Permission.READ)
+    async def GetCollection(
+        self, request: cpb.GetCollectionRequest, ctx: CallContext
+    ) -> cpb.GetCollectionResponse:
+        """Describe a collection with its document count."""
+        target, info = await self.gw.describe_collection(request.store, request.name)
+        response = cpb.GetCollectionResponse()
+        convert.collection_to_pb(
+            info, store=target.store, backend=target.adapter.backend, out=response.collection
+        )
+        if target.virtual_name:
+            response.collection.name = target.virtual_name
+        return response
+
+    @requires(Permission.READ)
+    async def ListCollections(
+        self, request: cpb.ListCollectionsRequest, ctx: CallContext
+    ) -> cpb.ListCollectionsResponse:
+        """List collections of a store."""
+        adapter, page = await self.gw.list_collections(
+            request.store, request.page_size, request.page_token
+        )
+        response = cpb.ListCollectionsResponse(next_page_token=page.next_page_token)
+        for info in page.items:
+            convert.collection_to_pb(
+                info, store=adapter.store, backend=adapter.backend, out=response.collections.add()
+            )
+        return response
+
+    @requires(Permission.ADMIN)
+    async def DeleteCollection(
+        self, request: cpb.DeleteCollectionRequest, ctx: CallContext
+    ) -> cpb.DeleteCollectionResponse:
+        """Drop a collection."""
+        await self.gw.drop_collection(request.store, request.name)
+        return cpb.DeleteCollectionResponse()
+
+
+class UpsertService:
+    """``vectorgate.v1.UpsertService``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    @requires(Permission.WRITE)
+    async def UpsertDocuments(
+        self, request: upb.UpsertDocumentsRequest, ctx: CallContext
+    ) -> upb.UpsertDocumentsResponse:
+        """Upsert one batch."""
+        target = self.gw.resolve(request.store, request.collection)
+        self.gw.check_batch(len(request.documents))
+        count = await self.gw.upsert(target, _documents(request.documents))
+        return upb.UpsertDocumentsResponse(upserted_count=count)
+
+    @requires(Permission.WRITE)
+    async def BulkUpsertDocuments(
+        self, requests: AsyncIterator[upb.BulkUpsertDocumentsRequest], ctx: CallContext
+    ) -> upb.BulkUpsertDocumentsResponse:
+        """Upsert a stream of batches; each batch is written before the next is read."""
+        target: Target | None = None
+        first: tuple[str, str] = ("", "")
+        total = 0
+        batches = 0
+        async for request in requests:
+            batch_path = f"requests[{batches}]"
+            if target is None:
+                first = (request.store, request.collection)
+                target = self.gw.resolve(
+                    request.store,
+                    request.collection,
+                    field=f"{batch_path}.collection",
+                    store_field=f"{batch_path}.store",
+                )
+            elif (request.collection and request.collection != first[1]) or (
+                request.store and request.store != first[0]
+            ):
+                raise InvalidArgument(
+                    f"{batch_path}.collection: store and collection must not change within a "
+                    f"stream (first message named {first[0] or '<default>'}/{first[1]})",
+                    field=f"{batch_path}.collection",
+                )
+            batches += 1
+            if not request.documents:
+                continue
+            self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
+            total += await self.gw.upsert(
+                target,
+                _documents(request.documents, f"{batch_path}.documents"),
+                field=f"{batch_path}.documents",
+            )
+        if target is None:
+            raise InvalidArgument(
+                "requests: the stream carried no message", field="requests", reason="MISSING_FIELD"
+            )
+        return upb.BulkUpsertDocumentsResponse(upserted_count=total, batch_count=batches)
+
+    @requires(Permission.READ)
+    async def GetDocuments(
+        self, request: upb.GetDocumentsRequest, ctx: CallContext
+    ) -> upb.GetDocumentsResponse:
+        """Documents by id."""
+        target = self.gw.resolve(request.store, request.collection)
+        self.gw.check_batch(len(request.ids), "ids")
+        docs = await self.gw.get(target, list(request.ids), request.include_vectors)
+        response = upb.GetDocumentsResponse()
+        for doc in docs:
+            convert.document_to_pb(doc, response.documents.add())
+        return response
+
+    @requires(Permission.WRITE)
+    async def DeleteDocuments(
+        self, request: upb.DeleteDocumentsRequest, ctx: CallContext
+    ) -> upb.DeleteDocumentsResponse:
+        """Delete by ids and/or filter."""
+        target = self.gw.resolve(request.store, request.collection)
+        if len(request.ids) > self.gw.limits.max_batch_documents:
+            self.gw.check_batch(len(request.ids), "ids")
+        flt = convert.filter_from_pb(request.filter) if request.HasField("filter") else None
+        await self.gw.delete(target, list(request.ids), flt)
+        return upb.DeleteDocumentsResponse()
+
+
+class SearchService:
+    """``vectorgate.v1.SearchService``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    @requires(Permission.READ)
+    async def Search(self, request: spb.SearchRequest, ctx: CallContext) -> spb.SearchResponse:
+        """Search one collection."""
+        target = self.gw.resolve(request.store, request.collection)
+        self.gw.check_top_k(request.top_k)
+        which = request.WhichOneof("query")
+        if which is None:
+            raise InvalidArgument("query: set text or vector", field="text", reason="MISSING_FIELD")
+        vector = convert.decode_vector(request.vector, "vector") if which == "vector" else None
+        flt = convert.filter_from_pb(request.filter) if request.HasField("filter") else None
+        output = convert.output_fields(request.output_fields)
+        native = convert.struct_to_dict(request.native_params)
+        if request.score_threshold != request.score_threshold:  # NaN
+            raise InvalidArgument("score_threshold: must be a number", field="score_threshold")
+        if request.explain:
+            # Embedding is skipped: the explanation depends on the filter and params only.
+            info = await self.gw.collection(target)
+            placeholder = np.zeros(info.dimension, dtype=np.float32)
+            query = SearchQuery(
+                vector=placeholder,
+                top_k=request.top_k,
+                filter=flt,
+                output=output,
+                native_params=native,
+            )
+            explanation = await self.gw.explain(target, query)
+            response = spb.SearchResponse()
+            response.explanation.backend = explanation.backend
+            response.explanation.native_filter = explanation.native_filter
+            convert.dict_to_struct(explanation.native_params, response.explanation.native_params)
+            return response
+        _, qvec = await self.gw.query_vector(
+            target, request.text if which == "text" else None, vector
+        )
+        query = SearchQuery(
+            vector=qvec, top_k=request.top_k, filter=flt, output=output, native_params=native
+        )
+        hits = await self.gw.search(target, query, score_threshold=request.score_threshold)
+        response = spb.SearchResponse()
+        for hit in hits:
+            convert.hit_to_pb(hit, response.hits.add())
+        return response
+
+
+def _index_to_pb(index: VirtualIndex, out: ipb.VirtualIndex) -> None:
+    out.index_name = index.index_name
+    out.litellm_params.vector_store_index = index.collection
+    out.litellm_params.vector_store_name = index.store
+    out.description = index.description
+    if index.policy_filter is not None:
+        out.policy_filter.CopyFrom(convert.filter_to_pb(index.policy_filter))
+    if index.create_time is not None:
+        out.create_time.FromDatetime(index.create_time)
+
+
+class IndexAdminService:
+    """``vectorgate.v1.IndexAdminService``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    @requires(Permission.ADMIN)
+    async def CreateIndex(
+        self, request: ipb.CreateIndexRequest, ctx: CallContext
+    ) -> ipb.CreateIndexResponse:
+        """Create a virtual index."""
+        policy = (
+            convert.filter_from_pb(request.policy_filter, "policy_filter")
+            if request.HasField("policy_filter")
+            else None
+        )
+        params = request.litellm_params
+        if not params.vector_store_name:
+            raise InvalidArgument(
+                "litellm_params.vector_store_name: required",
+                field="litellm_params.vector_store_name",
+                reason="MISSING_FIELD",
+            )
+        validate_name(params.vector_store_index, "litellm_params.vector_store_index")
+        created = await self.gw.create_index(
+            VirtualIndex(
+                index_name=request.index_name,
+                store=params.vector_store_name,
+                collection=params.vector_store_index,
+                policy_filter=policy,
+                description=request.description,
+            )
+        )
+        response = ipb.CreateIndexResponse()
+        _index_to_pb(created, response.index)
+        return response
+
+    @requires(Permission.ADMIN)
+    async def GetIndex(
+        self, request: ipb.GetIndexRequest, ctx: CallContext
+    ) -> ipb.GetIndexResponse:
+        """Describe a virtual index."""
+        validate_name(request.index_name, "index_name", "index")
+        response = ipb.GetIndexResponse()
+        _index_to_pb(self.gw.indexes.get(request.index_name), response.index)
+        return response
+
+    @requires(Permission.ADMIN)
+    async def ListIndexes(
+        self, request: ipb.ListIndexesRequest, ctx: CallContext
+    ) -> ipb.ListIndexesResponse:
+        """List virtual indexes."""
+        page = self.gw.list_indexes(request.page_size, request.page_token)
+        response = ipb.ListIndexesResponse(next_page_token=page.next_page_token)
+        for index in page.items:
+            _index_to_pb(index, response.indexes.add())
+        return response
+
+    @requires(Permission.ADMIN)
+    async def DeleteIndex(
+        self, request: ipb.DeleteIndexRequest, ctx: CallContext
+    ) -> ipb.DeleteIndexResponse:
+        """Delete a virtual index."""
+        validate_name(request.index_name, "index_name", "index")
+        await self.gw.indexes.delete(request.index_name)
+        return ipb.DeleteIndexResponse()
+
+
+def implementations(gateway: Gateway) -> dict[str, object]:
+    """Service short name -> implementation, for :func:`registry.build_rpcs`."""
+    return {
+        "CollectionAdminService": CollectionAdminService(gateway),
+        "UpsertService": UpsertService(gateway),
+        "SearchService": SearchService(gateway),
+        "IndexAdminService": IndexAdminService(gateway),
+    }
