@@ -1,0 +1,1117 @@
+"""The embedded default store: LanceDB through its async API.
+
+Table layout (one table per collection, table name = collection name):
+
+* ``id`` utf8 not null, ``text`` utf8, ``vector`` fixed_size_list<float32>[dim];
+* one nullable column per metadata key: string -> utf8, number -> float64,
+  bool -> bool, list of strings -> list<utf8>. Keys are mapped to column
+  names by :func:`vectorgate_server.filters.lancedb.column_name`. A key first
+  seen in an upsert adds its column (null for the rows already there).
+* The collection spec is JSON in the arrow schema metadata under
+  :data:`SPEC_KEY`, so ``describe_collection`` survives restarts. Tables not
+  created by vectorgate are described from their schema.
+
+Writes to one table are serialised by an ``asyncio.Lock`` (Lance commits
+optimistically, and two concurrent ``merge_insert`` calls inserting the same
+new id both succeed, duplicating it). One process should write a given
+database; readers in other processes see writes after
+``read_consistency_interval``.
+
+The ANN index is built in the background, without holding the write lock,
+once a table whose spec asks for one holds ``index_min_rows`` rows; until then
+and for rows added since, Lance searches exhaustively, so results stay exact.
+Every ``optimize_every_writes`` writes or ``optimize_every_rows`` rows a
+background ``optimize()`` (under the write lock: compaction conflicts with
+concurrent merges) compacts fragments and adds new rows to the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, TypeVar, cast
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+
+from ..domain import (
+    METADATA_KEY_RE,
+    RESERVED_FIELDS,
+    CollectionInfo,
+    CollectionSpec,
+    Document,
+    Explanation,
+    Filter,
+    FloatArray,
+    Hit,
+    IndexSpec,
+    Metadata,
+    MetadataValue,
+    Metric,
+    OutputFields,
+    SearchQuery,
+    as_float32,
+    normalise_score,
+)
+from ..errors import (
+    AlreadyExists,
+    DimensionMismatch,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+from ..filters.common import FieldType, metadata_type
+from ..filters.lancedb import (
+    column_name,
+    compile_filter,
+    metadata_key,
+    quote_identifier,
+    sql_literal,
+)
+from .base import Capabilities
+
+__all__ = [
+    "INDEX_TYPES",
+    "NATIVE_PARAMS",
+    "SPEC_KEY",
+    "LanceDBAdapter",
+]
+
+log = logging.getLogger(__name__)
+
+BACKEND: Final = "lancedb"
+#: Schema metadata key holding the collection spec (JSON).
+SPEC_KEY: Final = "vectorgate.collection"
+_SPEC_VERSION: Final = 1
+
+ID_COLUMN: Final = "id"
+TEXT_COLUMN: Final = "text"
+VECTOR_COLUMN: Final = "vector"
+
+#: LanceDB ``distance_type`` of each metric.
+_LANCE_METRIC: Final = {Metric.COSINE: "cosine", Metric.L2: "l2", Metric.IP: "dot"}
+_METRIC_FROM_LANCE: Final = {v: k for k, v in _LANCE_METRIC.items()}
+
+#: ANN index types (``IndexSpec.type``) and the lancedb config class building each.
+INDEX_TYPES: Final[Mapping[str, type[Any]]] = {
+    "IVF_FLAT": IvfFlat,
+    "IVF_SQ": IvfSq,
+    "IVF_PQ": IvfPq,
+    "IVF_RQ": IvfRq,
+    "IVF_HNSW_FLAT": HnswFlat,
+    "IVF_HNSW_SQ": HnswSq,
+    "IVF_HNSW_PQ": HnswPq,
+}
+#: Index types meaning "no ANN index: exhaustive search".
+NO_INDEX_TYPES: Final = frozenset({"", "FLAT"})
+#: Config fields that are not user parameters.
+_NOT_PARAMS: Final = frozenset({"distance_type", "accelerator"})
+_PQ_TYPES: Final = frozenset({"IVF_PQ", "IVF_HNSW_PQ"})
+
+#: Native search parameters: name -> kind ("int": positive integer, "bool").
+NATIVE_PARAMS: Final[Mapping[str, str]] = {
+    "nprobes": "int",
+    "refine_factor": "int",
+    "ef": "int",
+    "exact": "bool",
+}
+_MAX_NATIVE_INT: Final = 2**31 - 1
+
+#: Ids per ``IN (...)`` list in get/delete.
+_ID_CHUNK: Final = 1000
+#: Batches larger than this are converted to/from arrow in a worker thread.
+_THREAD_ROWS: Final = 2000
+_MAX_EXACT_INT: Final = 2**53
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- spec and layout
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StoredSpec:
+    """The collection spec as stored in the table's schema metadata."""
+
+    dimension: int
+    metric: Metric
+    text_field: str
+    embedding_model: str
+    index: IndexSpec
+    create_time: datetime | None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": _SPEC_VERSION,
+                "dimension": self.dimension,
+                "metric": self.metric.value,
+                "text_field": self.text_field,
+                "embedding_model": self.embedding_model,
+                "index": {"type": self.index.type, "params": dict(self.index.params)},
+                "create_time": self.create_time.isoformat() if self.create_time else None,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> _StoredSpec | None:
+        """The spec, or None when the metadata is not a spec we understand."""
+        try:
+            data = json.loads(raw)
+            index = data.get("index") or {}
+            created = data.get("create_time")
+            return cls(
+                dimension=int(data["dimension"]),
+                metric=Metric(data["metric"]),
+                text_field=str(data.get("text_field") or "text"),
+                embedding_model=str(data.get("embedding_model") or ""),
+                index=IndexSpec(
+                    type=str(index.get("type") or ""), params=dict(index.get("params") or {})
+                ),
+                create_time=datetime.fromisoformat(created) if created else None,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.warning("ignoring unreadable %s schema metadata", SPEC_KEY)
+            return None
+
+
+def _field_type(dtype: pa.DataType) -> FieldType | None:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return FieldType.STRING
+    if pa.types.is_boolean(dtype):
+        return FieldType.BOOL
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+        return FieldType.NUMBER
+    if (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)) and (
+        pa.types.is_string(dtype.value_type) or pa.types.is_large_string(dtype.value_type)
+    ):
+        return FieldType.STRING_LIST
+    return None
+
+
+def _is_vector_type(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_fixed_size_list(dtype) and pa.types.is_floating(dtype.value_type))
+
+
+_ARROW_TYPES: Final = {
+    FieldType.STRING: pa.utf8(),
+    FieldType.NUMBER: pa.float64(),
+    FieldType.BOOL: pa.bool_(),
+    FieldType.STRING_LIST: pa.list_(pa.utf8()),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Layout:
+    """What the adapter needs to know of a table's schema."""
+
+    schema: pa.Schema
+    spec: _StoredSpec | None
+    vector_column: str | None
+    dimension: int | None
+    has_id: bool
+    has_text: bool
+    #: Metadata key -> type / column name / arrow type.
+    types: Mapping[str, FieldType]
+    columns: Mapping[str, str]
+    arrow_types: Mapping[str, pa.DataType]
+    #: Every column name of the table.
+    occupied: frozenset[str]
+    #: Number keys stored in integer columns (only in tables vectorgate did not create).
+    integer_keys: frozenset[str]
+
+    @classmethod
+    def from_schema(cls, schema: pa.Schema) -> _Layout:
+        raw_meta = schema.metadata or {}
+        raw_spec = raw_meta.get(SPEC_KEY.encode())
+        spec = _StoredSpec.from_json(raw_spec) if raw_spec is not None else None
+        names = list(schema.names)
+        vector_column: str | None = None
+        if VECTOR_COLUMN in names and _is_vector_type(schema.field(VECTOR_COLUMN).type):
+            vector_column = VECTOR_COLUMN
+        else:
+            vector_column = next((f.name for f in schema if _is_vector_type(f.type)), None)
+        dimension = (
+            int(schema.field(vector_column).type.list_size) if vector_column is not None else None
+        )
+        has_id = (
+            ID_COLUMN in names and _field_type(schema.field(ID_COLUMN).type) is FieldType.STRING
+        )
+        has_text = (
+            TEXT_COLUMN in names and _field_type(schema.field(TEXT_COLUMN).type) is FieldType.STRING
+        )
+        types: dict[str, FieldType] = {}
+        columns: dict[str, str] = {}
+        arrow_types: dict[str, pa.DataType] = {}
+        for fld in schema:
+            if fld.name in (ID_COLUMN, TEXT_COLUMN, vector_column):
+                continue
+            ftype = _field_type(fld.type)
+            key = metadata_key(fld.name)
+            if ftype is None or key in types:
+                continue
+            types[key] = ftype
+            columns[key] = fld.name
+            arrow_types[key] = fld.type
+        return cls(
+            schema=schema,
+            spec=spec,
+            vector_column=vector_column,
+            dimension=dimension,
+            has_id=has_id,
+            has_text=has_text,
+            types=types,
+            columns=columns,
+            arrow_types=arrow_types,
+            occupied=frozenset(names),
+            integer_keys=frozenset(k for k, t in arrow_types.items() if pa.types.is_integer(t)),
+        )
+
+
+class _Table:
+    """Per-table state: the open handle, its write lock and background maintenance."""
+
+    def __init__(self, name: str, table: Any, layout: _Layout) -> None:
+        self.name = name
+        self.table = table
+        self.layout = layout
+        self.lock = asyncio.Lock()
+        self.dropped = False
+        self.has_index = False
+        #: Metric of a vector index found on a table vectorgate did not create.
+        self.index_metric: Metric | None = None
+        self.index_type = ""
+        self.maintenance: asyncio.Task[None] | None = None
+        self.writes_since_optimize = 0
+        self.rows_since_optimize = 0
+        self.next_index_attempt_rows = 0
+
+    @property
+    def metric(self) -> Metric:
+        if self.layout.spec is not None:
+            return self.layout.spec.metric
+        return self.index_metric or Metric.COSINE
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _positive_int(value: object) -> int | None:
+    """``value`` as a positive int (integral floats from protobuf Structs accepted)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= _MAX_NATIVE_INT:
+        return value
+    return None
+
+
+def _index_param_names(index_type: str) -> list[str]:
+    cls = INDEX_TYPES[index_type]
+    return sorted(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_PARAMS)
+
+
+def validate_index_spec(index: IndexSpec, dimension: int) -> IndexSpec:
+    """The index spec normalised (upper-case type, int params), or ``InvalidArgument``."""
+    index_type = index.type.strip().upper()
+    accepted = ", ".join(sorted(NO_INDEX_TYPES - {""}) + sorted(INDEX_TYPES))
+    if index_type in NO_INDEX_TYPES:
+        for key in index.params:
+            raise InvalidArgument(
+                f"collection.index.params.{key}: index type {index_type or 'FLAT'!r} "
+                "takes no parameters",
+                field=f"collection.index.params.{key}",
+            )
+        return IndexSpec(type=index_type, params={})
+    if index_type not in INDEX_TYPES:
+        raise InvalidArgument(
+            f"collection.index.type: unknown LanceDB index type {index.type!r} "
+            f"(accepted: {accepted}, or empty for exhaustive search)",
+            field="collection.index.type",
+        )
+    names = _index_param_names(index_type)
+    params: dict[str, int] = {}
+    for key, value in index.params.items():
+        path = f"collection.index.params.{key}"
+        if key not in names:
+            raise InvalidArgument(
+                f"{path}: not a parameter of {index_type} (accepted: {', '.join(names)})",
+                field=path,
+            )
+        number = _positive_int(value)
+        if number is None:
+            raise InvalidArgument(f"{path}: must be a positive integer, got {value!r}", field=path)
+        params[key] = number
+    if index_type in _PQ_TYPES:
+        if "num_bits" in params and params["num_bits"] not in (4, 8):
+            raise InvalidArgument(
+                "collection.index.params.num_bits: product quantization supports 4 or 8 bits",
+                field="collection.index.params.num_bits",
+            )
+        sub = params.get("num_sub_vectors")
+        if sub is not None and dimension % sub:
+            raise InvalidArgument(
+                f"collection.index.params.num_sub_vectors: {sub} does not divide the "
+                f"dimension {dimension}",
+                field="collection.index.params.num_sub_vectors",
+            )
+    return IndexSpec(type=index_type, params=params)
+
+
+def validate_native_params(params: Mapping[str, Any]) -> dict[str, int | bool]:
+    """The native search parameters, validated, or ``InvalidArgument``."""
+    out: dict[str, int | bool] = {}
+    for key, value in params.items():
+        path = f"native_params.{key}"
+        kind = NATIVE_PARAMS.get(key)
+        if kind is None:
+            raise InvalidArgument(
+                f"{path}: not a {BACKEND} search parameter "
+                f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
+                field=path,
+            )
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise InvalidArgument(f"{path}: must be a bool, got {value!r}", field=path)
+            out[key] = value
+        else:
+            number = _positive_int(value)
+            if number is None:
+                raise InvalidArgument(
+                    f"{path}: must be a positive integer, got {value!r}", field=path
+                )
+            out[key] = number
+    return out
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _id_list_sql(ids: Sequence[str]) -> str:
+    return f"{quote_identifier(ID_COLUMN)} IN ({', '.join(sql_literal(i) for i in ids)})"
+
+
+def _is_integer_type(dtype: pa.DataType | None) -> bool:
+    return dtype is not None and pa.types.is_integer(dtype)
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> dict[str, FieldType]:
+    """Validate a batch against the layout; the metadata keys it adds, with their types."""
+    dimension = layout.dimension
+    new: dict[str, FieldType] = {}
+    for i, doc in enumerate(documents):
+        vector = doc.vector
+        if vector is None:
+            raise InvalidArgument(
+                f"documents[{i}].vector: a vector is required", field=f"documents[{i}].vector"
+            )
+        if vector.ndim != 1 or (dimension is not None and vector.shape[0] != dimension):
+            raise DimensionMismatch(
+                field=f"documents[{i}].vector",
+                expected=dimension or 0,
+                actual=int(vector.size),
+                collection=name,
+            )
+        for key, value in doc.metadata.items():
+            path = f"documents[{i}].metadata.{key}"
+            if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+                raise InvalidArgument(f"{path}: {key!r} is not a valid metadata key", field=path)
+            vtype = metadata_type(value)
+            if vtype is None:
+                raise InvalidArgument(
+                    f"{path}: metadata values are strings, numbers, bools or lists of "
+                    f"strings, not {type(value).__name__}",
+                    field=path,
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidArgument(f"{path}: numbers must be finite", field=path)
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
+                raise InvalidArgument(f"{path}: number out of range", field=path)
+            known = layout.types.get(key) or new.get(key)
+            if known is None:
+                if column_name(key) in layout.occupied:
+                    raise InvalidArgument(
+                        f"{path}: the column for this key has a type vectorgate cannot store",
+                        field=path,
+                    )
+                new[key] = vtype
+            elif known is not vtype:
+                raise InvalidArgument(
+                    f"{path}: {vtype.value} value, but collection {name!r} stores "
+                    f"{known.value} values under {key!r}",
+                    field=path,
+                )
+            elif (
+                _is_integer_type(layout.arrow_types.get(key))
+                and isinstance(value, float)
+                and not value.is_integer()
+            ):
+                raise InvalidArgument(
+                    f"{path}: collection {name!r} stores integers under {key!r}", field=path
+                )
+    return new
+
+
+def _column_values(key: str, dtype: pa.DataType, docs: Sequence[Document]) -> list[Any]:
+    ftype = _field_type(dtype)
+    integer = _is_integer_type(dtype)
+    out: list[Any] = []
+    for doc in docs:
+        value = doc.metadata.get(key)
+        if value is None:
+            out.append(None)
+        elif ftype is FieldType.NUMBER:
+            assert isinstance(value, int | float)
+            out.append(int(value) if integer else float(value))
+        else:
+            out.append(value)
+    return out
+
+
+def _build_batch(docs: Sequence[Document], layout: _Layout) -> pa.Table:
+    """An arrow table of ``docs`` with the table's full schema (absent keys are null)."""
+    schema = layout.schema
+    assert layout.vector_column is not None and layout.dimension is not None
+    key_of_column = {col: key for key, col in layout.columns.items()}
+    arrays: list[pa.Array] = []
+    for fld in schema:
+        if fld.name == ID_COLUMN:
+            arrays.append(pa.array([d.id for d in docs], type=fld.type))
+        elif fld.name == TEXT_COLUMN and layout.has_text:
+            arrays.append(pa.array([d.text for d in docs], type=fld.type))
+        elif fld.name == layout.vector_column:
+            matrix = np.stack([cast(FloatArray, d.vector) for d in docs]).astype(
+                np.float32, copy=False
+            )
+            flat = pa.array(matrix.reshape(-1), type=fld.type.value_type)
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, layout.dimension))
+        elif fld.name in key_of_column:
+            key = key_of_column[fld.name]
+            arrays.append(pa.array(_column_values(key, fld.type, docs), type=fld.type))
+        else:
+            arrays.append(pa.nulls(len(docs), type=fld.type))
+    return pa.Table.from_arrays(arrays, schema=schema.remove_metadata())
+
+
+def _decode_number(value: Any) -> int | float:
+    if isinstance(value, float) and value.is_integer() and abs(value) < _MAX_EXACT_INT:
+        return int(value)
+    return cast(int | float, value)
+
+
+def _decode_metadata_column(ftype: FieldType, values: list[Any]) -> list[MetadataValue | None]:
+    if ftype is FieldType.NUMBER:
+        return [None if v is None else _decode_number(v) for v in values]
+    if ftype is FieldType.STRING_LIST:
+        return [None if v is None else [s for s in v if s is not None] for v in values]
+    return values
+
+
+def _vectors(column: pa.ChunkedArray, dimension: int) -> list[FloatArray | None]:
+    array = column.combine_chunks()
+    if array.null_count == 0:
+        matrix = array.flatten().to_numpy(zero_copy_only=False).reshape(-1, dimension)
+        matrix = as_float32(matrix)
+        return [matrix[i] for i in range(len(array))]
+    return [None if v is None else as_float32(v) for v in array.to_pylist()]
+
+
+def _rows(
+    table: pa.Table, layout: _Layout, keys: Sequence[str], *, with_text: bool, with_vector: bool
+) -> list[tuple[str, str, Metadata, FloatArray | None]]:
+    """(id, text, metadata, vector) per row of a query result."""
+    n = table.num_rows
+    ids = table.column(ID_COLUMN).to_pylist()
+    texts = (
+        [t or "" for t in table.column(TEXT_COLUMN).to_pylist()]
+        if with_text and layout.has_text
+        else [""] * n
+    )
+    vectors: list[FloatArray | None] = [None] * n
+    if with_vector and layout.vector_column is not None and layout.dimension is not None:
+        vectors = _vectors(table.column(layout.vector_column), layout.dimension)
+    metadata: list[Metadata] = [{} for _ in range(n)]
+    for key in keys:
+        values = _decode_metadata_column(
+            layout.types[key], table.column(layout.columns[key]).to_pylist()
+        )
+        for row, value in zip(metadata, values, strict=True):
+            if value is not None:
+                row[key] = value
+    return [(ids[i], texts[i], metadata[i], vectors[i]) for i in range(n)]
+
+
+def _canonical(metric: Metric, distance: float) -> float:
+    """The canonical value for a LanceDB ``_distance``.
+
+    Lance returns ``1 - cos`` for cosine, the *squared* Euclidean distance for
+    l2 and ``1 - a.b`` for dot (checked against numpy in the contract suite).
+    """
+    if metric is Metric.COSINE:
+        return 1.0 - distance
+    if metric is Metric.L2:
+        return math.sqrt(max(distance, 0.0))
+    return 1.0 - distance
+
+
+# --------------------------------------------------------------------------- adapter
+
+
+class LanceDBAdapter:
+    """A LanceDB database (local directory, object store or LanceDB Cloud) as a store."""
+
+    backend = BACKEND
+
+    def __init__(
+        self,
+        store: str,
+        uri: str,
+        *,
+        index_min_rows: int = 50_000,
+        max_write_batch: int = 10_000,
+        optimize_every_writes: int = 20,
+        optimize_every_rows: int = 100_000,
+        read_consistency_interval: timedelta | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        if index_min_rows < 1 or max_write_batch < 1:
+            raise ValueError("index_min_rows and max_write_batch must be positive")
+        self.store = store
+        self.uri = uri
+        self.index_min_rows = index_min_rows
+        self.optimize_every_writes = optimize_every_writes
+        self.optimize_every_rows = optimize_every_rows
+        self.read_consistency_interval = read_consistency_interval
+        self._storage_options = dict(storage_options or {})
+        self._api_key = api_key
+        #: LanceDB Cloud indexes and compacts server-side.
+        self._remote = uri.startswith("db://")
+        self.capabilities = Capabilities(
+            index_types=frozenset(NO_INDEX_TYPES - {""}) | frozenset(INDEX_TYPES),
+            max_write_batch=max_write_batch,
+            native_params=frozenset(NATIVE_PARAMS),
+        )
+        self._db: Any = None
+        self._closed = False
+        self._tables: dict[str, _Table] = {}
+        self._open_lock = asyncio.Lock()
+        self._ddl_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"LanceDBAdapter(store={self.store!r}, uri={self.uri!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Open the database (creating a local directory if needed)."""
+        kwargs: dict[str, Any] = {"read_consistency_interval": self.read_consistency_interval}
+        if self._storage_options:
+            kwargs["storage_options"] = self._storage_options
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        self._db = await lancedb.connect_async(self.uri, **kwargs)
+        self._closed = False
+
+    async def close(self) -> None:
+        """Stop background maintenance and release the tables. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        states = list(self._tables.values())
+        self._tables.clear()
+        await asyncio.gather(*(self._stop_maintenance(st) for st in states))
+        for st in states:
+            st.table.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _connection(self) -> Any:
+        if self._db is None or self._closed:
+            raise Unavailable(f"store {self.store!r} is not open", metadata={"store": self.store})
+        return self._db
+
+    # ------------------------------------------------------------------ errors
+
+    def _not_found(self, name: str) -> NotFound:
+        return NotFound(
+            f"collection {name!r} not found in store {self.store!r}",
+            reason="COLLECTION_NOT_FOUND",
+            metadata={"collection": name, "store": self.store},
+        )
+
+    def _already_exists(self, name: str) -> AlreadyExists:
+        return AlreadyExists(
+            f"collection {name!r} already exists in store {self.store!r}",
+            reason="COLLECTION_ALREADY_EXISTS",
+            metadata={"collection": name, "store": self.store},
+        )
+
+    # ------------------------------------------------------------------ tables
+
+    async def _table_names(self) -> list[str]:
+        db = self._connection()
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = await db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
+
+    async def _exists(self, name: str) -> bool:
+        return name in await self._table_names()
+
+    async def _open(self, name: str) -> _Table:
+        """The state of an existing table; ``NotFound`` if there is none."""
+        db = self._connection()
+        st = self._tables.get(name)
+        if st is None:
+            async with self._open_lock:
+                st = self._tables.get(name)
+                if st is None:
+                    st = await self._load(db, name)
+                    self._tables[name] = st
+        elif self.read_consistency_interval is not None:
+            # Another process may have added columns.
+            schema = await st.table.schema()
+            if schema != st.layout.schema:
+                st.layout = _Layout.from_schema(schema)
+        if st.dropped:
+            raise self._not_found(name)
+        return st
+
+    async def _load(self, db: Any, name: str) -> _Table:
+        try:
+            table = await db.open_table(name)
+        except (ValueError, RuntimeError) as exc:
+            if not await self._exists(name):
+                raise self._not_found(name) from exc
+            raise
+        layout = _Layout.from_schema(await table.schema())
+        st = _Table(name, table, layout)
+        if layout.vector_column is not None:
+            for config in await table.list_indices():
+                if layout.vector_column in list(config.columns):
+                    st.has_index = True
+                    stats = await table.index_stats(config.name)
+                    if stats is not None:
+                        st.index_type = str(stats.index_type)
+                        st.index_metric = _METRIC_FROM_LANCE.get(str(stats.distance_type))
+                    break
+        return st
+
+    def _require_vectors(self, st: _Table) -> _Layout:
+        layout = st.layout
+        if layout.vector_column is None or layout.dimension is None or not layout.has_id:
+            raise FailedPrecondition(
+                f"table {st.name!r} in store {self.store!r} was not created by vectorgate and "
+                "lacks a string 'id' column or a float vector column",
+                metadata={"collection": st.name, "store": self.store},
+            )
+        return layout
+
+    def _where(self, st: _Table, f: Filter, path: str = "filter") -> str:
+        layout = st.layout
+        return compile_filter(
+            f,
+            layout.types,
+            path=path,
+            columns=layout.columns,
+            integer_keys=layout.integer_keys,
+        )
+
+    # ------------------------------------------------------------------ collections
+
+    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        """Create the table with its schema and spec; ``AlreadyExists`` if present."""
+        db = self._connection()
+        if spec.dimension < 1:
+            raise InvalidArgument(
+                "collection.dimension: must be positive", field="collection.dimension"
+            )
+        index = validate_index_spec(spec.index, spec.dimension)
+        stored = _StoredSpec(
+            dimension=spec.dimension,
+            metric=spec.metric,
+            text_field=spec.text_field or "text",
+            embedding_model=spec.embedding_model,
+            index=index,
+            create_time=datetime.now(UTC).replace(microsecond=0),
+        )
+        schema = pa.schema(
+            [
+                pa.field(ID_COLUMN, pa.utf8(), nullable=False),
+                pa.field(TEXT_COLUMN, pa.utf8()),
+                pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), spec.dimension)),
+            ],
+            metadata={SPEC_KEY: stored.to_json()},
+        )
+        async with self._ddl_lock:
+            if spec.name in self._tables or await self._exists(spec.name):
+                raise self._already_exists(spec.name)
+            try:
+                table = await db.create_table(spec.name, schema=schema)
+            except ValueError as exc:
+                if "already exists" in str(exc):
+                    raise self._already_exists(spec.name) from exc
+                raise
+            layout = _Layout.from_schema(await table.schema())
+            self._tables[spec.name] = _Table(spec.name, table, layout)
+        return self._info(spec.name, stored, 0)
+
+    def _info(self, name: str, spec: _StoredSpec, count: int) -> CollectionInfo:
+        return CollectionInfo(
+            name=name,
+            dimension=spec.dimension,
+            metric=spec.metric,
+            text_field=spec.text_field,
+            embedding_model=spec.embedding_model,
+            index=spec.index,
+            document_count=count,
+            create_time=spec.create_time,
+        )
+
+    async def describe_collection(self, name: str) -> CollectionInfo:
+        """The stored spec and document count (a foreign table: read from its schema)."""
+        st = await self._open(name)
+        count = int(await st.table.count_rows())
+        spec = st.layout.spec
+        if spec is not None:
+            return self._info(name, spec, count)
+        layout = self._require_vectors(st)
+        assert layout.dimension is not None
+        return CollectionInfo(
+            name=name,
+            dimension=layout.dimension,
+            metric=st.metric,
+            text_field=TEXT_COLUMN,
+            index=IndexSpec(type=st.index_type),
+            document_count=count,
+        )
+
+    async def list_collections(self) -> list[str]:
+        """Table names, sorted."""
+        return sorted(await self._table_names())
+
+    async def drop_collection(self, name: str) -> None:
+        """Stop maintenance, wait for in-flight writes, drop the table."""
+        db = self._connection()
+        async with self._ddl_lock:
+            st = self._tables.pop(name, None)
+            if st is not None:
+                st.dropped = True
+                await self._stop_maintenance(st)
+                async with st.lock:
+                    st.table.close()
+            try:
+                await db.drop_table(name)
+            except ValueError as exc:
+                if "was not found" in str(exc) or not await self._exists(name):
+                    raise self._not_found(name) from exc
+                raise
+
+    # ------------------------------------------------------------------ documents
+
+    async def count(self, name: str, filter: Filter | None = None) -> int:
+        """Rows, optionally matching a filter."""
+        st = await self._open(name)
+        if filter is None:
+            return int(await st.table.count_rows())
+        return int(await st.table.count_rows(self._where(st, filter)))
+
+    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+        """Insert or replace by id (last duplicate wins); visible on return."""
+        st = await self._open(name)
+        if not documents:
+            return
+        self._require_vectors(st)
+        async with st.lock:
+            if st.dropped:
+                raise self._not_found(name)
+            new_keys = await self._cpu(len(documents), _check_batch, name, documents, st.layout)
+            if new_keys:
+                await st.table.add_columns(
+                    [
+                        pa.field(column_name(key), _ARROW_TYPES[ftype])
+                        for key, ftype in new_keys.items()
+                    ]
+                )
+                st.layout = _Layout.from_schema(await st.table.schema())
+            latest = list({doc.id: doc for doc in documents}.values())
+            for chunk in _chunks(latest, self.capabilities.max_write_batch):
+                batch = await self._cpu(len(chunk), _build_batch, chunk, st.layout)
+                await (
+                    st.table.merge_insert(ID_COLUMN)
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(batch)
+                )
+                st.writes_since_optimize += 1
+                st.rows_since_optimize += len(chunk)
+        await self._schedule_maintenance(st)
+
+    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+        """Documents by id in request order (each id once); missing ids omitted."""
+        st = await self._open(name)
+        layout = self._require_vectors(st)
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        columns = [ID_COLUMN]
+        if layout.has_text:
+            columns.append(TEXT_COLUMN)
+        if include_vectors and layout.vector_column is not None:
+            columns.append(layout.vector_column)
+        keys = list(layout.columns)
+        columns.extend(layout.columns[k] for k in keys)
+        found: dict[str, Document] = {}
+        for chunk in _chunks(wanted, _ID_CHUNK):
+            result = await st.table.query().where(_id_list_sql(chunk)).select(columns).to_arrow()
+            rows = await self._cpu(
+                result.num_rows,
+                _rows,
+                result,
+                layout,
+                keys,
+                with_text=True,
+                with_vector=include_vectors,
+            )
+            for doc_id, text, metadata, vector in rows:
+                found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
+        return [found[i] for i in wanted if i in found]
+
+    async def delete(
+        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+    ) -> None:
+        """Delete rows whose id is in ``ids`` or that match ``filter``."""
+        st = await self._open(name)
+        unique = list(dict.fromkeys(ids or ()))
+        predicates = [_id_list_sql(chunk) for chunk in _chunks(unique, _ID_CHUNK)]
+        if filter is not None:
+            predicates.append(self._where(st, filter))
+        if not predicates:
+            return
+        async with st.lock:
+            if st.dropped:
+                raise self._not_found(name)
+            for predicate in predicates:
+                await st.table.delete(predicate)
+            st.writes_since_optimize += 1
+        await self._schedule_maintenance(st)
+
+    # ------------------------------------------------------------------ search
+
+    def _plan(
+        self, st: _Table, query: SearchQuery
+    ) -> tuple[str, dict[str, int | bool], list[str], list[str]]:
+        """(where, native params, selected columns, metadata keys) of a search."""
+        layout = self._require_vectors(st)
+        params = validate_native_params(query.native_params)
+        if query.top_k < 1:
+            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        vector = query.vector
+        if vector.ndim != 1 or vector.shape[0] != layout.dimension:
+            raise DimensionMismatch(
+                field="vector",
+                expected=layout.dimension or 0,
+                actual=int(vector.size),
+                collection=st.name,
+            )
+        where = self._where(st, query.filter) if query.filter is not None else ""
+        output: OutputFields = query.output
+        keys: list[str] = []
+        if output.metadata:
+            keys = [
+                k
+                for k in layout.columns
+                if output.metadata_keys is None or k in output.metadata_keys
+            ]
+        columns = [ID_COLUMN, "_distance"]
+        if output.text and layout.has_text:
+            columns.append(TEXT_COLUMN)
+        if output.vector:
+            assert layout.vector_column is not None
+            columns.append(layout.vector_column)
+        columns.extend(layout.columns[k] for k in keys)
+        return where, params, columns, keys
+
+    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+        """Vector search with the filter applied before ranking (prefilter)."""
+        st = await self._open(name)
+        where, params, columns, keys = self._plan(st, query)
+        layout = st.layout
+        metric = st.metric
+        q = (
+            st.table.query()
+            .nearest_to(as_float32(query.vector))
+            .column(layout.vector_column)
+            .distance_type(_LANCE_METRIC[metric])
+            .limit(query.top_k)
+        )
+        if where:
+            q = q.where(where)
+        if "nprobes" in params:
+            q = q.nprobes(params["nprobes"])
+        if "refine_factor" in params:
+            q = q.refine_factor(params["refine_factor"])
+        if "ef" in params:
+            q = q.ef(params["ef"])
+        if params.get("exact"):
+            q = q.bypass_vector_index()
+        result = await q.select(columns).to_arrow()
+        distances = [float(d) for d in result.column("_distance").to_pylist()]
+        rows = await self._cpu(
+            result.num_rows,
+            _rows,
+            result,
+            layout,
+            keys,
+            with_text=query.output.text,
+            with_vector=query.output.vector,
+        )
+        hits: list[Hit] = []
+        for (doc_id, text, metadata, vector), raw in zip(rows, distances, strict=True):
+            hits.append(
+                Hit(
+                    id=doc_id,
+                    score=normalise_score(metric, _canonical(metric, raw)),
+                    raw_score=raw,
+                    text=text,
+                    metadata=metadata,
+                    vector=vector,
+                    store=self.store,
+                    collection=name,
+                )
+            )
+        return hits
+
+    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+        """The WHERE clause (prefilter) and the parameters ``search`` would use."""
+        st = await self._open(name)
+        where, params, _, _ = self._plan(st, query)
+        native: dict[str, Any] = {
+            "distance_type": _LANCE_METRIC[st.metric],
+            "limit": query.top_k,
+            "prefilter": True,
+            **params,
+        }
+        return Explanation(backend=BACKEND, native_filter=where, native_params=native)
+
+    # ------------------------------------------------------------------ background maintenance
+
+    async def _cpu(self, rows: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a conversion inline, or in a worker thread when it is large."""
+        if rows > _THREAD_ROWS:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def _wants_index(self, st: _Table) -> bool:
+        spec = st.layout.spec
+        return spec is not None and spec.index.type not in NO_INDEX_TYPES and not st.has_index
+
+    async def _schedule_maintenance(self, st: _Table) -> None:
+        """After a write: start an index build or an optimize when due (one at a time).
+
+        Never raises: the write it follows has succeeded.
+        """
+        try:
+            await self._schedule(st)
+        except Exception:
+            log.exception("scheduling maintenance of %s/%s failed", self.store, st.name)
+
+    async def _schedule(self, st: _Table) -> None:
+        if self._remote or self._closed or st.dropped:
+            return
+        if st.maintenance is not None and not st.maintenance.done():
+            return
+        job: Callable[[_Table], Any] | None = None
+        if self._wants_index(st):
+            rows = int(await st.table.count_rows())
+            if rows >= max(self.index_min_rows, st.next_index_attempt_rows):
+                job = self._build_index
+        if job is None and (
+            st.writes_since_optimize >= self.optimize_every_writes
+            or st.rows_since_optimize >= self.optimize_every_rows
+        ):
+            job = self._optimize
+        if job is None or st.dropped or self._closed:
+            return
+        st.maintenance = asyncio.create_task(
+            self._run_maintenance(st, job), name=f"lancedb-maintenance-{self.store}-{st.name}"
+        )
+
+    async def _run_maintenance(self, st: _Table, job: Callable[[_Table], Any]) -> None:
+        try:
+            await job(st)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "background maintenance of %s/%s failed; it will be retried later",
+                self.store,
+                st.name,
+            )
+
+    async def _build_index(self, st: _Table) -> None:
+        spec = st.layout.spec
+        assert spec is not None and st.layout.vector_column is not None
+        config = INDEX_TYPES[spec.index.type](
+            distance_type=_LANCE_METRIC[spec.metric], **dict(spec.index.params)
+        )
+        rows = int(await st.table.count_rows())
+        log.info("building %s index on %s/%s (%d rows)", spec.index.type, self.store, st.name, rows)
+        try:
+            # Not under the write lock: Lance rebases the index commit over
+            # concurrent merges, and rows it misses are searched exhaustively.
+            await st.table.create_index(st.layout.vector_column, config=config)
+        except Exception:
+            # Do not retry on every write: wait until the table has doubled.
+            st.next_index_attempt_rows = 2 * max(rows, 1)
+            raise
+        st.has_index = True
+        st.index_type = spec.index.type
+        log.info("built %s index on %s/%s", spec.index.type, self.store, st.name)
+
+    async def _optimize(self, st: _Table) -> None:
+        async with st.lock:
+            if st.dropped:
+                return
+            writes, rows = st.writes_since_optimize, st.rows_since_optimize
+            await st.table.optimize()
+            st.writes_since_optimize -= writes
+            st.rows_since_optimize -= rows
+
+    async def _stop_maintenance(self, st: _Table) -> None:
+        task = st.maintenance
+        st.maintenance = None
+        if task is None or task.done():
+            return
+        task.cancel()
+        # asyncio.wait (unlike awaiting the task) lets a cancellation of the
+        # caller propagate instead of being mistaken for the task's.
+        await asyncio.wait([task])
+
+    async def wait_for_maintenance(self, name: str) -> None:
+        """Wait until the table's background maintenance (if any) has finished (for tests)."""
+        st = self._tables.get(name)
+        task = st.maintenance if st is not None else None
+        if task is not None:
+            await asyncio.wait([task])

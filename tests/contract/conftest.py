@@ -1,0 +1,128 @@
+"""Fixtures of the adapter contract suite.
+
+Every adapter must pass ``test_contract.py`` unchanged. A backend contributes
+*factories*: ``factory(request, location)`` is an async context manager that
+yields a started adapter and closes it on exit. ``location`` is a per-test
+temporary directory; entering the factory twice with the same location must
+give two adapters on the same data (the persistence test does that). A
+factory whose backend is not reachable calls ``pytest.skip`` with the reason;
+``request`` gives it session fixtures (``request.getfixturevalue``).
+
+To add a backend, merge its factories into :data:`ADAPTER_FACTORIES`, e.g.
+``ADAPTER_FACTORIES.update(milvus.FACTORIES)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.errors import NotFound
+
+Factory = Callable[[pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Adapter]]
+
+
+@contextlib.asynccontextmanager
+async def make_lancedb(request: pytest.FixtureRequest, location: Path) -> AsyncIterator[Adapter]:
+    """The embedded LanceDB store on a directory."""
+    from vectorgate_server.adapters.lancedb import LanceDBAdapter
+
+    adapter = LanceDBAdapter("contract-lancedb", str(location / "lancedb"))
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+#: Factory name -> factory. Other backends add theirs.
+ADAPTER_FACTORIES: dict[str, Factory] = {
+    "lancedb": make_lancedb,
+}
+
+# Every module in tests/contract/backends contributes its ``FACTORIES``.
+for _path in sorted((Path(__file__).parent / "backends").glob("*.py")):
+    if _path.stem.startswith("_"):
+        continue
+    _module = importlib.import_module(f"tests.contract.backends.{_path.stem}")
+    ADAPTER_FACTORIES.update(_module.FACTORIES)
+
+
+class Reopen:
+    """Opens further adapters of the backend under test on the same data."""
+
+    def __init__(self, factory: Factory, request: pytest.FixtureRequest, location: Path) -> None:
+        self._factory = factory
+        self._request = request
+        self._location = location
+        self.stack = contextlib.AsyncExitStack()
+
+    async def __call__(self) -> Adapter:
+        return await self.stack.enter_async_context(self._factory(self._request, self._location))
+
+
+class Names:
+    """Collection names unique to one test; the suite drops them afterwards."""
+
+    def __init__(self) -> None:
+        self.prefix = f"vgc_{uuid.uuid4().hex[:10]}"
+        self.created: list[str] = []
+
+    def new(self, suffix: str = "c") -> str:
+        name = f"{self.prefix}_{suffix}"
+        self.created.append(name)
+        return name
+
+
+@pytest.fixture(params=sorted(ADAPTER_FACTORIES))
+def adapter_factory(request: pytest.FixtureRequest) -> Factory:
+    """The factory under test."""
+    return ADAPTER_FACTORIES[request.param]
+
+
+@pytest.fixture
+def names() -> Names:
+    """Collection names unique to this test."""
+    return Names()
+
+
+@pytest.fixture
+async def reopen(
+    adapter_factory: Factory, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Reopen]:
+    """Opens more adapters on the data of ``adapter``; they are closed after the test."""
+    opener = Reopen(adapter_factory, request, tmp_path)
+    async with opener.stack:
+        yield opener
+
+
+@pytest.fixture
+async def adapter(
+    adapter_factory: Factory,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    names: Names,
+    reopen: Reopen,
+) -> AsyncIterator[Adapter]:
+    """A started adapter of the backend under test; its test collections are dropped after."""
+    async with adapter_factory(request, tmp_path) as instance:
+        try:
+            yield instance
+        finally:
+            cleaner = instance
+            for name in names.created:
+                try:
+                    await cleaner.drop_collection(name)
+                except NotFound:
+                    pass
+                except Exception:
+                    # The test closed the adapter (persistence): clean up through another.
+                    cleaner = await reopen()
+                    with contextlib.suppress(NotFound):
+                        await cleaner.drop_collection(name)
