@@ -1,29 +1,58 @@
 """Build an adapter from a store's configuration.
 
-Backend modules are imported only when a store of that type is configured, so
-a deployment needs only the SDKs of the backends it uses.
+Backend modules (and their SDKs) are imported only when a store of that type
+is configured, so a deployment needs only the SDKs of the backends it uses.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import LanceDBConfig, StoreConfig
+from ..config import (
+    LanceDBConfig,
+    MilvusConfig,
+    OpenSearchConfig,
+    PineconeConfig,
+    QdrantConfig,
+    StoreConfig,
+)
 from .base import Adapter
 
 
 class BackendUnavailable(Exception):
-    """A configured backend cannot be used in this installation."""
+    """A configured backend cannot be used in this installation (its SDK is missing)."""
+
+
+def _missing(config: StoreConfig, exc: ImportError) -> BackendUnavailable:
+    return BackendUnavailable(
+        f"store {config.name!r}: the {config.type} backend needs a package that is not "
+        f"installed ({exc.name or exc}); install vectorgate with the '{config.type}' extra"
+    )
 
 
 def create_adapter(config: StoreConfig, *, data_dir: Path) -> Adapter:
     """The adapter for one configured store (not yet started)."""
-    if isinstance(config, LanceDBConfig):
-        from .lancedb import LanceDBAdapter
+    try:
+        if isinstance(config, LanceDBConfig):
+            from .lancedb import LanceDBAdapter
 
-        uri = config.uri or str(data_dir / "lancedb")
-        return LanceDBAdapter(config.name, uri)
-    raise BackendUnavailable(
-        f"store {config.name!r}: backend {config.type!r} has no adapter in this build "
-        "(available: lancedb)"
-    )
+            return LanceDBAdapter(config.name, config.uri or str(data_dir / "lancedb"))
+        if isinstance(config, MilvusConfig):
+            from .milvus import MilvusAdapter
+
+            return MilvusAdapter.from_config(config)
+        if isinstance(config, QdrantConfig):
+            from .qdrant import QdrantAdapter
+
+            return QdrantAdapter.from_config(config)
+        if isinstance(config, OpenSearchConfig):
+            from .opensearch import OpenSearchAdapter
+
+            return OpenSearchAdapter.from_config(config)
+        if isinstance(config, PineconeConfig):
+            from .pinecone import PineconeAdapter
+
+            return PineconeAdapter.from_config(config)
+    except ImportError as exc:
+        raise _missing(config, exc) from exc
+    raise BackendUnavailable(f"store {config.name!r}: unknown backend type {config.type!r}")

@@ -1,0 +1,1 @@
+"""Protocol-faithful test servers for backends without a local engine."""
