@@ -1,0 +1,1041 @@
+"""Qdrant adapter (``qdrant_client.AsyncQdrantClient``): a server (``url``) or local mode.
+
+Storage layout
+--------------
+* A vectorgate collection is a Qdrant collection with one unnamed dense vector
+  of the collection's dimension and distance ``Cosine``, ``Euclid`` or ``Dot``.
+* Qdrant point ids are unsigned integers or UUIDs only, so each document id is
+  mapped to ``uuid5(POINT_ID_NAMESPACE, id)`` (:func:`~vectorgate_server.filters.qdrant.point_id`).
+  The payload keeps the original id, the text and the metadata apart::
+
+      {"id": "<document id>", "<text_field>": "<text>", "metadata": {...},
+       "_vectorgate": {"lists": [<list-valued metadata keys>], "norm": <|v|>}}
+
+  Metadata is nested, so no metadata key can collide with a reserved key; the
+  bookkeeping object lets the filter compiler tell list-valued fields apart
+  (see :mod:`vectorgate_server.filters.qdrant`). Qdrant stores cosine vectors
+  unit-normalised; ``norm`` (cosine collections only) restores the vector as
+  it was given when vectors are returned.
+* The collection spec (dimension, metric, text field, embedding model, index
+  spec, create time) is stored in Qdrant's collection ``metadata`` (Qdrant
+  1.16+; qdrant-client 1.20 supports it on servers and in local mode, where it
+  is saved in the storage's ``meta.json``) under the key ``vectorgate``. A
+  collection without it is described from its vector configuration. A server
+  that drops the metadata (before 1.16) makes ``create_collection`` fail with
+  ``Unsupported`` rather than lose the spec.
+* Each metadata key keeps the type it was first written with (string, number,
+  bool, list of strings); the types are recorded as collection metadata entries
+  ``vectorgate:field:<key>`` and a batch with a conflicting value is rejected
+  whole with ``InvalidArgument`` naming ``documents[i].metadata.<key>``.
+
+Behaviour
+---------
+* Every write passes ``wait=True``: it returns once applied, so ``get``,
+  ``count`` and ``search`` see it (read-your-writes).
+* Filters are compiled to ``models.Filter`` and applied by Qdrant during the
+  search (never after it). ``count`` is exact.
+* Index types: ``HNSW`` (params ``m``, ``ef_construct``) or ``FLAT``, which
+  creates no graph (``m=0``) and searches with ``SearchParams(exact=True)``.
+* Native search params: ``hnsw_ef`` (int > 0), ``exact`` and ``indexed_only`` (bools).
+* Connection failures and timeouts (30 s per call unless ``timeout_s``) raise
+  ``Unavailable`` naming the store and its URL without credentials.
+* Scores: Qdrant returns the canonical value of every supported distance
+  (cosine similarity, Euclidean distance, dot product), so ``score`` is
+  ``normalise_score(metric, raw_score)``.
+* Local mode (``path`` or ``":memory:"``) runs qdrant-client's in-process
+  engine, whose "async" API computes synchronously; its calls therefore run on
+  one private thread with its own event loop, never on the caller's loop.
+  qdrant-client locks a storage directory to one client, so adapters of this
+  process on the same directory share one client (reference-counted); another
+  process holding it makes ``start`` raise ``Unavailable``. Local mode commits
+  every point to SQLite on its own: large batches are slow (about 3 ms a point).
+  Local mode always searches exhaustively, so search params are not sent to it
+  (the client would warn that they have no effect); ``explain`` still reports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import math
+import os
+import threading
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import grpc
+import httpx
+import numpy as np
+import portalocker
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.common.client_exceptions import QdrantException
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from ..config import QdrantConfig
+from ..domain import (
+    METADATA_KEY_RE,
+    RESERVED_FIELDS,
+    CollectionInfo,
+    CollectionSpec,
+    Document,
+    Explanation,
+    Filter,
+    FloatArray,
+    Hit,
+    IndexSpec,
+    Metadata,
+    MetadataValue,
+    Metric,
+    Op,
+    OutputFields,
+    SearchQuery,
+    as_float32,
+    normalise_score,
+)
+from ..errors import (
+    AlreadyExists,
+    DimensionMismatch,
+    InvalidArgument,
+    InvalidVector,
+    NotFound,
+    Unavailable,
+    Unsupported,
+    VectorgateError,
+)
+from ..filters.common import INT64_MAX, INT64_MIN, FieldType, metadata_type
+from ..filters.qdrant import (
+    ID_PAYLOAD_KEY,
+    INTERNAL_PAYLOAD_KEY,
+    LISTS_KEY,
+    METADATA_PAYLOAD_KEY,
+    NORM_KEY,
+    RESERVED_PAYLOAD_KEYS,
+    compile_filter,
+    point_id,
+)
+from .base import Capabilities
+
+__all__ = ["FIELD_METADATA_PREFIX", "SPEC_METADATA_KEY", "QdrantAdapter", "from_config"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BACKEND = "qdrant"
+#: Key of the vectorgate spec in the Qdrant collection metadata.
+SPEC_METADATA_KEY = "vectorgate"
+#: Collection metadata key prefix recording the type of each metadata key (one entry per
+#: key: Qdrant merges metadata updates key by key, so adapters adding keys concurrently
+#: do not overwrite each other).
+FIELD_METADATA_PREFIX = "vectorgate:field:"
+_SPEC_FORMAT = 1
+
+_DISTANCES: Mapping[Metric, models.Distance] = {
+    Metric.COSINE: models.Distance.COSINE,
+    Metric.L2: models.Distance.EUCLID,
+    Metric.IP: models.Distance.DOT,
+}
+_METRICS: Mapping[models.Distance, Metric] = {v: k for k, v in _DISTANCES.items()}
+
+_HNSW = "HNSW"
+_FLAT = "FLAT"
+#: Accepted HNSW build parameters and their minimum values.
+_HNSW_PARAMS: Mapping[str, int] = {"m": 0, "ef_construct": 4}
+_NATIVE_PARAMS = frozenset({"hnsw_ef", "exact", "indexed_only"})
+_MAX_WRITE_BATCH = 512
+_MAX_READ_BATCH = 1024
+_DEFAULT_TIMEOUT_S = 30.0
+
+_NOT_FOUND_GRPC = frozenset({grpc.StatusCode.NOT_FOUND})
+_UNAVAILABLE_GRPC = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What the adapter needs to know about a collection to read and write it."""
+
+    dimension: int
+    metric: Metric
+    text_field: str
+    #: Name of the dense vector; None for the unnamed vector vectorgate creates.
+    vector_name: str | None
+    index: IndexSpec
+    #: Type of every metadata key written so far (from the collection metadata).
+    fields: Mapping[str, FieldType]
+
+
+class _LoopThread:
+    """A private event loop on its own thread, for the synchronous local-mode engine."""
+
+    def __init__(self, name: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the private loop."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the private loop and wait for it from the caller's loop."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+
+@dataclass(slots=True)
+class _LocalStore:
+    """One opened local-mode storage, shared by the adapters of this process that use it."""
+
+    #: The storage's real path (or ``":memory:"``, never shared).
+    key: str
+    thread: _LoopThread
+    opening: concurrent.futures.Future[AsyncQdrantClient]
+    refs: int = 1
+
+
+#: Local storages open in this process, by real path. qdrant-client locks a storage
+#: directory to one client, so adapters on the same directory share that client.
+_LOCAL_STORES: dict[str, _LocalStore] = {}
+_LOCAL_STORES_LOCK = threading.Lock()
+
+
+def _local_key(path: str) -> str:
+    return path if path == ":memory:" else os.path.realpath(path)
+
+
+async def _open_local(path: str, key: str, store: str) -> tuple[_LocalStore, AsyncQdrantClient]:
+    """The shared client of a local storage (opened on first use) and its store entry.
+
+    ``key`` is :func:`_local_key` of ``path``.
+    """
+    memory = path == ":memory:"
+
+    async def open_client() -> AsyncQdrantClient:
+        if memory:
+            return AsyncQdrantClient(location=":memory:")
+        _check_not_locked(path)
+        return AsyncQdrantClient(path=path)
+
+    with _LOCAL_STORES_LOCK:
+        entry = None if memory else _LOCAL_STORES.get(key)
+        if entry is not None:
+            entry.refs += 1
+        else:
+            thread = _LoopThread(f"qdrant-local-{store}")
+            opening = thread.submit(open_client())
+            entry = _LocalStore(key=key, thread=thread, opening=opening)
+            if not memory:
+                _LOCAL_STORES[key] = entry
+    try:
+        client = await asyncio.wrap_future(entry.opening)
+    except BaseException:
+        await _release_local(entry)
+        raise
+    return entry, client
+
+
+async def _release_local(entry: _LocalStore) -> None:
+    """Drop one reference to a local storage; the last one closes it."""
+    with _LOCAL_STORES_LOCK:
+        entry.refs -= 1
+        if entry.refs > 0:
+            return
+        if _LOCAL_STORES.get(entry.key) is entry:
+            del _LOCAL_STORES[entry.key]
+    try:
+        if entry.opening.done() and entry.opening.exception() is None:
+            await entry.thread.run(entry.opening.result().close())
+    finally:
+        entry.thread.stop()
+
+
+class QdrantAdapter:
+    """One Qdrant store: a server (``url``) or a local-mode directory / ``":memory:"``."""
+
+    backend = BACKEND
+    capabilities = Capabilities(
+        metrics=frozenset(Metric),
+        filter_ops=frozenset(Op),
+        filter_boolean=True,
+        delete_by_filter=True,
+        index_types=frozenset({_HNSW, _FLAT}),
+        max_write_batch=_MAX_WRITE_BATCH,
+        native_params=_NATIVE_PARAMS,
+    )
+
+    def __init__(
+        self,
+        store: str,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        prefer_grpc: bool = True,
+        timeout_s: float | None = None,
+    ) -> None:
+        if (url is None) == (path is None):
+            raise ValueError("set exactly one of 'url' (server) or 'path' (local mode)")
+        self.store = store
+        self._url = url
+        self._path = path
+        self._local_key = _local_key(path) if path is not None else ""
+        self._api_key = api_key
+        self._prefer_grpc = prefer_grpc
+        # qdrant-client would default to 5 s per call; collection creation on a cluster and
+        # large waited writes can take longer.
+        self._timeout = max(1, math.ceil(_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s))
+        self._client: AsyncQdrantClient | None = None
+        self._local: _LocalStore | None = None
+        self._layouts: dict[str, _Layout] = {}
+        #: Serialises the metadata type checks (and schema updates) of upserts per collection.
+        self._schema_locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_config(cls, config: QdrantConfig) -> QdrantAdapter:
+        """The adapter of a configured Qdrant store (not yet started)."""
+        return cls(
+            config.name,
+            url=config.url if not config.path else None,
+            path=config.path or None,
+            api_key=config.api_key.get_secret_value() if config.api_key is not None else None,
+            prefer_grpc=config.prefer_grpc,
+            timeout_s=config.timeout_s,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this store runs qdrant-client's local mode."""
+        return self._path is not None
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: the URL without credentials, or the local path."""
+        if self._path is not None:
+            return self._path
+        assert self._url is not None
+        parts = urlsplit(self._url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+    async def start(self) -> None:
+        """Open the local storage, or set up the server connection (connections are lazy)."""
+        if self._client is not None:
+            return
+        if self._path is not None:
+            try:
+                self._local, self._client = await _open_local(
+                    self._path, self._local_key, self.store
+                )
+            except Exception as exc:
+                raise Unavailable(f"{self._where()}: cannot open the local storage: {exc}") from exc
+        else:
+            self._client = AsyncQdrantClient(
+                url=self._url,
+                api_key=self._api_key,
+                prefer_grpc=self._prefer_grpc,
+                timeout=self._timeout,
+                # vectorgate checks what it needs (collection metadata) itself, and the
+                # client's check would warn from a background thread.
+                check_compatibility=False,
+            )
+
+    async def close(self) -> None:
+        """Close the client (and the local-mode thread). Idempotent."""
+        client, self._client = self._client, None
+        local, self._local = self._local, None
+        self._layouts.clear()
+        if local is not None:
+            await _release_local(local)
+        elif client is not None:
+            await client.close()
+
+    # ------------------------------------------------------------------ collections
+
+    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        """Create the collection and store the spec in its metadata."""
+        if spec.text_field in RESERVED_PAYLOAD_KEYS:
+            raise InvalidArgument(
+                f"collection.text_field: {spec.text_field!r} is reserved by the Qdrant "
+                f"payload layout (reserved: {', '.join(sorted(RESERVED_PAYLOAD_KEYS))})",
+                field="collection.text_field",
+            )
+        index, hnsw = _index_config(spec.index)
+        create_time = datetime.now(UTC)
+        stored = {
+            "format": _SPEC_FORMAT,
+            "dimension": spec.dimension,
+            "metric": spec.metric.value,
+            "text_field": spec.text_field,
+            "embedding_model": spec.embedding_model,
+            "index": {"type": index.type, "params": dict(index.params)},
+            "create_time": create_time.isoformat(),
+        }
+        client = self._require_client()
+        if await self._call(client.collection_exists(spec.name), spec.name):
+            raise AlreadyExists(f"collection {spec.name!r} already exists in store {self.store!r}")
+        await self._call(
+            client.create_collection(
+                spec.name,
+                vectors_config=models.VectorParams(
+                    size=spec.dimension, distance=_DISTANCES[spec.metric]
+                ),
+                hnsw_config=hnsw,
+                metadata={SPEC_METADATA_KEY: stored},
+            ),
+            spec.name,
+            creating=True,
+        )
+        self._layouts.pop(spec.name, None)
+        described = await self._call(client.get_collection(spec.name), spec.name)
+        metadata = described.config.metadata or {}
+        if not isinstance(metadata.get(SPEC_METADATA_KEY), dict):
+            # Servers before 1.16 drop collection metadata: the spec would be lost.
+            await self._call(client.delete_collection(spec.name), spec.name)
+            raise Unsupported(
+                backend=BACKEND,
+                operation="collection metadata",
+                detail=f"{self._where()} did not keep the collection metadata that stores "
+                "the collection spec (Qdrant 1.16 or newer is required)",
+            )
+        info, layout = _describe(spec.name, described)
+        self._layouts[spec.name] = layout
+        return _with_count(info, 0)
+
+    async def describe_collection(self, name: str) -> CollectionInfo:
+        """The stored spec (or the vector configuration) and an exact document count."""
+        client = self._require_client()
+        described = await self._call(client.get_collection(name), name)
+        info, layout = _describe(name, described)
+        self._layouts[name] = layout
+        count = await self._call(client.count(name, exact=True), name)
+        return _with_count(info, count.count)
+
+    async def list_collections(self) -> list[str]:
+        client = self._require_client()
+        response = await self._call(client.get_collections(), None)
+        return sorted(c.name for c in response.collections)
+
+    async def drop_collection(self, name: str) -> None:
+        client = self._require_client()
+        self._layouts.pop(name, None)
+        if not await self._call(client.collection_exists(name), name):
+            raise self._not_found(name)
+        if not await self._call(client.delete_collection(name), name):
+            raise self._not_found(name)
+
+    # ------------------------------------------------------------------ documents
+
+    async def count(self, name: str, filter: Filter | None = None) -> int:
+        client = self._require_client()
+        native = compile_filter(filter) if filter is not None else None
+        result = await self._call(client.count(name, count_filter=native, exact=True), name)
+        return int(result.count)
+
+    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+        """Insert or replace by id; returns once Qdrant has applied the write (``wait=True``).
+
+        The whole batch is validated first (nothing of a rejected batch is written).
+        Each metadata key keeps the type it was first written with; the types live
+        in the collection metadata (``vectorgate:field:<key>``).
+        """
+        client = self._require_client()
+        lock = self._schema_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            layout = await self._layout(name)
+            points: list[models.PointStruct] | None = None
+            new_fields: dict[str, FieldType] = {}
+            with contextlib.suppress(InvalidArgument):
+                points, new_fields = _points(documents, layout, name)
+            if points is None or new_fields:
+                # Another adapter may have typed these keys since the layout was cached.
+                cached = layout
+                layout = await self._layout(name, refresh=True)
+                if points is None or layout.fields != cached.fields:
+                    points, new_fields = _points(documents, layout, name)
+            if new_fields:
+                await self._call(
+                    client.update_collection(
+                        name,
+                        metadata={
+                            FIELD_METADATA_PREFIX + key: kind.value
+                            for key, kind in new_fields.items()
+                        },
+                    ),
+                    name,
+                )
+                self._layouts[name] = replace(layout, fields={**layout.fields, **new_fields})
+        for start in range(0, len(points), _MAX_WRITE_BATCH):
+            batch = points[start : start + _MAX_WRITE_BATCH]
+            await self._call(client.upsert(name, points=batch, wait=True), name)
+
+    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+        """Documents with these ids in the order given; missing ids are omitted."""
+        layout = await self._layout(name)
+        client = self._require_client()
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Document] = {}
+        for start in range(0, len(wanted), _MAX_READ_BATCH):
+            chunk = wanted[start : start + _MAX_READ_BATCH]
+            records = await self._call(
+                client.retrieve(
+                    name,
+                    ids=[point_id(i) for i in chunk],
+                    with_payload=True,
+                    with_vectors=include_vectors,
+                ),
+                name,
+            )
+            for record in records:
+                doc = _document(record, layout, include_vectors)
+                found[doc.id] = doc
+        return [found[i] for i in wanted if i in found]
+
+    async def delete(
+        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+    ) -> None:
+        """Delete the documents whose id is in ``ids`` and those matching ``filter``."""
+        client = self._require_client()
+        selectors: list[models.PointIdsList | models.FilterSelector] = []
+        if ids:
+            selectors.append(models.PointIdsList(points=[point_id(i) for i in dict.fromkeys(ids)]))
+        if filter is not None:
+            selectors.append(models.FilterSelector(filter=compile_filter(filter)))
+        if not selectors:
+            await self._layout(name)
+            return
+        for selector in selectors:
+            await self._call(client.delete(name, points_selector=selector, wait=True), name)
+
+    # ------------------------------------------------------------------ search
+
+    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+        layout = await self._layout(name)
+        native_filter = compile_filter(query.filter) if query.filter is not None else None
+        params = _search_params(layout, query.native_params)
+        client = self._require_client()
+        response = await self._call(
+            client.query_points(
+                name,
+                query=query.vector.tolist(),
+                using=layout.vector_name,
+                query_filter=native_filter,
+                # Local mode always searches exhaustively and warns about search params.
+                search_params=None if self.is_local else params,
+                limit=query.top_k,
+                with_payload=True,
+                with_vectors=query.output.vector,
+            ),
+            name,
+        )
+        return [
+            _hit(point, layout, query.output, store=self.store, collection=name)
+            for point in response.points
+        ]
+
+    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+        layout = await self._layout(name)
+        native_filter = (
+            json.dumps(
+                compile_filter(query.filter).model_dump(mode="json", exclude_none=True),
+                sort_keys=True,
+            )
+            if query.filter is not None
+            else ""
+        )
+        params = _search_params(layout, query.native_params)
+        native: dict[str, Any] = {
+            "limit": query.top_k,
+            **params.model_dump(mode="json", exclude_unset=True),
+        }
+        if layout.vector_name is not None:
+            native["using"] = layout.vector_name
+        return Explanation(backend=BACKEND, native_filter=native_filter, native_params=native)
+
+    # ------------------------------------------------------------------ internals
+
+    def _where(self) -> str:
+        mode = "local mode" if self.is_local else "server"
+        return f"qdrant store {self.store!r} ({mode} at {self.location})"
+
+    def _not_found(self, name: str) -> NotFound:
+        return NotFound(f"collection {name!r} does not exist in store {self.store!r}")
+
+    def _require_client(self) -> AsyncQdrantClient:
+        if self._client is None:
+            raise Unavailable(f"{self._where()} is not started (or was closed)")
+        return self._client
+
+    async def _layout(self, name: str, *, refresh: bool = False) -> _Layout:
+        layout = None if refresh else self._layouts.get(name)
+        if layout is None:
+            client = self._require_client()
+            described = await self._call(client.get_collection(name), name)
+            _, layout = _describe(name, described)
+            self._layouts[name] = layout
+        return layout
+
+    async def _call(
+        self, coro: Coroutine[Any, Any, T], collection: str | None, *, creating: bool = False
+    ) -> T:
+        """Run one client call (on the local-mode thread if any) and translate its errors."""
+        try:
+            if self._local is not None:
+                return await self._local.thread.run(coro)
+            return await coro
+        except VectorgateError:
+            raise
+        except Exception as exc:
+            error = self._translate(exc, collection, creating=creating)
+            if isinstance(error, NotFound) and collection is not None:
+                self._layouts.pop(collection, None)
+            raise error from exc
+
+    def _translate(self, exc: Exception, collection: str | None, *, creating: bool) -> Exception:
+        where = self._where()
+        if isinstance(exc, UnexpectedResponse):
+            status = exc.status_code or 0
+            detail = _response_detail(exc)
+            if status == 404 and collection is not None:
+                return self._not_found(collection)
+            if status == 409 or (creating and "already exists" in detail.lower()):
+                return AlreadyExists(
+                    f"collection {collection!r} already exists in store {self.store!r}"
+                )
+            if status in (400, 422):
+                return InvalidArgument(f"{where} rejected the request: {detail}")
+            return Unavailable(f"{where} answered HTTP {status}: {detail}")
+        if isinstance(exc, grpc.aio.AioRpcError):
+            code = exc.code()
+            detail = exc.details() or ""
+            if code in _NOT_FOUND_GRPC and collection is not None:
+                return self._not_found(collection)
+            if code is grpc.StatusCode.ALREADY_EXISTS or (
+                creating and "already exists" in detail.lower()
+            ):
+                return AlreadyExists(
+                    f"collection {collection!r} already exists in store {self.store!r}"
+                )
+            if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                return InvalidArgument(f"{where} rejected the request: {detail}")
+            if code in _UNAVAILABLE_GRPC:
+                return Unavailable(f"{where} is unavailable: {code.name} {detail}".rstrip())
+            return exc
+        if isinstance(exc, ResponseHandlingException | httpx.HTTPError | QdrantException):
+            source = exc.source if isinstance(exc, ResponseHandlingException) else exc
+            return Unavailable(f"{where} is unavailable: {type(source).__name__}")
+        if isinstance(exc, TimeoutError | ConnectionError):
+            return Unavailable(f"{where} is unavailable: {type(exc).__name__}")
+        if self.is_local and isinstance(exc, ValueError) and collection is not None:
+            message = str(exc)
+            if "not found" in message:
+                return self._not_found(collection)
+            if creating and "already exists" in message:
+                return AlreadyExists(
+                    f"collection {collection!r} already exists in store {self.store!r}"
+                )
+        if self.is_local and isinstance(exc, RuntimeError) and "closed" in str(exc):
+            return Unavailable(f"{where} is closed")
+        return exc
+
+
+def from_config(config: QdrantConfig) -> QdrantAdapter:
+    """The adapter of a configured Qdrant store (not yet started)."""
+    return QdrantAdapter.from_config(config)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_not_locked(path: str) -> None:
+    """Fail early when another client holds the local storage.
+
+    qdrant-client raises too, but leaks the lock file handle when it does; taking
+    and releasing the same (non-blocking) lock first keeps that path clean.
+    """
+    lock_path = os.path.join(path, ".lock")
+    if not os.path.exists(lock_path):
+        return
+    with open(lock_path, "r+") as handle:
+        try:
+            portalocker.lock(
+                handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+            )
+        except portalocker.exceptions.LockException:
+            raise RuntimeError(
+                f"the local storage {path} is already open in another Qdrant client"
+            ) from None
+        portalocker.unlock(handle)
+
+
+def _response_detail(exc: UnexpectedResponse) -> str:
+    try:
+        body = exc.structured()
+    except ValueError:
+        return exc.reason_phrase
+    status = body.get("status") if isinstance(body, dict) else None
+    if isinstance(status, dict) and isinstance(status.get("error"), str):
+        return str(status["error"])
+    return exc.reason_phrase
+
+
+def _int_param(value: Any, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{field}: must be an integer", field=field)
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidArgument(f"{field}: must be an integer", field=field)
+    result = int(value)
+    if result < minimum:
+        raise InvalidArgument(f"{field}: must be at least {minimum}", field=field)
+    return result
+
+
+def _index_config(index: IndexSpec) -> tuple[IndexSpec, models.HnswConfigDiff | None]:
+    """The normalised index spec and the HNSW config to create the collection with."""
+    kind = index.type.strip().upper()
+    params = dict(index.params)
+    if kind not in ("", _HNSW, _FLAT):
+        raise InvalidArgument(
+            f"collection.index.type: unknown Qdrant index type {index.type!r} "
+            f"(accepted: {_HNSW}, {_FLAT})",
+            field="collection.index.type",
+        )
+    if kind == _FLAT:
+        if params:
+            key = sorted(params)[0]
+            raise InvalidArgument(
+                f"collection.index.params.{key}: FLAT takes no parameters",
+                field=f"collection.index.params.{key}",
+            )
+        # No graph at all: every search is exhaustive.
+        return IndexSpec(type=_FLAT), models.HnswConfigDiff(m=0)
+    checked: dict[str, int] = {}
+    for key, value in params.items():
+        field = f"collection.index.params.{key}"
+        if key not in _HNSW_PARAMS:
+            raise InvalidArgument(
+                f"{field}: not a Qdrant HNSW parameter (accepted: {', '.join(_HNSW_PARAMS)})",
+                field=field,
+            )
+        checked[key] = _int_param(value, field, _HNSW_PARAMS[key])
+    hnsw = (
+        models.HnswConfigDiff(m=checked.get("m"), ef_construct=checked.get("ef_construct"))
+        if checked
+        else None
+    )
+    return IndexSpec(type=kind, params=checked), hnsw
+
+
+def _search_params(layout: _Layout, native: Mapping[str, Any]) -> models.SearchParams:
+    values: dict[str, Any] = {}
+    if layout.index.type == _FLAT:
+        values["exact"] = True
+    for key, value in native.items():
+        field = f"native_params.{key}"
+        if key == "hnsw_ef":
+            values[key] = _int_param(value, field, 1)
+        elif key in ("exact", "indexed_only"):
+            if not isinstance(value, bool):
+                raise InvalidArgument(f"{field}: must be a bool", field=field)
+            values[key] = value
+        else:
+            raise InvalidArgument(
+                f"{field}: not a Qdrant search parameter "
+                f"(accepted: {', '.join(sorted(_NATIVE_PARAMS))})",
+                field=field,
+            )
+    return models.SearchParams(**values)
+
+
+def _vector_params(
+    name: str, vectors: models.VectorsConfig | None
+) -> tuple[str | None, models.VectorParams]:
+    if isinstance(vectors, models.VectorParams):
+        return None, vectors
+    if isinstance(vectors, Mapping) and len(vectors) == 1:
+        ((vector_name, params),) = vectors.items()
+        return vector_name, params
+    count = len(vectors) if isinstance(vectors, Mapping) else 0
+    raise Unsupported(
+        backend=BACKEND,
+        operation="collections without exactly one dense vector",
+        detail=f"collection {name!r} has {count} named dense vectors",
+    )
+
+
+def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionInfo, _Layout]:
+    config = described.config
+    vector_name, params = _vector_params(name, config.params.vectors)
+    metric = _METRICS.get(params.distance)
+    if metric is None:
+        raise Unsupported(
+            backend=BACKEND,
+            operation=f"distance {params.distance.value}",
+            detail=f"collection {name!r}",
+        )
+    stored = (config.metadata or {}).get(SPEC_METADATA_KEY)
+    text_field, embedding_model, create_time = "text", "", None
+    if isinstance(stored, dict):
+        text_field = str(stored.get("text_field") or "text")
+        embedding_model = str(stored.get("embedding_model") or "")
+        index = _stored_index(stored.get("index"))
+        raw_time = stored.get("create_time")
+        if isinstance(raw_time, str):
+            try:
+                create_time = datetime.fromisoformat(raw_time)
+            except ValueError:
+                create_time = None
+    else:
+        hnsw = params.hnsw_config or config.hnsw_config
+        index = IndexSpec(
+            type=_HNSW,
+            params={"m": hnsw.m, "ef_construct": hnsw.ef_construct}
+            if hnsw is not None and hnsw.m is not None and hnsw.ef_construct is not None
+            else {},
+        )
+    info = CollectionInfo(
+        name=name,
+        dimension=params.size,
+        metric=metric,
+        text_field=text_field,
+        embedding_model=embedding_model,
+        index=index,
+        create_time=create_time,
+    )
+    fields: dict[str, FieldType] = {}
+    for meta_key, meta_value in (config.metadata or {}).items():
+        if meta_key.startswith(FIELD_METADATA_PREFIX) and isinstance(meta_value, str):
+            with contextlib.suppress(ValueError):
+                fields[meta_key[len(FIELD_METADATA_PREFIX) :]] = FieldType(meta_value)
+    layout = _Layout(
+        dimension=params.size,
+        metric=metric,
+        text_field=text_field,
+        vector_name=vector_name,
+        index=index,
+        fields=fields,
+    )
+    return info, layout
+
+
+def _stored_index(raw: Any) -> IndexSpec:
+    if not isinstance(raw, dict):
+        return IndexSpec()
+    params = raw.get("params")
+    return IndexSpec(
+        type=str(raw.get("type") or ""),
+        params=dict(params) if isinstance(params, dict) else {},
+    )
+
+
+def _with_count(info: CollectionInfo, count: int) -> CollectionInfo:
+    return CollectionInfo(
+        name=info.name,
+        dimension=info.dimension,
+        metric=info.metric,
+        text_field=info.text_field,
+        embedding_model=info.embedding_model,
+        index=info.index,
+        document_count=count,
+        create_time=info.create_time,
+    )
+
+
+def _points(
+    documents: Sequence[Document], layout: _Layout, collection: str
+) -> tuple[list[models.PointStruct], dict[str, FieldType]]:
+    """The points to write (the last of repeated ids) and the metadata keys the batch adds.
+
+    Every document is validated, in order: the first problem raises, naming its field.
+    """
+    new_fields: dict[str, FieldType] = {}
+    latest: dict[str, models.PointStruct] = {}
+    for position, doc in enumerate(documents):
+        point = _point(doc, position, layout, collection, new_fields)
+        # The last occurrence of a repeated id wins, as with separate upserts.
+        latest.pop(doc.id, None)
+        latest[doc.id] = point
+    return list(latest.values()), new_fields
+
+
+def _point(
+    doc: Document,
+    position: int,
+    layout: _Layout,
+    collection: str,
+    new_fields: dict[str, FieldType],
+) -> models.PointStruct:
+    """The Qdrant point of a document (validated: the adapter is a trust boundary too)."""
+    path = f"documents[{position}]"
+    if doc.vector is None:
+        raise InvalidArgument(f"{path}.vector: a vector is required", field=f"{path}.vector")
+    vector = np.asarray(doc.vector, dtype=np.float32)
+    if vector.ndim != 1 or vector.shape[0] != layout.dimension:
+        raise DimensionMismatch(
+            field=f"{path}.vector",
+            expected=layout.dimension,
+            actual=int(vector.size),
+            collection=collection,
+        )
+    if not np.isfinite(vector).all():
+        raise InvalidVector(f"{path}.vector: components must be finite", field=f"{path}.vector")
+    metadata: dict[str, Any] = {}
+    lists: list[str] = []
+    for key, value in doc.metadata.items():
+        field = f"{path}.metadata.{key}"
+        if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+            raise InvalidArgument(f"{field}: {key!r} is not a valid metadata key", field=field)
+        kind = metadata_type(value)
+        if kind is None:
+            raise InvalidArgument(
+                f"{field}: metadata values are strings, numbers, bools or lists of strings, "
+                f"not {type(value).__name__}",
+                field=field,
+            )
+        known = layout.fields.get(key) or new_fields.get(key)
+        if known is None:
+            new_fields[key] = kind
+        elif known is not kind:
+            raise InvalidArgument(
+                f"{field}: {kind.value} value, but collection {collection!r} stores "
+                f"{known.value} values under {key!r}",
+                field=field,
+            )
+        if isinstance(value, list):
+            metadata[key] = list(value)
+            lists.append(key)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidArgument(f"{field}: numbers must be finite", field=field)
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not INT64_MIN <= value <= INT64_MAX
+        ):
+            # Integral doubles beyond 64 bits (e.g. 1e20) stay numbers Qdrant can store.
+            metadata[key] = float(value)
+        else:
+            metadata[key] = value
+    internal: dict[str, Any] = {LISTS_KEY: lists}
+    if layout.metric is Metric.COSINE:
+        internal[NORM_KEY] = float(np.linalg.norm(vector.astype(np.float64)))
+    payload = {
+        ID_PAYLOAD_KEY: doc.id,
+        layout.text_field: doc.text,
+        METADATA_PAYLOAD_KEY: metadata,
+        INTERNAL_PAYLOAD_KEY: internal,
+    }
+    values = vector.tolist()
+    point_vector: models.VectorStruct = (
+        values if layout.vector_name is None else {layout.vector_name: values}
+    )
+    return models.PointStruct(id=point_id(doc.id), vector=point_vector, payload=payload)
+
+
+def _metadata(payload: Mapping[str, Any]) -> Metadata:
+    raw = payload.get(METADATA_PAYLOAD_KEY)
+    if not isinstance(raw, dict):
+        return {}
+    out: Metadata = {}
+    for key, value in raw.items():
+        converted = _metadata_value(value)
+        if converted is not None:
+            out[str(key)] = converted
+    return out
+
+
+def _metadata_value(value: Any) -> MetadataValue | None:
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    # Not a vectorgate metadata value (a foreign payload): not returned.
+    return None
+
+
+def _vector(raw: object, payload: Mapping[str, Any], layout: _Layout) -> FloatArray | None:
+    if raw is None:
+        return None
+    values: Any = raw
+    if isinstance(raw, dict):
+        values = raw.get(layout.vector_name or "")
+    if not isinstance(values, list) or not all(isinstance(v, float | int) for v in values):
+        return None
+    vector = np.asarray(values, dtype=np.float64)
+    if layout.metric is Metric.COSINE:
+        internal = payload.get(INTERNAL_PAYLOAD_KEY)
+        norm = internal.get(NORM_KEY) if isinstance(internal, dict) else None
+        if isinstance(norm, int | float) and not isinstance(norm, bool):
+            vector = vector * float(norm)
+    return as_float32(vector.astype(np.float32))
+
+
+def _document_id(payload: Mapping[str, Any], fallback: models.ExtendedPointId) -> str:
+    value = payload.get(ID_PAYLOAD_KEY)
+    return value if isinstance(value, str) else str(fallback)
+
+
+def _text(payload: Mapping[str, Any], layout: _Layout) -> str:
+    value = payload.get(layout.text_field)
+    return value if isinstance(value, str) else ""
+
+
+def _document(record: models.Record, layout: _Layout, include_vectors: bool) -> Document:
+    payload = record.payload or {}
+    return Document(
+        id=_document_id(payload, record.id),
+        text=_text(payload, layout),
+        vector=_vector(record.vector, payload, layout) if include_vectors else None,
+        metadata=_metadata(payload),
+    )
+
+
+def _hit(
+    point: models.ScoredPoint,
+    layout: _Layout,
+    output: OutputFields,
+    *,
+    store: str,
+    collection: str,
+) -> Hit:
+    payload = point.payload or {}
+    raw = float(point.score)
+    # Qdrant reports cosine similarity, Euclidean distance (not squared) and the dot
+    # product as they are: the raw score is already the canonical value.
+    return Hit(
+        id=_document_id(payload, point.id),
+        score=normalise_score(layout.metric, raw),
+        raw_score=raw,
+        text=_text(payload, layout) if output.text else "",
+        metadata=output.project(_metadata(payload)),
+        vector=_vector(point.vector, payload, layout) if output.vector else None,
+        store=store,
+        collection=collection,
+    )

@@ -1,0 +1,76 @@
+"""Qdrant factories for the adapter contract suite.
+
+``qdrant-local``
+    The adapter on qdrant-client's local mode, persisted in the test's temp dir
+    (``path`` mode: the in-process engine the client ships). No server needed.
+``qdrant-remote``
+    The adapter against a real Qdrant server at ``QDRANT_URL`` (optionally
+    ``QDRANT_API_KEY``; ``QDRANT_PREFER_GRPC=0`` to use REST instead of gRPC).
+    Skipped when ``QDRANT_URL`` is unset: there is no Qdrant server binary on
+    PyPI (nor in Debian) to start one from the test session. Use a server of
+    its own: collections a test leaves behind are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.qdrant import QdrantAdapter
+from vectorgate_server.config import QdrantConfig
+
+Factory = Callable[
+    [pytest.FixtureRequest, pathlib.Path], contextlib.AbstractAsyncContextManager[Adapter]
+]
+
+
+@contextlib.asynccontextmanager
+async def local(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
+    adapter = QdrantAdapter.from_config(
+        QdrantConfig(name="qdrant-local", path=str(tmp_path / "qdrant"))
+    )
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+@contextlib.asynccontextmanager
+async def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
+    url = os.environ.get("QDRANT_URL", "")
+    if not url:
+        pytest.skip(
+            "qdrant-remote needs a Qdrant server: set QDRANT_URL (and QDRANT_API_KEY if it "
+            "requires one); no Qdrant server binary is available to start one here"
+        )
+    adapter = QdrantAdapter.from_config(
+        QdrantConfig(
+            name="qdrant-remote",
+            url=url,
+            api_key=os.environ.get("QDRANT_API_KEY") or None,
+            prefer_grpc=os.environ.get("QDRANT_PREFER_GRPC", "1") != "0",
+            timeout_s=30,
+        )
+    )
+    await adapter.start()
+    before = set(await adapter.list_collections())
+    try:
+        yield adapter
+    finally:
+        with contextlib.suppress(Exception):
+            for name in set(await adapter.list_collections()) - before:
+                with contextlib.suppress(Exception):
+                    await adapter.drop_collection(name)
+        await adapter.close()
+
+
+FACTORIES: dict[str, Factory] = {
+    "qdrant-local": local,
+    "qdrant-remote": remote,
+}
