@@ -13,6 +13,7 @@ from .app import Gateway, Limits
 from .config import Config
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
 from .grpc_server import GrpcServer
+from .http import HttpServer
 from .services.handlers import implementations
 from .services.registry import Rpc, build_rpcs
 from .storage import Database, IndexRegistry, filter_from_json, filter_to_json
@@ -25,16 +26,13 @@ class Ports:
     """Where the servers listen (after binding: port 0 becomes the real port)."""
 
     grpc: int
+    http: int
 
 
 def build_embeddings(config: Config) -> EmbeddingRegistry:
     """The embedding models: the local model as default, per the config."""
     settings = config.embedding
-    local = (
-        LocalOnnxEmbedder(max_batch=settings.batch_size)
-        if settings.threads is None
-        else LocalOnnxEmbedder(max_batch=settings.batch_size, intra_op_num_threads=settings.threads)
-    )
+    local = LocalOnnxEmbedder(max_batch=settings.batch_size, intra_op_num_threads=settings.threads)
     return default_registry(local=local)
 
 
@@ -76,7 +74,8 @@ class Server:
             port=config.server.grpc_port,
             max_message_bytes=config.server.max_message_bytes,
         )
-        self.ports = Ports(grpc=self.grpc.port)
+        self.http = HttpServer(self.rpcs, self.gateway, config)
+        self.ports = Ports(grpc=self.grpc.port, http=self.http.port)
         self._stopped = asyncio.Event()
 
     async def start(self, *, warm_up: bool = True) -> None:
@@ -85,10 +84,12 @@ class Server:
         if warm_up:
             await asyncio.to_thread(self.gateway.embeddings.warm_up)
         await self.grpc.start()
+        await self.http.start()
         log.info(
-            "vectorgate serving gRPC on %s:%d (stores: %s; default %s)",
+            "vectorgate serving gRPC on %s:%d and HTTP on port %d (stores: %s; default %s)",
             self.config.server.host,
             self.ports.grpc,
+            self.ports.http,
             ", ".join(f"{n} ({a.backend})" for n, a in self.gateway.stores.items()),
             self.gateway.default_store,
         )
@@ -100,7 +101,7 @@ class Server:
         self._stopped.set()
         period = self.config.server.grace_period_s if grace is None else grace
         log.info("shutting down (grace period %.1fs)", period)
-        await self.grpc.stop(period)
+        await asyncio.gather(self.grpc.stop(period), self.http.stop(period))
         await self.gateway.close()
         log.info("stopped")
 
