@@ -1,0 +1,2336 @@
+"""A protocol-faithful, in-process OpenSearch (with the k-NN plugin) for tests.
+
+No OpenSearch can run on the test machines, so this server speaks the subset
+of the REST API that vectorgate's OpenSearch adapter uses, over real HTTP (the
+official ``opensearch-py`` client talks to it unmodified), with OpenSearch's
+semantics:
+
+* cluster info ``GET /``;
+* indices: create (``PUT /{index}``, settings and mappings validated: field
+  types, ``knn_vector`` dimension / method / engine / space type, dynamic
+  templates, ``_meta``), delete, exists (``HEAD``), get (``GET /{index}``,
+  ``flat_settings``) and get mapping (``GET /_mapping``, ``GET /{index}/_mapping``),
+  ``_refresh``;
+* documents: ``_bulk`` (NDJSON; ``index``/``create``/``delete``; per-item
+  results and errors with ``errors: true``; dynamic mapping, ``strict``
+  objects, coercion and mapping conflicts; auto-creation of a missing index
+  by ``index``/``create`` like ``action.auto_create_index``), ``_doc`` get /
+  index / delete, ``_mget`` (per-document ``index_not_found_exception``);
+* queries: ``bool`` (``must``/``filter``/``should``/``must_not``,
+  ``minimum_should_match``), ``term``, ``terms``, ``range``, ``exists``,
+  ``ids``, ``match_all``, ``match_none``, evaluated per field type the way
+  OpenSearch does (keyword terms coerce numbers to strings, numeric fields parse
+  the query value, unmapped fields match nothing, ...);
+* search: the approximate ``knn`` query (computed exactly with numpy, the
+  ``filter`` applied *before* the top ``k``, ``method_parameters.ef_search``)
+  and exact k-NN through ``script_score`` with the ``knn_score`` script, with
+  OpenSearch's score translations for the emulated version (see
+  :func:`knn_score`); ``_count``; ``_delete_by_query``;
+* refresh semantics: writes are visible to ``GET``/``_mget`` at once
+  (real-time get) but to ``_search``/``_count``/``_delete_by_query`` only
+  after a refresh (``refresh=true|wait_for`` or ``_refresh``). The periodic
+  ``refresh_interval`` is not emulated (as if it were ``-1``), so a client that
+  forgets to refresh fails deterministically;
+* errors shaped as OpenSearch returns them (``index_not_found_exception`` 404,
+  ``resource_already_exists_exception`` 400, ``mapper_parsing_exception``,
+  ``search_phase_execution_exception`` ...), optional HTTP basic auth (401).
+
+Anything it does not implement (an unknown endpoint, query parameter, query
+type, body key or mapping parameter) is rejected with a 400, so an adapter bug
+cannot pass silently. Known simplifications: one shard; non-k-NN queries score
+a constant 1.0 (no BM25); ``text`` fields are tokenised by lower-casing and
+splitting on non-word characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import itertools
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import numpy as np
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["ApiError", "OpenSearchTestServer", "knn_score"]
+
+DEFAULT_VERSION = "2.19.1"
+MAX_DIMENSION = 16_000
+MAX_TERMS = 65_536
+MAX_RESULT_WINDOW = 10_000
+MAX_K = 10_000
+MAX_TERM_BYTES = 32_766
+#: Lucene's ``maxClauseCount`` (``indices.query.bool.max_clause_count``).
+MAX_CLAUSES = 1024
+
+_NUMERIC_TYPES = frozenset({"long", "integer", "short", "byte", "double", "float", "half_float"})
+_INTEGER_RANGES = {
+    "long": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "short": (-(2**15), 2**15 - 1),
+    "byte": (-(2**7), 2**7 - 1),
+}
+_COMMON_LEAF_PARAMS = frozenset({"type", "index", "store", "doc_values", "fields", "meta"})
+_FIELD_PARAMS: dict[str, frozenset[str]] = {
+    "keyword": _COMMON_LEAF_PARAMS | {"ignore_above", "null_value"},
+    "text": _COMMON_LEAF_PARAMS | {"analyzer"},
+    "boolean": _COMMON_LEAF_PARAMS | {"null_value"},
+    "date": _COMMON_LEAF_PARAMS | {"format"},
+    "knn_vector": frozenset(
+        {"type", "dimension", "method", "data_type", "space_type", "mode", "compression_level"}
+    ),
+    "object": frozenset({"type", "properties", "dynamic", "enabled"}),
+}
+for _numeric in _NUMERIC_TYPES:
+    _FIELD_PARAMS[_numeric] = _COMMON_LEAF_PARAMS | {"null_value", "coerce", "ignore_malformed"}
+
+#: Space types each engine supports (OpenSearch 2.19 k-NN plugin; faiss has cosinesimil
+#: from 2.19, lucene innerproduct from 2.13).
+ENGINE_SPACES: dict[str, frozenset[str]] = {
+    "lucene": frozenset({"l2", "cosinesimil", "innerproduct"}),
+    "faiss": frozenset({"l2", "cosinesimil", "innerproduct"}),
+    "nmslib": frozenset({"l2", "cosinesimil", "innerproduct", "l1", "linf"}),
+}
+#: HNSW method parameters each engine accepts in a mapping.
+ENGINE_PARAMS: dict[str, frozenset[str]] = {
+    "lucene": frozenset({"m", "ef_construction"}),
+    "faiss": frozenset({"m", "ef_construction", "ef_search"}),
+    "nmslib": frozenset({"m", "ef_construction"}),
+}
+_SCRIPT_SPACES = frozenset({"l2", "cosinesimil", "innerproduct", "l1", "linf"})
+_INVALID_INDEX_CHARS = (" ", '"', "*", "\\", "<", "|", ",", ">", "/", "?")
+_DATE_RE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}([T ][0-9:.+\-Z]*)?$")
+_TOKEN_RE = re.compile(r"\w+")
+
+_GLOBAL_PARAMS = frozenset({"pretty", "human", "error_trace"})
+_INDEX_OPTS = frozenset({"ignore_unavailable", "allow_no_indices", "expand_wildcards"})
+_SOURCE_PARAMS = frozenset({"_source", "_source_includes", "_source_excludes"})
+
+
+def parse_version(version: str) -> tuple[int, ...]:
+    """``"2.19.1"`` -> ``(2, 19, 1)``."""
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ApiError(Exception):
+    """An OpenSearch error response."""
+
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        reason: str,
+        *,
+        caused_by: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(f"{type_}: {reason}")
+        self.status = status
+        self.type = type_
+        self.reason = reason
+        self.caused_by = dict(caused_by) if caused_by else None
+        self.extra = extra
+
+    def cause(self) -> dict[str, Any]:
+        """The error object (``root_cause`` entries and bulk item errors have this shape)."""
+        out: dict[str, Any] = {"type": self.type, "reason": self.reason, **self.extra}
+        if self.caused_by:
+            out["caused_by"] = self.caused_by
+        return out
+
+    def body(self) -> dict[str, Any]:
+        """The full response body."""
+        root = {"type": self.type, "reason": self.reason, **self.extra}
+        return {"error": {"root_cause": [root], **self.cause()}, "status": self.status}
+
+
+def index_not_found(name: str) -> ApiError:
+    """OpenSearch's 404 for a missing index."""
+    return ApiError(
+        404,
+        "index_not_found_exception",
+        f"no such index [{name}]",
+        **_resource(name, "index_or_alias"),
+    )
+
+
+def _resource(name: str, kind: str) -> dict[str, Any]:
+    return {"index": name, "resource.id": name, "resource.type": kind, "index_uuid": "_na_"}
+
+
+def _bad_request(reason: str, type_: str = "illegal_argument_exception") -> ApiError:
+    return ApiError(400, type_, reason)
+
+
+def _parsing(reason: str) -> ApiError:
+    return ApiError(400, "parsing_exception", reason, line=1, col=1)
+
+
+def _mapper_parsing(reason: str, caused_by: Mapping[str, Any] | None = None) -> ApiError:
+    return ApiError(400, "mapper_parsing_exception", reason, caused_by=caused_by)
+
+
+class _ShardError(Exception):
+    """A query that fails on the shard (wrapped in ``search_phase_execution_exception``)."""
+
+    def __init__(self, reason: str, type_: str = "query_shard_exception") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.type = type_
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def _as_f32(value: float) -> float:
+    """A float32 score as OpenSearch prints it (Java's shortest float repr)."""
+    return float(str(np.float32(value)))
+
+
+def knn_score(
+    space_type: str,
+    query: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    engine: str | None,
+    exact_script: bool,
+    version: tuple[int, ...],
+) -> np.ndarray:
+    """OpenSearch scores (float32) of ``vectors`` (rows) against ``query``.
+
+    Approximate ``knn`` query (``exact_script`` False) and the ``knn_score``
+    script (True), per the k-NN plugin's ``SpaceType.scoreTranslation`` and
+    ``KNNScoringSpace``:
+
+    ==============  ==========================================  ===========================
+    space type      approximate (``knn``)                       ``knn_score`` script
+    ==============  ==========================================  ===========================
+    l2              1 / (1 + sum((x - y)^2))                    same
+    cosinesimil     (1 + cos) / 2; before 2.19, nmslib and      (1 + cos) / 2 from 2.19,
+                    faiss: 1 / (1 + (1 - cos))                  1 + cos before
+    innerproduct    dot > 0: dot + 1, else 1 / (1 - dot)        same
+    l1, linf        1 / (1 + d)                                 same
+    ==============  ==========================================  ===========================
+    """
+    q = query.astype(np.float32)
+    v = vectors.astype(np.float32)
+    if space_type == "l2":
+        diff = v - q
+        return np.asarray(1.0 / (1.0 + np.sum(diff * diff, axis=1, dtype=np.float32)), np.float32)
+    if space_type == "l1":
+        return np.asarray(1.0 / (1.0 + np.sum(np.abs(v - q), axis=1, dtype=np.float32)), np.float32)
+    if space_type == "linf":
+        return np.asarray(1.0 / (1.0 + np.max(np.abs(v - q), axis=1)), np.float32)
+    if space_type == "innerproduct":
+        dot = (v @ q).astype(np.float32)
+        return np.where(dot > 0, dot + 1.0, 1.0 / (1.0 - np.minimum(dot, 0.0))).astype(np.float32)
+    if space_type == "cosinesimil":
+        norms = np.linalg.norm(v, axis=1) * np.linalg.norm(q)
+        cos = ((v @ q) / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        modern = version >= (2, 19)
+        if exact_script:
+            out = (1.0 + cos) / 2.0 if modern else 1.0 + cos
+        elif modern or engine == "lucene":
+            out = np.maximum((1.0 + cos) / 2.0, 0.0)
+        else:
+            out = 1.0 / (1.0 + (1.0 - cos))
+        return np.asarray(out, dtype=np.float32)
+    raise ValueError(f"unknown space type {space_type!r}")
+
+
+# --------------------------------------------------------------------------- storage
+
+
+@dataclass
+class Doc:
+    """One stored document."""
+
+    id: str
+    source: dict[str, Any]
+    version: int
+    seq_no: int
+    #: Indexed leaf values per full field path (keyword/text tokens/numbers/bools).
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    #: ``knn_vector`` values per full field path.
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Index:
+    """One index (one shard)."""
+
+    name: str
+    uuid: str
+    creation_date: int
+    settings: dict[str, str]
+    mapping: dict[str, Any]
+    live: dict[str, Doc] = field(default_factory=dict)
+    searchable: dict[str, Doc] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    seq_no: int = -1
+
+    def refresh(self) -> None:
+        """Make every write so far visible to search."""
+        self.searchable = dict(self.live)
+
+    def setting(self, key: str, default: str | None = None) -> str | None:
+        """A flat setting value."""
+        return self.settings.get(key, default)
+
+    @property
+    def knn_enabled(self) -> bool:
+        """``index.knn``."""
+        return self.settings.get("index.knn", "false") == "true"
+
+    def field_mapping(self, path: str) -> dict[str, Any] | None:
+        """The mapping of a field by full path (multi-fields included), or None."""
+        node: dict[str, Any] = self.mapping
+        parts = path.split(".")
+        i = 0
+        while i < len(parts):
+            props = node.get("properties", {})
+            if parts[i] in props:
+                node = props[parts[i]]
+                i += 1
+                continue
+            subfields = node.get("fields", {})
+            if parts[i] in subfields and i == len(parts) - 1:
+                return dict(subfields[parts[i]])
+            return None
+        return node
+
+
+def _field_type(mapping: Mapping[str, Any]) -> str:
+    return str(mapping.get("type", "object"))
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class OpenSearchTestServer:
+    """The HTTP server; run it with :meth:`start` (background thread) or as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        version: str = DEFAULT_VERSION,
+        username: str | None = None,
+        password: str | None = None,
+        default_engine: str | None = None,
+    ) -> None:
+        self.version = version
+        self.version_tuple = parse_version(version)
+        self.username = username
+        self.password = password
+        #: The engine of a method without ``engine`` (faiss from 2.18; nmslib before).
+        self.default_engine = default_engine or (
+            "faiss" if self.version_tuple >= (2, 18) else "nmslib"
+        )
+        self.indices: dict[str, Index] = {}
+        #: Every request served: (method, path, params, parsed body or raw text).
+        self.requests: list[tuple[str, str, dict[str, str], Any]] = []
+        self._lock = threading.RLock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL (``http://127.0.0.1:<port>``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OpenSearchTestServer:
+        """Serve on 127.0.0.1, an OS-chosen port, in a daemon thread."""
+        config = uvicorn.Config(
+            self.asgi,
+            host="127.0.0.1",
+            port=0,
+            log_level="error",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="opensearch-test-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the OpenSearch test server did not start")
+            time.sleep(0.01)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=30)
+        self._server = self._thread = None
+
+    def __enter__(self) -> OpenSearchTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget every index and request."""
+        with self._lock:
+            self.indices.clear()
+            self.requests.clear()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI application."""
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        raw = await request.body()
+        with self._lock:
+            response = self._handle(request, raw)
+        await response(scope, receive, send)
+
+    def _handle(self, request: Request, raw: bytes) -> Response:
+        method = request.method
+        path = request.url.path
+        params = dict(request.query_params)
+        if len(request.query_params.multi_items()) != len(params):
+            return _json(_bad_request("repeated query parameter").body(), 400)
+        if self.username is not None and not self._authorised(request):
+            return Response(
+                "Unauthorized",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Basic realm="OpenSearch Security"'},
+                media_type="text/plain",
+            )
+        try:
+            body = self._decode_body(path, raw)
+            self.requests.append((method, path, params, body))
+            status, payload = self._route(method, path, params, body)
+        except ApiError as err:
+            status, payload = err.status, err.body()
+        if method == "HEAD":
+            return Response(status_code=status)
+        return _json(payload, status)
+
+    def _authorised(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return user == self.username and password == self.password
+
+    @staticmethod
+    def _decode_body(path: str, raw: bytes) -> Any:
+        if not raw.strip():
+            return None
+        text = raw.decode("utf-8")
+        if path.rstrip("/").endswith("/_bulk") or path == "/_bulk":
+            return text
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ApiError(
+                400, "json_parse_exception", f"Unexpected character in request body: {exc}"
+            ) from exc
+
+    def _route(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        parts = [unquote(p) for p in path.strip("/").split("/") if p]
+        head = parts[0] if parts else ""
+        if not parts:
+            if method in ("GET", "HEAD"):
+                self._params(params, set())
+                return 200, self._info()
+        elif len(parts) == 1 and head == "_bulk" and method in ("POST", "PUT"):
+            return self._bulk(None, params, body)
+        elif len(parts) == 1 and head == "_mapping" and method == "GET":
+            self._params(
+                params, _INDEX_OPTS | {"local", "master_timeout", "cluster_manager_timeout"}
+            )
+            return 200, {
+                name: {"mappings": ix.mapping} for name, ix in sorted(self.indices.items())
+            }
+        elif len(parts) == 1 and head == "_mget" and method in ("GET", "POST"):
+            return self._mget(None, params, body)
+        elif len(parts) == 1 and (not head.startswith("_") or method == "PUT"):
+            return self._index_endpoint(method, head, params, body)
+        elif len(parts) == 2 and not head.startswith("_"):
+            action = parts[1]
+            handler = {
+                ("GET", "_mapping"): self._get_mapping,
+                ("POST", "_bulk"): self._bulk,
+                ("PUT", "_bulk"): self._bulk,
+                ("GET", "_mget"): self._mget,
+                ("POST", "_mget"): self._mget,
+                ("GET", "_search"): self._search,
+                ("POST", "_search"): self._search,
+                ("GET", "_count"): self._count,
+                ("POST", "_count"): self._count,
+                ("POST", "_delete_by_query"): self._delete_by_query,
+                ("GET", "_refresh"): self._refresh,
+                ("POST", "_refresh"): self._refresh,
+            }.get((method, action))
+            if handler is not None:
+                return handler(head, params, body)
+        elif len(parts) == 3 and not head.startswith("_") and parts[1] == "_doc":
+            return self._doc(method, head, parts[2], params, body)
+        raise ApiError(
+            400,
+            "illegal_argument_exception",
+            f"no handler found for uri [{path}] and method [{method}]",
+        )
+
+    @staticmethod
+    def _params(params: Mapping[str, str], allowed: Iterable[str]) -> None:
+        allowed_set = set(allowed) | _GLOBAL_PARAMS
+        unknown = sorted(k for k in params if k not in allowed_set)
+        if unknown:
+            raise _bad_request(
+                f"request contains unrecognized parameter{'s' if len(unknown) > 1 else ''}: "
+                + ", ".join(f"[{k}]" for k in unknown)
+            )
+
+    def _index(self, name: str) -> Index:
+        if any(ch in name for ch in "*,"):
+            raise _bad_request(f"the test server does not resolve index expressions: [{name}]")
+        index = self.indices.get(name)
+        if index is None:
+            raise index_not_found(name)
+        return index
+
+    # ------------------------------------------------------------------ cluster
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "name": "vectorgate-test-node",
+            "cluster_name": "vectorgate-test",
+            "cluster_uuid": "vectorgate-test-cluster-uuid",
+            "version": {
+                "distribution": "opensearch",
+                "number": self.version,
+                "build_type": "tar",
+                "build_hash": "0000000000000000000000000000000000000000",
+                "build_date": "2025-01-01T00:00:00.000000Z",
+                "build_snapshot": False,
+                "lucene_version": "9.12.1",
+                "minimum_wire_compatibility_version": "7.10.0",
+                "minimum_index_compatibility_version": "7.0.0",
+            },
+            "tagline": "The OpenSearch Project: https://opensearch.org/",
+        }
+
+    # ------------------------------------------------------------------ indices
+
+    def _index_endpoint(
+        self, method: str, name: str, params: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if method == "PUT":
+            self._params(
+                params,
+                {"wait_for_active_shards", "timeout", "master_timeout", "cluster_manager_timeout"},
+            )
+            return 200, self._create_index(name, body)
+        if method == "DELETE":
+            self._params(
+                params, _INDEX_OPTS | {"timeout", "master_timeout", "cluster_manager_timeout"}
+            )
+            self._index(name)
+            del self.indices[name]
+            return 200, {"acknowledged": True}
+        if method == "HEAD":
+            self._params(params, _INDEX_OPTS | {"local", "flat_settings", "include_defaults"})
+            return (200 if name in self.indices else 404), None
+        if method == "GET":
+            self._params(
+                params,
+                _INDEX_OPTS
+                | {"local", "flat_settings", "include_defaults", "master_timeout"}
+                | {"cluster_manager_timeout"},
+            )
+            index = self._index(name)
+            flat = _bool_param(params, "flat_settings", False)
+            settings = dict(index.settings)
+            settings.update(
+                {
+                    "index.uuid": index.uuid,
+                    "index.creation_date": str(index.creation_date),
+                    "index.provided_name": index.name,
+                    "index.version.created": "136387927",
+                }
+            )
+            rendered = settings if flat else _nest_settings(settings)
+            return 200, {name: {"aliases": {}, "mappings": index.mapping, "settings": rendered}}
+        raise ApiError(
+            405 if method in ("POST",) else 400,
+            "illegal_argument_exception",
+            f"Incorrect HTTP method for uri [/{name}] and method [{method}], allowed: "
+            "[HEAD, DELETE, GET, PUT]",
+        )
+
+    def _get_mapping(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        self._params(params, _INDEX_OPTS | {"local", "master_timeout", "cluster_manager_timeout"})
+        index = self._index(name)
+        return 200, {name: {"mappings": index.mapping}}
+
+    def _refresh(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        self._params(params, _INDEX_OPTS)
+        self._index(name).refresh()
+        return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+
+    @staticmethod
+    def _validate_index_name(name: str) -> None:
+        def invalid(why: str) -> ApiError:
+            return ApiError(
+                400,
+                "invalid_index_name_exception",
+                f"Invalid index name [{name}], {why}",
+                index=name,
+                index_uuid="_na_",
+            )
+
+        if name != name.lower():
+            raise invalid("must be lowercase")
+        if name[:1] in ("_", "-", "+"):
+            raise invalid("must not start with '_', '-', or '+'")
+        if any(ch in name for ch in _INVALID_INDEX_CHARS) or "#" in name or ":" in name:
+            raise invalid(
+                'must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?]'
+            )
+        if name in (".", ".."):
+            raise invalid("must not be '.' or '..'")
+        if len(name.encode()) > 255:
+            raise invalid(f"index name is too long, ({len(name.encode())} > 255)")
+
+    def _create_index(self, name: str, body: Any, *, auto: bool = False) -> dict[str, Any]:
+        self._validate_index_name(name)
+        if name in self.indices:
+            existing = self.indices[name]
+            raise ApiError(
+                400,
+                "resource_already_exists_exception",
+                f"index [{name}/{existing.uuid}] already exists",
+                index=name,
+                index_uuid=existing.uuid,
+            )
+        body = body or {}
+        if not isinstance(body, dict):
+            raise _parsing("request body must be an object")
+        unknown = sorted(set(body) - {"settings", "mappings", "aliases"})
+        if unknown:
+            raise _parsing(f"unknown key [{unknown[0]}] for create index")
+        if body.get("aliases"):
+            raise _bad_request("the test server does not implement aliases")
+        settings = self._parse_settings(body.get("settings") or {})
+        mapping = self._parse_mappings(body.get("mappings") or {}, settings)
+        index = Index(
+            name=name,
+            uuid=uuid.uuid4().hex[:22],
+            creation_date=int(time.time() * 1000),
+            settings=settings,
+            mapping=mapping,
+        )
+        self.indices[name] = index
+        return {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def _parse_settings(self, raw: Any) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            raise _bad_request("settings must be an object", "settings_exception")
+        flat: dict[str, str] = {}
+
+        def walk(prefix: str, node: Any) -> None:
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    walk(f"{prefix}.{key}" if prefix else str(key), value)
+                return
+            key = prefix if prefix.startswith("index.") else f"index.{prefix}"
+            if isinstance(node, bool):
+                flat[key] = "true" if node else "false"
+            elif isinstance(node, list):
+                raise _bad_request(f"the test server does not support list setting [{key}]")
+            else:
+                flat[key] = str(node)
+
+        walk("", raw)
+        out = {"index.number_of_shards": "1", "index.number_of_replicas": "1"}
+        for key, value in flat.items():
+            if key in ("index.number_of_shards", "index.number_of_replicas"):
+                _int_setting(key, value, minimum=1 if key.endswith("shards") else 0)
+            elif key == "index.knn":
+                if value not in ("true", "false"):
+                    raise _bad_request(
+                        f"Failed to parse value [{value}] as only [true] or [false] are allowed."
+                    )
+            elif key in ("index.knn.algo_param.ef_search", "index.max_result_window"):
+                _int_setting(key, value, minimum=1)
+            elif key == "index.refresh_interval":
+                if not re.fullmatch(r"-1|\d+(ms|s|m|h)?", value):
+                    raise _bad_request(f"failed to parse setting [{key}] with value [{value}]")
+            else:
+                raise _bad_request(
+                    f"unknown setting [{key}] please check that any required plugins are "
+                    "installed, or check the breaking changes documentation for removed settings"
+                )
+            out[key] = value
+        return out
+
+    def _parse_mappings(self, raw: Any, settings: Mapping[str, str]) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise _mapper_parsing("Failed to parse mapping: mappings must be an object")
+        allowed = {
+            "properties",
+            "dynamic",
+            "dynamic_templates",
+            "_meta",
+            "_source",
+            "date_detection",
+        }
+        unknown = [k for k in raw if k not in allowed]
+        if unknown:
+            details = ", ".join(f"{k} : {json.dumps(raw[k])}" for k in unknown)
+            raise _mapper_parsing(
+                f"Root mapping definition has unsupported parameters:  [{details}]"
+            )
+        mapping = copy.deepcopy(raw)
+        if "dynamic" in mapping:
+            mapping["dynamic"] = _dynamic_value(mapping["dynamic"], "_doc")
+        if "_meta" in mapping and not isinstance(mapping["_meta"], dict):
+            raise _mapper_parsing("Failed to parse mapping: [_meta] must be an object")
+        if "_source" in mapping and mapping["_source"] != {"enabled": True}:
+            raise _bad_request("the test server only supports _source: {enabled: true}")
+        if "date_detection" in mapping and not isinstance(mapping["date_detection"], bool):
+            raise _mapper_parsing("Failed to parse mapping: [date_detection] must be a boolean")
+        templates = mapping.get("dynamic_templates", [])
+        if not isinstance(templates, list):
+            raise _mapper_parsing("Failed to parse mapping: Dynamic template syntax error")
+        for template in templates:
+            self._check_template(template, settings)
+        self._check_properties(mapping.get("properties", {}), "", settings)
+        return mapping
+
+    def _check_template(self, template: Any, settings: Mapping[str, str]) -> None:
+        if not isinstance(template, dict) or len(template) != 1:
+            raise _mapper_parsing(
+                "Failed to parse mapping: A dynamic template must be defined with a name"
+            )
+        ((name, spec),) = template.items()
+        if not isinstance(spec, dict) or "mapping" not in spec:
+            raise _mapper_parsing(f"Failed to parse mapping: template [{name}] must have a mapping")
+        allowed = {
+            "mapping",
+            "match_mapping_type",
+            "match",
+            "unmatch",
+            "path_match",
+            "path_unmatch",
+        }
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Illegal dynamic template parameter: [{unknown[0]}]"
+            )
+        mmt = spec.get("match_mapping_type")
+        if mmt is not None and mmt not in (
+            "*",
+            "string",
+            "long",
+            "double",
+            "boolean",
+            "object",
+            "date",
+        ):
+            raise _mapper_parsing(f"Failed to parse mapping: No field type matched on [{mmt}]")
+        if not isinstance(spec["mapping"], dict):
+            raise _mapper_parsing(f"Failed to parse mapping: template [{name}] mapping")
+        probe = dict(spec["mapping"])
+        if "type" in probe and probe["type"] not in ("{dynamic_type}", "{dynamic_types}"):
+            self._check_field("template_probe", probe, "", settings)
+
+    def _check_properties(self, props: Any, prefix: str, settings: Mapping[str, str]) -> None:
+        if not isinstance(props, dict):
+            raise _mapper_parsing("Failed to parse mapping: properties must be an object")
+        for name, definition in props.items():
+            if not name or not str(name).strip():
+                raise _mapper_parsing("Failed to parse mapping: field name cannot be empty")
+            if "." in name:
+                raise _bad_request(
+                    f"the test server does not support dotted field names in mappings: [{name}]"
+                )
+            if not isinstance(definition, dict):
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: Expected map for property [fields] on field [{name}]"
+                )
+            self._check_field(name, definition, prefix, settings)
+
+    def _check_field(
+        self, name: str, definition: dict[str, Any], prefix: str, settings: Mapping[str, str]
+    ) -> None:
+        full = prefix + name
+        ftype = definition.get("type", "object")
+        if ftype == "nested":
+            raise _bad_request("the test server does not implement nested fields")
+        if ftype not in _FIELD_PARAMS:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: No handler for type [{ftype}] declared on field [{name}]"
+            )
+        for param in definition:
+            if param not in _FIELD_PARAMS[ftype]:
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: unknown parameter [{param}] on mapper "
+                    f"[{name}] of type [{ftype}]"
+                )
+        if ftype == "object":
+            if "dynamic" in definition:
+                definition["dynamic"] = _dynamic_value(definition["dynamic"], full)
+            if "enabled" in definition and not isinstance(definition["enabled"], bool):
+                raise _mapper_parsing(f"Failed to parse mapping: [enabled] on [{full}]")
+            self._check_properties(definition.get("properties", {}), full + ".", settings)
+        elif ftype == "knn_vector":
+            self._check_knn(full, definition, settings)
+        elif ftype == "text" and definition.get("analyzer", "standard") != "standard":
+            raise _bad_request("the test server only implements the standard analyzer")
+        if "fields" in definition:
+            if ftype == "object" or not isinstance(definition["fields"], dict):
+                raise _mapper_parsing(f"Failed to parse mapping: [fields] on [{full}]")
+            for sub, sub_def in definition["fields"].items():
+                if not isinstance(sub_def, dict) or sub_def.get("type") in (None, "object"):
+                    raise _mapper_parsing(f"Failed to parse mapping: multi-field [{full}.{sub}]")
+                self._check_field(sub, sub_def, full + ".", settings)
+        if "ignore_above" in definition and not (
+            isinstance(definition["ignore_above"], int) and definition["ignore_above"] >= 0
+        ):
+            raise _mapper_parsing(f"Failed to parse mapping: [ignore_above] on [{full}]")
+
+    def _check_knn(
+        self, full: str, definition: dict[str, Any], settings: Mapping[str, str]
+    ) -> None:
+        dimension = definition.get("dimension")
+        if dimension is None:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Dimension value missing for vector: {full}"
+            )
+        if not isinstance(dimension, int) or isinstance(dimension, bool) or dimension < 1:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Unable to parse [dimension] from provided value "
+                f"[{dimension}] for vector [{full}]"
+            )
+        if dimension > MAX_DIMENSION:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Dimension value cannot be greater than "
+                f"{MAX_DIMENSION} for vector: {full}"
+            )
+        if definition.get("data_type", "float") != "float":
+            raise _bad_request("the test server only implements float vectors")
+        if "mode" in definition or "compression_level" in definition:
+            raise _bad_request("the test server does not implement mode / compression_level")
+        top_space = definition.get("space_type")
+        method = definition.get("method")
+        if method is None:
+            if top_space is not None and top_space not in ENGINE_SPACES["nmslib"]:
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: Unable to find the space_type {top_space}"
+                )
+            return
+        if not isinstance(method, dict):
+            raise _mapper_parsing(
+                f"Failed to parse mapping: [method] on [{full}] must be an object"
+            )
+        unknown = sorted(set(method) - {"name", "engine", "space_type", "parameters"})
+        if unknown:
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Unable to parse MethodComponent [{unknown[0]}]"
+            )
+        if method.get("name") != "hnsw":
+            raise _mapper_parsing(
+                f"Failed to parse mapping: Invalid method name: {method.get('name')}"
+                if method.get("name") not in ("ivf",)
+                else "Failed to parse mapping: the test server does not implement trained methods"
+            )
+        engine = method.get("engine", self.default_engine)
+        if engine not in ENGINE_SPACES:
+            raise _mapper_parsing(f"Failed to parse mapping: Invalid engine type: {engine}")
+        if engine == "nmslib" and self.version_tuple >= (3, 0):
+            raise _mapper_parsing(
+                "Failed to parse mapping: nmslib engine is deprecated in OpenSearch and cannot "
+                "be used for new index creation starting from version 3.0.0."
+            )
+        space = method.get("space_type", top_space or "l2")
+        if top_space is not None and top_space != space:
+            raise _mapper_parsing(
+                'Failed to parse mapping: Space type in "method" and top level space type '
+                "should be same or one of them should be defined"
+            )
+        if space not in ENGINE_SPACES[engine]:
+            raise _mapper_parsing(
+                f'Failed to parse mapping: Validation Failed: 1: "{engine}" configuration does '
+                f'not support space type: "{space}".;'
+            )
+        if engine == "faiss" and space == "cosinesimil" and self.version_tuple < (2, 19):
+            raise _mapper_parsing(
+                'Failed to parse mapping: Validation Failed: 1: "faiss" configuration does not '
+                'support space type: "cosinesimil".;'
+            )
+        if engine == "lucene" and space == "innerproduct" and self.version_tuple < (2, 13):
+            raise _mapper_parsing("Failed to parse mapping: lucene does not support innerproduct")
+        parameters = method.get("parameters", {})
+        if not isinstance(parameters, dict):
+            raise _mapper_parsing("Failed to parse mapping: [parameters] must be an object")
+        for key, value in parameters.items():
+            if key not in ENGINE_PARAMS[engine]:
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: Validation Failed: 1: Invalid parameter for "
+                    f'method "hnsw": {key};'
+                )
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: Validation Failed: 1: Value for parameter "
+                    f'"{key}" must be a positive integer;'
+                )
+        if engine == "lucene" and parameters.get("m", 16) > 512:
+            raise _mapper_parsing("Failed to parse mapping: m must be <= 512 for lucene")
+        # OpenSearch stores the resolved method (engine and space type filled in).
+        method["engine"] = engine
+        method["space_type"] = space
+        method.setdefault("parameters", {})
+
+    # ------------------------------------------------------------------ documents
+
+    def _parse_document(
+        self, index: Index, doc_id: str, source: Any
+    ) -> tuple[dict[str, list[Any]], dict[str, np.ndarray], dict[str, Any]]:
+        """Indexed values, vectors and the (possibly extended) mapping for a document."""
+        if not isinstance(source, dict):
+            raise _mapper_parsing("failed to parse, document is empty")
+        mapping = copy.deepcopy(index.mapping)
+        values: dict[str, list[Any]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        parser = _DocumentParser(self, index, mapping, doc_id, values, vectors)
+        parser.parse_object(source, mapping, "", _dynamic_of(mapping, "true"))
+        return values, vectors, mapping
+
+    def _write(self, index: Index, doc_id: str, source: Any, *, create: bool) -> dict[str, Any]:
+        existing = index.live.get(doc_id)
+        if create and existing is not None:
+            raise ApiError(
+                409,
+                "version_conflict_engine_exception",
+                f"[{doc_id}]: version conflict, document already exists (current version "
+                f"[{existing.version}])",
+                index=index.name,
+                shard="0",
+                index_uuid=index.uuid,
+            )
+        values, vectors, mapping = self._parse_document(index, doc_id, source)
+        index.mapping = mapping
+        index.seq_no += 1
+        version = index.versions.get(doc_id, 0) + 1
+        index.versions[doc_id] = version
+        index.live[doc_id] = Doc(
+            id=doc_id,
+            source=source,
+            version=version,
+            seq_no=index.seq_no,
+            values=values,
+            vectors=vectors,
+        )
+        return {
+            "_index": index.name,
+            "_id": doc_id,
+            "_version": version,
+            "result": "created" if existing is None else "updated",
+            "_shards": {"total": 2, "successful": 1, "failed": 0},
+            "_seq_no": index.seq_no,
+            "_primary_term": 1,
+            "status": 201 if existing is None else 200,
+        }
+
+    def _remove(self, index: Index, doc_id: str) -> dict[str, Any]:
+        existing = index.live.pop(doc_id, None)
+        index.seq_no += 1
+        version = index.versions.get(doc_id, 0) + 1
+        index.versions[doc_id] = version
+        return {
+            "_index": index.name,
+            "_id": doc_id,
+            "_version": version,
+            "result": "deleted" if existing is not None else "not_found",
+            "_shards": {"total": 2, "successful": 1, "failed": 0},
+            "_seq_no": index.seq_no,
+            "_primary_term": 1,
+            "status": 200 if existing is not None else 404,
+        }
+
+    def _bulk(
+        self, default_index: str | None, params: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        self._params(params, {"refresh", "timeout", "wait_for_active_shards", "require_alias"})
+        refresh = _refresh_param(params, allow_wait_for=True)
+        if _bool_param(params, "require_alias", False):
+            raise _bad_request("the test server does not implement aliases")
+        if not isinstance(body, str) or not body.strip():
+            raise ApiError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: no requests added;",
+            )
+        if not body.endswith("\n"):
+            raise _bad_request("The bulk request must be terminated by a newline [\\n]")
+        started = time.monotonic()
+        lines = body.split("\n")[:-1]
+        actions: list[tuple[str, dict[str, Any], Any]] = []
+        i = 0
+        while i < len(lines):
+            if not lines[i].strip():
+                i += 1
+                continue
+            try:
+                action_line = json.loads(lines[i])
+            except ValueError as exc:
+                raise _bad_request(
+                    f"Malformed action/metadata line [{i + 1}]", "x_content_parse_exception"
+                ) from exc
+            if not isinstance(action_line, dict) or len(action_line) != 1:
+                raise _bad_request(
+                    f"Malformed action/metadata line [{i + 1}], expected a simple value for "
+                    "field [_index] but found [START_OBJECT]"
+                )
+            ((op, meta),) = action_line.items()
+            if op not in ("index", "create", "delete", "update"):
+                raise _bad_request(
+                    f"Malformed action/metadata line [{i + 1}], expected field [create], "
+                    f"[delete], [index] or [update] but found [{op}]"
+                )
+            if op == "update":
+                raise _bad_request("the test server does not implement bulk [update]")
+            if not isinstance(meta, dict):
+                raise _bad_request(f"Malformed action/metadata line [{i + 1}]")
+            unknown = sorted(set(meta) - {"_index", "_id"})
+            if unknown:
+                raise _bad_request(
+                    f"Action/metadata line [{i + 1}] contains an unknown parameter [{unknown[0]}]"
+                )
+            source: Any = None
+            if op in ("index", "create"):
+                if i + 1 >= len(lines):
+                    raise _bad_request("The bulk request must be terminated by a newline [\\n]")
+                try:
+                    source = json.loads(lines[i + 1])
+                except ValueError as exc:
+                    raise _bad_request(
+                        f"Failed to parse document source at line [{i + 2}]",
+                        "x_content_parse_exception",
+                    ) from exc
+                i += 2
+            else:
+                i += 1
+            actions.append((op, meta, source))
+        items: list[dict[str, Any]] = []
+        touched: set[str] = set()
+        for op, meta, source in actions:
+            name = meta.get("_index", default_index)
+            doc_id = meta.get("_id")
+            if name is None:
+                raise ApiError(
+                    400,
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: index is missing;",
+                )
+            if doc_id is not None and not isinstance(doc_id, str):
+                doc_id = str(doc_id)
+            if op == "delete" and doc_id is None:
+                raise ApiError(
+                    400,
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: id is missing;",
+                )
+            try:
+                if doc_id is not None and len(doc_id.encode()) > 512:
+                    raise ApiError(
+                        400,
+                        "illegal_argument_exception",
+                        f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
+                        f"{len(doc_id.encode())}",
+                    )
+                index = self.indices.get(name)
+                if index is None:
+                    if op == "delete":
+                        raise ApiError(
+                            404,
+                            "index_not_found_exception",
+                            f"no such index [{name}]",
+                            **_resource(name, "index_expression"),
+                        )
+                    self._create_index(name, None, auto=True)
+                    index = self.indices[name]
+                if op == "delete":
+                    assert doc_id is not None
+                    result = self._remove(index, doc_id)
+                else:
+                    doc_id = doc_id if doc_id is not None else uuid.uuid4().hex[:20]
+                    result = self._write(index, doc_id, source, create=op == "create")
+                touched.add(name)
+                if refresh == "true":
+                    result["forced_refresh"] = True
+                items.append({op: result})
+            except ApiError as err:
+                item: dict[str, Any] = {"_index": name, "_id": doc_id, "status": err.status}
+                if name in self.indices:
+                    item["_index"] = name
+                item["error"] = err.cause()
+                items.append({op: item})
+        if refresh in ("true", "wait_for"):
+            for name in touched:
+                self.indices[name].refresh()
+        took = int((time.monotonic() - started) * 1000)
+        return 200, {
+            "took": took,
+            "errors": any("error" in next(iter(item.values())) for item in items),
+            "items": items,
+        }
+
+    def _doc(
+        self, method: str, name: str, doc_id: str, params: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        if method == "GET":
+            self._params(params, _SOURCE_PARAMS | {"realtime", "refresh", "preference"})
+            index = self._index(name)
+            doc = index.live.get(doc_id)
+            if doc is None:
+                return 404, {"_index": name, "_id": doc_id, "found": False}
+            return 200, self._found(index, doc, _source_filter(params, None))
+        if method in ("PUT", "POST"):
+            self._params(params, {"refresh", "op_type", "timeout", "wait_for_active_shards"})
+            refresh = _refresh_param(params, allow_wait_for=True)
+            op_type = params.get("op_type", "index")
+            if op_type not in ("index", "create"):
+                raise _bad_request(f"opType must be 'create' or 'index', found: [{op_type}]")
+            if name not in self.indices:
+                self._create_index(name, None, auto=True)
+            index = self.indices[name]
+            result = self._write(index, doc_id, body, create=op_type == "create")
+            if refresh in ("true", "wait_for"):
+                index.refresh()
+            status = result.pop("status")
+            return status, result
+        if method == "DELETE":
+            self._params(params, {"refresh", "timeout", "wait_for_active_shards"})
+            refresh = _refresh_param(params, allow_wait_for=True)
+            index = self._index(name)
+            result = self._remove(index, doc_id)
+            if refresh in ("true", "wait_for"):
+                index.refresh()
+            status = result.pop("status")
+            return status, result
+        raise ApiError(
+            405, "illegal_argument_exception", f"Incorrect HTTP method [{method}] for _doc"
+        )
+
+    def _found(
+        self, index: Index, doc: Doc, source_filter: Callable[[dict[str, Any]], Any] | None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "_index": index.name,
+            "_id": doc.id,
+            "_version": doc.version,
+            "_seq_no": doc.seq_no,
+            "_primary_term": 1,
+            "found": True,
+        }
+        if source_filter is not None:
+            out["_source"] = source_filter(doc.source)
+        return out
+
+    def _mget(
+        self, default_index: str | None, params: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        self._params(params, _SOURCE_PARAMS | {"realtime", "refresh", "preference"})
+        if not isinstance(body, dict):
+            raise ApiError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: no documents to get;",
+            )
+        unknown = sorted(set(body) - {"ids", "docs"})
+        if unknown:
+            raise _parsing(f"unknown parameter [{unknown[0]}] in request body")
+        requests: list[tuple[str | None, str, Any]] = []
+        if "ids" in body:
+            if not isinstance(body["ids"], list):
+                raise _parsing("ids must be an array")
+            requests += [(default_index, str(i), None) for i in body["ids"]]
+        if "docs" in body:
+            if not isinstance(body["docs"], list):
+                raise _parsing("docs must be an array")
+            for item in body["docs"]:
+                if not isinstance(item, dict) or "_id" not in item:
+                    raise ApiError(
+                        400,
+                        "action_request_validation_exception",
+                        "Validation Failed: 1: id is missing;",
+                    )
+                bad = sorted(set(item) - {"_index", "_id", "_source"})
+                if bad:
+                    raise _parsing(f"unknown parameter [{bad[0]}] in doc")
+                requests.append(
+                    (item.get("_index", default_index), str(item["_id"]), item.get("_source"))
+                )
+        if not requests:
+            raise ApiError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: no documents to get;",
+            )
+        docs: list[dict[str, Any]] = []
+        for position, (name, doc_id, per_doc_source) in enumerate(requests):
+            if name is None:
+                raise ApiError(
+                    400,
+                    "action_request_validation_exception",
+                    f"Validation Failed: 1: index is missing for doc {position};",
+                )
+            index = self.indices.get(name)
+            if index is None:
+                err = index_not_found(name)
+                docs.append({"_index": name, "_id": doc_id, "error": err.body()["error"]})
+                continue
+            doc = index.live.get(doc_id)
+            if doc is None:
+                docs.append({"_index": name, "_id": doc_id, "found": False})
+                continue
+            docs.append(self._found(index, doc, _source_filter(params, per_doc_source)))
+        return 200, {"docs": docs}
+
+    # ------------------------------------------------------------------ search
+
+    def _search(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        self._params(
+            params,
+            _SOURCE_PARAMS
+            | _INDEX_OPTS
+            | {"size", "from", "track_total_hits", "timeout", "typed_keys", "preference"}
+            | {"request_cache", "search_type"},
+        )
+        if params.get("search_type", "query_then_fetch") != "query_then_fetch":
+            raise _bad_request("the test server only implements search_type=query_then_fetch")
+        index = self._index(name)
+        body = body or {}
+        if not isinstance(body, dict):
+            raise _parsing("request body must be an object")
+        allowed = {"query", "size", "from", "_source", "track_total_hits", "timeout"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise _parsing(f"Unknown key for a START_OBJECT in [{unknown[0]}].")
+        size = _int_value(body.get("size", params.get("size", 10)), "size")
+        start = _int_value(body.get("from", params.get("from", 0)), "from")
+        if size < 0 or start < 0:
+            raise _bad_request("[size] and [from] must be non-negative")
+        window = int(index.setting("index.max_result_window", str(MAX_RESULT_WINDOW)) or 0)
+        if start + size > window:
+            raise _bad_request(
+                f"Result window is too large, from + size must be less than or equal to: "
+                f"[{window}] but was [{start + size}]. See the scroll api for a more efficient "
+                "way to request large data sets. This limit can be set by changing the "
+                "[index.max_result_window] index level setting.",
+                "search_phase_execution_exception",
+            )
+        source_spec = body.get("_source")
+        source_filter = _source_filter(params, source_spec)
+        query = body.get("query", {"match_all": {}})
+        started = time.monotonic()
+        scored = self._run_query(index, query)
+        scored.sort(key=lambda item: (-item[0], item[1].seq_no))
+        page = scored[start : start + size]
+        hits = []
+        for score, doc in page:
+            hit: dict[str, Any] = {"_index": index.name, "_id": doc.id, "_score": score}
+            if source_filter is not None:
+                hit["_source"] = source_filter(doc.source)
+            hits.append(hit)
+        return 200, {
+            "took": int((time.monotonic() - started) * 1000),
+            "timed_out": False,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+            "hits": {
+                "total": {"value": len(scored), "relation": "eq"},
+                "max_score": max((s for s, _ in scored), default=None),
+                "hits": hits,
+            },
+        }
+
+    def _run_query(self, index: Index, query: Any) -> list[tuple[float, Doc]]:
+        kind, spec = _single(query, "query")
+        try:
+            if kind == "knn":
+                return self._knn(index, spec)
+            if kind == "script_score":
+                return self._script_score(index, spec)
+            matcher = _QueryCompiler(self, index).compile(query)
+            return [(1.0, doc) for doc in index.searchable.values() if matcher(doc)]
+        except _ShardError as err:
+            raise _shard_failure(index, err) from None
+
+    def _knn(self, index: Index, spec: Any) -> list[tuple[float, Doc]]:
+        field_name, params = _single(spec, "knn")
+        if not isinstance(params, dict):
+            raise _parsing(f"[knn] query malformed for field [{field_name}]")
+        unknown = sorted(set(params) - {"vector", "k", "filter", "method_parameters", "boost"})
+        if unknown:
+            raise _parsing(f"[knn] unknown token [{unknown[0]}] after [{field_name}]")
+        fm = index.field_mapping(field_name)
+        if fm is None or _field_type(fm) != "knn_vector":
+            raise _ShardError(f"Field '{field_name}' is not knn_vector type.")
+        if not index.knn_enabled or "method" not in fm:
+            raise _ShardError(
+                f"Field '{field_name}' is not built for ANN search (index.knn is false or the "
+                "field has no method)."
+            )
+        vector = _query_vector(params.get("vector"), fm, "knn")
+        k = params.get("k")
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= MAX_K:
+            raise _bad_request(f"[knn] requires k to be in the range (0, {MAX_K}]")
+        method = fm["method"]
+        engine, space = method["engine"], method["space_type"]
+        if space == "cosinesimil" and not np.any(vector):
+            raise _bad_request(f"zero vector is not supported when space type is [{space}]")
+        method_params = params.get("method_parameters")
+        if method_params is not None:
+            if self.version_tuple < (2, 16):
+                raise _parsing("[knn] unknown token [method_parameters]")
+            if not isinstance(method_params, dict):
+                raise _parsing("[knn] method_parameters must be an object")
+            for key, value in method_params.items():
+                if key != "ef_search":
+                    raise _bad_request(f"Invalid parameter for method: {key}")
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise _bad_request("[ef_search] must be a positive integer")
+        candidates = [doc for doc in index.searchable.values() if field_name in doc.vectors]
+        if "filter" in params:
+            if engine == "nmslib":
+                raise _bad_request(f"Engine [{engine.upper()}] does not support filters")
+            if engine == "faiss" and self.version_tuple < (2, 9):
+                raise _bad_request("Engine [FAISS] does not support filters")
+            matcher = _QueryCompiler(self, index).compile(params["filter"])
+            candidates = [doc for doc in candidates if matcher(doc)]
+        if not candidates:
+            return []
+        matrix = np.stack([doc.vectors[field_name] for doc in candidates])
+        scores = knn_score(
+            space, vector, matrix, engine=engine, exact_script=False, version=self.version_tuple
+        )
+        order = sorted(
+            range(len(candidates)), key=lambda i: (-float(scores[i]), candidates[i].seq_no)
+        )
+        boost = float(params.get("boost", 1.0))
+        return [(_as_f32(float(scores[i]) * boost), candidates[i]) for i in order[:k]]
+
+    def _script_score(self, index: Index, spec: Any) -> list[tuple[float, Doc]]:
+        if not isinstance(spec, dict):
+            raise _parsing("[script_score] malformed query")
+        unknown = sorted(set(spec) - {"query", "script", "min_score", "boost"})
+        if unknown:
+            raise _parsing(f"[script_score] query does not support [{unknown[0]}]")
+        if "query" not in spec:
+            raise _parsing("[script_score] requires 'query' field")
+        script = spec.get("script")
+        if not isinstance(script, dict):
+            raise _parsing("[script_score] requires 'script' field")
+        if script.get("lang") != "knn" or script.get("source") != "knn_score":
+            raise _bad_request("the test server only implements the knn_score script (lang knn)")
+        unknown = sorted(set(script) - {"lang", "source", "params"})
+        if unknown:
+            raise _parsing(f"[script] unknown field [{unknown[0]}]")
+        params = script.get("params")
+        if not isinstance(params, dict):
+            raise _ShardError("Missing parameter [field]", "illegal_argument_exception")
+        for key in ("field", "query_value", "space_type"):
+            if key not in params:
+                raise _ShardError(f"Missing parameter [{key}]", "illegal_argument_exception")
+        bad = sorted(set(params) - {"field", "query_value", "space_type"})
+        if bad:
+            raise _ShardError(f"Unknown parameter [{bad[0]}]", "illegal_argument_exception")
+        field_name, space = params["field"], params["space_type"]
+        if space not in _SCRIPT_SPACES:
+            raise _ShardError(
+                "Invalid space type. Please refer to the available space types.",
+                "illegal_argument_exception",
+            )
+        fm = index.field_mapping(str(field_name))
+        if fm is None or _field_type(fm) != "knn_vector":
+            raise _ShardError(
+                f"Incompatible field_type for {space} space. The field type must be knn_vector.",
+                "illegal_argument_exception",
+            )
+        vector = _query_vector(params["query_value"], fm, "script_score")
+        if space == "cosinesimil" and not np.any(vector):
+            raise _ShardError("zero vector is not supported", "illegal_argument_exception")
+        matcher = _QueryCompiler(self, index).compile(spec["query"])
+        candidates = [doc for doc in index.searchable.values() if matcher(doc)]
+        with_vector = [doc for doc in candidates if field_name in doc.vectors]
+        out: list[tuple[float, Doc]] = [
+            (0.0, doc) for doc in candidates if field_name not in doc.vectors
+        ]
+        if with_vector:
+            matrix = np.stack([doc.vectors[field_name] for doc in with_vector])
+            scores = knn_score(
+                space, vector, matrix, engine=None, exact_script=True, version=self.version_tuple
+            )
+            boost = float(spec.get("boost", 1.0))
+            out += [
+                (_as_f32(float(s) * boost), doc) for s, doc in zip(scores, with_vector, strict=True)
+            ]
+        if "min_score" in spec:
+            out = [(s, d) for s, d in out if s >= float(spec["min_score"])]
+        return out
+
+    def _count(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        self._params(params, _INDEX_OPTS | {"preference"})
+        index = self._index(name)
+        body = body or {}
+        if not isinstance(body, dict):
+            raise _parsing("request body must be an object")
+        unknown = sorted(set(body) - {"query"})
+        if unknown:
+            raise _parsing(f"request does not support [{unknown[0]}]")
+        query = body.get("query", {"match_all": {}})
+        kind, _ = _single(query, "query")
+        if kind in ("knn", "script_score"):
+            raise _bad_request(f"the test server does not count [{kind}] queries")
+        try:
+            matcher = _QueryCompiler(self, index).compile(query)
+        except _ShardError as err:
+            raise _shard_failure(index, err) from None
+        count = sum(1 for doc in index.searchable.values() if matcher(doc))
+        return 200, {
+            "count": count,
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        }
+
+    def _delete_by_query(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+        self._params(
+            params,
+            _INDEX_OPTS
+            | {"refresh", "conflicts", "wait_for_completion", "slices", "scroll_size", "timeout"}
+            | {"requests_per_second"},
+        )
+        refresh = _refresh_param(params, allow_wait_for=False)
+        conflicts = params.get("conflicts", "abort")
+        if conflicts not in ("abort", "proceed"):
+            raise _bad_request(f'conflicts may only be "proceed" or "abort" but was [{conflicts}]')
+        if not _bool_param(params, "wait_for_completion", True):
+            raise _bad_request("the test server only runs delete_by_query synchronously")
+        index = self._index(name)
+        if not isinstance(body, dict) or "query" not in body:
+            raise ApiError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: query is missing;",
+            )
+        unknown = sorted(set(body) - {"query"})
+        if unknown:
+            raise _parsing(f"Unknown key for a START_OBJECT in [{unknown[0]}].")
+        kind, _ = _single(body["query"], "query")
+        if kind in ("knn", "script_score"):
+            raise _bad_request(f"the test server does not delete by [{kind}] queries")
+        started = time.monotonic()
+        try:
+            matcher = _QueryCompiler(self, index).compile(body["query"])
+        except _ShardError as err:
+            raise _shard_failure(index, err) from None
+        snapshot = [doc for doc in index.searchable.values() if matcher(doc)]
+        deleted = conflicts_count = 0
+        for doc in snapshot:
+            current = index.live.get(doc.id)
+            if current is None or current.seq_no != doc.seq_no:
+                conflicts_count += 1
+                continue
+            self._remove(index, doc.id)
+            deleted += 1
+        if refresh == "true":
+            index.refresh()
+        failures: list[dict[str, Any]] = []
+        if conflicts_count and conflicts == "abort":
+            failures.append(
+                {
+                    "index": name,
+                    "status": 409,
+                    "cause": {"type": "version_conflict_engine_exception"},
+                }
+            )
+        return (409 if failures else 200), {
+            "took": int((time.monotonic() - started) * 1000),
+            "timed_out": False,
+            "total": len(snapshot),
+            "deleted": deleted,
+            "batches": 1 if snapshot else 0,
+            "version_conflicts": conflicts_count,
+            "noops": 0,
+            "retries": {"bulk": 0, "search": 0},
+            "throttled_millis": 0,
+            "requests_per_second": -1.0,
+            "throttled_until_millis": 0,
+            "failures": failures,
+        }
+
+
+# --------------------------------------------------------------------------- document parsing
+
+
+class _DocumentParser:
+    """Walks a document against the mapping, extending it dynamically like OpenSearch."""
+
+    def __init__(
+        self,
+        server: OpenSearchTestServer,
+        index: Index,
+        root: dict[str, Any],
+        doc_id: str,
+        values: dict[str, list[Any]],
+        vectors: dict[str, np.ndarray],
+    ) -> None:
+        self.server = server
+        self.index = index
+        self.root = root
+        self.doc_id = doc_id
+        self.values = values
+        self.vectors = vectors
+
+    def parse_object(
+        self, obj: dict[str, Any], node: dict[str, Any], prefix: str, dynamic: str
+    ) -> None:
+        for key, value in obj.items():
+            if not key or not key.strip():
+                raise _mapper_parsing(
+                    "failed to parse",
+                    {
+                        "type": "illegal_argument_exception",
+                        "reason": "field name cannot be an empty string",
+                    },
+                )
+            if "." in key:
+                head, _, rest = key.partition(".")
+                if not head or not rest:
+                    raise _mapper_parsing(
+                        f"failed to parse: field name [{key}] cannot contain only dots or "
+                        "start or end with a dot"
+                    )
+                self.parse_object({head: {rest: value}}, node, prefix, dynamic)
+                continue
+            full = prefix + key
+            props = node.setdefault("properties", {})
+            fm = props.get(key)
+            if fm is None:
+                sample = _first_non_null(value)
+                if sample is None:
+                    continue
+                if dynamic == "strict":
+                    parent = prefix[:-1] if prefix else "_doc"
+                    raise ApiError(
+                        400,
+                        "strict_dynamic_mapping_exception",
+                        f"mapping set to strict, dynamic introduction of [{key}] within "
+                        f"[{parent}] is not allowed",
+                    )
+                if dynamic == "false":
+                    continue
+                fm = self._dynamic_mapping(full, key, sample)
+                props[key] = fm
+            self._parse_field(fm, value, full, key, dynamic)
+
+    def _dynamic_mapping(self, full: str, key: str, sample: Any) -> dict[str, Any]:
+        if isinstance(sample, dict):
+            detected = "object"
+        elif isinstance(sample, bool):
+            detected = "boolean"
+        elif isinstance(sample, int):
+            detected = "long"
+        elif isinstance(sample, float):
+            detected = "double"
+        elif self.root.get("date_detection", True) and _DATE_RE.match(str(sample)):
+            detected = "date"
+        else:
+            detected = "string"
+        for template in self.root.get("dynamic_templates", []):
+            ((_name, spec),) = template.items()
+            mmt = spec.get("match_mapping_type")
+            if mmt not in (None, "*", detected):
+                continue
+            if not _glob_any(spec.get("path_match"), full, default=True):
+                continue
+            if _glob_any(spec.get("path_unmatch"), full, default=False):
+                continue
+            if not _glob_any(spec.get("match"), key, default=True):
+                continue
+            if _glob_any(spec.get("unmatch"), key, default=False):
+                continue
+            dynamic_type = {"string": "text", "object": "object"}.get(detected, detected)
+            mapping: dict[str, Any] = _substitute(copy.deepcopy(spec["mapping"]), key, dynamic_type)
+            if detected == "object":
+                mapping.setdefault("properties", {})
+                if mapping.get("type") == "object":
+                    del mapping["type"]
+                if "type" in mapping:
+                    raise _mapper_parsing(
+                        f"failed to parse field [{full}]: a dynamic template maps an object to "
+                        f"[{mapping['type']}]"
+                    )
+            elif "type" not in mapping:
+                mapping["type"] = _DEFAULT_DYNAMIC[detected]["type"]
+            return mapping
+        return copy.deepcopy(_DEFAULT_DYNAMIC[detected])
+
+    def _parse_field(
+        self, fm: dict[str, Any], value: Any, full: str, key: str, dynamic: str
+    ) -> None:
+        ftype = _field_type(fm)
+        if ftype == "object":
+            child_dynamic = _dynamic_of(fm, dynamic)
+            for item in _flatten(value):
+                if item is None:
+                    continue
+                if not isinstance(item, dict):
+                    raise _mapper_parsing(
+                        f"object mapping for [{full}] tried to parse field [{key}] as object, "
+                        "but found a concrete value"
+                    )
+                if fm.get("enabled", True) is False:
+                    continue
+                self.parse_object(item, fm, full + ".", child_dynamic)
+            return
+        if ftype == "knn_vector":
+            self.vectors[full] = self._vector(fm, value, full)
+            return
+        for item in _flatten(value):
+            if item is None:
+                continue
+            if isinstance(item, dict):
+                raise _mapper_parsing(
+                    f"failed to parse field [{full}] of type [{ftype}] in document with id "
+                    f"'{self.doc_id}'. Preview of field's value: '{_preview(item)}'",
+                    {
+                        "type": "illegal_state_exception",
+                        "reason": f"Can't get text on a START_OBJECT at 1:{len(full)}",
+                    },
+                )
+            self._index_leaf(fm, ftype, item, full)
+            for sub, sub_fm in fm.get("fields", {}).items():
+                self._index_leaf(sub_fm, _field_type(sub_fm), item, f"{full}.{sub}")
+
+    def _index_leaf(self, fm: Mapping[str, Any], ftype: str, item: Any, full: str) -> None:
+        def fail(cause: str, cause_type: str = "illegal_argument_exception") -> ApiError:
+            return _mapper_parsing(
+                f"failed to parse field [{full}] of type [{ftype}] in document with id "
+                f"'{self.doc_id}'. Preview of field's value: '{_preview(item)}'",
+                {"type": cause_type, "reason": cause},
+            )
+
+        bucket = self.values.setdefault(full, [])
+        if ftype == "keyword":
+            text = _keyword_string(item)
+            if len(text) > fm.get("ignore_above", 2**31):
+                return
+            if len(text.encode()) > MAX_TERM_BYTES:
+                raise ApiError(
+                    400,
+                    "illegal_argument_exception",
+                    f'Document contains at least one immense term in field="{full}" (whose '
+                    f"UTF8 encoding is longer than the max length {MAX_TERM_BYTES}), all of "
+                    "which were skipped.  Please correct the analyzer to not produce such terms.",
+                    caused_by={
+                        "type": "max_bytes_length_exceeded_exception",
+                        "reason": f"bytes can be at most {MAX_TERM_BYTES} in length; got "
+                        f"{len(text.encode())}",
+                    },
+                )
+            bucket.append(text)
+        elif ftype == "text":
+            bucket.extend(_TOKEN_RE.findall(_keyword_string(item).lower()))
+        elif ftype in _NUMERIC_TYPES:
+            if isinstance(item, bool):
+                raise fail(
+                    f"Current token (VALUE_{'TRUE' if item else 'FALSE'}) not numeric, can not "
+                    "use numeric value accessors"
+                )
+            number: float | int
+            if isinstance(item, int | float):
+                number = item
+            else:
+                try:
+                    number = float(str(item).strip())
+                except ValueError:
+                    raise fail(f'For input string: "{item}"', "number_format_exception") from None
+            if ftype in _INTEGER_RANGES:
+                low, high = _INTEGER_RANGES[ftype]
+                if isinstance(number, float) and not math.isfinite(number):
+                    raise fail(f"Value [{item}] is out of range for a {ftype}")
+                integral = int(number)
+                if not low <= integral <= high:
+                    raise fail(f"Value [{item}] is out of range for a {ftype}")
+                bucket.append(integral)
+            else:
+                as_float = float(number)
+                if not math.isfinite(as_float):
+                    raise fail(f"[{ftype}] supports only finite values, but got [{item}]")
+                if ftype in ("float", "half_float"):
+                    as_float = float(np.float32(as_float))
+                bucket.append(as_float)
+        elif ftype == "boolean":
+            if isinstance(item, bool):
+                bucket.append(item)
+            elif item in ("true", "false", ""):
+                bucket.append(item == "true")
+            else:
+                raise fail(f"Failed to parse value [{item}] as only [true] or [false] are allowed.")
+        elif ftype == "date":
+            bucket.append(str(item))
+        else:
+            raise fail(f"the test server cannot index [{ftype}]")
+
+    def _vector(self, fm: Mapping[str, Any], value: Any, full: str) -> np.ndarray:
+        dimension = int(fm["dimension"])
+
+        def fail(reason: str) -> ApiError:
+            return _mapper_parsing(
+                f"failed to parse field [{full}] of type [knn_vector] in document with id "
+                f"'{self.doc_id}'. Preview of field's value: '{_preview(value)}'",
+                {"type": "illegal_argument_exception", "reason": reason},
+            )
+
+        if not isinstance(value, list) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in value
+        ):
+            raise fail("Vector values must be an array of numbers")
+        if len(value) != dimension:
+            raise fail(f"Vector dimension mismatch. Expected: {dimension}, Given: {len(value)}")
+        vector = np.asarray(value, dtype=np.float32)
+        if not np.all(np.isfinite(vector)):
+            raise fail("KNN vector values cannot be NaN or Infinity")
+        space = (fm.get("method") or {}).get("space_type", fm.get("space_type"))
+        if space == "cosinesimil" and not np.any(vector):
+            raise fail(f"zero vector is not supported when space type is [{space}]")
+        return vector
+
+
+_DEFAULT_DYNAMIC: dict[str, dict[str, Any]] = {
+    "object": {"properties": {}},
+    "boolean": {"type": "boolean"},
+    "long": {"type": "long"},
+    "double": {"type": "float"},
+    "date": {"type": "date"},
+    "string": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+}
+
+
+# --------------------------------------------------------------------------- queries
+
+
+Matcher = Callable[[Doc], bool]
+
+
+def _never(doc: Doc) -> bool:
+    return False
+
+
+def _always(doc: Doc) -> bool:
+    return True
+
+
+class _QueryCompiler:
+    """Query DSL (filter context) -> a predicate over stored documents."""
+
+    def __init__(self, server: OpenSearchTestServer, index: Index) -> None:
+        self.server = server
+        self.index = index
+        self._depth = 0
+        self._clauses = 0
+
+    def compile(self, query: Any) -> Matcher:
+        """The predicate; Lucene's limit of 1024 boolean clauses in a query applies."""
+        self._depth += 1
+        try:
+            matcher = self._compile(query)
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._clauses > MAX_CLAUSES:
+            raise _ShardError(
+                f"Query contains too many nested clauses; maxClauseCount is set to {MAX_CLAUSES}",
+                "too_many_nested_clauses",
+            )
+        return matcher
+
+    def _compile(self, query: Any) -> Matcher:
+        kind, spec = _single(query, "query")
+        handler = {
+            "bool": self._bool,
+            "term": self._term,
+            "terms": self._terms,
+            "range": self._range,
+            "exists": self._exists,
+            "ids": self._ids,
+            "match_all": self._match_all,
+            "match_none": self._match_none,
+        }.get(kind)
+        if handler is None:
+            if kind in ("knn", "script_score"):
+                raise _bad_request(
+                    f"the test server supports [{kind}] only as the top-level search query"
+                )
+            raise _parsing(f"unknown query [{kind}]")
+        return handler(spec)
+
+    def _match_all(self, spec: Any) -> Matcher:
+        _check_keys(spec, {"boost", "_name"}, "match_all")
+        return _always
+
+    def _match_none(self, spec: Any) -> Matcher:
+        _check_keys(spec, {"boost", "_name"}, "match_none")
+        return _never
+
+    def _bool(self, spec: Any) -> Matcher:
+        _check_keys(
+            spec,
+            {"must", "filter", "should", "must_not", "minimum_should_match", "boost"}
+            | {"adjust_pure_negative", "_name"},
+            "bool",
+        )
+
+        def clauses(key: str) -> list[Matcher]:
+            raw = spec.get(key, [])
+            items = raw if isinstance(raw, list) else [raw]
+            return [self.compile(item) for item in items]
+
+        required = clauses("must") + clauses("filter")
+        self._clauses += sum(
+            len(v) if isinstance(v, list) else 1
+            for k, v in spec.items()
+            if k in ("must", "filter", "should", "must_not")
+        )
+        should = clauses("should")
+        must_not = clauses("must_not")
+        msm_raw = spec.get("minimum_should_match")
+        if msm_raw is None:
+            msm = 1 if should and not required else 0
+        else:
+            msm = _minimum_should_match(msm_raw, len(should))
+
+        def match(doc: Doc) -> bool:
+            if not all(m(doc) for m in required):
+                return False
+            if any(m(doc) for m in must_not):
+                return False
+            if msm:
+                return sum(1 for m in should if m(doc)) >= msm
+            return True
+
+        if should and msm > len(should):
+            return _never
+        return match
+
+    def _field_spec(self, spec: Any, kind: str, extra: set[str]) -> tuple[str, Any, dict[str, Any]]:
+        if not isinstance(spec, dict):
+            raise _parsing(f"[{kind}] query malformed, no start_object after query name")
+        fields = [k for k in spec if k not in extra]
+        if len(fields) != 1:
+            if not fields:
+                raise _parsing(f"[{kind}] query doesn't have a field")
+            raise _parsing(
+                f"[{kind}] query doesn't support multiple fields, found [{fields[0]}] and "
+                f"[{fields[1]}]"
+            )
+        name = fields[0]
+        return name, spec[name], {k: v for k, v in spec.items() if k in extra}
+
+    def _term(self, spec: Any) -> Matcher:
+        name, raw, _ = self._field_spec(spec, "term", set())
+        if isinstance(raw, dict):
+            _check_keys(raw, {"value", "boost", "case_insensitive", "_name"}, "term")
+            if "value" not in raw:
+                raise _parsing("[term] query requires a value")
+            if raw.get("case_insensitive", False):
+                raise _bad_request("the test server does not implement case_insensitive")
+            value = raw["value"]
+        else:
+            value = raw
+        if isinstance(value, list | dict) or value is None:
+            raise _parsing(f"[term] query does not support array or object values for [{name}]")
+        probe = self._value_probe(name, "term")
+        if probe is None:
+            return _never
+        target = probe(value)
+        return self._any_value(name, lambda v: v == target)
+
+    def _terms(self, spec: Any) -> Matcher:
+        name, raw, _ = self._field_spec(spec, "terms", {"boost", "_name"})
+        if not isinstance(raw, list):
+            raise _parsing("[terms] query does not support terms lookup in the test server")
+        if len(raw) > MAX_TERMS:
+            raise _ShardError(
+                f"The number of terms [{len(raw)}] used in the Terms Query request has exceeded "
+                f"the allowed maximum of [{MAX_TERMS}].",
+                "illegal_argument_exception",
+            )
+        for value in raw:
+            if isinstance(value, list | dict) or value is None:
+                raise _parsing("[terms] query does not support nested values")
+        probe = self._value_probe(name, "terms")
+        if probe is None:
+            return _never
+        targets = [probe(value) for value in raw]
+        return self._any_value(name, lambda v: v in targets)
+
+    def _range(self, spec: Any) -> Matcher:
+        name, raw, _ = self._field_spec(spec, "range", set())
+        if not isinstance(raw, dict):
+            raise _parsing(f"[range] query malformed, no start_object after field [{name}]")
+        _check_keys(raw, {"gt", "gte", "lt", "lte", "boost", "_name"}, "range")
+        fm = self.index.field_mapping(name)
+        if fm is None:
+            return _never
+        ftype = _field_type(fm)
+        convert: Callable[[Any], Any]
+        if ftype in _NUMERIC_TYPES:
+            convert = lambda v: _numeric_query_value(v, name)  # noqa: E731
+        elif ftype == "keyword":
+            convert = _keyword_string
+        else:
+            raise _ShardError(
+                f"the test server does not implement range on [{ftype}] field [{name}]"
+            )
+        bounds = {
+            op: convert(raw[op]) for op in ("gt", "gte", "lt", "lte") if raw.get(op) is not None
+        }
+
+        def within(v: Any) -> bool:
+            return (
+                ("gt" not in bounds or v > bounds["gt"])
+                and ("gte" not in bounds or v >= bounds["gte"])
+                and ("lt" not in bounds or v < bounds["lt"])
+                and ("lte" not in bounds or v <= bounds["lte"])
+            )
+
+        return self._any_value(name, within)
+
+    def _exists(self, spec: Any) -> Matcher:
+        _check_keys(spec, {"field", "boost", "_name"}, "exists")
+        if not isinstance(spec.get("field"), str):
+            raise _parsing("[exists] must be provided with a [field]")
+        pattern = spec["field"]
+
+        def match(doc: Doc) -> bool:
+            if pattern == "_id":
+                return True
+            for path, values in doc.values.items():
+                if values and (
+                    fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + ".")
+                ):
+                    return True
+            return any(
+                fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern + ".")
+                for path in doc.vectors
+            )
+
+        return match
+
+    def _ids(self, spec: Any) -> Matcher:
+        _check_keys(spec, {"values", "boost", "_name"}, "ids")
+        values = spec.get("values")
+        if not isinstance(values, list):
+            raise _parsing("[ids] query malformed, values must be an array")
+        if any(isinstance(v, list | dict | bool) or v is None for v in values):
+            raise _parsing("[ids] query values must be strings")
+        wanted = {str(v) for v in values}
+        return lambda doc: doc.id in wanted
+
+    def _value_probe(self, name: str, kind: str) -> Callable[[Any], Any] | None:
+        """How a query value is converted for comparison with ``name``'s indexed values."""
+        if name == "_id":
+            return _keyword_string
+        fm = self.index.field_mapping(name)
+        if fm is None:
+            return None
+        ftype = _field_type(fm)
+        if ftype in ("keyword", "text"):
+            return _keyword_string
+        if ftype in _NUMERIC_TYPES:
+
+            def numeric(v: Any) -> Any:
+                number = _numeric_query_value(v, name)
+                if ftype in _INTEGER_RANGES:
+                    return int(number) if float(number).is_integer() else _NO_MATCH
+                if ftype in ("float", "half_float"):
+                    return float(np.float32(number))
+                return float(number)
+
+            return numeric
+        if ftype == "boolean":
+            return lambda v: _boolean_query_value(v, name)
+        if ftype == "object":
+            return None
+        raise _ShardError(
+            f"Field [{name}] of type [{ftype}] does not support {kind} queries in the test server"
+        )
+
+    def _any_value(self, name: str, test: Callable[[Any], bool]) -> Matcher:
+        if name == "_id":
+            return lambda doc: test(doc.id)
+        return lambda doc: any(test(v) for v in doc.values.get(name, ()))
+
+
+class _NoMatch:
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    def __hash__(self) -> int:
+        return 0
+
+
+_NO_MATCH = _NoMatch()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json(payload: Any, status: int) -> Response:
+    return JSONResponse(payload, status_code=status)
+
+
+def _shard_failure(index: Index, err: _ShardError) -> ApiError:
+    reason = {
+        "type": err.type,
+        "reason": f"failed to create query: {err.reason}"
+        if err.type == "query_shard_exception"
+        else err.reason,
+        "index": index.name,
+        "index_uuid": index.uuid,
+    }
+    error = ApiError(
+        400,
+        "search_phase_execution_exception",
+        "all shards failed",
+        phase="query",
+        grouped=True,
+        failed_shards=[
+            {"shard": 0, "index": index.name, "node": "vectorgate-test-node", "reason": reason}
+        ],
+    )
+    return _RootCauseError(error, reason)
+
+
+class _RootCauseError(ApiError):
+    """An error whose root cause differs from the top-level error (search failures)."""
+
+    def __init__(self, error: ApiError, root: dict[str, Any]) -> None:
+        super().__init__(error.status, error.type, error.reason, **error.extra)
+        self.root = root
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"root_cause": [self.root], **self.cause()}, "status": self.status}
+
+
+def _single(value: Any, what: str) -> tuple[str, Any]:
+    if not isinstance(value, dict) or len(value) != 1:
+        if isinstance(value, dict) and len(value) > 1:
+            raise _parsing(
+                f"[{next(iter(value))}] malformed query, expected [END_OBJECT] but found "
+                "[FIELD_NAME]"
+            )
+        raise _parsing(f"[{what}] malformed, expected an object with one key")
+    ((key, spec),) = value.items()
+    return str(key), spec
+
+
+def _check_keys(spec: Any, allowed: set[str], kind: str) -> None:
+    if not isinstance(spec, dict):
+        raise _parsing(f"[{kind}] query malformed, no start_object after query name")
+    for key in spec:
+        if key not in allowed:
+            raise _parsing(f"[{kind}] query does not support [{key}]")
+
+
+def _minimum_should_match(raw: Any, clauses: int) -> int:
+    if isinstance(raw, bool):
+        raise _parsing("[bool] minimum_should_match must be a number or a string")
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+        value = int(raw)
+    elif isinstance(raw, str) and re.fullmatch(r"-?\d+%", raw.strip()):
+        percent = int(raw.strip()[:-1])
+        value = clauses * percent // 100 if percent >= 0 else clauses - clauses * -percent // 100
+        return max(value, 0)
+    else:
+        raise _bad_request(f"the test server does not implement minimum_should_match [{raw}]")
+    if value < 0:
+        value = clauses + value
+    return max(value, 0)
+
+
+def _keyword_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _numeric_query_value(value: Any, name: str) -> float | int:
+    if isinstance(value, bool):
+        raise _ShardError(f'For input string: "{str(value).lower()}"', "query_shard_exception")
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise _ShardError(f'For input string: "{value}"') from None
+
+
+def _boolean_query_value(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise _ShardError(f"Can't parse boolean value [{value}], expected [true] or [false]")
+
+
+def _query_vector(raw: Any, fm: Mapping[str, Any], kind: str) -> np.ndarray:
+    if not isinstance(raw, list) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in raw
+    ):
+        raise _parsing(f"[{kind}] query vector must be an array of numbers")
+    if len(raw) != int(fm["dimension"]):
+        raise _bad_request(
+            f"Query vector has invalid dimension: {len(raw)}. "
+            f"Dimension should be: {fm['dimension']}"
+        )
+    vector = np.asarray(raw, dtype=np.float32)
+    if not np.all(np.isfinite(vector)):
+        raise _bad_request("KNN query vector values cannot be NaN or Infinity")
+    return vector
+
+
+def _dynamic_value(value: Any, where: str) -> str:
+    if value in (True, "true"):
+        return "true"
+    if value in (False, "false"):
+        return "false"
+    if value == "strict":
+        return "strict"
+    raise _mapper_parsing(
+        f"Failed to parse mapping: Could not convert [{where}.dynamic] to boolean"
+    )
+
+
+def _dynamic_of(node: Mapping[str, Any], inherited: str) -> str:
+    value = node.get("dynamic")
+    if value is None:
+        return inherited
+    return _dynamic_value(value, "dynamic")
+
+
+def _first_non_null(value: Any) -> Any:
+    for item in _flatten(value):
+        if item is not None:
+            return item
+    return None
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return list(itertools.chain.from_iterable(_flatten(v) for v in value))
+    return [value]
+
+
+def _glob_any(patterns: Any, text: str, *, default: bool) -> bool:
+    if patterns is None:
+        return default
+    items = patterns if isinstance(patterns, list) else [patterns]
+    return any(fnmatch.fnmatchcase(text, str(p)) for p in items)
+
+
+def _substitute(mapping: Any, name: str, dynamic_type: str) -> Any:
+    if isinstance(mapping, dict):
+        return {k: _substitute(v, name, dynamic_type) for k, v in mapping.items()}
+    if isinstance(mapping, list):
+        return [_substitute(v, name, dynamic_type) for v in mapping]
+    if isinstance(mapping, str):
+        return mapping.replace("{name}", name).replace("{dynamic_type}", dynamic_type)
+    return mapping
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bool_param(params: Mapping[str, str], key: str, default: bool) -> bool:
+    if key not in params:
+        return default
+    value = params[key]
+    if value in ("", "true"):
+        return True
+    if value == "false":
+        return False
+    raise _bad_request(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+
+
+def _refresh_param(params: Mapping[str, str], *, allow_wait_for: bool) -> str:
+    if "refresh" not in params:
+        return "false"
+    value = params["refresh"]
+    if value in ("", "true"):
+        return "true"
+    if value == "false":
+        return "false"
+    if value == "wait_for" and allow_wait_for:
+        return "wait_for"
+    raise _bad_request(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+
+
+def _int_value(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise _parsing(f"[{name}] must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _parsing(f"[{name}] must be an integer") from None
+
+
+def _int_setting(key: str, value: str, *, minimum: int) -> None:
+    try:
+        parsed = int(value)
+    except ValueError:
+        raise _bad_request(f"Failed to parse value [{value}] for setting [{key}]") from None
+    if parsed < minimum:
+        raise _bad_request(
+            f"Failed to parse value [{value}] for setting [{key}] must be >= {minimum}"
+        )
+
+
+def _nest_settings(flat: Mapping[str, str]) -> dict[str, Any]:
+    """Settings as OpenSearch renders them without ``flat_settings``.
+
+    A key that is both a value and a prefix (``index.knn`` and
+    ``index.knn.algo_param.ef_search``) keeps the longer keys dotted under the
+    first free prefix, as OpenSearch does (``"knn.algo_param": {...}``).
+    """
+    tree: dict[str, Any] = {}
+    for key in sorted(flat):
+        parts = key.split(".")
+        node = tree
+        i = 0
+        while i < len(parts) - 1:
+            part = parts[i]
+            child = node.get(part)
+            if isinstance(child, str):
+                merged = ".".join(parts[i : i + 2])
+                parts = [*parts[:i], merged, *parts[i + 2 :]]
+                continue
+            node = node.setdefault(part, {})
+            i += 1
+        node[parts[-1]] = flat[key]
+    return tree
+
+
+def _source_filter(
+    params: Mapping[str, str], body_spec: Any
+) -> Callable[[dict[str, Any]], Any] | None:
+    """The ``_source`` projection of a request (None: no ``_source`` in the response)."""
+    includes: list[str] = []
+    excludes: list[str] = []
+    spec = body_spec
+    if spec is None and "_source" in params:
+        raw = params["_source"]
+        if raw in ("false",):
+            spec = False
+        elif raw in ("true", ""):
+            spec = True
+        else:
+            spec = raw.split(",")
+    if spec is False:
+        return None
+    if isinstance(spec, str):
+        includes = [spec]
+    elif isinstance(spec, list):
+        includes = [str(s) for s in spec]
+    elif isinstance(spec, dict):
+        bad = sorted(set(spec) - {"includes", "excludes"})
+        if bad:
+            raise _parsing(f"Unknown key for a START_ARRAY in [{bad[0]}].")
+        includes = list(spec.get("includes", []))
+        excludes = list(spec.get("excludes", []))
+    elif spec not in (None, True):
+        raise _parsing("[_source] must be a boolean, string, array or object")
+    if "_source_includes" in params:
+        includes = params["_source_includes"].split(",")
+    if "_source_excludes" in params:
+        excludes = params["_source_excludes"].split(",")
+    if not includes and not excludes:
+        return lambda source: source
+
+    def keep(path: str) -> str:
+        """'all' (keep the subtree), 'descend' or 'drop'."""
+        if any(fnmatch.fnmatchcase(path, p) for p in excludes):
+            return "drop"
+        if not includes or any(fnmatch.fnmatchcase(path, p) for p in includes):
+            return "all"
+        if any(
+            p.startswith(path + ".") or fnmatch.fnmatchcase(path, p.split(".")[0]) for p in includes
+        ):
+            return "descend"
+        return "drop"
+
+    def project(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            path = prefix + key
+            verdict = keep(path)
+            if verdict == "drop":
+                continue
+            if isinstance(value, dict):
+                if verdict == "all" and not excludes:
+                    out[key] = value
+                else:
+                    inner = (
+                        project(value, path + ".") if verdict == "descend" or excludes else value
+                    )
+                    if verdict == "all" and excludes:
+                        inner = _exclude_only(value, path + ".", excludes)
+                    if inner or verdict == "all":
+                        out[key] = inner
+            elif verdict == "all":
+                out[key] = value
+        return out
+
+    return lambda source: project(source, "")
+
+
+def _exclude_only(obj: dict[str, Any], prefix: str, excludes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        path = prefix + key
+        if any(fnmatch.fnmatchcase(path, p) for p in excludes):
+            continue
+        out[key] = _exclude_only(value, path + ".", excludes) if isinstance(value, dict) else value
+    return out
