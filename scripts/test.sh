@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything the tests need into .venv and runs all checks and tests.
+# This is the README's test command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OPENBLAS_NUM_THREADS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+# Other-language clients: the Go stub plugins for buf.gen.yaml (Debian packages,
+# installed only when missing) and the Node.js test's packages (npm ci, skipped
+# when node_modules already matches package-lock.json).
+missing_pkgs=()
+command -v protoc-gen-go >/dev/null || missing_pkgs+=(protoc-gen-go)
+command -v protoc-gen-go-grpc >/dev/null || missing_pkgs+=(protoc-gen-go-grpc)
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null \
+           && apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}" >/dev/null; } \
+      || echo "note: could not install ${missing_pkgs[*]}: the Go stub test will skip"
+  else
+    echo "note: ${missing_pkgs[*]} missing and cannot be installed: the Go stub test will skip"
+  fi
+fi
+if command -v npm >/dev/null; then
+  if ! cmp -s clients/node-test/package-lock.json clients/node-test/node_modules/.vectorgate-lock; then
+    (cd clients/node-test && npm ci --no-audit --no-fund --loglevel=error \
+      && cp package-lock.json node_modules/.vectorgate-lock)
+  fi
+else
+  echo "note: npm missing: the Node.js client test will skip"
+fi
+
+echo "== protos"
+scripts/check_protos.sh
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest -q -ra "$@"
