@@ -1,4 +1,4 @@
-"""``vectorgate`` command line: ``serve`` and ``--version``."""
+"""``vectorgate`` command line: ``serve``, ``--version`` and the client commands in cli_tools."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, cli_tools
 from .adapters.factory import BackendUnavailable
 from .config import Config, ConfigError, load_config
 
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vectorgate {__version__}")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="run the gateway (gRPC)")
+    serve = sub.add_parser("serve", help="run the gateway (gRPC and HTTP)")
     serve.add_argument("--config", help="YAML configuration file (default: none, embedded store)")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port (default 50051; 0 = any free)")
@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("VECTORGATE_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
     )
+    serve.add_argument(
+        "--log-format",
+        default=os.environ.get("VECTORGATE_LOG_FORMAT") or None,
+        choices=["json", "text"],
+        help="log lines as JSON objects or text (default: text on a terminal, JSON otherwise)",
+    )
+    cli_tools.add_parsers(sub)
     return parser
 
 
@@ -58,7 +65,8 @@ async def _serve(config: Config) -> int:
         await server.stop(0)
         raise
     print(
-        f"vectorgate {__version__} serving gRPC on {config.server.host}:{server.ports.grpc}",
+        f"vectorgate {__version__} serving gRPC on {config.server.host}:{server.ports.grpc}"
+        f" and HTTP on {config.server.host}:{server.ports.http}",
         flush=True,
     )
     await server.run_until_signal()
@@ -68,16 +76,16 @@ async def _serve(config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vectorgate`` command."""
     args = _parser().parse_args(argv)
+    if args.command in cli_tools.COMMANDS:
+        return cli_tools.run(args)
     if args.command != "serve":
         _parser().print_help()
         return 2
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     # Before numpy loads: OpenBLAS threading makes small matrix work far slower.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from .observability import configure_logging
+
+    configure_logging(args.log_level, args.log_format)
     from .embeddings import EmbeddingModelError
 
     try:

@@ -1,0 +1,465 @@
+"""Client-side ``vectorgate`` commands: ``ingest``, ``search``, ``collections``, ``indexes``.
+
+They talk to a running gateway through the Python client (:mod:`vectorgate`),
+at ``--target`` (default ``$VECTORGATE_TARGET`` or ``127.0.0.1:50051``) with
+``--api-key`` (default ``$VECTORGATE_API_KEY``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vectorgate import Client, CollectionInfo
+
+__all__ = ["COMMANDS", "add_parsers", "run"]
+
+COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes"})
+DEFAULT_TARGET: Final = "127.0.0.1:50051"
+_SNIPPET_CHARS: Final = 160
+
+
+def _connection_options(parser: argparse.ArgumentParser, *, inherit: bool = False) -> None:
+    """``--target``, ``--api-key``, ``--timeout``.
+
+    With ``inherit`` (an action subparser) the options default to what the parent
+    parser parsed, so ``collections --target X list`` and ``collections list
+    --target X`` mean the same.
+    """
+    group = parser.add_argument_group("connection")
+    defaults: dict[str, Any] = {
+        "target": os.environ.get("VECTORGATE_TARGET", DEFAULT_TARGET),
+        "api_key": os.environ.get("VECTORGATE_API_KEY"),
+        "timeout": 120.0,
+    }
+    if inherit:
+        defaults = dict.fromkeys(defaults, argparse.SUPPRESS)
+    group.add_argument(
+        "--target",
+        default=defaults["target"],
+        help=f"gateway host:port (default $VECTORGATE_TARGET or {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--api-key", default=defaults["api_key"], help="API key (default $VECTORGATE_API_KEY)"
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=defaults["timeout"],
+        help="deadline of each call in seconds (default 120)",
+    )
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be at least 0")
+    return number
+
+
+def add_parsers(sub: Any) -> None:
+    """Adds the client commands to the ``vectorgate`` subparsers ``sub``."""
+    ingest = sub.add_parser(
+        "ingest", help="load .txt/.md/.html/.jsonl/.pdf files into a collection"
+    )
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    ingest.add_argument("--collection", required=True, help="created if it does not exist")
+    ingest.add_argument("--store", help="the store (default: the gateway's default store)")
+    ingest.add_argument(
+        "--chunk-tokens", type=_positive, default=200, help="chunk size in tokens (default 200)"
+    )
+    ingest.add_argument(
+        "--overlap", type=_non_negative, default=30, help="tokens shared by chunks (default 30)"
+    )
+    ingest.add_argument(
+        "--batch-size", type=_positive, default=64, help="documents per upsert (default 64)"
+    )
+    _connection_options(ingest)
+
+    search = sub.add_parser("search", help="search a collection and print a table of hits")
+    search.add_argument("text", help="the query text")
+    search.add_argument("--collection", required=True, help="collection or virtual index")
+    search.add_argument("--store", help="the store (default: the gateway's default store)")
+    search.add_argument("--top-k", type=_positive, default=10)
+    search.add_argument(
+        "--filter",
+        help='metadata filter as JSON: {"field": "year", "op": "gte", "value": 2000}, '
+        '{"and": [...]}, ... or {"filetype": "pdf"} for equality',
+    )
+    _connection_options(search)
+
+    collections = sub.add_parser("collections", help="list, describe, create or delete collections")
+    actions = collections.add_subparsers(dest="action", metavar="{list,get,create,delete}")
+    c_list = actions.add_parser("list", help="list collections (the default)")
+    c_get = actions.add_parser("get", help="describe a collection")
+    c_get.add_argument("name")
+    c_create = actions.add_parser("create", help="create a collection")
+    c_create.add_argument("name")
+    c_create.add_argument("--dimension", type=_non_negative, default=0)
+    c_create.add_argument("--metric", choices=["cosine", "l2", "ip"], default="cosine")
+    c_create.add_argument("--embedding-model", default="", help="'' = server default, 'none'")
+    c_create.add_argument("--index-type", default="")
+    c_delete = actions.add_parser("delete", help="delete a collection and its documents")
+    c_delete.add_argument("name")
+    for parser in (collections, c_list, c_get, c_create, c_delete):
+        inherit = parser is not collections
+        parser.add_argument(
+            "--store",
+            default=argparse.SUPPRESS if inherit else None,
+            help="the store (default: the gateway's default store)",
+        )
+        _connection_options(parser, inherit=inherit)
+
+    indexes = sub.add_parser("indexes", help="list, describe, create or delete virtual indexes")
+    i_actions = indexes.add_subparsers(dest="action", metavar="{list,get,create,delete}")
+    i_list = i_actions.add_parser("list", help="list virtual indexes (the default)")
+    i_get = i_actions.add_parser("get", help="describe a virtual index")
+    i_get.add_argument("name")
+    i_create = i_actions.add_parser("create", help="create a virtual index")
+    i_create.add_argument("name")
+    i_create.add_argument("--collection", required=True)
+    i_create.add_argument("--store", required=True)
+    i_create.add_argument("--policy-filter", help="filter ANDed into every call, as JSON")
+    i_create.add_argument("--description", default="")
+    i_delete = i_actions.add_parser("delete", help="delete a virtual index")
+    i_delete.add_argument("name")
+    for parser in (indexes, i_list, i_get, i_create, i_delete):
+        _connection_options(parser, inherit=parser is not indexes)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    from vectorgate import Client
+
+    return Client(args.target, api_key=args.api_key or None, timeout=args.timeout)
+
+
+def _json_arg(value: str | None, option: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise _UsageError(f"{option}: invalid JSON: {err.msg}") from None
+    if not isinstance(parsed, dict):
+        raise _UsageError(f"{option}: expected a JSON object")
+    return parsed
+
+
+class _UsageError(Exception):
+    pass
+
+
+_FILTER_KEYS: Final = frozenset({"and", "or", "not", "field", "op", "value"})
+
+
+def _filter_arg(value: str | None, option: str) -> dict[str, Any] | None:
+    """A filter in the client's dict form; ``{"key": value, ...}`` is shorthand for equalities."""
+    parsed = _json_arg(value, option)
+    if parsed is None or not parsed or set(parsed) & _FILTER_KEYS:
+        return parsed
+    conditions = [{"field": key, "op": "eq", "value": v} for key, v in parsed.items()]
+    return conditions[0] if len(conditions) == 1 else {"and": conditions}
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1] + "…"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs a client command; returns the exit code."""
+    from vectorgate.errors import VectorgateError
+
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "ingest": _ingest,
+        "search": _search,
+        "collections": _collections,
+        "indexes": _indexes,
+    }
+    try:
+        return commands[args.command](args)
+    except _UsageError as err:
+        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
+        return 2
+    except VectorgateError as err:
+        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- search and admin ------------------------------------------------------------------------
+
+
+def _search(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    filter_ = _filter_arg(args.filter, "--filter")
+    with _client(args) as client:
+        hits = client.search(
+            args.collection, text=args.text, top_k=args.top_k, filter=filter_, store=args.store
+        )
+    console = _console()
+    if not hits:
+        console.print("no hits")
+        return 0
+    table = Table(title=f"{len(hits)} hits for {args.text!r} in {args.collection}")
+    table.add_column("rank", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id", overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("snippet", overflow="fold")
+    for rank, hit in enumerate(hits, start=1):
+        source = hit.metadata.get("source", "")
+        chunk = hit.metadata.get("chunk")
+        where = f"{source}#{chunk}" if source and chunk is not None else str(source)
+        table.add_row(str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text))
+    console.print(table)
+    return 0
+
+
+def _collection_table(collections: Sequence[CollectionInfo], counts: bool) -> Any:
+    from rich.table import Table
+
+    table = Table(title="collections")
+    for column in ("name", "store", "backend", "dimension", "metric", "embedding model"):
+        table.add_column(column, overflow="fold")
+    if counts:
+        table.add_column("documents", justify="right")
+    for c in collections:
+        row = [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
+        if counts:
+            row.append(str(c.document_count))
+        table.add_row(*row)
+    return table
+
+
+def _collections(args: argparse.Namespace) -> int:
+    action = args.action or "list"
+    console = _console()
+    with _client(args) as client:
+        if action == "list":
+            found = client.list_collections(store=args.store)
+            if not found:
+                console.print("no collections")
+            else:
+                console.print(_collection_table(found, counts=False))
+        elif action == "get":
+            console.print(
+                _collection_table([client.get_collection(args.name, store=args.store)], True)
+            )
+        elif action == "create":
+            created = client.create_collection(
+                args.name,
+                store=args.store,
+                dimension=args.dimension,
+                metric=args.metric,
+                embedding_model=args.embedding_model,
+                index_type=args.index_type,
+            )
+            console.print(f"created collection {created.name} in store {created.store}")
+            console.print(_collection_table([created], counts=False))
+        else:
+            client.delete_collection(args.name, store=args.store)
+            console.print(f"deleted collection {args.name}")
+    return 0
+
+
+def _indexes(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    action = args.action or "list"
+    console = _console()
+    with _client(args) as client:
+        if action in ("list", "get", "create"):
+            if action == "list":
+                found = client.list_indexes()
+            elif action == "get":
+                found = [client.get_index(args.name)]
+            else:
+                found = [
+                    client.create_index(
+                        args.name,
+                        collection=args.collection,
+                        store=args.store,
+                        policy_filter=_filter_arg(args.policy_filter, "--policy-filter"),
+                        description=args.description,
+                    )
+                ]
+                console.print(f"created virtual index {args.name}")
+            if not found:
+                console.print("no virtual indexes")
+                return 0
+            table = Table(title="virtual indexes")
+            for column in ("name", "collection", "store", "policy filter", "description"):
+                table.add_column(column, overflow="fold")
+            for index in found:
+                policy = json.dumps(index.policy_filter) if index.policy_filter else ""
+                table.add_row(
+                    index.index_name, index.collection, index.store, policy, index.description
+                )
+            console.print(table)
+        else:
+            client.delete_index(args.name)
+            console.print(f"deleted virtual index {args.name}")
+    return 0
+
+
+# -- ingest ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Totals:
+    files_ok: int = 0
+    files_failed: int = 0
+    chunks: int = 0
+    new: int = 0
+    present: int = 0
+
+
+def _ensure_collection(client: Client, args: argparse.Namespace, console: Console) -> str:
+    """The collection's embedding model, creating the collection if it does not exist."""
+    from vectorgate.errors import NotFoundError
+
+    try:
+        info = client.get_collection(args.collection, store=args.store)
+    except NotFoundError:
+        info = client.create_collection(args.collection, store=args.store)
+        console.print(f"created collection {info.name} in store {info.store}")
+    return info.embedding_model
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from vectorgate.errors import VectorgateError
+
+    from .embeddings import MODEL_ALIASES, MODEL_NAME
+    from .ingest import (
+        Chunker,
+        FileError,
+        collect_files,
+        iter_chunks,
+        local_token_counter,
+        read_file,
+    )
+
+    if args.overlap >= args.chunk_tokens:
+        raise _UsageError("--overlap must be smaller than --chunk-tokens")
+    console = _console(stderr=True)
+    missing = [p for p in args.paths if not p.exists()]
+    for path in missing:
+        console.print(f"[red]skipped[/] {path}: no such file or directory")
+    files = collect_files([p for p in args.paths if p.exists()])
+    if not files:
+        console.print("[red]no files to ingest[/]")
+        return 1
+
+    started = time.monotonic()
+    totals = _Totals(files_failed=len(missing))
+    with _client(args) as client:
+        model = _ensure_collection(client, args, console)
+        if model == "none":
+            raise _UsageError(f"collection {args.collection} has no embedding model (vectors only)")
+        if model not in (MODEL_NAME, *MODEL_ALIASES):
+            console.print(
+                f"note: chunk sizes are counted with the {MODEL_NAME} tokenizer "
+                f"(the collection's model {model!r} has no local tokenizer)"
+            )
+        chunker = Chunker(local_token_counter(), args.chunk_tokens, args.overlap)
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task("ingesting", total=len(files), chunks=0, rate="- chunks/s")
+            for path, root in files:
+                source = path.relative_to(root).as_posix() if path != root else path.name
+                try:
+                    filetype, records = read_file(path)
+                    chunks = list(iter_chunks(filetype, records, source, chunker))
+                    new = 0
+                    for start in range(0, len(chunks), args.batch_size):
+                        batch = chunks[start : start + args.batch_size]
+                        present = {
+                            d.id
+                            for d in client.get(
+                                args.collection, [c.id for c in batch], store=args.store
+                            )
+                        }
+                        todo = [
+                            {"id": c.id, "text": c.text, "metadata": c.metadata}
+                            for c in batch
+                            if c.id not in present
+                        ]
+                        if todo:
+                            client.upsert(args.collection, todo, store=args.store)
+                        new += len(todo)
+                except FileError as err:
+                    totals.files_failed += 1
+                    progress.console.print(f"[red]skipped[/] {source}: {err}")
+                except (VectorgateError, ValueError, TypeError) as err:
+                    totals.files_failed += 1
+                    progress.console.print(f"[red]failed[/] {source}: {err}")
+                else:
+                    totals.files_ok += 1
+                    totals.chunks += len(chunks)
+                    totals.new += new
+                    totals.present += len(chunks) - new
+                    if not chunks:
+                        progress.console.print(f"[yellow]empty[/] {source}: no text")
+                elapsed = max(time.monotonic() - started, 1e-6)
+                progress.update(
+                    task,
+                    advance=1,
+                    chunks=totals.chunks,
+                    rate=f"{totals.chunks / elapsed:.1f} chunks/s",
+                )
+
+    elapsed = time.monotonic() - started
+    print(
+        f"ingested {totals.files_ok} file(s) into {args.collection}: {totals.chunks} chunks, "
+        f"{totals.new} new, {totals.present} already present; "
+        f"{totals.files_failed} file(s) skipped; {elapsed:.1f} s "
+        f"({totals.chunks / max(elapsed, 1e-6):.1f} chunks/s)",
+        flush=True,
+    )
+    return 0 if totals.files_ok else 1
