@@ -1,0 +1,451 @@
+"""Metrics, structured logs with request ids, and optional tracing.
+
+* Prometheus metrics (``prometheus_client``'s default registry), served at
+  ``/metrics`` on the HTTP server (:func:`mount_metrics`):
+
+  - ``vectorgate_requests_total{method,code}``, ``vectorgate_request_errors_total{method,code}``
+    and ``vectorgate_request_duration_seconds{method}``: every RPC of the table,
+    whichever transport called it (:func:`instrument_rpcs` wraps the handlers);
+  - ``vectorgate_backend_requests_total{store,backend,operation,outcome}`` and
+    ``vectorgate_backend_duration_seconds{store,backend,operation}``: every
+    adapter call (:class:`InstrumentedAdapter`, wrapped once in the runtime);
+  - ``vectorgate_embedding_duration_seconds{model}`` and
+    ``vectorgate_embedding_texts_total{model}`` (:func:`instrument_embeddings`);
+  - ``vectorgate_fanout_failures_total{store}``: stores that failed in a
+    multi-store call that still answered (:func:`record_fanout_failure`).
+
+* Logs: :func:`configure_logging` installs a JSON (one object a line) or text
+  formatter; every record carries the current request id (a context variable
+  set for the duration of each RPC, copied into threads by ``asyncio.to_thread``).
+
+* Tracing: when ``opentelemetry-api`` is importable, :func:`span` opens spans
+  (gateway RPC -> embedding -> backend operation); otherwise it does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import dataclasses
+import importlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from .adapters.base import Adapter, Capabilities
+from .domain import CollectionInfo, CollectionSpec, Document, Explanation, Filter, Hit, SearchQuery
+from .embeddings import EmbeddingRegistry, SupportsWarmUp
+from .embeddings.base import Embedder
+from .errors import VectorgateError, classify
+from .services.registry import CallContext, Rpc
+
+__all__ = [
+    "InstrumentedAdapter",
+    "configure_logging",
+    "current_request_id",
+    "instrument_adapter",
+    "instrument_embeddings",
+    "instrument_rpcs",
+    "metrics_payload",
+    "mount_metrics",
+    "record_fanout_failure",
+    "span",
+]
+
+T = TypeVar("T")
+
+#: Latency buckets (seconds): sub-millisecond to tens of seconds.
+BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+REQUESTS = Counter(
+    "vectorgate_requests",
+    "RPCs handled, by method and final gRPC status code",
+    ["method", "code"],
+)
+REQUEST_ERRORS = Counter(
+    "vectorgate_request_errors",
+    "RPCs that ended with a status other than OK",
+    ["method", "code"],
+)
+REQUEST_LATENCY = Histogram(
+    "vectorgate_request_duration_seconds",
+    "Time spent in the RPC handler",
+    ["method"],
+    buckets=BUCKETS,
+)
+BACKEND_REQUESTS = Counter(
+    "vectorgate_backend_requests",
+    "Adapter (backend) operations, by store, backend, operation and outcome",
+    ["store", "backend", "operation", "outcome"],
+)
+BACKEND_LATENCY = Histogram(
+    "vectorgate_backend_duration_seconds",
+    "Time spent in adapter (backend) operations",
+    ["store", "backend", "operation"],
+    buckets=BUCKETS,
+)
+EMBEDDING_LATENCY = Histogram(
+    "vectorgate_embedding_duration_seconds",
+    "Time to embed one batch of texts",
+    ["model"],
+    buckets=BUCKETS,
+)
+EMBEDDING_TEXTS = Counter(
+    "vectorgate_embedding_texts",
+    "Texts embedded",
+    ["model"],
+)
+FANOUT_FAILURES = Counter(
+    "vectorgate_fanout_failures",
+    "Stores that failed during a multi-store (fan-out) call that still answered",
+    ["store"],
+)
+
+
+def record_fanout_failure(store: str) -> None:
+    """Count a store that failed inside a fan-out call (partial failure)."""
+    FANOUT_FAILURES.labels(store=store).inc()
+
+
+def metrics_payload() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def mount_metrics(app: Any, path: str = "/metrics") -> None:
+    """Add ``GET /metrics`` to a Starlette application."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = metrics_payload()
+        return Response(body, headers={"Content-Type": content_type})
+
+    app.router.routes.insert(0, Route(path, metrics, methods=["GET"]))
+
+
+# --------------------------------------------------------------------------- tracing
+
+_TRACER: Any = None
+with contextlib.suppress(ImportError):  # only with opentelemetry-api installed
+    _TRACER = importlib.import_module("opentelemetry.trace").get_tracer("vectorgate")
+
+
+@contextlib.contextmanager
+def span(name: str, **attributes: str) -> Iterator[None]:
+    """An OpenTelemetry span when ``opentelemetry-api`` is installed; nothing otherwise."""
+    if _TRACER is None:
+        yield
+        return
+    with _TRACER.start_as_current_span(name, attributes=attributes):  # pragma: no cover
+        yield
+
+
+# --------------------------------------------------------------------------- request ids
+
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "vectorgate_request_id", default=""
+)
+
+
+def current_request_id() -> str:
+    """The id of the request being handled in this context ("" outside requests)."""
+    return _REQUEST_ID.get()
+
+
+@contextlib.contextmanager
+def request_id_scope(request_id: str) -> Iterator[None]:
+    """Make ``request_id`` the current request id for the block."""
+    token = _REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        _REQUEST_ID.reset(token)
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every record a ``request_id`` attribute (explicit ``extra`` wins)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", ""):
+            record.request_id = _REQUEST_ID.get()
+        return True
+
+
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request_id, extras, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", "")
+        if request_id:
+            data["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and key not in data and key != "request_id":
+                data[key] = value if isinstance(value, str | int | float | bool) else repr(value)
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def configure_logging(level: str | int, fmt: str | None = None) -> None:
+    """Log to stderr as ``json`` or ``text``; ``None`` picks text on a TTY, JSON otherwise."""
+    if fmt is None:
+        fmt = "text" if sys.stderr.isatty() else "json"
+    if fmt not in ("json", "text"):
+        raise ValueError(f"unknown log format {fmt!r} (json or text)")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+# --------------------------------------------------------------------------- RPCs
+
+
+def _code_of(exc: BaseException) -> str:
+    if isinstance(exc, VectorgateError):
+        return classify(exc).code.name
+    if isinstance(exc, grpc.aio.AbortError):
+        return "ABORTED_BY_HANDLER"
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED.name
+    return grpc.StatusCode.INTERNAL.name
+
+
+def _deadline_or_cancelled(started: float, timeout: float) -> str:
+    if time.monotonic() - started >= timeout:
+        return grpc.StatusCode.DEADLINE_EXCEEDED.name
+    return grpc.StatusCode.CANCELLED.name
+
+
+def _instrument_handler(rpc: Rpc) -> Callable[[Any, CallContext], Awaitable[Any]]:
+    inner = rpc.handler
+    method = rpc.method
+    latency = REQUEST_LATENCY.labels(method=method)
+    ok = REQUESTS.labels(method=method, code="OK")
+
+    async def handler(request: Any, ctx: CallContext) -> Any:
+        token = _REQUEST_ID.set(ctx.request_id)
+        started = time.perf_counter()
+        try:
+            with span(f"vectorgate {method}", request_id=ctx.request_id):
+                response = await inner(request, ctx)
+        except BaseException as exc:
+            code = _code_of(exc)
+            # The transport cancels the handler when the caller's deadline passes.
+            timeout = ctx.timeout
+            if code == "CANCELLED" and timeout is not None:
+                code = _deadline_or_cancelled(ctx.started, timeout)
+            REQUESTS.labels(method=method, code=code).inc()
+            REQUEST_ERRORS.labels(method=method, code=code).inc()
+            raise
+        else:
+            ok.inc()
+            return response
+        finally:
+            latency.observe(time.perf_counter() - started)
+            _REQUEST_ID.reset(token)
+
+    # Keep the permission mark and the name for anything that inspects the handler.
+    for attr in ("__vectorgate_permission__", "__name__", "__qualname__", "__doc__"):
+        if hasattr(inner, attr):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(handler, attr, getattr(inner, attr))
+    return handler
+
+
+def instrument_rpcs(rpcs: Sequence[Rpc]) -> list[Rpc]:
+    """The RPC table with every handler timed, counted and given the request id."""
+    return [dataclasses.replace(rpc, handler=_instrument_handler(rpc)) for rpc in rpcs]
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class InstrumentedAdapter:
+    """An :class:`Adapter` that records every operation of the adapter it wraps."""
+
+    def __init__(self, inner: Adapter) -> None:
+        self.inner = inner
+        self.store: str = inner.store
+        self.backend: str = inner.backend
+        self.capabilities: Capabilities = inner.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def _run(self, operation: str, call: Awaitable[T]) -> T:
+        labels = {"store": self.store, "backend": self.backend, "operation": operation}
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            with span(f"backend {operation}", **labels):
+                return await call
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            BACKEND_LATENCY.labels(**labels).observe(time.perf_counter() - started)
+            BACKEND_REQUESTS.labels(**labels, outcome=outcome).inc()
+
+    async def start(self) -> None:
+        await self._run("start", self.inner.start())
+
+    async def close(self) -> None:
+        await self._run("close", self.inner.close())
+
+    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+        return await self._run("create_collection", self.inner.create_collection(spec))
+
+    async def describe_collection(self, name: str) -> CollectionInfo:
+        return await self._run("describe_collection", self.inner.describe_collection(name))
+
+    async def list_collections(self) -> list[str]:
+        return await self._run("list_collections", self.inner.list_collections())
+
+    async def drop_collection(self, name: str) -> None:
+        await self._run("drop_collection", self.inner.drop_collection(name))
+
+    async def count(self, name: str, filter: Filter | None = None) -> int:
+        return await self._run("count", self.inner.count(name, filter))
+
+    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+        await self._run("upsert", self.inner.upsert(name, documents))
+
+    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+        return await self._run("get", self.inner.get(name, ids, include_vectors))
+
+    async def delete(
+        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+    ) -> None:
+        await self._run("delete", self.inner.delete(name, ids, filter))
+
+    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+        return await self._run("search", self.inner.search(name, query))
+
+    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+        return await self._run("explain", self.inner.explain(name, query))
+
+
+def instrument_adapter(adapter: Adapter) -> Adapter:
+    """Wrap an adapter (once) so its operations are measured."""
+    if isinstance(adapter, InstrumentedAdapter):
+        return adapter
+    return InstrumentedAdapter(adapter)
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+class InstrumentedEmbedder:
+    """An :class:`Embedder` that records the time of each batch."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        model = inner.name
+        self._latency = EMBEDDING_LATENCY.labels(model=model)
+        self._texts = EMBEDDING_TEXTS.labels(model=model)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def max_batch(self) -> int:
+        return self.inner.max_batch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        started = time.perf_counter()
+        try:
+            with span("embedding", model=self.inner.name):
+                return await self.inner.embed(texts)
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+            self._texts.inc(len(texts))
+
+    def embed_sync(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        started = time.perf_counter()
+        try:
+            return self.inner.embed_sync(texts)
+        finally:
+            self._latency.observe(time.perf_counter() - started)
+            self._texts.inc(len(texts))
+
+    def warm_up(self) -> None:
+        if isinstance(self.inner, SupportsWarmUp):
+            self.inner.warm_up()
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if callable(close):
+            close()
+
+
+def instrument_embeddings(registry: EmbeddingRegistry) -> EmbeddingRegistry:
+    """A registry with the same names, aliases and default whose embedders are measured."""
+    out = EmbeddingRegistry()
+    names = registry.names()
+    if not names:
+        return registry
+    default = registry.default_name
+    for name in names:
+        embedder = registry.get(name)
+        wrapped = embedder if isinstance(embedder, InstrumentedEmbedder) else None
+        out.register(
+            wrapped or InstrumentedEmbedder(embedder),
+            aliases=registry.aliases(name)[1:],
+            default=name == default,
+        )
+    return out
