@@ -1,0 +1,414 @@
+"""What every HTTP route shares: calls, bodies, responses and error bodies.
+
+Error bodies
+------------
+Every route answers errors with a ``google.rpc.Status`` JSON object (proto
+field names, like every other body)::
+
+    {"code": 5, "message": "...", "details": [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "...",
+         "domain": "vectorgate.dev", "metadata": {"field": "..."}},
+        {"@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": [...]}]}
+
+with the HTTP status from :func:`vectorgate_server.errors.classify` (the
+grpc-gateway mapping), except the OpenAI-compatible routes
+(``/v1/embeddings``, ``/v1/vector_stores/...``), which answer the body OpenAI
+clients parse: ``{"error": {"message", "type", "param", "code"}}`` (see
+:func:`openai_error`). Both carry ``x-request-id``; OpenAI-style errors also
+carry ``x-should-retry: false`` unless retrying can help (503, 504), so the
+official clients do not retry a request that cannot succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import grpc
+import orjson
+from google.protobuf import message
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from ..errors import (
+    DeadlineExceeded,
+    InvalidArgument,
+    LimitExceeded,
+    VectorgateError,
+    classify,
+)
+from ..services.registry import CallContext, Rpc, to_status
+from .jsonpb import to_dict
+
+log = logging.getLogger("vectorgate_server.http")
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+TIMEOUT_HEADER: Final = "x-request-timeout"
+JSON: Final = "application/json"
+#: Longest accepted ``x-request-id``; longer ones are replaced by a fresh id.
+MAX_REQUEST_ID: Final = 128
+
+
+class ErrorStyle(enum.Enum):
+    """Which error body a route answers."""
+
+    STATUS = "google.rpc.Status"
+    OPENAI = "openai"
+
+
+class BodyTooLarge(LimitExceeded):
+    """The request body exceeds ``server.max_message_bytes`` (HTTP 413)."""
+
+
+class RouteError(Exception):
+    """A routing-level failure (unknown path, wrong method): no domain details."""
+
+    def __init__(
+        self, http_status: int, code: grpc.StatusCode, message: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+@dataclass(slots=True)
+class Call:
+    """One HTTP request being served."""
+
+    request: Request
+    context: CallContext
+    style: ErrorStyle = ErrorStyle.STATUS
+    #: Field renames for error messages, ``(ours, the route's)``; first matching prefix wins.
+    param_names: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+def start_call(
+    request: Request,
+    style: ErrorStyle = ErrorStyle.STATUS,
+    param_names: tuple[tuple[str, str], ...] = (),
+) -> Call:
+    """The call context of a request: request id, headers as metadata, peer.
+
+    The deadline header is validated later, by :func:`parse_timeout`, so that
+    a bad value is reported in the route's error style.
+    """
+    scope = request.scope
+    metadata = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    given = metadata.get(REQUEST_ID_HEADER, "")
+    request_id = (
+        given if given and len(given) <= MAX_REQUEST_ID and given.isprintable() else ""
+    ) or os.urandom(16).hex()
+    client = scope.get("client")
+    ctx = CallContext(
+        metadata=metadata,
+        peer=f"{client[0]}:{client[1]}" if client else "",
+        request_id=request_id,
+    )
+    return Call(request=request, context=ctx, style=style, param_names=param_names)
+
+
+def parse_timeout(call: Call) -> None:
+    """``X-Request-Timeout`` (seconds, > 0) into the call's deadline."""
+    raw = call.context.metadata.get(TIMEOUT_HEADER)
+    if raw is None:
+        return
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidArgument(
+            f"X-Request-Timeout: must be a positive number of seconds, got {raw!r}",
+            field="X-Request-Timeout",
+        )
+    call.context.timeout = seconds
+
+
+def time_left(ctx: CallContext) -> float | None:
+    """Seconds left before the call's deadline (None without one)."""
+    if ctx.timeout is None:
+        return None
+    return ctx.timeout - (time.monotonic() - ctx.started)
+
+
+async def run_with_deadline(ctx: CallContext, what: str, work: Awaitable[Any]) -> Any:
+    """Await ``work`` within what is left of the call's deadline."""
+    left = time_left(ctx)
+    if left is None:
+        return await work
+    try:
+        if left <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(left):
+            return await work
+    except TimeoutError as exc:
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise DeadlineExceeded(f"deadline of {ctx.timeout:.3f}s exceeded in {what}") from exc
+
+
+async def invoke(rpc: Rpc, request: Any, ctx: CallContext) -> message.Message:
+    """Run ``rpc.handler(request, ctx)`` (the handler the gRPC transport calls) under the
+    call's deadline. Routes that make several calls share one deadline."""
+    response: message.Message = await run_with_deadline(ctx, rpc.method, rpc.handler(request, ctx))
+    return response
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives (straight from ASGI ``receive``)."""
+    receive = request.receive
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise RouteError(499, grpc.StatusCode.CANCELLED, "the client disconnected", {})
+        chunk = event.get("body", b"")
+        if chunk:
+            yield chunk
+        if not event.get("more_body", False):
+            return
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body_chunks(request):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"body: {size} bytes exceeds the limit of {limit} bytes (server.max_message_bytes)",
+        metadata={"limit": str(limit)},
+    )
+
+
+def decode_json(raw: bytes, where: str = "body") -> Any:
+    """``orjson.loads`` with the position of a syntax error in the message."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"{where}: malformed JSON at line {exc.lineno} column {exc.colno} "
+            f"(byte {exc.pos}): {exc.msg}",
+            metadata={"line": str(exc.lineno), "column": str(exc.colno), "position": str(exc.pos)},
+        ) from None
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON; an empty body is ``{}``."""
+    raw = await read_body(request, limit)
+    if not raw.strip():
+        return {}
+    return decode_json(raw)
+
+
+async def read_ndjson(request: Request, line_limit: int) -> AsyncIterator[tuple[int, Any]]:
+    """Newline-delimited JSON values as they arrive: ``(line number, value)``.
+
+    Blank lines are skipped. Each line may be up to ``line_limit`` bytes; the
+    stream as a whole is not limited (it is consumed batch by batch).
+    """
+    pending: list[bytes] = []  # the start of the current line, not yet terminated
+    pending_size = 0
+    line_no = 0
+    async for chunk in body_chunks(request):
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                if start < len(chunk):
+                    pending.append(chunk[start:])
+                    pending_size += len(chunk) - start
+                if pending_size > line_limit:
+                    raise _too_large(pending_size, line_limit)
+                break
+            line = b"".join([*pending, chunk[start:end]]) if pending else chunk[start:end]
+            pending, pending_size = [], 0
+            start = end + 1
+            line_no += 1
+            if len(line) > line_limit:
+                raise _too_large(len(line), line_limit)
+            if line.strip():
+                yield line_no, decode_json(line, f"line {line_no}")
+    if pending_size:
+        line = b"".join(pending)
+        if line.strip():
+            yield line_no + 1, decode_json(line, f"line {line_no + 1}")
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class JsonResponse(Response):
+    """An already serialised JSON body (skips Starlette's generic header building)."""
+
+    media_type = JSON
+
+    def __init__(
+        self, body: bytes, status_code: int = 200, headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            *headers,
+        ]
+
+
+def json_response(
+    call: Call,
+    content: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    option: int | None = None,
+) -> Response:
+    """``content`` serialised with orjson, with the call's request id."""
+    raw = [(b"x-request-id", call.context.request_id.encode("latin-1"))]
+    if headers:
+        raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    return JsonResponse(orjson.dumps(content, option=option), status, raw)
+
+
+#: OpenAI error ``type`` by HTTP status.
+_OPENAI_TYPES: Final[dict[int, str]] = {
+    401: "authentication_error",
+    403: "permission_error",
+    429: "invalid_request_error",
+}
+
+
+def openai_error(
+    http_status: int, message_text: str, *, param: str | None, code: str | None
+) -> dict[str, Any]:
+    """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    kind = _OPENAI_TYPES.get(
+        http_status, "invalid_request_error" if http_status < 500 else "server_error"
+    )
+    return {"error": {"message": message_text, "type": kind, "param": param, "code": code}}
+
+
+def _renamed(call: Call, field_path: str | None) -> str | None:
+    """The field path as the route's body names it (``text`` -> ``query``, ...)."""
+    if field_path is None:
+        return None
+    for ours, theirs in call.param_names:
+        if field_path == ours or field_path.startswith((ours + ".", ours + "[")):
+            rest = field_path[len(ours) :]
+            return theirs + rest if theirs else rest.removeprefix(".") or field_path
+    return field_path
+
+
+def _rename_field(call: Call, exc: VectorgateError) -> None:
+    renamed = _renamed(call, exc.field)
+    if renamed is None or exc.field is None or renamed == exc.field:
+        return
+    if exc.message.startswith(exc.field):
+        exc.message = renamed + exc.message[len(exc.field) :]
+    exc.field = renamed
+    exc.metadata["field"] = renamed
+
+
+def _retry_header(call: Call, http_status: int) -> dict[str, str]:
+    if call.style is ErrorStyle.OPENAI and http_status not in (503, 504):
+        return {"x-should-retry": "false"}
+    return {}
+
+
+def error_response(call: Call, exc: BaseException) -> Response:
+    """The response for any exception raised while serving ``call``."""
+    if isinstance(exc, VectorgateError):
+        _rename_field(call, exc)
+        mapping = classify(exc)
+        http_status = 413 if isinstance(exc, BodyTooLarge) else mapping.http_status
+        if http_status >= 500:
+            log.warning(
+                "%s %s failed: %s",
+                call.request.method,
+                call.request.url.path,
+                exc.message,
+                extra={"request_id": call.context.request_id},
+            )
+        headers = _retry_header(call, http_status)
+        if call.style is ErrorStyle.OPENAI:
+            code = getattr(exc, "openai_code", None) or exc.reason.lower()
+            body = openai_error(http_status, exc.message, param=exc.field, code=code)
+            return json_response(call, body, http_status, headers)
+        status = to_status(exc, mapping.code.value[0])
+        return json_response(call, to_dict(status), http_status, headers)
+    if isinstance(exc, RouteError):
+        headers = {**exc.headers, **_retry_header(call, exc.http_status)}
+        if call.style is ErrorStyle.OPENAI:
+            body = openai_error(exc.http_status, exc.message, param=None, code=None)
+        else:
+            body = {"code": exc.code.value[0], "message": exc.message, "details": []}
+        return json_response(call, body, exc.http_status, headers)
+    log.error(
+        "%s %s: internal error",
+        call.request.method,
+        call.request.url.path,
+        exc_info=exc,
+        extra={"request_id": call.context.request_id},
+    )
+    text = f"internal error (request id {call.context.request_id})"
+    if call.style is ErrorStyle.OPENAI:
+        return json_response(call, openai_error(500, text, param=None, code="internal"), 500)
+    body = {"code": grpc.StatusCode.INTERNAL.value[0], "message": text, "details": []}
+    return json_response(call, body, 500)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class AsgiEndpoint:
+    """``async def endpoint(request) -> Response`` as a plain ASGI app.
+
+    Starlette routes hand ASGI apps the request directly, without the
+    per-request wrappers of function endpoints; every endpoint here catches
+    its own errors, so those wrappers have nothing to do.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A hand-built route (compatibility, health) with its OpenAPI description."""
+
+    method: str
+    #: Starlette route path.
+    path: str
+    endpoint: Endpoint
+    #: The OpenAPI operation object.
+    spec: dict[str, Any]
+    #: The OpenAPI path (defaults to ``path``).
+    openapi_path: str = ""
+    #: Error body of the route (decides the 404/405 body for its path prefix).
+    style: ErrorStyle = ErrorStyle.STATUS
