@@ -1,0 +1,533 @@
+"""Authentication and authorization, in one place for both transports.
+
+Every RPC of the table (:mod:`..services.registry`) declares the permission it
+needs; :func:`secure_rpcs` wraps each handler so that the call is
+authenticated (:class:`Authenticator`, from the ``authorization`` metadata /
+header) and then authorized by :func:`authorize` before the handler runs.
+The gRPC transport and every HTTP route that calls an RPC go through those
+handlers. HTTP routes that call no RPC declare their permission in
+:data:`HTTP_ROUTES`; :func:`secure_http` gates every route of the router and
+denies any route that is declared nowhere.
+
+Credentials:
+
+* no master key configured: every caller is an administrator (the server then
+  binds loopback only, see :func:`check_bind`);
+* the master key: administrator;
+* a virtual key (``sk-`` + 32 random bytes, stored only as its SHA-256): read
+  and/or write on the virtual indexes it was granted, by virtual name only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+from google.protobuf import message
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vectorgate.v1 import search_service_pb2 as spb
+
+from ..errors import InvalidArgument, PermissionDenied, Unauthenticated
+from ..services.registry import CallContext, Permission, Rpc
+from ..storage import KeyRecord, KeyStore, VirtualIndex
+
+log = logging.getLogger(__name__)
+
+#: Prefix of every virtual key.
+KEY_PREFIX: Final = "sk-"
+#: Random bytes in a virtual key.
+KEY_BYTES: Final = 32
+#: The RPC service whose handlers check key ownership themselves.
+KEY_SERVICE: Final = "vectorgate.v1.KeyService"
+
+
+class Public:
+    """Declaration of a route anyone may call (health, readiness, metrics, OpenAPI)."""
+
+    def __repr__(self) -> str:
+        return "PUBLIC"
+
+
+PUBLIC: Final = Public()
+
+Declaration = Permission | Public
+
+#: Permissions of the HTTP routes that are not RPC bindings, by (method, path).
+#: RPC bindings take the permission of their RPC. Anything else is denied.
+HTTP_ROUTES: Final[Mapping[tuple[str, str], Declaration]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    # Compatibility routes: each RPC they call is authorized again, per index.
+    ("POST", "/v1/vector/store"): Permission.WRITE,
+    ("POST", "/v1/vector/search"): Permission.READ,
+    ("POST", "/v1/vector_stores/{vector_store_id}/search"): Permission.READ,
+    ("POST", "/vector_stores/{vector_store_id}/search"): Permission.READ,
+    ("POST", "/v1/embeddings"): Permission.READ,
+    ("POST", "/embeddings"): Permission.READ,
+    # Milvus REST v2 passthrough: read or write per endpoint, checked by the route.
+    ("POST", "/milvus/v2/vectordb/{group}/{action}"): Permission.READ,
+}
+
+
+def hash_key(key: str) -> str:
+    """The stored id of a key: hex SHA-256 (keys carry 256 random bits)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh virtual key."""
+    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who is calling."""
+
+    #: Administrator: the master key, or anyone when no master key is configured.
+    admin: bool
+    #: The virtual key, for a key caller.
+    key: KeyRecord | None = None
+
+    @property
+    def token(self) -> str:
+        """The key's id; empty for an administrator."""
+        return self.key.token if self.key is not None else ""
+
+
+ADMIN: Final = Credentials(admin=True)
+
+
+class Authenticator:
+    """Turns the ``authorization`` metadata of a call into :class:`Credentials`."""
+
+    def __init__(self, master_key: str | None, keys: KeyStore) -> None:
+        self._master = master_key.encode() if master_key else None
+        self.keys = keys
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a master key is configured (and so every call needs a key)."""
+        return self._master is not None
+
+    async def authenticate(self, metadata: Mapping[str, str]) -> Credentials:
+        """The caller's credentials; :class:`Unauthenticated` without valid ones."""
+        if self._master is None:
+            return ADMIN
+        header = metadata.get("authorization", "")
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated(
+                "authorization: send 'Authorization: Bearer <key>'", field="authorization"
+            )
+        if hmac.compare_digest(token.encode(), self._master):
+            return ADMIN
+        digest = hash_key(token)
+        record = await self.keys.get(digest) if token.startswith(KEY_PREFIX) else None
+        if record is None or not hmac.compare_digest(record.token, digest):
+            raise Unauthenticated("authorization: invalid key", field="authorization")
+        if record.expires is not None and record.expires <= datetime.now(UTC):
+            raise Unauthenticated("authorization: key expired", field="authorization")
+        return Credentials(admin=False, key=record)
+
+    async def for_call(self, ctx: CallContext) -> Credentials:
+        """The credentials of a call, authenticated once per call context."""
+        cached = ctx.credentials
+        if isinstance(cached, Credentials):
+            return cached
+        credentials = await self.authenticate(ctx.metadata)
+        ctx.credentials = credentials
+        return credentials
+
+
+# --------------------------------------------------------------------------- authorization
+
+IndexLookup = Callable[[str], VirtualIndex | None]
+
+
+def _targets(request: message.Message) -> list[tuple[str, str, str]]:
+    """``(field path, store, collection)`` of everything a request names."""
+    if isinstance(request, spb.RetrieveRequest):
+        return [(f"search.{f}", s, c) for f, s, c in _targets(request.search)]
+    if isinstance(request, spb.SearchRequest):
+        if request.rag_group:
+            raise PermissionDenied(
+                "rag_group: configured groups are not available to virtual keys",
+                field="rag_group",
+            )
+        out: list[tuple[str, str, str]] = []
+        if request.collection or request.store:
+            out.append(("collection", request.store, request.collection))
+        out.extend(
+            (f"targets[{i}].collection", t.store, t.collection)
+            for i, t in enumerate(request.targets)
+        )
+        return out
+    fields = request.DESCRIPTOR.fields_by_name
+    store = str(getattr(request, "store", ""))
+    for name in ("collection", "name"):
+        fd = fields.get(name)
+        if fd is not None and fd.type == fd.TYPE_STRING:
+            return [(name, store, str(getattr(request, name)))]
+    return []
+
+
+def authorize(rpc: Rpc, request: Any, credentials: Credentials, lookup: IndexLookup) -> None:
+    """Allow the call or raise :class:`PermissionDenied`. Deny by default.
+
+    Administrators may call anything. A virtual key may call READ and WRITE
+    RPCs on the virtual indexes it was granted that permission on, named by
+    their virtual name with no ``store``; never ADMIN RPCs, real collections,
+    other indexes or configured RAG groups. Key management RPCs check
+    ownership and rights in their handlers.
+    """
+    if credentials.admin:
+        return
+    key = credentials.key
+    if key is None:
+        raise PermissionDenied(f"{rpc.method}: not allowed")
+    if rpc.service == KEY_SERVICE and rpc.permission is not Permission.ADMIN:
+        return
+    if rpc.permission is Permission.ADMIN:
+        raise PermissionDenied(f"{rpc.method}: requires the master key")
+    if not isinstance(request, message.Message):
+        raise PermissionDenied(f"{rpc.method}: not allowed")
+    targets = _targets(request)
+    if not targets:
+        raise PermissionDenied(
+            f"{rpc.method}: virtual keys must name a virtual index they were granted"
+        )
+    wanted = rpc.permission.value
+    for field, store, name in targets:
+        if store:
+            store_field = field.rsplit(".", 1)[0] + ".store" if "." in field else "store"
+            if field.startswith("targets["):
+                store_field = field.replace(".collection", ".store")
+            raise PermissionDenied(
+                f"{store_field}: virtual keys use virtual index names only", field=store_field
+            )
+        granted = key.grants.get(name, frozenset())
+        if wanted not in granted or lookup(name) is None:
+            raise PermissionDenied(
+                f"{field}: this key has no {wanted} access to index {name!r}", field=field
+            )
+
+
+async def _authorized_stream(
+    rpc: Rpc,
+    requests: AsyncIterator[Any],
+    credentials: Credentials,
+    lookup: IndexLookup,
+) -> AsyncIterator[Any]:
+    first = True
+    async for request in requests:
+        named = bool(getattr(request, "collection", "") or getattr(request, "store", ""))
+        if first or named:
+            authorize(rpc, request, credentials, lookup)
+        reject_endpoints(request)
+        first = False
+        yield request
+
+
+def secure_rpcs(
+    rpcs: Sequence[Rpc],
+    authenticator: Authenticator,
+    lookup: IndexLookup,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> list[Rpc]:
+    """The RPC table with every handler authenticating and authorizing first.
+
+    ``refresh`` (when given) brings the virtual indexes up to date first, so
+    that replicas sharing one database agree on them.
+    """
+
+    def secured(rpc: Rpc) -> Rpc:
+        inner = rpc.handler
+
+        async def handler(request: Any, ctx: CallContext) -> message.Message:
+            credentials = await authenticator.for_call(ctx)
+            if refresh is not None:
+                await refresh()
+            if rpc.client_streaming:
+                request = _authorized_stream(rpc, request, credentials, lookup)
+            else:
+                authorize(rpc, request, credentials, lookup)
+                reject_endpoints(request)
+            return await inner(request, ctx)
+
+        return dataclasses.replace(rpc, handler=handler)
+
+    return [secured(rpc) for rpc in rpcs]
+
+
+# --------------------------------------------------------------------------- endpoints
+
+#: Keys that would name an endpoint or carry a credential: never taken from a request.
+ENDPOINT_FIELDS: Final = frozenset(
+    {
+        "api_base",
+        "api_key",
+        "apikey",
+        "base_url",
+        "url",
+        "uri",
+        "host",
+        "hosts",
+        "endpoint",
+        "password",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
+#: Subtrees that hold caller data (document metadata), not configuration.
+DATA_FIELDS: Final = frozenset({"metadata"})
+
+
+def endpoint_field(value: Any, path: str = "") -> str | None:
+    """The path of the first endpoint/credential key in a JSON value, if any."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if str(key).lower() in ENDPOINT_FIELDS:
+                return where
+            if key in DATA_FIELDS:
+                continue
+            found = endpoint_field(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = endpoint_field(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _message_endpoint_field(msg: message.Message, path: str = "") -> str | None:
+    from google.protobuf import json_format, struct_pb2
+
+    for fd, value in msg.ListFields():
+        where = f"{path}.{fd.name}" if path else fd.name
+        if fd.name in DATA_FIELDS or fd.message_type is None:
+            continue
+        items = value if fd.is_repeated else [value]
+        for i, item in enumerate(items):
+            item_path = f"{where}[{i}]" if fd.is_repeated else where
+            if isinstance(item, struct_pb2.Struct | struct_pb2.Value | struct_pb2.ListValue):
+                found = endpoint_field(json_format.MessageToDict(item), item_path)
+            elif isinstance(item, message.Message):
+                found = _message_endpoint_field(item, item_path)
+            else:
+                continue
+            if found is not None:
+                return found
+    return None
+
+
+def reject_endpoints(value: Any) -> None:
+    """INVALID_ARGUMENT naming any endpoint or credential field in a request."""
+    found = (
+        _message_endpoint_field(value)
+        if isinstance(value, message.Message)
+        else endpoint_field(value)
+    )
+    if found is not None:
+        raise InvalidArgument(
+            f"{found}: endpoints and credentials come from the server's configuration, "
+            "never from a request",
+            field=found,
+            reason="ENDPOINT_NOT_ALLOWED",
+        )
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def route_declarations(rpcs: Sequence[Rpc]) -> dict[tuple[str, str], Declaration]:
+    """Every declared HTTP route: RPC bindings (their RPC's permission) and :data:`HTTP_ROUTES`."""
+    from ..http.transcode import all_bindings
+
+    declared: dict[tuple[str, str], Declaration] = dict(HTTP_ROUTES)
+    for binding in all_bindings(rpcs):
+        declared[(binding.method, binding.route_path)] = binding.rpc.permission
+    return declared
+
+
+def _route_keys(route: BaseRoute) -> list[tuple[str, str]]:
+    path = getattr(route, "path", "")
+    methods = sorted((getattr(route, "methods", None) or {"GET"}) - {"HEAD"})
+    return [(method, path) for method in methods]
+
+
+def undeclared_routes(
+    routes: Sequence[BaseRoute], declared: Mapping[tuple[str, str], Declaration]
+) -> list[tuple[str, str]]:
+    """Routes of a router that declare no permission (should be none)."""
+    return [key for route in routes for key in _route_keys(route) if key not in declared]
+
+
+#: Routes that reject endpoint and credential fields themselves (Milvus passthrough).
+SELF_CHECKED_ROUTES: Final = frozenset({"/milvus/v2/vectordb/{group}/{action}"})
+
+#: Routes whose body names an embedding model (``model``).
+MODEL_ROUTES: Final = frozenset({"/v1/embeddings", "/embeddings"})
+
+
+def check_model(credentials: Credentials, path: str, body: Any) -> None:
+    """A key restricted to ``models`` may embed with those models only."""
+    key = credentials.key
+    if key is None or not key.models or path not in MODEL_ROUTES or not isinstance(body, dict):
+        return
+    model = body.get("model")
+    if model not in key.models:
+        raise PermissionDenied(
+            f"model: this key may use only the models {', '.join(key.models)}", field="model"
+        )
+
+
+class _Gate:
+    """Authenticates (and coarse-authorizes) an HTTP route before it runs."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        declaration: Declaration | None,
+        authenticator: Authenticator,
+        style: Any,
+        max_body_bytes: int,
+    ) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.app = app
+        self.declaration = declaration
+        self.authenticator = authenticator
+        self.style = style
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if isinstance(self.declaration, Public):
+            await self.app(scope, receive, send)
+            return
+        from ..http.common import error_response, start_call
+
+        request = Request(scope, receive)
+        try:
+            if self.declaration is None:
+                raise PermissionDenied(f"{scope['method']} {scope['path']}: not allowed")
+            metadata = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", ())
+            }
+            credentials = await self.authenticator.authenticate(metadata)
+            if self.declaration is Permission.ADMIN and not credentials.admin:
+                raise PermissionDenied(f"{scope['path']}: requires the master key")
+            receive = await self._inspect_body(scope, receive, metadata, credentials)
+        except (Unauthenticated, PermissionDenied, InvalidArgument) as exc:
+            response = error_response(start_call(request, self.style), exc)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _inspect_body(
+        self,
+        scope: Scope,
+        receive: Receive,
+        metadata: Mapping[str, str],
+        credentials: Credentials,
+    ) -> Receive:
+        """Reject a JSON body naming an endpoint or credential (or, for a key, a model
+        it was not granted); replay what was read."""
+        if scope["method"] not in ("POST", "PUT", "PATCH") or self.max_body_bytes <= 0:
+            return receive
+        if "ndjson" in metadata.get("content-type", ""):
+            return receive  # streamed lines: each is checked as an RPC request
+        chunks: list[Message] = []
+        size = 0
+        more = True
+        while more and size <= self.max_body_bytes:
+            event = await receive()
+            chunks.append(event)
+            if event["type"] != "http.request":
+                break
+            size += len(event.get("body", b""))
+            more = bool(event.get("more_body", False))
+        if not more and size <= self.max_body_bytes:
+            raw = b"".join(c.get("body", b"") for c in chunks if c["type"] == "http.request")
+            try:
+                body = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                body = None  # the route reports the syntax error
+            reject_endpoints(body)
+            check_model(credentials, scope["path"], body)
+        pending = list(chunks)
+
+        async def replay() -> Message:
+            if pending:
+                return pending.pop(0)
+            return await receive()
+
+        return replay
+
+
+def secure_http(
+    routes: Sequence[BaseRoute],
+    declared: Mapping[tuple[str, str], Declaration],
+    authenticator: Authenticator,
+    max_body_bytes: int,
+) -> None:
+    """Put the gate in front of every route (in place); undeclared routes deny every call."""
+    from ..http.common import ErrorStyle
+
+    for route in routes:
+        if not isinstance(route, Route):
+            continue
+        keys = _route_keys(route)
+        declarations = {declared.get(key) for key in keys}
+        declaration = declarations.pop() if len(declarations) == 1 else None
+        style = getattr(route, "style", ErrorStyle.STATUS)
+        # Routes that check their own bodies (raw entity rows may hold any field name).
+        limit = 0 if route.path in SELF_CHECKED_ROUTES else max_body_bytes
+        route.app = _Gate(route.app, declaration, authenticator, style, limit)
+
+
+# --------------------------------------------------------------------------- binding
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, *, master_key: bool, allow_remote: bool) -> None:
+    """Without a master key, serve loopback only unless explicitly told otherwise."""
+    if master_key or is_loopback(host):
+        return
+    if not allow_remote:
+        raise OSError(
+            f"refusing to serve on {host} without a master key: set "
+            "general_settings.master_key (or VECTORGATE_MASTER_KEY), bind 127.0.0.1, or "
+            "start with --insecure-allow-remote"
+        )
+    log.warning(
+        "INSECURE: serving on %s with no master key (--insecure-allow-remote): "
+        "anyone who can reach this port has full administrator access",
+        host,
+    )

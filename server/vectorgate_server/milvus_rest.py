@@ -1,0 +1,406 @@
+"""Native Milvus REST v2 passthrough: ``POST /milvus/v2/vectordb/{group}/{action}``.
+
+Callers speak Milvus's own REST API (and get its ``{"code": 0, "data": ...}``
+answers) without Milvus credentials: requests run through the configured
+Milvus store's client (Milvus Lite or a server alike). Only the endpoints of
+:data:`ENDPOINTS` exist, each read or write; every collection is named by a
+virtual index, rewritten to the index's real collection; ``dbName`` is pinned
+by the store's configuration and partitions are not selectable. Indexes with
+a policy filter are not reachable here (the filter could not be enforced on
+raw Milvus expressions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .app import Gateway
+from .auth import Authenticator, Credentials, endpoint_field
+from .errors import PermissionDenied, Unauthenticated
+from .services.registry import Permission
+from .storage import VirtualIndex
+
+log = logging.getLogger(__name__)
+
+PATH: Final = "/milvus/v2/vectordb/{group}/{action}"
+
+#: The served endpoints and the permission each needs.
+ENDPOINTS: Final[dict[str, Permission]] = {
+    "collections/has": Permission.READ,
+    "collections/describe": Permission.READ,
+    "collections/list": Permission.READ,
+    "collections/load": Permission.READ,
+    "collections/release": Permission.READ,
+    "collections/create": Permission.WRITE,
+    "collections/drop": Permission.WRITE,
+    "collections/flush": Permission.WRITE,
+    "entities/insert": Permission.WRITE,
+    "entities/upsert": Permission.WRITE,
+    "entities/delete": Permission.WRITE,
+    "entities/search": Permission.READ,
+    "entities/query": Permission.READ,
+    "entities/get": Permission.READ,
+    "indexes/create": Permission.WRITE,
+    "indexes/drop": Permission.WRITE,
+    "indexes/describe": Permission.READ,
+    "indexes/list": Permission.READ,
+}
+
+#: Body keys that would escape the pinned database / partitions.
+PINNED: Final = ("dbName", "partitionName", "partitionNames")
+
+_TYPES: Final = {
+    "Bool": "BOOL",
+    "Int8": "INT8",
+    "Int16": "INT16",
+    "Int32": "INT32",
+    "Int64": "INT64",
+    "Float": "FLOAT",
+    "Double": "DOUBLE",
+    "VarChar": "VARCHAR",
+    "JSON": "JSON",
+    "Array": "ARRAY",
+    "FloatVector": "FLOAT_VECTOR",
+    "BinaryVector": "BINARY_VECTOR",
+    "Float16Vector": "FLOAT16_VECTOR",
+    "BFloat16Vector": "BFLOAT16_VECTOR",
+    "SparseFloatVector": "SPARSE_FLOAT_VECTOR",
+}
+
+
+class PassthroughError(Exception):
+    """An answer other than success: HTTP status and Milvus-style code."""
+
+    def __init__(self, http_status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "name") and hasattr(value, "value"):
+        return str(value.name)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> Response:
+    data = orjson.dumps(body, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    return Response(data, status, media_type="application/json")
+
+
+def _index_params(client_cls: Any, specs: Any) -> Any:
+    params = client_cls.prepare_index_params()
+    for spec in specs or []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("fieldName"), str):
+            raise PassthroughError(400, 1100, "indexParams: each needs a fieldName")
+        params.add_index(
+            field_name=spec["fieldName"],
+            index_name=str(spec.get("indexName") or ""),
+            index_type=str(spec.get("indexType") or "AUTOINDEX"),
+            metric_type=spec.get("metricType"),
+            params=dict(spec.get("params") or {}),
+        )
+    return params
+
+
+def _schema(client_cls: Any, data_type: Any, body: dict[str, Any]) -> Any:
+    spec = body.get("schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("fields"), list):
+        raise PassthroughError(400, 1100, "schema.fields: required")
+    schema = client_cls.create_schema(
+        auto_id=bool(spec.get("autoId", False)),
+        enable_dynamic_field=bool(spec.get("enableDynamicField", False)),
+    )
+    for field in spec["fields"]:
+        name = field.get("fieldName")
+        kind = _TYPES.get(str(field.get("dataType")))
+        if not isinstance(name, str) or kind is None:
+            raise PassthroughError(
+                400, 1100, f"schema.fields: unsupported field {name!r} ({field.get('dataType')})"
+            )
+        kwargs: dict[str, Any] = {
+            "is_primary": bool(field.get("isPrimary", False)),
+            "description": str(field.get("description", "")),
+        }
+        for key, value in dict(field.get("elementTypeParams") or {}).items():
+            kwargs[key] = int(value) if key in ("dim", "max_length", "max_capacity") else value
+        if field.get("elementDataType"):
+            kwargs["element_type"] = getattr(data_type, _TYPES[field["elementDataType"]])
+        schema.add_field(name, getattr(data_type, kind), **kwargs)
+    return schema
+
+
+class MilvusPassthrough:
+    """The passthrough endpoint."""
+
+    def __init__(self, gateway: Gateway, authenticator: Authenticator) -> None:
+        self.gateway = gateway
+        self.authenticator = authenticator
+
+    def route(self) -> Route:
+        """The Starlette route (declared in :data:`..auth.HTTP_ROUTES`)."""
+        return Route(PATH, self.endpoint, methods=["POST"])
+
+    async def endpoint(self, request: Request) -> Response:
+        try:
+            return _answer({"code": 0, "data": await self._serve(request)})
+        except PassthroughError as exc:
+            return _answer({"code": exc.code, "message": exc.message}, exc.http_status)
+        except Unauthenticated as exc:
+            return _answer({"code": 1800, "message": exc.message}, 401)
+        except PermissionDenied as exc:
+            return _answer({"code": 65535, "message": exc.message}, 403)
+
+    def _milvus(self, index: VirtualIndex) -> Any:
+        adapter: Any = self.gateway.adapter(index.store)
+        adapter = getattr(adapter, "inner", adapter)
+        if getattr(adapter, "backend", "") != "milvus":
+            raise PassthroughError(
+                400, 1100, f"index {index.index_name!r} is not on a Milvus store"
+            )
+        return adapter
+
+    def _visible(self, credentials: Credentials, permission: Permission) -> list[str]:
+        names = []
+        for index in self.gateway.indexes.list():
+            try:
+                self._milvus(index)
+            except PassthroughError:
+                continue
+            key = credentials.key
+            if credentials.admin or (
+                key is not None and permission.value in key.grants.get(index.index_name, ())
+            ):
+                names.append(index.index_name)
+        return names
+
+    def _index(self, credentials: Credentials, name: Any, permission: Permission) -> VirtualIndex:
+        if not isinstance(name, str) or not name:
+            raise PassthroughError(400, 1100, "collectionName: required")
+        index = self.gateway.indexes.lookup(name)
+        key = credentials.key
+        if not credentials.admin and (
+            key is None or permission.value not in key.grants.get(name, ())
+        ):
+            raise PermissionDenied(
+                f"collectionName: this key has no {permission.value} access to {name!r}"
+            )
+        if index is None:
+            raise PassthroughError(404, 100, f"collectionName: {name!r} is not a virtual index")
+        if index.policy_filter is not None:
+            raise PermissionDenied(
+                f"collectionName: index {name!r} has a policy filter; use the vectorgate API"
+            )
+        return index
+
+    async def _serve(self, request: Request) -> Any:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        credentials = await self.authenticator.authenticate(headers)
+        endpoint = f"{request.path_params['group']}/{request.path_params['action']}"
+        permission = ENDPOINTS.get(endpoint)
+        if permission is None:
+            raise PassthroughError(404, 1100, f"{endpoint}: not an allowed Milvus endpoint")
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError as exc:
+            raise PassthroughError(400, 1100, f"body: not JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise PassthroughError(400, 1100, "body: expected a JSON object")
+        found = endpoint_field({k: v for k, v in body.items() if k != "data"})
+        if found is not None:
+            raise PassthroughError(
+                400, 1100, f"{found}: endpoints and credentials come from configuration"
+            )
+        await self.gateway.indexes.refresh()
+        if endpoint == "collections/list":
+            return self._visible(credentials, permission)
+        index = self._index(credentials, body.get("collectionName"), permission)
+        adapter = self._milvus(index)
+        for key in PINNED:
+            if key == "dbName" and body.get(key) in (None, "", adapter.db_name):
+                continue
+            if key in body:
+                raise PassthroughError(400, 1100, f"{key}: pinned by the server's configuration")
+        from .adapters.milvus import milvus_name
+
+        real = milvus_name(index.collection)
+        try:
+            result = await self._execute(adapter, endpoint, real, body)
+        except PassthroughError:
+            raise
+        except Exception as exc:
+            code = getattr(exc, "code", 1100)
+            message = str(getattr(exc, "message", "") or exc)
+            for secret in (real, index.collection):
+                message = message.replace(secret, index.index_name)
+            return_code = code if isinstance(code, int) and code != 0 else 1100
+            raise PassthroughError(200, return_code, message) from None
+        if endpoint in ("collections/create", "collections/drop"):
+            forget: Callable[[str], None] | None = getattr(adapter, "_forget", None)
+            if forget is not None:
+                forget(index.collection)
+            self.gateway.forget(self.gateway.resolve("", index.index_name))
+        return self._rename(result, real, index.index_name)
+
+    @staticmethod
+    def _rename(value: Any, real: str, virtual: str) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (
+                    virtual
+                    if k in ("collection_name", "collectionName") and v == real
+                    else MilvusPassthrough._rename(v, real, virtual)
+                )
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [MilvusPassthrough._rename(v, real, virtual) for v in value]
+        return value
+
+    async def _execute(self, adapter: Any, endpoint: str, real: str, body: dict[str, Any]) -> Any:
+        from pymilvus import DataType, MilvusClient
+
+        client: MilvusClient = adapter._require_client()
+
+        def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            return asyncio.to_thread(fn, *args, **kwargs)
+
+        output_fields = body.get("outputFields")
+        consistency: dict[str, Any] = {}
+        if isinstance(body.get("consistencyLevel"), str):
+            consistency["consistency_level"] = body["consistencyLevel"]
+        if endpoint == "collections/has":
+            return {"has": await run(client.has_collection, real)}
+        if endpoint == "collections/create":
+            if "schema" in body:
+                schema = _schema(MilvusClient, DataType, body)
+                params = _index_params(MilvusClient, body.get("indexParams"))
+                await run(
+                    client.create_collection,
+                    real,
+                    schema=schema,
+                    index_params=params if body.get("indexParams") else None,
+                )
+            else:
+                await run(
+                    client.create_collection,
+                    real,
+                    dimension=int(body.get("dimension", 0)),
+                    metric_type=str(body.get("metricType", "COSINE")),
+                )
+            return {}
+        if endpoint == "collections/describe":
+            info = await run(client.describe_collection, real)
+            return self._describe(info)
+        if endpoint == "collections/drop":
+            await run(client.drop_collection, real)
+            return {}
+        if endpoint == "collections/flush":
+            await run(client.flush, real)
+            return {}
+        if endpoint == "collections/load":
+            await run(client.load_collection, real)
+            return {}
+        if endpoint == "collections/release":
+            await run(client.release_collection, real)
+            return {}
+        if endpoint in ("entities/insert", "entities/upsert"):
+            rows = body.get("data")
+            if not isinstance(rows, list):
+                raise PassthroughError(400, 1100, "data: expected a list of entities")
+            if endpoint == "entities/insert":
+                res = await run(client.insert, real, rows)
+                return {"insertCount": res.get("insert_count", 0), "insertIds": list(res["ids"])}
+            res = await run(client.upsert, real, rows)
+            return {
+                "upsertCount": res.get("upsert_count", 0),
+                "upsertIds": list(res.get("ids", [])),
+            }
+        if endpoint == "entities/delete":
+            res = await run(client.delete, real, filter=str(body.get("filter", "")))
+            return {"deleteCount": res.get("delete_count", 0) if isinstance(res, dict) else 0}
+        if endpoint == "entities/search":
+            results = await run(
+                client.search,
+                real,
+                data=body.get("data"),
+                anns_field=body.get("annsField") or "",
+                limit=int(body.get("limit", 100)),
+                filter=str(body.get("filter", "")),
+                output_fields=output_fields,
+                search_params=body.get("searchParams") or {},
+                **consistency,
+            )
+            flat: list[dict[str, Any]] = []
+            for hits in results:
+                for hit in hits:
+                    entity = dict(hit.get("entity") or {})
+                    flat.append({**entity, "id": hit.get("id"), "distance": hit.get("distance")})
+            return flat
+        if endpoint == "entities/query":
+            return await run(
+                client.query,
+                real,
+                filter=str(body.get("filter", "")),
+                output_fields=output_fields,
+                limit=int(body["limit"]) if "limit" in body else None,
+                **consistency,
+            )
+        if endpoint == "entities/get":
+            ids = body.get("id")
+            return await run(
+                client.get,
+                real,
+                ids=ids if isinstance(ids, list) else [ids],
+                output_fields=output_fields,
+                **consistency,
+            )
+        if endpoint == "indexes/create":
+            params = _index_params(MilvusClient, body.get("indexParams"))
+            await run(client.create_index, real, params)
+            return {}
+        if endpoint == "indexes/describe":
+            return [await run(client.describe_index, real, str(body.get("indexName", "")))]
+        if endpoint == "indexes/drop":
+            await run(client.drop_index, real, str(body.get("indexName", "")))
+            return {}
+        assert endpoint == "indexes/list"
+        return await run(client.list_indexes, real)
+
+    @staticmethod
+    def _describe(info: dict[str, Any]) -> dict[str, Any]:
+        fields = []
+        for field in info.get("fields", []):
+            params = dict(field.get("params") or {})
+            fields.append(
+                {
+                    "name": field.get("name"),
+                    "type": getattr(field.get("type"), "name", str(field.get("type"))),
+                    "primaryKey": bool(field.get("is_primary", False)),
+                    "autoId": bool(field.get("auto_id", False)),
+                    "description": field.get("description", ""),
+                    "params": [{"key": k, "value": str(v)} for k, v in params.items()],
+                }
+            )
+        return {
+            "collectionName": info.get("collection_name"),
+            "description": info.get("description", ""),
+            "autoId": bool(info.get("auto_id", False)),
+            "enableDynamicField": bool(info.get("enable_dynamic_field", False)),
+            "fields": fields,
+            "consistencyLevel": str(info.get("consistency_level", "")),
+            "shardsNum": info.get("num_shards"),
+        }
