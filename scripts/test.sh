@@ -37,6 +37,33 @@ else
   echo "note: npm missing: the Node.js client test will skip"
 fi
 
+# PostgreSQL for the storage tests: Debian's packages when missing, a throwaway
+# cluster (initdb in a temp dir as the postgres user, a free port, stopped at exit),
+# its URL exported as VECTORGATE_TEST_POSTGRES_URL.
+if [ -z "${VECTORGATE_TEST_POSTGRES_URL:-}" ]; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -z "$pg_bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null \
+           && apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; } \
+      || echo "note: could not install postgresql: the PostgreSQL storage tests will skip"
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  fi
+  if [ -n "$pg_bin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    pg_dir=$(mktemp -d /tmp/vectorgate-pg.XXXXXX)
+    chown postgres "$pg_dir"
+    pg_port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U postgres >/dev/null
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+      -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    trap 'runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1; rm -rf "$pg_dir"' EXIT
+    export VECTORGATE_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$pg_port/postgres"
+  elif [ -n "$pg_bin" ]; then
+    echo "note: PostgreSQL needs root (runuser postgres) here: the PostgreSQL storage tests will skip"
+  fi
+fi
+
 echo "== protos"
 scripts/check_protos.sh
 echo "== ruff"

@@ -12,12 +12,14 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Sequence
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from . import deadline, policy
 from .adapters.base import Adapter, unsupported_ops
 from .domain import (
     NAME_RE,
@@ -41,11 +43,22 @@ from .errors import (
     InvalidArgument,
     LimitExceeded,
     NotFound,
+    PermissionDenied,
+    Unavailable,
     Unsupported,
 )
 from .storage import Database, IndexRegistry, VirtualIndex
 
+if TYPE_CHECKING:
+    from .multisearch import Retrieval
+
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: Bounds of the jittered pause before the one retry of a read that found its backend
+#: UNAVAILABLE (seconds).
+READ_RETRY_BACKOFF_S = (0.05, 0.15)
 
 #: ``embedding_model`` value of a collection that is given vectors only.
 NO_EMBEDDING = "none"
@@ -121,6 +134,8 @@ class Gateway:
         indexes: IndexRegistry,
         limits: Limits | None = None,
         database: Database | None = None,
+        retrieval: Retrieval | None = None,
+        store_embedding_models: Mapping[str, str] | None = None,
     ) -> None:
         if default_store not in stores:
             raise ValueError(f"default store {default_store!r} is not configured")
@@ -130,6 +145,11 @@ class Gateway:
         self.indexes = indexes
         self.limits = limits or Limits()
         self.database = database
+        #: Embedding model a store's config names, used for collections that pin none
+        #: (collections vectorgate did not create, e.g. LiteLLM's Milvus collections).
+        self.store_embedding_models = dict(store_embedding_models or {})
+        #: Fused search settings (RAG groups, rerankers); None means built-in defaults.
+        self.retrieval = retrieval
         self._collections: dict[tuple[str, str], _CachedCollection] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -147,6 +167,12 @@ class Gateway:
                 await adapter.close()
             except Exception:
                 log.exception("closing store %s failed", adapter.store)
+        if self.retrieval is not None:
+            try:
+                embedders = [self.embeddings.get(name) for name in self.embeddings.names()]
+                await self.retrieval.aclose(embedders)
+            except Exception:
+                log.exception("closing the retrieval connections failed")
         if self.database is not None:
             self.database.close()
 
@@ -188,6 +214,8 @@ class Gateway:
         if cached is not None:
             return cached.info
         info = await target.adapter.describe_collection(target.collection)
+        if not info.embedding_model and target.store in self.store_embedding_models:
+            info = replace(info, embedding_model=self.store_embedding_models[target.store])
         self._collections[key] = _CachedCollection(replace(info, document_count=None))
         return info
 
@@ -201,6 +229,26 @@ class Gateway:
         except NotFound:
             self.forget(target)
             raise
+
+    async def _read(self, target: Target, call: Callable[[], Awaitable[_T]]) -> _T:
+        """A backend *read*, retried once on ``Unavailable`` after a jittered backoff.
+
+        The one place the gateway retries. Reads only: a write that failed with
+        UNAVAILABLE may still have been applied, so writes are never retried here.
+        No retry when the caller's deadline leaves no time for the pause (the
+        UNAVAILABLE is reported as is); the deadline, enforced around the whole
+        call by the transport, also bounds the retry itself.
+        """
+        try:
+            result: _T = await self._call(target, call())
+        except Unavailable:
+            pause = random.uniform(*READ_RETRY_BACKOFF_S)
+            left = deadline.remaining()
+            if left is not None and left <= pause:
+                raise
+            await asyncio.sleep(pause)
+            result = await self._call(target, call())
+        return result
 
     # ------------------------------------------------------------------ collections
 
@@ -273,10 +321,14 @@ class Gateway:
     async def describe_collection(self, store: str, name: str) -> tuple[Target, CollectionInfo]:
         """Describe with the current document count."""
         target = self.resolve(store, name, field="name")
-        info = await self._call(target, target.adapter.describe_collection(target.collection))
+        info = await self._read(
+            target, lambda: target.adapter.describe_collection(target.collection)
+        )
         assert isinstance(info, CollectionInfo)
         if target.policy is not None:
-            count = await self._call(target, target.adapter.count(target.collection, target.policy))
+            count = await self._read(
+                target, lambda: target.adapter.count(target.collection, target.policy)
+            )
             info = replace(info, document_count=count)
         return target, info
 
@@ -335,6 +387,8 @@ class Gateway:
     ) -> int:
         """Embed documents given as text, check dimensions, and write them."""
         info = await self._call(target, self.collection(target))
+        if target.policy is not None:
+            await self._check_policy_write(target, documents, field)
         seen: dict[str, int] = {}
         to_embed: list[int] = []
         for i, doc in enumerate(documents):
@@ -406,10 +460,33 @@ class Gateway:
         """Documents by id, in request order."""
         for i, doc_id in enumerate(ids):
             self.check_id(doc_id, f"ids[{i}]")
-        docs: list[Document] = await self._call(
-            target, target.adapter.get(target.collection, ids, include_vectors)
+        docs: list[Document] = await self._read(
+            target, lambda: target.adapter.get(target.collection, ids, include_vectors)
         )
+        if target.policy is not None:
+            docs = policy.visible(target.policy, docs)
         return docs
+
+    async def _check_policy_write(
+        self, target: Target, documents: Sequence[Document], field: str
+    ) -> None:
+        """Through a policy index, new documents and the ones they replace must be inside it."""
+        assert target.policy is not None
+        name = target.virtual_name or target.collection
+        policy.check_documents(target.policy, documents, name, field)
+        ids = [doc.id for doc in documents if doc.id]
+        existing: list[Document] = await self._call(
+            target, target.adapter.get(target.collection, ids, False)
+        )
+        outside = [
+            doc.id for doc in existing if not policy.matches(target.policy, doc.id, doc.metadata)
+        ]
+        if outside:
+            raise PermissionDenied(
+                f"{field}: id {outside[0]!r} belongs to a document outside the policy of "
+                f"index {name!r}",
+                field=field,
+            )
 
     async def delete(self, target: Target, ids: Sequence[str], filter: Filter | None) -> None:
         """Delete by ids and/or filter. Through a virtual index, only inside its policy."""
@@ -493,7 +570,9 @@ class Gateway:
     ) -> list[Hit]:
         """Search one collection."""
         query = self._scoped(target, query)
-        hits: list[Hit] = await self._call(target, target.adapter.search(target.collection, query))
+        hits: list[Hit] = await self._read(
+            target, lambda: target.adapter.search(target.collection, query)
+        )
         name = target.virtual_name or target.collection
         out = []
         for hit in hits:

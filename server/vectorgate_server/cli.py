@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, help="HTTP port (default 4000; 0 = any free)")
     serve.add_argument("--data-dir", help="where the embedded store and state live")
     serve.add_argument(
+        "--insecure-allow-remote",
+        action="store_true",
+        help="serve beyond loopback with no master key: anyone reaching the port is admin",
+    )
+    serve.add_argument(
         "--log-level",
         default=os.environ.get("VECTORGATE_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -55,10 +60,10 @@ def _server_flags(args: argparse.Namespace) -> dict[str, object]:
     return {key: value for key, value in flags.items() if value is not None}
 
 
-async def _serve(config: Config) -> int:
+async def _serve(config: Config, *, allow_remote: bool = False) -> int:
     from .runtime import Server
 
-    server = Server(config)
+    server = Server(config, allow_remote=allow_remote)
     try:
         await server.start()
     except BaseException:
@@ -90,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = load_config(args.config, server_overrides=_server_flags(args))
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, allow_remote=args.insecure_allow_remote))
     except ConfigError as err:
         print(f"vectorgate: {err}", file=sys.stderr)
         return 2

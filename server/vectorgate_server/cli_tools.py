@@ -1,5 +1,8 @@
 """Client-side ``vectorgate`` commands: ``ingest``, ``search``, ``collections``, ``indexes``.
 
+``copy`` is the exception: it opens the stores of a configuration file directly
+(see :mod:`vectorgate_server.copy`), no gateway involved.
+
 They talk to a running gateway through the Python client (:mod:`vectorgate`),
 at ``--target`` (default ``$VECTORGATE_TARGET`` or ``127.0.0.1:50051``) with
 ``--api-key`` (default ``$VECTORGATE_API_KEY``).
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
-COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes"})
+COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes", "copy"})
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 _SNIPPET_CHARS: Final = 160
 
@@ -92,6 +95,36 @@ def add_parsers(sub: Any) -> None:
         "--batch-size", type=_positive, default=64, help="documents per upsert (default 64)"
     )
     _connection_options(ingest)
+
+    copy = sub.add_parser(
+        "copy",
+        help="copy a collection between configured stores (server-side, resumable)",
+        description="Stream every document (id, vector, text, metadata) of a collection into "
+        "another store of the configuration file, creating the target collection like the "
+        "source if missing; resumable from a checkpoint; verifies counts at the end.",
+    )
+    copy.add_argument(
+        "--from", dest="source", required=True, metavar="STORE/COLLECTION", help="source"
+    )
+    copy.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="STORE/COLLECTION",
+        help="target (created like the source if missing)",
+    )
+    copy.add_argument("--config", help="YAML configuration file naming both stores")
+    copy.add_argument(
+        "--page-size", type=_positive, default=1000, help="documents per page (default 1000)"
+    )
+    copy.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="resume checkpoint JSON (default <data_dir>/copy-checkpoints/<from>--<to>-*.json)",
+    )
+    copy.add_argument(
+        "--resume", action="store_true", help="continue after the checkpoint's last document"
+    )
 
     search = sub.add_parser("search", help="search a collection and print a table of hits")
     search.add_argument("text", help="the query text")
@@ -201,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         "search": _search,
         "collections": _collections,
         "indexes": _indexes,
+        "copy": _copy,
     }
     try:
         return commands[args.command](args)
@@ -463,3 +497,112 @@ def _ingest(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0 if totals.files_ok else 1
+
+
+# -- copy --------------------------------------------------------------------------------------
+
+
+def _copy(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .adapters.factory import BackendUnavailable
+    from .config import ConfigError, load_config
+    from .copy import CopyError
+    from .errors import VectorgateError as ServerError
+
+    console = _console(stderr=True)
+    try:
+        config = load_config(args.config)
+        return asyncio.run(_run_copy(args, config, console))
+    except ConfigError as err:
+        print(f"vectorgate copy: {err}", file=sys.stderr)
+        return 2
+    except BackendUnavailable as err:
+        print(f"vectorgate copy: {err}", file=sys.stderr)
+        return 2
+    except (CopyError, ServerError) as err:
+        print(f"vectorgate copy: {err}", file=sys.stderr)
+        return 1
+
+
+async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> int:
+    import contextlib
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .adapters.base import Adapter
+    from .adapters.factory import create_adapter
+    from .copy import CopyError, copy_collection, default_checkpoint_path, parse_location
+
+    source_store, source_name = parse_location(args.source, config.default_store)
+    target_store, target_name = parse_location(args.target, config.default_store)
+    for store in (source_store, target_store):
+        if store not in config.stores:
+            known = ", ".join(sorted(config.stores))
+            raise CopyError(f"no store {store!r} in the configuration (stores: {known})")
+    data_dir: Path = config.server.data_dir
+    checkpoint = args.checkpoint or default_checkpoint_path(
+        data_dir, f"{source_store}/{source_name}", f"{target_store}/{target_name}"
+    )
+    started = time.monotonic()
+    async with contextlib.AsyncExitStack() as stack:
+        adapters: dict[str, Adapter] = {}
+        for store in dict.fromkeys((source_store, target_store)):
+            adapter = create_adapter(config.stores[store], data_dir=data_dir)
+            await adapter.start()
+            stack.push_async_callback(adapter.close)
+            adapters[store] = adapter
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("docs · {task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task(
+                f"{args.source} → {args.target}", total=None, completed=0, rate="- docs/s"
+            )
+            first: list[int] = []
+
+            def report(copied: int, total: int | None) -> None:
+                if not first:
+                    first.append(copied)
+                elapsed = max(time.monotonic() - started, 1e-6)
+                progress.update(
+                    task,
+                    completed=copied,
+                    total=total,
+                    rate=f"{(copied - first[0]) / elapsed:.0f} docs/s",
+                )
+
+            result = await copy_collection(
+                adapters[source_store],
+                source_name,
+                adapters[target_store],
+                target_name,
+                page_size=args.page_size,
+                checkpoint=checkpoint,
+                resume=args.resume,
+                on_progress=report,
+            )
+    elapsed = time.monotonic() - started
+    print(
+        f"copied {result.copied} document(s) from {args.source} to {args.target} "
+        f"({'created' if result.created else 'existing'} collection"
+        f"{', resumed' if args.resume else ''}); counts verified: {result.target_count}; "
+        f"{elapsed:.1f} s",
+        flush=True,
+    )
+    return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -15,7 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from .errors import DeadlineExceeded, VectorgateError, classify
+from . import deadline
+from .errors import DeadlineExceeded, InvalidArgument, VectorgateError, classify
 from .services.registry import CallContext, Rpc, to_status
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,47 @@ async def _abort(
     )
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message of its type."""
+
+    __slots__ = ("detail", "type_name")
+
+    def __init__(self, type_name: str, detail: str) -> None:
+        self.type_name = type_name
+        self.detail = detail
+
+    def error(self) -> InvalidArgument:
+        return InvalidArgument(
+            f"request: not a valid {self.type_name} message ({self.detail})",
+            field="request",
+        )
+
+
+def _deserializer(request_type: type[message.Message]) -> Callable[[bytes], Any]:
+    """``FromString`` that turns undecodable bytes into an INVALID_ARGUMENT answer.
+
+    grpcio answers a deserializer exception with UNKNOWN and logs a traceback;
+    bad bytes from a caller are the caller's error, reported as such.
+    """
+    parse = request_type.FromString
+    type_name = request_type.DESCRIPTOR.full_name
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except message.DecodeError as exc:
+            return _Undecodable(type_name, str(exc))
+
+    return deserialize
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, _Undecodable):
+            raise request.error()
+        yield request
+
+
 def _wrap(rpc: Rpc) -> Callable[..., Any]:
     async def behaviour(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -55,11 +97,16 @@ def _wrap(rpc: Rpc) -> Callable[..., Any]:
         ctx = _context(context)
         await context.send_initial_metadata(((REQUEST_ID_HEADER, ctx.request_id),))
         try:
+            if isinstance(request, _Undecodable):
+                raise request.error()
+            if rpc.client_streaming:
+                request = _checked_stream(request)
             coro = rpc.handler(request, ctx)
             if ctx.timeout is not None:
                 try:
                     async with asyncio.timeout(ctx.timeout):
-                        return await coro
+                        with deadline.start(ctx.timeout):
+                            return await coro
                 except TimeoutError as exc:
                     raise DeadlineExceeded(
                         f"deadline of {ctx.timeout:.3f}s exceeded in {rpc.method}"
@@ -97,13 +144,13 @@ def generic_handlers(rpcs: Sequence[Rpc]) -> list[grpc.GenericRpcHandler[Any, An
         if rpc.client_streaming:
             handler = grpc.stream_unary_rpc_method_handler(
                 behaviour,
-                request_deserializer=rpc.request_type.FromString,
+                request_deserializer=_deserializer(rpc.request_type),
                 response_serializer=rpc.response_type.SerializeToString,
             )
         else:
             handler = grpc.unary_unary_rpc_method_handler(
                 behaviour,
-                request_deserializer=rpc.request_type.FromString,
+                request_deserializer=_deserializer(rpc.request_type),
                 response_serializer=rpc.response_type.SerializeToString,
             )
         by_service.setdefault(rpc.service, {})[rpc.method] = handler

@@ -371,6 +371,14 @@ class InstrumentedAdapter:
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         return await self._run("explain", self.inner.explain(name, query))
 
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        return await self._run(
+            "scan",
+            self.inner.scan(name, after=after, limit=limit, include_vectors=include_vectors),
+        )
+
 
 def instrument_adapter(adapter: Adapter) -> Adapter:
     """Wrap an adapter (once) so its operations are measured."""

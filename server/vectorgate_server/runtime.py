@@ -10,13 +10,24 @@ from dataclasses import dataclass
 from .adapters.base import Adapter
 from .adapters.factory import create_adapter
 from .app import Gateway, Limits
+from .auth import Authenticator, check_bind, route_declarations, secure_http, secure_rpcs
 from .config import Config
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
+from .embeddings.remote import register_configured_embedders
 from .grpc_server import GrpcServer
 from .http import HttpServer
+from .milvus_rest import MilvusPassthrough
+from .multisearch import Retrieval
+from .observability import (
+    instrument_adapter,
+    instrument_embeddings,
+    instrument_rpcs,
+    mount_metrics,
+)
 from .services.handlers import implementations
+from .services.keys import KeyService
 from .services.registry import Rpc, build_rpcs
-from .storage import Database, IndexRegistry, filter_from_json, filter_to_json
+from .storage import IndexRegistry, KeyStore, filter_from_json, filter_to_json, open_database
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +44,10 @@ def build_embeddings(config: Config) -> EmbeddingRegistry:
     """The embedding models: the local model as default, per the config."""
     settings = config.embedding
     local = LocalOnnxEmbedder(max_batch=settings.batch_size, intra_op_num_threads=settings.threads)
-    return default_registry(local=local)
+    registry = default_registry(local=local)
+    # Remote models (openai/..., azure/..., OpenAI-compatible) of model_list and the stores.
+    register_configured_embedders(registry, config)
+    return registry
 
 
 def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None) -> Gateway:
@@ -41,9 +55,13 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
     data_dir = config.server.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     stores: dict[str, Adapter] = {
-        name: create_adapter(store, data_dir=data_dir) for name, store in config.stores.items()
+        name: instrument_adapter(create_adapter(store, data_dir=data_dir))
+        for name, store in config.stores.items()
     }
-    db = Database(data_dir / "vectorgate.db")
+    url = config.general_settings.database_url
+    db = open_database(
+        url.get_secret_value() if url is not None else None, data_dir / "vectorgate.db"
+    )
     indexes = IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json)
     limits = Limits(
         max_top_k=config.limits.max_top_k,
@@ -54,20 +72,48 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
     return Gateway(
         stores=stores,
         default_store=config.default_store,
-        embeddings=embeddings or build_embeddings(config),
+        embeddings=instrument_embeddings(embeddings or build_embeddings(config)),
         indexes=indexes,
         limits=limits,
         database=db,
+        store_embedding_models={
+            name: store.embedding_model
+            for name, store in config.stores.items()
+            if store.embedding_model
+        },
+        retrieval=Retrieval.from_config(config),
     )
 
 
 class Server:
     """The gateway and its transports, started and stopped together."""
 
-    def __init__(self, config: Config, *, embeddings: EmbeddingRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        embeddings: EmbeddingRegistry | None = None,
+        allow_remote: bool = False,
+    ) -> None:
         self.config = config
+        master_key = config.general_settings.master_key
+        check_bind(config.server.host, master_key=master_key is not None, allow_remote=allow_remote)
         self.gateway = build_gateway(config, embeddings=embeddings)
-        self.rpcs: list[Rpc] = build_rpcs(implementations(self.gateway))
+        assert self.gateway.database is not None
+        self.authenticator = Authenticator(
+            master_key.get_secret_value() if master_key is not None else None,
+            KeyStore(self.gateway.database),
+        )
+        services = implementations(self.gateway)
+        services["KeyService"] = KeyService(self.authenticator.keys)
+        self.rpcs: list[Rpc] = instrument_rpcs(
+            secure_rpcs(
+                build_rpcs(services),
+                self.authenticator,
+                self.gateway.indexes.lookup,
+                self.gateway.indexes.refresh,
+            )
+        )
         self.grpc = GrpcServer(
             self.rpcs,
             host=config.server.host,
@@ -75,6 +121,16 @@ class Server:
             max_message_bytes=config.server.max_message_bytes,
         )
         self.http = HttpServer(self.rpcs, self.gateway, config)
+        mount_metrics(self.http.app)
+        self.http.app.router.routes.insert(
+            0, MilvusPassthrough(self.gateway, self.authenticator).route()
+        )
+        secure_http(
+            self.http.app.router.routes,
+            route_declarations(self.rpcs),
+            self.authenticator,
+            config.server.max_message_bytes,
+        )
         self.ports = Ports(grpc=self.grpc.port, http=self.http.port)
         self._stopped = asyncio.Event()
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,19 @@ MIGRATIONS: tuple[str, ...] = (
         create_time TEXT NOT NULL
     )
     """,
+    """
+    CREATE TABLE virtual_keys (
+        token TEXT PRIMARY KEY,
+        key_prefix TEXT NOT NULL,
+        key_alias TEXT NOT NULL DEFAULT '',
+        grants TEXT NOT NULL,
+        models TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        expires TEXT,
+        create_time TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT ''
+    )
+    """,
 )
 
 
@@ -50,18 +65,38 @@ class VirtualIndex:
     create_time: datetime | None = None
 
 
+Row = tuple[Any, ...]
+
+
 class Database:
-    """A SQLite database with migrations, used from async code."""
+    """The state database, used from async code: SQLite here, PostgreSQL in a subclass.
+
+    Statements use ``?`` placeholders and portable SQL (TEXT columns); each
+    call runs off the event loop on one connection, serialised by a lock.
+    """
+
+    #: Placeholder style of the driver (``?`` is rewritten to it).
+    placeholder = "?"
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.Lock()
+        self._conn: Any = self._connect()
         self._migrate()
+
+    def _connect(self) -> Any:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _begin_migration(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
     def _migrate(self) -> None:
         with self._lock:
@@ -69,36 +104,109 @@ class Database:
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                 "applied_at TEXT NOT NULL)"
             )
-            row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            for version, sql in enumerate(MIGRATIONS, start=1):
-                if version <= current:
-                    continue
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
+            self._begin_migration()
+            try:
+                row = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+                current = int(row[0]) if row and row[0] is not None else 0
+                for version, sql in enumerate(MIGRATIONS, start=1):
+                    if version <= current:
+                        continue
                     self._conn.execute(sql)
                     self._conn.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?)",
+                        self._sql("INSERT INTO schema_migrations VALUES (?, ?)"),
                         (version, datetime.now(UTC).isoformat()),
                     )
-                    self._conn.execute("COMMIT")
-                except Exception:
-                    self._conn.execute("ROLLBACK")
-                    raise
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` off the event loop, serialised."""
-
+    async def _call(self, fn: Callable[[Any], T]) -> T:
         def call() -> T:
             with self._lock:
                 return fn(self._conn)
 
         return await asyncio.to_thread(call)
 
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """All rows of a query."""
+        text = self._sql(sql)
+        rows: list[Row] = await self._call(lambda c: list(c.execute(text, params).fetchall()))
+        return [tuple(row) for row in rows]
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of a query, if any."""
+        text = self._sql(sql)
+        row = await self._call(lambda c: c.execute(text, params).fetchone())
+        return tuple(row) if row is not None else None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it changed."""
+        text = self._sql(sql)
+        count: int = await self._call(lambda c: c.execute(text, params).rowcount)
+        return count
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        """Run an INSERT; False when it violates a unique constraint."""
+        try:
+            await self.execute(sql, params)
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._conn.close()
+
+
+class PostgresDatabase(Database):
+    """The state database on PostgreSQL (``general_settings.database_url``), via psycopg 3.
+
+    Shared by every replica: migrations take an advisory lock so that
+    replicas starting together apply each one once.
+    """
+
+    placeholder = "%s"
+    #: pg_advisory_xact_lock id of the migrations.
+    MIGRATION_LOCK = 0x76676174
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        super().__init__(":memory:")
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(self._url, autocommit=True)
+        except psycopg.Error as exc:
+            # The driver's message may quote the URL (and its password): keep only the kind.
+            raise OSError(
+                f"cannot connect to the database at database_url ({type(exc).__name__})"
+            ) from None
+
+    def _begin_migration(self) -> None:
+        self._conn.execute("BEGIN")
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        import psycopg
+
+        try:
+            await self.execute(sql, params)
+        except psycopg.errors.UniqueViolation:
+            return False
+        return True
+
+
+def open_database(url: str | None, path: Path | str) -> Database:
+    """PostgreSQL when a ``postgresql://`` URL is given, else SQLite at ``path``."""
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise OSError("database_url: only postgresql:// URLs are supported")
+        return PostgresDatabase(url)
+    return Database(path)
 
 
 class IndexRegistry:
@@ -115,14 +223,19 @@ class IndexRegistry:
         self._encode = encode_filter
         self._decode = decode_filter
         self._cache: dict[str, VirtualIndex] = {}
+        self._loaded_at = -math.inf
+
+    async def refresh(self, max_age: float = 2.0) -> None:
+        """Reload when the cache is older than ``max_age`` seconds (other replicas' changes)."""
+        if time.monotonic() - self._loaded_at > max_age:
+            await self.load()
 
     async def load(self) -> None:
         """Fill the cache from the database."""
-        rows = await self._db.run(
-            lambda c: c.execute(
-                "SELECT index_name, store, collection, policy_filter, description, create_time "
-                "FROM virtual_indexes"
-            ).fetchall()
+        self._loaded_at = time.monotonic()
+        rows = await self._db.fetchall(
+            "SELECT index_name, store, collection, policy_filter, description, create_time "
+            "FROM virtual_indexes"
         )
         self._cache = {row[0]: self._row(row) for row in rows}
 
@@ -153,24 +266,18 @@ class IndexRegistry:
         policy = self._encode(index.policy_filter) if index.policy_filter is not None else None
         assert created.create_time is not None
 
-        def insert(c: sqlite3.Connection) -> bool:
-            try:
-                c.execute(
-                    "INSERT INTO virtual_indexes VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        created.index_name,
-                        created.store,
-                        created.collection,
-                        policy,
-                        created.description,
-                        created.create_time.isoformat() if created.create_time else "",
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                return False
-            return True
-
-        if not await self._db.run(insert):
+        inserted = await self._db.insert(
+            "INSERT INTO virtual_indexes VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                created.index_name,
+                created.store,
+                created.collection,
+                policy,
+                created.description,
+                created.create_time.isoformat() if created.create_time else "",
+            ),
+        )
+        if not inserted:
             raise AlreadyExists(
                 f"virtual index {index.index_name!r} already exists",
                 field="index_name",
@@ -195,9 +302,7 @@ class IndexRegistry:
     async def delete(self, name: str) -> None:
         """Delete a virtual index; ``NotFound`` if absent."""
         self.get(name)
-        await self._db.run(
-            lambda c: c.execute("DELETE FROM virtual_indexes WHERE index_name = ?", (name,))
-        )
+        await self._db.execute("DELETE FROM virtual_indexes WHERE index_name = ?", (name,))
         self._cache.pop(name, None)
 
 
@@ -235,3 +340,106 @@ def filter_from_json(text: str) -> Filter:
         )
 
     return dec(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A virtual key as stored: its hash, never the key itself."""
+
+    #: Hex SHA-256 of the key; the key's id.
+    token: str
+    #: The first characters of the key, for recognising it.
+    key_prefix: str
+    key_alias: str
+    #: Virtual index name -> granted permissions ("read", "write").
+    grants: dict[str, frozenset[str]]
+    #: Embedding models the key may use; empty means all.
+    models: tuple[str, ...]
+    metadata: dict[str, Any]
+    expires: datetime | None
+    create_time: datetime
+    #: Id of the key that created this one; empty for the master key.
+    created_by: str = ""
+
+
+_KEY_COLUMNS = (
+    "token, key_prefix, key_alias, grants, models, metadata, expires, create_time, created_by"
+)
+
+
+def _key_row(record: KeyRecord) -> tuple[Any, ...]:
+    grants = {name: sorted(perms) for name, perms in sorted(record.grants.items())}
+    return (
+        record.token,
+        record.key_prefix,
+        record.key_alias,
+        json.dumps(grants, sort_keys=True),
+        json.dumps(list(record.models)),
+        json.dumps(record.metadata, sort_keys=True),
+        record.expires.isoformat() if record.expires is not None else None,
+        record.create_time.isoformat(),
+        record.created_by,
+    )
+
+
+def _key_from_row(row: tuple[Any, ...]) -> KeyRecord:
+    grants = json.loads(row[3])
+    return KeyRecord(
+        token=row[0],
+        key_prefix=row[1],
+        key_alias=row[2],
+        grants={str(name): frozenset(perms) for name, perms in grants.items()},
+        models=tuple(json.loads(row[4])),
+        metadata=dict(json.loads(row[5])),
+        expires=datetime.fromisoformat(row[6]) if row[6] else None,
+        create_time=datetime.fromisoformat(row[7]),
+        created_by=row[8],
+    )
+
+
+class KeyStore:
+    """Virtual keys in :class:`Database` (read through on every lookup, so replicas agree)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, record: KeyRecord) -> None:
+        """Store a new key."""
+        row = _key_row(record)
+        await self._db.execute(
+            f"INSERT INTO virtual_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+        )
+
+    async def get(self, token: str) -> KeyRecord | None:
+        """The key with that id, if any."""
+        row = await self._db.fetchone(
+            f"SELECT {_KEY_COLUMNS} FROM virtual_keys WHERE token = ?", (token,)
+        )
+        return _key_from_row(row) if row else None
+
+    async def list(self, created_by: str | None = None) -> list[KeyRecord]:
+        """All keys, or those created by ``created_by``, oldest first."""
+        if created_by is None:
+            rows = await self._db.fetchall(
+                f"SELECT {_KEY_COLUMNS} FROM virtual_keys ORDER BY create_time, token"
+            )
+        else:
+            rows = await self._db.fetchall(
+                f"SELECT {_KEY_COLUMNS} FROM virtual_keys WHERE created_by = ? "
+                "ORDER BY create_time, token",
+                (created_by,),
+            )
+        return [_key_from_row(row) for row in rows]
+
+    async def update(self, record: KeyRecord) -> None:
+        """Replace a stored key's attributes."""
+        row = _key_row(record)
+        await self._db.execute(
+            "UPDATE virtual_keys SET key_prefix = ?, key_alias = ?, grants = ?, models = ?, "
+            "metadata = ?, expires = ?, create_time = ?, created_by = ? WHERE token = ?",
+            (*row[1:], row[0]),
+        )
+
+    async def delete(self, token: str) -> bool:
+        """Delete a key; False if there was none."""
+        return await self._db.execute("DELETE FROM virtual_keys WHERE token = ?", (token,)) > 0

@@ -103,4 +103,5 @@ def test_native_params_are_validated(milvus_server_with_books: ServerThread) -> 
                 top_k=3,
                 native_params={**NATIVE, "annsField": "word_count"},
             )
-        assert info.value.field is not None and info.value.field.startswith("native_params.annsField")
+        field = info.value.field or ""
+        assert field.startswith("native_params.annsField")

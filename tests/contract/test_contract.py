@@ -748,6 +748,55 @@ async def test_type_conflict_is_invalid_argument(adapter: Adapter, names: Names)
     assert doc.metadata == {"price": 1, "color": "red"}
 
 
+async def test_scan_pages_through_everything(adapter: Adapter, names: Names) -> None:
+    name = names.new()
+    n, dim, page = 2_500, 8, 1_000
+    await create(adapter, name, dim)
+    vectors = random_vectors(n, dim, 23)
+    # Not zero-padded: string order differs from numeric order.
+    ids = [f"scan-{i}" for i in range(n)]
+    meta: list[Metadata] = [
+        {"n": i, "tag": [f"t{i % 3}"], "even": i % 2 == 0} if i % 5 else {} for i in range(n)
+    ]
+    texts = [f"text {i} — ünïcode ✓" for i in range(n)]
+    docs = make_docs(ids, vectors, meta, texts)
+    order = np.random.default_rng(24).permutation(n)
+    await adapter.upsert(name, [docs[i] for i in order])
+
+    assert await adapter.scan(name, after=None, limit=0, include_vectors=False) == []
+    seen: list[Document] = []
+    after: str | None = None
+    while True:
+        batch = await adapter.scan(name, after=after, limit=page, include_vectors=True)
+        if not batch:
+            break
+        assert len(batch) <= page
+        seen.extend(batch)
+        after = batch[-1].id
+    got_ids = [d.id for d in seen]
+    assert sorted(got_ids) == sorted(ids)  # each id exactly once
+    expected = {d.id: d for d in docs}
+    for doc in seen:
+        want = expected[doc.id]
+        assert doc.text == want.text
+        assert_same_metadata(doc.metadata, want.metadata)
+        assert doc.vector is not None and want.vector is not None
+        np.testing.assert_allclose(doc.vector, want.vector, rtol=1e-5, atol=1e-6)
+
+    # A cursor in the middle resumes strictly after it; vectors are optional.
+    # The order is fixed: a cursor in the middle resumes strictly after it, and a
+    # deleted cursor document still works. Vectors are optional.
+    rest = await adapter.scan(name, after=got_ids[1_234], limit=3, include_vectors=False)
+    assert [d.id for d in rest] == got_ids[1_235:1_238]
+    assert all(d.vector is None for d in rest)
+    await adapter.delete(name, ids=[got_ids[1_234]])
+    rest = await adapter.scan(name, after=got_ids[1_234], limit=2, include_vectors=False)
+    assert [d.id for d in rest] == got_ids[1_235:1_237]
+    assert await adapter.scan(name, after=got_ids[-1], limit=page, include_vectors=True) == []
+    with pytest.raises(NotFound):
+        await adapter.scan(names.new("missing"), after=None, limit=10, include_vectors=False)
+
+
 # --------------------------------------------------------------------------- scale and lifecycle
 
 

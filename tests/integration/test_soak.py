@@ -67,7 +67,9 @@ def _vector(rng: random.Random) -> list[float]:
 def test_steady_load(tmp_path: Path) -> None:
     if not Path("/proc/self/status").exists():
         pytest.skip("needs /proc for resident memory")
-    proc = ServerProcess(["serve", "--grpc-port", "0", "--data-dir", str(tmp_path / "data")])
+    proc = ServerProcess(
+        ["serve", "--grpc-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "data")]
+    )
     try:
         target = f"127.0.0.1:{proc.wait_ready()}"
         rng = random.Random(7)

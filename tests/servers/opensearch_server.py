@@ -1240,9 +1240,16 @@ class OpenSearchTestServer:
         if not isinstance(body, dict):
             raise _parsing("request body must be an object")
         allowed = {"query", "size", "from", "_source", "track_total_hits", "timeout"}
+        allowed |= {"sort", "search_after"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise _parsing(f"Unknown key for a START_OBJECT in [{unknown[0]}].")
+        sort = self._sort_spec(index, body.get("sort"))
+        search_after = body.get("search_after")
+        if search_after is not None and (
+            sort is None or not isinstance(search_after, list) or len(search_after) != 1
+        ):
+            raise _bad_request("Sort must contain at least one field and match [search_after]")
         size = _int_value(body.get("size", params.get("size", 10)), "size")
         start = _int_value(body.get("from", params.get("from", 0)), "from")
         if size < 0 or start < 0:
@@ -1262,10 +1269,29 @@ class OpenSearchTestServer:
         started = time.monotonic()
         scored = self._run_query(index, query)
         scored.sort(key=lambda item: (-item[0], item[1].seq_no))
+        if sort is not None:
+            # One keyword field, ascending or descending; documents without it last.
+            sort_field, descending = sort
+            keyed = [
+                (_sort_value(doc, sort_field, descending), score, doc) for score, doc in scored
+            ]
+            present = [k for k in keyed if k[0] is not None]
+            present.sort(key=lambda k: str(k[0]), reverse=descending)
+            if search_after is not None:
+                cursor = str(search_after[0])
+                present = [
+                    k for k in present if (str(k[0]) < cursor if descending else str(k[0]) > cursor)
+                ]
+                keyed = present
+            else:
+                keyed = present + [k for k in keyed if k[0] is None]
+            scored = [(score, doc) for _, score, doc in keyed]
         page = scored[start : start + size]
         hits = []
         for score, doc in page:
             hit: dict[str, Any] = {"_index": index.name, "_id": doc.id, "_score": score}
+            if sort is not None:
+                hit["sort"] = [_sort_value(doc, sort[0], sort[1])]
             if source_filter is not None:
                 hit["_source"] = source_filter(doc.source)
             hits.append(hit)
@@ -1279,6 +1305,30 @@ class OpenSearchTestServer:
                 "hits": hits,
             },
         }
+
+    @staticmethod
+    def _sort_spec(index: Index, raw: Any) -> tuple[str, bool] | None:
+        """(field, descending) of a ``sort`` on one keyword field, or None without a sort."""
+        if raw is None:
+            return None
+        items = raw if isinstance(raw, list) else [raw]
+        if len(items) != 1:
+            raise _bad_request("the test server sorts on exactly one field")
+        item = items[0]
+        if isinstance(item, str):
+            field_name, order = item, "asc"
+        else:
+            field_name, spec = _single(item, "sort")
+            order = spec.get("order", "asc") if isinstance(spec, dict) else spec
+        if order not in ("asc", "desc"):
+            raise _parsing(f"[sort] unknown order [{order}]")
+        mapping = index.field_mapping(field_name)
+        if mapping is None or _field_type(mapping) != "keyword":
+            raise _bad_request(
+                f"the test server only sorts on keyword fields, not [{field_name}]",
+                "query_shard_exception",
+            )
+        return field_name, order == "desc"
 
     def _run_query(self, index: Index, query: Any) -> list[tuple[float, Doc]]:
         kind, spec = _single(query, "query")
@@ -2206,6 +2256,14 @@ def _refresh_param(params: Mapping[str, str], *, allow_wait_for: bool) -> str:
     if value == "wait_for" and allow_wait_for:
         return "wait_for"
     raise _bad_request(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+
+
+def _sort_value(doc: Doc, field_name: str, descending: bool) -> str | None:
+    """The value a document sorts by (the smallest / largest of a multi-valued field)."""
+    values = [str(v) for v in doc.values.get(field_name, ())]
+    if not values:
+        return None
+    return max(values) if descending else min(values)
 
 
 def _int_value(value: Any, name: str) -> int:

@@ -90,7 +90,10 @@ def test_filter_tree() -> None:
                     "d",
                     tpb.FILTER_OPERATOR_IN,
                     list_value=tpb.FilterValueList(
-                        values=[tpb.FilterValue(string_value="x"), tpb.FilterValue(string_value="y")]
+                        values=[
+                            tpb.FilterValue(string_value="x"),
+                            tpb.FilterValue(string_value="y"),
+                        ]
                     ),
                 ),
             ]
@@ -149,7 +152,9 @@ def test_filter_depth_limit() -> None:
 
 def test_output_fields() -> None:
     assert convert.output_fields([]) == OutputFields()
-    assert convert.output_fields(["vector"]) == OutputFields(text=False, vector=True, metadata=False)
+    assert convert.output_fields(["vector"]) == OutputFields(
+        text=False, vector=True, metadata=False
+    )
     of = convert.output_fields(["text", "metadata.a", "metadata.b"])
     assert of.metadata_keys == frozenset({"a", "b"}) and of.text and not of.vector
     assert of.project({"a": 1, "c": 2}) == {"a": 1}

@@ -132,6 +132,26 @@ async def test_cosine_vectors_come_back_as_given(adapter: QdrantAdapter) -> None
     np.testing.assert_allclose(hits[0].vector, data[0], rtol=1e-6, atol=1e-6)
 
 
+async def test_cosine_vectors_come_back_as_given_after_reopen(tmp_path: Path) -> None:
+    # qdrant-client's local mode reloads persisted cosine vectors unnormalised.
+    path = str(tmp_path / "store")
+    data = vectors(4) * np.float32(2.5)
+    a = QdrantAdapter("q", path=path)
+    await a.start()
+    await a.create_collection(CollectionSpec(name="c", dimension=DIM))
+    await a.upsert("c", [Document(id=f"d{i}", vector=v) for i, v in enumerate(data)])
+    await a.close()
+    b = QdrantAdapter("q", path=path)
+    await b.start()
+    try:
+        docs = await b.get("c", [f"d{i}" for i in range(4)], include_vectors=True)
+        for i, doc in enumerate(docs):
+            assert doc.vector is not None
+            np.testing.assert_allclose(doc.vector, data[i], rtol=1e-6, atol=1e-6)
+    finally:
+        await b.close()
+
+
 # --------------------------------------------------------------------------- layout
 
 

@@ -19,6 +19,24 @@ Semantics every adapter must honour:
   it is never dropped nor applied after retrieval.
 * Unknown collections raise ``NotFound`` (reason ``COLLECTION_NOT_FOUND``),
   duplicates ``AlreadyExists``.
+
+Optional capability: keyword (full-text) search. An adapter whose backend can
+rank documents by keyword relevance (BM25 or similar) on their text sets
+``Capabilities.keyword_search`` and implements :class:`SupportsKeywordSearch`:
+
+``async keyword_search(name, text, top_k, filter=None, *, output=OutputFields()) -> list[Hit]``
+    The ``top_k`` documents of collection ``name`` most relevant to the query
+    ``text``, best first, among those matching ``filter`` (applied inside the
+    backend before ranking, as for ``search``). ``Hit.score`` and
+    ``Hit.raw_score`` are the backend's relevance score (higher is better;
+    not comparable with vector scores, which is why results are fused by
+    rank). Documents without matching terms are not returned. Index upkeep
+    (building, refreshing) happens off the request path where the backend
+    allows it.
+
+Callers go through :func:`keyword_search`, which raises
+:class:`~vectorgate_server.errors.Unsupported` (``UNIMPLEMENTED``) for
+adapters without the capability, so adapters that lack it need no code.
 """
 
 from __future__ import annotations
@@ -36,8 +54,10 @@ from ..domain import (
     Hit,
     Metric,
     Op,
+    OutputFields,
     SearchQuery,
 )
+from ..errors import Unsupported
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +75,8 @@ class Capabilities:
     max_write_batch: int = 10_000
     #: Native search parameters accepted in ``SearchQuery.native_params``.
     native_params: frozenset[str] = field(default_factory=frozenset)
+    #: Keyword (full-text) search: the adapter implements :class:`SupportsKeywordSearch`.
+    keyword_search: bool = False
 
 
 @runtime_checkable
@@ -104,6 +126,62 @@ class Adapter(Protocol):
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The native filter and parameters ``search`` would send, without running it."""
+
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` documents in scan order after the document with id ``after``.
+
+        The scan order is a fixed total order on document ids (ascending id, code
+        point order, unless the adapter documents another key derived from the id
+        alone, e.g. Qdrant's point id). ``after=None`` starts at the beginning;
+        the last id of a page, passed as ``after``, gives the next page, so the
+        last id copied is a stable, resumable cursor (it need not still exist).
+        An empty list means the end. ``NotFound`` for an unknown collection; a
+        backend that cannot enumerate documents raises ``Unsupported``.
+        """
+
+
+@runtime_checkable
+class SupportsKeywordSearch(Protocol):
+    """The optional keyword-search method (see the module docstring)."""
+
+    async def keyword_search(
+        self,
+        name: str,
+        text: str,
+        top_k: int,
+        filter: Filter | None = None,
+        *,
+        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+    ) -> list[Hit]:
+        """The ``top_k`` documents most relevant to ``text``, best first."""
+        ...
+
+
+def supports_keyword_search(adapter: Adapter) -> bool:
+    """Whether ``adapter`` declares and implements keyword search."""
+    return adapter.capabilities.keyword_search and isinstance(adapter, SupportsKeywordSearch)
+
+
+async def keyword_search(
+    adapter: Adapter,
+    name: str,
+    text: str,
+    top_k: int,
+    filter: Filter | None = None,
+    *,
+    output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+) -> list[Hit]:
+    """Keyword search on ``adapter``; ``Unsupported`` where the backend has none."""
+    if not supports_keyword_search(adapter):
+        raise Unsupported(
+            backend=adapter.backend,
+            operation="keyword search",
+            detail="use mode DENSE, or a store whose backend has full-text search",
+        )
+    assert isinstance(adapter, SupportsKeywordSearch)
+    return await adapter.keyword_search(name, text, top_k, filter, output=output)
 
 
 def unsupported_ops(filter: Filter, capabilities: Capabilities) -> list[str]:

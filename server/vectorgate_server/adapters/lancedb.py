@@ -23,6 +23,15 @@ and for rows added since, Lance searches exhaustively, so results stay exact.
 Every ``optimize_every_writes`` writes or ``optimize_every_rows`` rows a
 background ``optimize()`` (under the write lock: compaction conflicts with
 concurrent merges) compacts fragments and adds new rows to the index.
+
+Keyword search (:meth:`LanceDBAdapter.keyword_search`) uses Lance's native
+BM25 full-text index on the ``text`` column. It is built in the background
+after the first write that stores non-empty text (before any ANN index
+build), and kept current by the same periodic ``optimize()``; rows written
+since are searched too (Lance scans unindexed fragments). A table without the
+index yet (created before, or by another process) gets it on its first
+keyword search, which waits for that build (or for the running maintenance
+job) once.
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ from typing import Any, Final, TypeVar, cast
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+import pyarrow.compute as pc
+from lancedb.index import FTS, HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
 
 from ..domain import (
     METADATA_KEY_RE,
@@ -291,6 +301,10 @@ class _Table:
         self.index_metric: Metric | None = None
         self.index_type = ""
         self.maintenance: asyncio.Task[None] | None = None
+        #: The table has a full-text (FTS) index on the text column.
+        self.has_fts = False
+        #: A write stored non-empty text since this state was loaded.
+        self.text_written = False
         self.writes_since_optimize = 0
         self.rows_since_optimize = 0
         self.next_index_attempt_rows = 0
@@ -606,6 +620,7 @@ class LanceDBAdapter:
             index_types=frozenset(NO_INDEX_TYPES - {""}) | frozenset(INDEX_TYPES),
             max_write_batch=max_write_batch,
             native_params=frozenset(NATIVE_PARAMS),
+            keyword_search=True,
         )
         self._db: Any = None
         self._closed = False
@@ -707,8 +722,13 @@ class LanceDBAdapter:
             raise
         layout = _Layout.from_schema(await table.schema())
         st = _Table(name, table, layout)
+        indices = list(await table.list_indices())
+        st.has_fts = any(
+            str(config.index_type).upper() == "FTS" and list(config.columns) == [TEXT_COLUMN]
+            for config in indices
+        )
         if layout.vector_column is not None:
-            for config in await table.list_indices():
+            for config in indices:
                 if layout.vector_column in list(config.columns):
                     st.has_index = True
                     stats = await table.index_stats(config.name)
@@ -856,6 +876,8 @@ class LanceDBAdapter:
                 )
                 st.layout = _Layout.from_schema(await st.table.schema())
             latest = list({doc.id: doc for doc in documents}.values())
+            if not st.text_written and any(doc.text for doc in latest):
+                st.text_written = True
             for chunk in _chunks(latest, self.capabilities.max_write_batch):
                 batch = await self._cpu(len(chunk), _build_batch, chunk, st.layout)
                 await (
@@ -897,6 +919,29 @@ class LanceDBAdapter:
             for doc_id, text, metadata, vector in rows:
                 found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
         return [found[i] for i in wanted if i in found]
+
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` documents in id order after ``after``.
+
+        Lance has no ORDER BY: the ids past the cursor are read (one narrow
+        column, pushed-down ``id > cursor`` filter), the smallest ``limit`` are
+        picked by Arrow (UTF-8 byte order, i.e. code point order) and the rows
+        are fetched by id.
+        """
+        if limit <= 0:
+            return []
+        st = await self._open(name)
+        self._require_vectors(st)
+        query = st.table.query()
+        if after is not None:
+            query = query.where(f"{quote_identifier(ID_COLUMN)} > {sql_literal(after)}")
+        result = await query.select([ID_COLUMN]).to_arrow()
+        column = result.column(ID_COLUMN)
+        order = await self._cpu(result.num_rows, pc.sort_indices, column)
+        ids = column.take(order[:limit]).to_pylist()
+        return await self.get(name, ids, include_vectors)
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
@@ -1003,6 +1048,92 @@ class LanceDBAdapter:
             )
         return hits
 
+    async def keyword_search(
+        self,
+        name: str,
+        text: str,
+        top_k: int,
+        filter: Filter | None = None,
+        *,
+        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+    ) -> list[Hit]:
+        """BM25 full-text search on the text column, the filter applied before ranking."""
+        st = await self._open(name)
+        layout = self._require_vectors(st)
+        if not layout.has_text:
+            raise FailedPrecondition(
+                f"table {name!r} in store {self.store!r} has no text column to search",
+                metadata={"collection": name, "store": self.store},
+            )
+        if top_k < 1:
+            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        where = self._where(st, filter) if filter is not None else ""
+        await self._ensure_fts(st)
+        keys: list[str] = []
+        if output.metadata:
+            keys = [
+                k
+                for k in layout.columns
+                if output.metadata_keys is None or k in output.metadata_keys
+            ]
+        columns = [ID_COLUMN, "_score"]
+        if output.text:
+            columns.append(TEXT_COLUMN)
+        if output.vector:
+            assert layout.vector_column is not None
+            columns.append(layout.vector_column)
+        columns.extend(layout.columns[k] for k in keys)
+        q = st.table.query().nearest_to_text(text, columns=TEXT_COLUMN).limit(top_k)
+        if where:
+            q = q.where(where)
+        result = await q.select(columns).to_arrow()
+        scores = [float(s) for s in result.column("_score").to_pylist()]
+        rows = await self._cpu(
+            result.num_rows,
+            _rows,
+            result,
+            layout,
+            keys,
+            with_text=output.text,
+            with_vector=output.vector,
+        )
+        return [
+            Hit(
+                id=doc_id,
+                score=score,
+                raw_score=score,
+                text=doc_text,
+                metadata=metadata,
+                vector=vector,
+                store=self.store,
+                collection=name,
+            )
+            for (doc_id, doc_text, metadata, vector), score in zip(rows, scores, strict=True)
+        ]
+
+    async def _ensure_fts(self, st: _Table) -> None:
+        """Make sure the full-text index exists, building it as the table's maintenance job."""
+        for _ in range(3):
+            if st.has_fts:
+                return
+            task = st.maintenance
+            if task is None or task.done():
+                if self._closed or st.dropped:
+                    raise self._not_found(st.name)
+                task = asyncio.create_task(
+                    self._run_maintenance(st, self._build_fts),
+                    name=f"lancedb-fts-{self.store}-{st.name}",
+                )
+                st.maintenance = task
+            # asyncio.wait: a cancelled caller does not cancel the shared build.
+            await asyncio.wait([task])
+        if not st.has_fts:
+            raise Unavailable(
+                f"the full-text index of {st.name!r} in store {self.store!r} could not be "
+                "built (see the server log)",
+                metadata={"collection": st.name, "store": self.store},
+            )
+
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The WHERE clause (prefilter) and the parameters ``search`` would use."""
         st = await self._open(name)
@@ -1022,6 +1153,18 @@ class LanceDBAdapter:
         if rows > _THREAD_ROWS:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
+
+    def _wants_fts(self, st: _Table) -> bool:
+        return st.text_written and st.layout.has_text and not st.has_fts
+
+    async def _build_fts(self, st: _Table) -> None:
+        if st.has_fts or st.dropped or not st.layout.has_text:
+            return
+        log.info("building the full-text index on %s/%s", self.store, st.name)
+        # Not under the write lock, like the ANN index: Lance rebases the index
+        # commit over concurrent merges; rows it misses are scanned at query time.
+        await st.table.create_index(TEXT_COLUMN, config=FTS(with_position=False), replace=True)
+        st.has_fts = True
 
     def _wants_index(self, st: _Table) -> bool:
         spec = st.layout.spec
@@ -1043,7 +1186,9 @@ class LanceDBAdapter:
         if st.maintenance is not None and not st.maintenance.done():
             return
         job: Callable[[_Table], Any] | None = None
-        if self._wants_index(st):
+        if self._wants_fts(st):
+            job = self._build_fts
+        elif self._wants_index(st):
             rows = int(await st.table.count_rows())
             if rows >= max(self.index_min_rows, st.next_index_attempt_rows):
                 job = self._build_index

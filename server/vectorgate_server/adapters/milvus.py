@@ -118,6 +118,7 @@ from urllib.parse import urlsplit, urlunsplit
 import grpc
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from .. import deadline
 from ..config import MilvusConfig
 from ..domain import (
     CollectionInfo,
@@ -169,6 +170,15 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def _drop_mvcc_fallback_warning(record: logging.LogRecord) -> bool:
+    """Milvus Lite returns no session timestamp, so every ``query_iterator`` (``scan``)
+    would warn that it falls back to a client-side one; that fallback is what we want."""
+    return "failed to get mvccTs" not in record.getMessage()
+
+
+logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(_drop_mvcc_fallback_warning)
 
 T = TypeVar("T")
 
@@ -251,6 +261,8 @@ NATIVE_PARAMS: Final = frozenset(
 _MAX_WINDOW: Final = 16384
 _MAX_WRITE_BATCH: Final = 1000
 _MAX_READ_BATCH: Final = 1000
+#: Rows per ``query_iterator`` round trip of ``scan`` (Milvus caps a query window at 16384).
+_ITERATOR_BATCH: Final = 4096
 _DEFAULT_TIMEOUT_S: Final = 60.0
 #: Metadata keys per type-check query (three ``exists`` terms each).
 _TYPE_CHECK_KEYS: Final = 100
@@ -622,7 +634,7 @@ class MilvusAdapter:
         **kwargs: Any,
     ) -> T:
         """Run a blocking client call in a thread, translating SDK errors."""
-        kwargs.setdefault("timeout", self._timeout)
+        kwargs.setdefault("timeout", deadline.bound(self._timeout))
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except MilvusException as exc:
@@ -1004,6 +1016,43 @@ class MilvusAdapter:
                 doc = self._document(layout, row, include_vectors)
                 found[doc.id] = doc
         return [found[i] for i in wanted if i in found]
+
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` documents in id order after ``after``.
+
+        A plain ``query`` with a limit returns an arbitrary subset (segments are
+        not merged in key order), so a page is read with ``query_iterator``,
+        which returns primary keys in ascending order, filtered by
+        ``pk > cursor``. Integer primary keys (existing collections) order
+        numerically, not as strings, so they cannot be scanned by string cursor.
+        """
+        client = self._require_client()
+        layout = await self._layout(name)
+        if limit <= 0:
+            return []
+        if layout.pk_is_int:
+            raise Unsupported(
+                backend=BACKEND,
+                operation="scan",
+                detail=f"collection {name!r} has an integer primary key",
+            )
+        expr = "" if after is None else f"{layout.pk} > {string_literal(after)}"
+        output = self._default_output(layout, text=True, metadata=True, vector=include_vectors)
+        rows = await self._read(
+            layout,
+            "scan",
+            _scan_page,
+            client,
+            layout.stored,
+            expr=expr,
+            output_fields=output,
+            limit=limit,
+        )
+        docs = [self._document(layout, row, include_vectors) for row in rows]
+        docs.sort(key=lambda d: d.id)
+        return docs[:limit]
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
@@ -1597,6 +1646,35 @@ def _message(exc: BaseException) -> str:
         details = exc.details() if hasattr(exc, "details") else None
         return str(details or exc)
     return str(exc)
+
+
+def _scan_page(
+    client: MilvusClient,
+    collection: str,
+    *,
+    expr: str,
+    output_fields: list[str],
+    limit: int,
+    timeout: float | None,
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rows (ascending primary key) matching ``expr``."""
+    iterator = client.query_iterator(
+        collection,
+        batch_size=min(limit, _ITERATOR_BATCH),
+        filter=expr,
+        output_fields=output_fields,
+        timeout=timeout,
+    )
+    rows: list[dict[str, Any]] = []
+    try:
+        while len(rows) < limit:
+            batch = iterator.next()
+            if not batch:
+                break
+            rows.extend(batch)
+    finally:
+        iterator.close()
+    return rows[:limit]
 
 
 def _ids_filter(ids: Sequence[str]) -> Filter:

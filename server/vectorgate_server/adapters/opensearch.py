@@ -150,6 +150,8 @@ SPEC_META_KEY: Final = "vectorgate"
 _SPEC_VERSION: Final = 1
 
 ID_FIELD: Final = "id"
+#: Largest ``scan`` page (the default ``index.max_result_window``).
+_MAX_SCAN_PAGE: Final = 10_000
 VECTOR_FIELD: Final = "vector"
 DEFAULT_TEXT_FIELD: Final = "text"
 
@@ -1112,6 +1114,32 @@ class OpenSearchAdapter:
                     doc = self._document(layout, entry, include_vectors)
                     found[doc.id] = doc
         return [found[i] for i in wanted if i in found]
+
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` (at most 10,000) documents in id order after ``after``.
+
+        Sorted on the ``id`` keyword field (UTF-8 byte order, i.e. code point
+        order; sorting on ``_id`` needs fielddata) with ``search_after`` the cursor.
+        """
+        layout = await self._layout(name)
+        if limit <= 0:
+            return []
+        body: dict[str, Any] = {
+            "size": min(limit, _MAX_SCAN_PAGE),
+            "query": {"match_all": {}},
+            "sort": [{ID_FIELD: "asc"}],
+            "track_total_hits": False,
+        }
+        if after is not None:
+            body["search_after"] = [after]
+        if not include_vectors:
+            body["_source"] = {"excludes": [layout.vector_field]}
+        async with self._errors("scanning documents", name):
+            response = await self.client.search(index=layout.index, body=body)
+        hits = (response.get("hits") or {}).get("hits") or ()
+        return [self._document(layout, hit, include_vectors) for hit in hits]
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None

@@ -176,6 +176,10 @@ MAX_UPSERT_VECTORS = 1000
 MAX_UPSERT_BYTES = 2 * 1024 * 1024 - 16 * 1024
 MAX_DELETE_IDS = 1000
 MAX_FETCH_IDS = 100
+#: Ids per ``list`` call (the API's maximum).
+LIST_PAGE_SIZE = 100
+#: Scan positions remembered per adapter (one per copy in progress is the norm).
+_MAX_SCAN_POSITIONS = 64
 #: Keep fetch URLs (ids travel in the query string) comfortably short.
 MAX_FETCH_URL_CHARS = 6000
 FETCH_PAGE = 1000
@@ -341,6 +345,8 @@ class PineconeAdapter:
         self._pc: AsyncPinecone | None = None
         self._handles: dict[str, _Handle] = {}
         self._lock = asyncio.Lock()
+        #: (collection, last Pinecone id of a scan page) -> where listing continues.
+        self._scan_positions: dict[tuple[str, str], _ScanPosition] = {}
 
     @classmethod
     def from_config(cls, config: PineconeConfig) -> PineconeAdapter:
@@ -1083,6 +1089,73 @@ class PineconeAdapter:
                 )
         return [fetched[i] for i in dict.fromkeys(ids) if i in fetched]
 
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` documents in Pinecone id order after document ``after``.
+
+        ``list`` pages ids (at most 100 a call) in ascending order of the stored
+        Pinecone id (the percent-encoded document id), which is the scan order;
+        its pagination token is opaque, so it cannot start after a given id.
+        Where the previous page of this adapter ended, the listing continues from
+        the remembered token; any other cursor (a resume) lists from the start
+        and skips ids up to the cursor's Pinecone id. The page is then fetched.
+        """
+        handle = await self._handle(name)
+        if limit <= 0:
+            return []
+        cursor = None if after is None else (encode_id(after) if handle.typed else after)
+        position = self._scan_positions.pop((name, cursor), None) if cursor is not None else None
+        if position is None:
+            position = _ScanPosition(buffer=[], token=None, exhausted=False, skip_to=cursor)
+        pids: list[str] = []
+        while len(pids) < limit:
+            if position.buffer:
+                take = limit - len(pids)
+                pids.extend(position.buffer[:take])
+                position.buffer = position.buffer[take:]
+                continue
+            if position.exhausted:
+                break
+            token = position.token
+            response = await self._data(
+                handle,
+                lambda c, t=token: c.list_paginated(  # type: ignore[misc]
+                    limit=LIST_PAGE_SIZE, pagination_token=t, namespace=self._namespace
+                ),
+                action="list",
+            )
+            ids = [str(item.id) for item in response.vectors]
+            skip_to = position.skip_to
+            if skip_to is not None:
+                ids = [i for i in ids if i > skip_to]
+            position.buffer = ids
+            nxt = response.pagination.next if response.pagination is not None else None
+            position.token = nxt or None
+            position.exhausted = position.token is None
+        if not pids:
+            return []
+        if len(self._scan_positions) >= _MAX_SCAN_POSITIONS:
+            self._scan_positions.pop(next(iter(self._scan_positions)))
+        self._scan_positions[(name, pids[-1])] = position
+        fetched: dict[str, Document] = {}
+        for chunk in _fetch_chunks(pids):
+            fetch = await self._data(
+                handle,
+                lambda c, ch=chunk: c.fetch(ids=ch, namespace=self._namespace),  # type: ignore[misc]
+                field="ids",
+                action="fetch",
+            )
+            for pid, vector in fetch.vectors.items():
+                doc_id, text, md = self._document(handle, pid, vector.metadata)
+                fetched[pid] = Document(
+                    id=doc_id,
+                    text=text,
+                    vector=as_float32(vector.values) if include_vectors else None,
+                    metadata=md,
+                )
+        return [fetched[p] for p in pids if p in fetched]
+
     def _check_native(self, params: Mapping[str, Any], top_k: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in params.items():
@@ -1187,6 +1260,17 @@ class PineconeAdapter:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+@dataclass(slots=True)
+class _ScanPosition:
+    """Where a ``scan`` listing stands: ids listed but not returned, and the next token."""
+
+    buffer: list[str]
+    token: str | None
+    exhausted: bool
+    #: Ids up to this Pinecone id are skipped (listing restarted for a cursor).
+    skip_to: str | None
 
 
 def _max_lsn(current: int | None, info: ResponseInfo | None) -> int | None:

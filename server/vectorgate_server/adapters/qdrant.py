@@ -517,6 +517,36 @@ class QdrantAdapter:
                 found[doc.id] = doc
         return [found[i] for i in wanted if i in found]
 
+    async def scan(
+        self, name: str, *, after: str | None, limit: int, include_vectors: bool
+    ) -> list[Document]:
+        """The next ``limit`` documents in scan order after document ``after``.
+
+        Qdrant scrolls in point-id order and cannot order by a string payload
+        value, so the scan order is ascending *point id* (``uuid5`` of the
+        document id), not document id. The cursor is still the last document id:
+        its point id is the scroll ``offset`` (an inclusive lower bound that
+        need not exist any more), and the cursor point itself is skipped.
+        """
+        layout = await self._layout(name)
+        client = self._require_client()
+        if limit <= 0:
+            return []
+        offset = None if after is None else point_id(after)
+        records, _next = await self._call(
+            client.scroll(
+                name,
+                limit=limit + (offset is not None),
+                offset=offset,
+                with_payload=True,
+                with_vectors=include_vectors,
+            ),
+            name,
+        )
+        if offset is not None and records and str(records[0].id) == offset:
+            records = records[1:]
+        return [_document(record, layout, include_vectors) for record in records[:limit]]
+
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
     ) -> None:
@@ -993,7 +1023,12 @@ def _vector(raw: object, payload: Mapping[str, Any], layout: _Layout) -> FloatAr
         internal = payload.get(INTERNAL_PAYLOAD_KEY)
         norm = internal.get(NORM_KEY) if isinstance(internal, dict) else None
         if isinstance(norm, int | float) and not isinstance(norm, bool):
-            vector = vector * float(norm)
+            # Rescale to the stored norm rather than multiply by it: Qdrant returns
+            # cosine vectors unit-length, except qdrant-client's local mode after a
+            # reopen, which loads the persisted vectors without normalising them.
+            current = float(np.linalg.norm(vector))
+            if current > 0.0:
+                vector = vector * (float(norm) / current)
     return as_float32(vector.astype(np.float32))
 
 

@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .. import deadline
 from ..errors import (
     DeadlineExceeded,
     InvalidArgument,
@@ -150,7 +151,8 @@ async def run_with_deadline(ctx: CallContext, what: str, work: Awaitable[Any]) -
         if left <= 0:
             raise TimeoutError
         async with asyncio.timeout(left):
-            return await work
+            with deadline.start(left):
+                return await work
     except TimeoutError as exc:
         if asyncio.iscoroutine(work):
             work.close()

@@ -7,7 +7,10 @@ message. They know nothing of gRPC or HTTP: both transports call them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -31,17 +34,28 @@ from .. import convert
 from ..app import Gateway, Target, validate_name
 from ..domain import Document, IndexSpec, SearchQuery
 from ..errors import InvalidArgument
+from ..fusion import Contribution, FusionMethod, Retriever
+from ..multisearch import (
+    DEFAULT_GROUP,
+    ROUTER_GROUP,
+    Failure,
+    FusedSearchRequest,
+    MultiSearcher,
+    Outcome,
+    Retrieval,
+    TargetRequest,
+)
+from ..rag_context import DEFAULT_MAX_TOKENS, assemble
 from ..storage import VirtualIndex
 from .registry import CallContext, Permission, requires
 
 
 def _documents(pbs: Iterable[types_pb2.Document], field: str = "documents") -> list[Document]:
     docs: list[Document] = []
-    for i, pb in enumerate(pbs):
+    pb_list = list(pbs)
+    vectors = convert.decode_document_vectors(pb_list, field)
+    for i, (pb, vector) in enumerate(zip(pb_list, vectors, strict=True)):
         path = f"{field}[{i}]"
-        vector = (
-            convert.decode_vector(pb.vector, f"{path}.vector") if pb.HasField("vector") else None
-        )
         docs.append(
             Document(
                 id=pb.id,
@@ -215,15 +229,146 @@ class UpsertService:
         return upb.DeleteDocumentsResponse()
 
 
+_MODES: dict[int, frozenset[Retriever]] = {
+    spb.SEARCH_MODE_UNSPECIFIED: frozenset({Retriever.DENSE}),
+    spb.SEARCH_MODE_DENSE: frozenset({Retriever.DENSE}),
+    spb.SEARCH_MODE_KEYWORD: frozenset({Retriever.KEYWORD}),
+    spb.SEARCH_MODE_HYBRID: frozenset({Retriever.DENSE, Retriever.KEYWORD}),
+}
+_METHODS: dict[int, FusionMethod] = {
+    spb.FUSION_METHOD_UNSPECIFIED: FusionMethod.RRF,
+    spb.FUSION_METHOD_RRF: FusionMethod.RRF,
+    spb.FUSION_METHOD_WEIGHTED: FusionMethod.WEIGHTED,
+}
+_RETRIEVERS: dict[str, int] = {
+    Retriever.DENSE.value: types_pb2.RETRIEVER_DENSE,
+    Retriever.KEYWORD.value: types_pb2.RETRIEVER_KEYWORD,
+}
+
+
+def _is_fused(request: spb.SearchRequest) -> bool:
+    """Whether a Search takes the fused path (several targets, keyword/hybrid, reranking)."""
+    rerank = request.HasField("rerank") and (
+        request.rerank.enabled or not request.rerank.HasField("enabled")
+    )
+    return bool(
+        request.targets
+        or request.rag_group
+        or request.mode in (spb.SEARCH_MODE_KEYWORD, spb.SEARCH_MODE_HYBRID)
+        or rerank
+    )
+
+
+def _fused_request(request: spb.SearchRequest, path: str = "") -> FusedSearchRequest:
+    """Decode a SearchRequest for :class:`MultiSearcher`; ``path`` prefixes field names."""
+    which = request.WhichOneof("query")
+    vector = convert.decode_vector(request.vector, f"{path}vector") if which == "vector" else None
+    retrievers = _MODES.get(request.mode)
+    if retrievers is None:
+        raise InvalidArgument(f"{path}mode: unknown value {request.mode}", field=f"{path}mode")
+    method = _METHODS.get(request.fusion.method)
+    if method is None:
+        raise InvalidArgument(
+            f"{path}fusion.method: unknown value {request.fusion.method}",
+            field=f"{path}fusion.method",
+        )
+    rerank: bool | None = None
+    if request.HasField("rerank"):
+        rerank = request.rerank.enabled if request.rerank.HasField("enabled") else True
+    hybrid = request.hybrid
+    return FusedSearchRequest(
+        collection=request.collection,
+        store=request.store,
+        targets=tuple(
+            TargetRequest(
+                store=t.store,
+                collection=t.collection,
+                weight=t.weight if t.HasField("weight") else None,
+            )
+            for t in request.targets
+        ),
+        rag_group=request.rag_group,
+        text=request.text if which == "text" else None,
+        vector=vector,
+        top_k=request.top_k,
+        filter=(
+            convert.filter_from_pb(request.filter, f"{path}filter")
+            if request.HasField("filter")
+            else None
+        ),
+        output=convert.output_fields(request.output_fields, f"{path}output_fields"),
+        native_params=convert.struct_to_dict(request.native_params),
+        score_threshold=request.score_threshold,
+        retrievers=retrievers,
+        dense_weight=hybrid.dense_weight if hybrid.HasField("dense_weight") else None,
+        keyword_weight=hybrid.keyword_weight if hybrid.HasField("keyword_weight") else None,
+        method=method,
+        rrf_k=request.fusion.rrf_k,
+        candidates=request.fusion.candidates,
+        rerank=rerank,
+        rerank_model=request.rerank.model,
+        top_n=request.rerank.top_n,
+        rerank_candidates=request.rerank.candidates,
+        mmr_lambda=request.rerank.mmr_lambda if request.rerank.HasField("mmr_lambda") else None,
+    )
+
+
+def _sources_to_pb(sources: Iterable[Contribution], out: Any) -> None:
+    add = out.add
+    for source in sources:
+        add(
+            store=source.list.store,
+            collection=source.list.collection,
+            retriever=_RETRIEVERS.get(source.list.retriever, types_pb2.RETRIEVER_UNSPECIFIED),
+            rank=source.rank,
+            score=source.score,
+            raw_score=source.raw_score,
+            contribution=source.contribution,
+        )
+
+
+def _failures_to_pb(failures: Iterable[Failure], out: Any) -> None:
+    add = out.add
+    for failure in failures:
+        add(
+            store=failure.store,
+            collection=failure.collection,
+            stage=failure.stage,
+            code=failure.code,
+            reason=failure.reason,
+            message=failure.message,
+        )
+
+
+def _fused_response(outcome: Outcome) -> spb.SearchResponse:
+    response = spb.SearchResponse()
+    for item in outcome.hits:
+        pb = response.hits.add()
+        convert.hit_to_pb(item.hit, pb)
+        _sources_to_pb(item.sources, pb.sources)
+    _failures_to_pb(outcome.failures, response.failures)
+    return response
+
+
 class SearchService:
     """``vectorgate.v1.SearchService``."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
+        self.retrieval = gateway.retrieval or Retrieval()
+        self.multi = MultiSearcher(gateway, self.retrieval)
 
     @requires(Permission.READ)
     async def Search(self, request: spb.SearchRequest, ctx: CallContext) -> spb.SearchResponse:
-        """Search one collection."""
+        """Search one collection, or several fused (see multisearch)."""
+        if _is_fused(request):
+            if request.explain:
+                raise InvalidArgument(
+                    "explain: only single-collection dense searches can be explained",
+                    field="explain",
+                )
+            plan = self.multi.plan(_fused_request(request))
+            return _fused_response(await self.multi.run(plan, ctx))
         target = self.gw.resolve(request.store, request.collection)
         self.gw.check_top_k(request.top_k)
         which = request.WhichOneof("query")
@@ -262,6 +407,51 @@ class SearchService:
         response = spb.SearchResponse()
         for hit in hits:
             convert.hit_to_pb(hit, response.hits.add())
+        return response
+
+    @requires(Permission.READ)
+    async def Retrieve(
+        self, request: spb.RetrieveRequest, ctx: CallContext
+    ) -> spb.RetrieveResponse:
+        """Search (fused and reranked as asked), then pack the best passages into a token
+        budget with citations."""
+        if not request.HasField("search"):
+            raise InvalidArgument("search: required", field="search", reason="MISSING_FIELD")
+        if request.max_tokens < 0:
+            raise InvalidArgument("max_tokens: must be >= 0", field="max_tokens")
+        if request.search.explain:
+            raise InvalidArgument("search.explain: not with Retrieve", field="search.explain")
+        fused = _fused_request(request.search, "search.")
+        fused = replace(fused, output=replace(fused.output, text=True), need_text=True)
+        if not (fused.collection or fused.targets or fused.rag_group):
+            group = ROUTER_GROUP if self.retrieval.rag_enabled else DEFAULT_GROUP
+            fused = replace(fused, rag_group=group)
+        outcome = await self.multi.run(self.multi.plan(fused), ctx)
+        hits = [item.hit for item in outcome.hits]
+        sources = {id(item.hit): item.sources for item in outcome.hits}
+        packed = await asyncio.to_thread(
+            assemble, hits, request.max_tokens or DEFAULT_MAX_TOKENS, self.retrieval.tokens
+        )
+        response = spb.RetrieveResponse(
+            context=packed.context,
+            token_count=packed.token_count,
+            omitted_count=packed.omitted,
+        )
+        for passage in packed.passages:
+            pb = response.passages.add(
+                citation=passage.citation,
+                id=passage.hit.id,
+                store=passage.hit.store,
+                collection=passage.hit.collection,
+                text=passage.text,
+                score=passage.hit.score,
+                token_count=passage.token_count,
+                truncated=passage.truncated,
+            )
+            if passage.hit.metadata:
+                convert.metadata_to_struct(passage.hit.metadata, pb.metadata)
+            _sources_to_pb(sources.get(id(passage.hit), ()), pb.sources)
+        _failures_to_pb(outcome.failures, response.failures)
         return response
 
 

@@ -20,6 +20,7 @@ from google.rpc import error_details_pb2, status_pb2
 from vectorgate.v1 import (
     collection_admin_service_pb2,
     index_admin_service_pb2,
+    key_service_pb2,
     search_service_pb2,
     upsert_service_pb2,
 )
@@ -32,6 +33,7 @@ SERVICE_FILES = (
     upsert_service_pb2,
     search_service_pb2,
     index_admin_service_pb2,
+    key_service_pb2,
 )
 
 ERROR_DOMAIN = "vectorgate.dev"
@@ -69,6 +71,8 @@ class CallContext:
     peer: str = ""
     request_id: str = ""
     started: float = field(default_factory=time.monotonic)
+    #: Who is calling (``auth.Credentials``), once authenticated.
+    credentials: object | None = None
 
 
 Handler = Callable[[Any, CallContext], Awaitable[message.Message]]

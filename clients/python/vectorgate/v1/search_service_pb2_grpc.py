@@ -40,6 +40,11 @@ class SearchServiceStub:
                 request_serializer=vectorgate_dot_v1_dot_search__service__pb2.SearchRequest.SerializeToString,
                 response_deserializer=vectorgate_dot_v1_dot_search__service__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.Retrieve = channel.unary_unary(
+                '/vectorgate.v1.SearchService/Retrieve',
+                request_serializer=vectorgate_dot_v1_dot_search__service__pb2.RetrieveRequest.SerializeToString,
+                response_deserializer=vectorgate_dot_v1_dot_search__service__pb2.RetrieveResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -48,7 +53,23 @@ class SearchServiceServicer:
 
     def Search(self, request, context):
         """Searches one collection by query text or query vector, with an optional
-        metadata filter, returning the `top_k` best hits, best first.
+        metadata filter, returning the `top_k` best hits, best first. With
+        `targets` or `rag_group` it searches several collections (in one or more
+        stores) concurrently and fuses their results; `mode` selects dense,
+        keyword or hybrid retrieval and `rerank` reranks the fused candidates.
+        A fused search returns the hits of the targets that answered and lists
+        the others in `failures`; it fails (UNAVAILABLE) only when every target
+        fails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Retrieve(self, request, context):
+        """Retrieves context for a prompt (retrieval-augmented generation): runs the
+        search (fused and reranked as requested), then packs the best passages
+        into a token budget, counted with the local model's tokenizer, and
+        returns them with citations and as one ready-to-use context string.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -61,6 +82,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=vectorgate_dot_v1_dot_search__service__pb2.SearchRequest.FromString,
                     response_serializer=vectorgate_dot_v1_dot_search__service__pb2.SearchResponse.SerializeToString,
+            ),
+            'Retrieve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Retrieve,
+                    request_deserializer=vectorgate_dot_v1_dot_search__service__pb2.RetrieveRequest.FromString,
+                    response_serializer=vectorgate_dot_v1_dot_search__service__pb2.RetrieveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +117,33 @@ class SearchService:
             '/vectorgate.v1.SearchService/Search',
             vectorgate_dot_v1_dot_search__service__pb2.SearchRequest.SerializeToString,
             vectorgate_dot_v1_dot_search__service__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Retrieve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vectorgate.v1.SearchService/Retrieve',
+            vectorgate_dot_v1_dot_search__service__pb2.RetrieveRequest.SerializeToString,
+            vectorgate_dot_v1_dot_search__service__pb2.RetrieveResponse.FromString,
             options,
             channel_credentials,
             insecure,

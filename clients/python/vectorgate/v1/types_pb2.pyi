@@ -30,6 +30,12 @@ class FilterOperator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILTER_OPERATOR_IN: _ClassVar[FilterOperator]
     FILTER_OPERATOR_NIN: _ClassVar[FilterOperator]
     FILTER_OPERATOR_CONTAINS: _ClassVar[FilterOperator]
+
+class Retriever(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RETRIEVER_UNSPECIFIED: _ClassVar[Retriever]
+    RETRIEVER_DENSE: _ClassVar[Retriever]
+    RETRIEVER_KEYWORD: _ClassVar[Retriever]
 DISTANCE_METRIC_UNSPECIFIED: DistanceMetric
 DISTANCE_METRIC_COSINE: DistanceMetric
 DISTANCE_METRIC_L2: DistanceMetric
@@ -44,6 +50,9 @@ FILTER_OPERATOR_LTE: FilterOperator
 FILTER_OPERATOR_IN: FilterOperator
 FILTER_OPERATOR_NIN: FilterOperator
 FILTER_OPERATOR_CONTAINS: FilterOperator
+RETRIEVER_UNSPECIFIED: Retriever
+RETRIEVER_DENSE: Retriever
+RETRIEVER_KEYWORD: Retriever
 
 class Vector(_message.Message):
     __slots__ = ("values", "packed")
@@ -146,7 +155,7 @@ class Filter(_message.Message):
     def __init__(self, condition: _Optional[_Union[FieldCondition, _Mapping]] = ..., all_of: _Optional[_Union[FilterList, _Mapping]] = ..., any_of: _Optional[_Union[FilterList, _Mapping]] = ..., negate: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("id", "score", "raw_score", "text", "metadata", "store", "collection", "vector")
+    __slots__ = ("id", "score", "raw_score", "text", "metadata", "store", "collection", "vector", "sources")
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +164,7 @@ class Hit(_message.Message):
     STORE_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
     id: str
     score: float
     raw_score: float
@@ -163,4 +173,23 @@ class Hit(_message.Message):
     store: str
     collection: str
     vector: Vector
-    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., raw_score: _Optional[float] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ...) -> None: ...
+    sources: _containers.RepeatedCompositeFieldContainer[HitSource]
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., raw_score: _Optional[float] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[HitSource, _Mapping]]] = ...) -> None: ...
+
+class HitSource(_message.Message):
+    __slots__ = ("store", "collection", "retriever", "rank", "score", "raw_score", "contribution")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVER_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    collection: str
+    retriever: Retriever
+    rank: int
+    score: float
+    raw_score: float
+    contribution: float
+    def __init__(self, store: _Optional[str] = ..., collection: _Optional[str] = ..., retriever: _Optional[_Union[Retriever, str]] = ..., rank: _Optional[int] = ..., score: _Optional[float] = ..., raw_score: _Optional[float] = ..., contribution: _Optional[float] = ...) -> None: ...
