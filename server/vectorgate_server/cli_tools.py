@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
 
-COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes", "copy"})
+COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes", "keys", "copy"})
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 _SNIPPET_CHARS: Final = 160
 
@@ -176,6 +176,27 @@ def add_parsers(sub: Any) -> None:
     for parser in (indexes, i_list, i_get, i_create, i_delete):
         _connection_options(parser, inherit=parser is not indexes)
 
+    keys = sub.add_parser("keys", help="generate, describe, list or delete virtual keys")
+    k_actions = keys.add_subparsers(dest="action", metavar="{list,info,generate,delete}")
+    k_list = k_actions.add_parser("list", help="list the keys you manage (the default)")
+    k_info = k_actions.add_parser("info", help="describe a key (default: your own)")
+    k_info.add_argument("key", nargs="?", default="")
+    k_generate = k_actions.add_parser("generate", help="generate a key; it is shown only once")
+    k_generate.add_argument(
+        "--index",
+        action="append",
+        default=[],
+        metavar="NAME=PERMS",
+        help="grant a virtual index, e.g. docs=read,write (repeatable)",
+    )
+    k_generate.add_argument("--model", action="append", default=[], help="allowed model")
+    k_generate.add_argument("--alias", default="")
+    k_generate.add_argument("--duration", default="", help="lifetime such as 30d, 12h")
+    k_delete = k_actions.add_parser("delete", help="delete keys")
+    k_delete.add_argument("key", nargs="+")
+    for parser in (keys, k_list, k_info, k_generate, k_delete):
+        _connection_options(parser, inherit=parser is not keys)
+
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -234,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
         "search": _search,
         "collections": _collections,
         "indexes": _indexes,
+        "keys": _keys,
         "copy": _copy,
     }
     try:
@@ -362,6 +384,51 @@ def _indexes(args: argparse.Namespace) -> int:
         else:
             client.delete_index(args.name)
             console.print(f"deleted virtual index {args.name}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    action = args.action or "list"
+    console = _console()
+    with _client(args) as client:
+        if action == "generate":
+            grants: dict[str, list[str]] = {}
+            for item in args.index:
+                name, sep, perms = item.partition("=")
+                if not sep or not name or not perms:
+                    raise _UsageError(f"--index {item!r}: use NAME=read,write")
+                grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
+            created = client.generate_key(
+                indexes=grants, models=args.model, alias=args.alias, duration=args.duration
+            )
+            console.print(f"key (shown only once): {created['key']}")
+            return 0
+        if action == "delete":
+            deleted = client.delete_keys(args.key)
+            console.print(f"deleted {len(deleted)} key(s)")
+            return 0 if len(deleted) == len(args.key) else 1
+        infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
+        if not infos:
+            console.print("no keys")
+            return 0
+        table = Table(title="virtual keys")
+        for column in ("token", "alias", "indexes", "models", "expires"):
+            table.add_column(column, overflow="fold")
+        for info in infos:
+            grants_text = ", ".join(
+                f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
+                for g in info.get("allowed_vector_store_indexes", [])
+            )
+            table.add_row(
+                str(info.get("key_prefix") or info.get("token", ""))[:16],
+                str(info.get("key_alias", "")),
+                grants_text,
+                ", ".join(info.get("models", [])),
+                str(info.get("expires", "")),
+            )
+        console.print(table)
     return 0
 
 

@@ -45,6 +45,8 @@ from vectorgate.v1 import collection_admin_service_pb2 as collection_pb2
 from vectorgate.v1 import collection_admin_service_pb2_grpc as collection_grpc
 from vectorgate.v1 import index_admin_service_pb2 as index_pb2
 from vectorgate.v1 import index_admin_service_pb2_grpc as index_grpc
+from vectorgate.v1 import key_service_pb2 as key_pb2
+from vectorgate.v1 import key_service_pb2_grpc as key_grpc
 from vectorgate.v1 import search_service_pb2 as search_pb2
 from vectorgate.v1 import search_service_pb2_grpc as search_grpc
 from vectorgate.v1 import upsert_service_pb2 as upsert_pb2
@@ -203,6 +205,29 @@ def _stubs(channel: grpc.Channel | grpc.aio.Channel) -> tuple[Any, Any, Any, Any
     )
 
 
+def _key_request(
+    indexes: Mapping[str, Sequence[str]] | None,
+    models: Sequence[str],
+    alias: str,
+    duration: str,
+    metadata: Mapping[str, Any] | None,
+) -> key_pb2.GenerateKeyRequest:
+    request = key_pb2.GenerateKeyRequest(models=list(models), key_alias=alias, duration=duration)
+    for name, permissions in (indexes or {}).items():
+        request.allowed_vector_store_indexes.add(
+            index_name=name, index_permissions=list(permissions)
+        )
+    if metadata:
+        request.metadata.update(dict(metadata))
+    return request
+
+
+def _key_dict(message: Any) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
 # -- the blocking client -------------------------------------------------------------------
 
 
@@ -238,6 +263,7 @@ class Client:
         self._metadata = _auth_metadata(api_key)
         self._timeout = timeout
         self._collections, self._upsert, self._search, self._indexes = _stubs(self._channel)
+        self._keys: Any = key_grpc.KeyServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""
@@ -585,6 +611,38 @@ class Client:
         """
         self._call(self._indexes.DeleteIndex, index_pb2.DeleteIndexRequest(index_name=index_name))
 
+    def generate_key(
+        self,
+        *,
+        indexes: Mapping[str, Sequence[str]] | None = None,
+        models: Sequence[str] = (),
+        alias: str = "",
+        duration: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Creates a virtual key (needs the master key or a key with at least these rights).
+
+        ``indexes`` maps virtual index names to permissions (``["read", "write"]``).
+        Returns ``{"key": "sk-...", "info": {...}}``; the key is shown only this once.
+        """
+        request = _key_request(indexes, models, alias, duration, metadata)
+        return _key_dict(self._call(self._keys.GenerateKey, request))
+
+    def key_info(self, key: str = "") -> dict[str, Any]:
+        """Describes a key (empty: the caller's own key). The secret is never returned."""
+        response = self._call(self._keys.GetKey, key_pb2.GetKeyRequest(key=key))
+        return _key_dict(response.info)
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        """The keys the caller manages (all of them for the master key)."""
+        response = self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
+        return [_key_dict(info) for info in response.keys]
+
+    def delete_keys(self, keys: Sequence[str]) -> list[str]:
+        """Deletes keys (by key or by the token that identifies them); returns those deleted."""
+        response = self._call(self._keys.DeleteKey, key_pb2.DeleteKeyRequest(keys=list(keys)))
+        return list(response.deleted_keys)
+
 
 # -- the asyncio client --------------------------------------------------------------------
 
@@ -614,6 +672,7 @@ class AsyncClient:
         self._metadata = _auth_metadata(api_key)
         self._timeout = timeout
         self._collections, self._upsert, self._search, self._indexes = _stubs(self._channel)
+        self._keys: Any = key_grpc.KeyServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""
@@ -859,6 +918,34 @@ class AsyncClient:
         """Deletes a virtual index; see :meth:`Client.delete_index`."""
         request = index_pb2.DeleteIndexRequest(index_name=index_name)
         await self._call(self._indexes.DeleteIndex, request)
+
+    async def generate_key(
+        self,
+        *,
+        indexes: Mapping[str, Sequence[str]] | None = None,
+        models: Sequence[str] = (),
+        alias: str = "",
+        duration: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Creates a virtual key; see :meth:`Client.generate_key`."""
+        request = _key_request(indexes, models, alias, duration, metadata)
+        return _key_dict(await self._call(self._keys.GenerateKey, request))
+
+    async def key_info(self, key: str = "") -> dict[str, Any]:
+        """Describes a key; see :meth:`Client.key_info`."""
+        response = await self._call(self._keys.GetKey, key_pb2.GetKeyRequest(key=key))
+        return _key_dict(response.info)
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        """The keys the caller manages; see :meth:`Client.list_keys`."""
+        response = await self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
+        return [_key_dict(info) for info in response.keys]
+
+    async def delete_keys(self, keys: Sequence[str]) -> list[str]:
+        """Deletes keys; see :meth:`Client.delete_keys`."""
+        request = key_pb2.DeleteKeyRequest(keys=list(keys))
+        return list((await self._call(self._keys.DeleteKey, request)).deleted_keys)
 
 
 async def _write_all(
