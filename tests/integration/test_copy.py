@@ -222,3 +222,29 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no store 'nowhere'" in capsys.readouterr().err
     assert copy_cli(config_path, "lance/src", "lance/fresh", "--resume") == 1
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_copy_to_and_from_the_real_milvus_server(
+    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pairs involving the real Milvus server: LanceDB -> server -> Milvus Lite and Qdrant."""
+    from tests.contract.backends.milvus import database_for
+
+    server = request.getfixturevalue("milvus_server")
+    db_name = database_for(server, request, str(tmp_path))
+    config_path = write_config(tmp_path)
+    config_path.write_text(
+        config_path.read_text(encoding="utf-8")
+        + f"  srv:\n    type: milvus\n    uri: {server.uri}\n    db_name: {db_name}\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    docs = make_documents(2_000, seed=3)
+    asyncio.run(seed(config, "lance", "docs", docs))
+
+    assert copy_cli(config_path, "lance/docs", "srv/docs") == 0
+    assert copy_cli(config_path, "srv/docs", "mil/fromsrv") == 0
+    assert copy_cli(config_path, "srv/docs", "qd/fromsrv") == 0
+    assert capsys.readouterr().out.count("counts verified: 2000") == 3
+    for store, name in (("srv", "docs"), ("mil", "fromsrv"), ("qd", "fromsrv")):
+        assert_same(asyncio.run(read_all(config, store, name)), docs)
