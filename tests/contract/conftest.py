@@ -122,7 +122,10 @@ async def adapter(
                 except NotFound:
                     pass
                 except Exception:
-                    # The test closed the adapter (persistence): clean up through another.
+                    # The test closed the adapter (persistence): clean up through another,
+                    # after closing the ones the test reopened, so that no background
+                    # maintenance of theirs still writes into a table being dropped.
+                    await reopen.stack.aclose()
                     cleaner = await reopen()
                     with contextlib.suppress(NotFound):
                         await cleaner.drop_collection(name)
