@@ -87,6 +87,8 @@ from ..filters.lancedb import (
     sql_literal,
 )
 from .base import Capabilities
+from .params import positive_int
+from .params import validate_native_params as _validate_native_params
 
 __all__ = [
     "INDEX_TYPES",
@@ -133,7 +135,6 @@ NATIVE_PARAMS: Final[Mapping[str, str]] = {
     "ef": "int",
     "exact": "bool",
 }
-_MAX_NATIVE_INT: Final = 2**31 - 1
 
 #: Ids per ``IN (...)`` list in get/delete.
 _ID_CHUNK: Final = 1000
@@ -319,17 +320,6 @@ class _Table:
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _positive_int(value: object) -> int | None:
-    """``value`` as a positive int (integral floats from protobuf Structs accepted)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= _MAX_NATIVE_INT:
-        return value
-    return None
-
-
 def _index_param_names(index_type: str) -> list[str]:
     cls = INDEX_TYPES[index_type]
     return sorted(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_PARAMS)
@@ -362,7 +352,7 @@ def validate_index_spec(index: IndexSpec, dimension: int) -> IndexSpec:
                 f"{path}: not a parameter of {index_type} (accepted: {', '.join(names)})",
                 field=path,
             )
-        number = _positive_int(value)
+        number = positive_int(value)
         if number is None:
             raise InvalidArgument(f"{path}: must be a positive integer, got {value!r}", field=path)
         params[key] = number
@@ -384,28 +374,7 @@ def validate_index_spec(index: IndexSpec, dimension: int) -> IndexSpec:
 
 def validate_native_params(params: Mapping[str, Any]) -> dict[str, int | bool]:
     """The native search parameters, validated, or ``InvalidArgument``."""
-    out: dict[str, int | bool] = {}
-    for key, value in params.items():
-        path = f"native_params.{key}"
-        kind = NATIVE_PARAMS.get(key)
-        if kind is None:
-            raise InvalidArgument(
-                f"{path}: not a {BACKEND} search parameter "
-                f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
-                field=path,
-            )
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise InvalidArgument(f"{path}: must be a bool, got {value!r}", field=path)
-            out[key] = value
-        else:
-            number = _positive_int(value)
-            if number is None:
-                raise InvalidArgument(
-                    f"{path}: must be a positive integer, got {value!r}", field=path
-                )
-            out[key] = number
-    return out
+    return _validate_native_params(params, NATIVE_PARAMS, BACKEND)
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -126,6 +126,8 @@ from ..filters.opensearch import (
     metadata_key,
 )
 from .base import Capabilities
+from .params import positive_int
+from .params import validate_native_params as _validate_native_params
 
 if TYPE_CHECKING:
     from ..config import OpenSearchConfig
@@ -167,7 +169,6 @@ NATIVE_PARAMS: Final[Mapping[str, str]] = {"ef_search": "int", "exact": "bool"}
 _SPACE_TYPES: Final = {Metric.COSINE: "cosinesimil", Metric.L2: "l2", Metric.IP: "innerproduct"}
 _METRIC_OF_SPACE: Final = {v: k for k, v in _SPACE_TYPES.items()}
 _RESERVED_TEXT_FIELDS: Final = frozenset({ID_FIELD, VECTOR_FIELD, METADATA_FIELD})
-_MAX_INT: Final = 2**31 - 1
 _MAX_INDEX_NAME_BYTES: Final = 255
 #: Seconds a cached index layout is trusted before the mapping is read again.
 _LAYOUT_TTL_S: Final = 30.0
@@ -343,17 +344,6 @@ class _Layout:
         return IndexSpec(type="HNSW" if self.ann else "FLAT", params={})
 
 
-def _positive_int(value: object) -> int | None:
-    """``value`` as a positive int (integral floats from protobuf Structs accepted)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= _MAX_INT:
-        return value
-    return None
-
-
 def validate_index_spec(index: IndexSpec, default_engine: str) -> IndexSpec:
     """The index spec normalised (upper-case type, engine resolved), or ``InvalidArgument``."""
     index_type = index.type.strip().upper() or "HNSW"
@@ -386,7 +376,7 @@ def validate_index_spec(index: IndexSpec, default_engine: str) -> IndexSpec:
                 )
             params[key] = value.lower()
             continue
-        number = _positive_int(value)
+        number = positive_int(value)
         if number is None:
             raise InvalidArgument(f"{path}: must be a positive integer, got {value!r}", field=path)
         params[key] = number
@@ -402,28 +392,7 @@ def validate_index_spec(index: IndexSpec, default_engine: str) -> IndexSpec:
 
 def validate_native_params(params: Mapping[str, Any]) -> dict[str, int | bool]:
     """The native search parameters, validated, or ``InvalidArgument``."""
-    out: dict[str, int | bool] = {}
-    for key, value in params.items():
-        path = f"native_params.{key}"
-        kind = NATIVE_PARAMS.get(key)
-        if kind is None:
-            raise InvalidArgument(
-                f"{path}: not a {BACKEND} search parameter "
-                f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
-                field=path,
-            )
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise InvalidArgument(f"{path}: must be a bool, got {value!r}", field=path)
-            out[key] = value
-        else:
-            number = _positive_int(value)
-            if number is None:
-                raise InvalidArgument(
-                    f"{path}: must be a positive integer, got {value!r}", field=path
-                )
-            out[key] = number
-    return out
+    return _validate_native_params(params, NATIVE_PARAMS, BACKEND)
 
 
 def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> None:

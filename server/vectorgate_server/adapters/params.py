@@ -1,0 +1,55 @@
+"""Validation of backend-native parameters shared by the adapters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ..errors import InvalidArgument
+
+#: Largest integer parameter accepted (what the backends' int32 fields hold).
+MAX_INT: Final = 2**31 - 1
+
+
+def positive_int(value: object, maximum: int = MAX_INT) -> int | None:
+    """``value`` as a positive int (integral floats from protobuf Structs accepted), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= maximum:
+        return value
+    return None
+
+
+def validate_native_params(
+    params: Mapping[str, Any], accepted: Mapping[str, str], backend: str
+) -> dict[str, int | bool]:
+    """Search parameters checked against ``accepted`` (name -> "int" | "bool").
+
+    Raises ``InvalidArgument`` naming ``native_params.<key>`` for an unknown key
+    or a value of the wrong type.
+    """
+    out: dict[str, int | bool] = {}
+    for key, value in params.items():
+        path = f"native_params.{key}"
+        kind = accepted.get(key)
+        if kind is None:
+            raise InvalidArgument(
+                f"{path}: not a {backend} search parameter "
+                f"(accepted: {', '.join(sorted(accepted))})",
+                field=path,
+            )
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise InvalidArgument(f"{path}: must be a bool, got {value!r}", field=path)
+            out[key] = value
+        else:
+            number = positive_int(value)
+            if number is None:
+                raise InvalidArgument(
+                    f"{path}: must be a positive integer, got {value!r}", field=path
+                )
+            out[key] = number
+    return out
