@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from starlette.requests import Request
@@ -27,6 +27,9 @@ from .auth import Authenticator, Credentials, endpoint_field
 from .errors import PermissionDenied, Unauthenticated
 from .services.registry import Permission
 from .storage import VirtualIndex
+
+if TYPE_CHECKING:
+    from .adapters.milvus import MilvusAdapter
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +167,16 @@ class MilvusPassthrough:
         except PermissionDenied as exc:
             return _answer({"code": 65535, "message": exc.message}, 403)
 
-    def _milvus(self, index: VirtualIndex) -> Any:
+    def _milvus(self, index: VirtualIndex) -> MilvusAdapter:
         adapter: Any = self.gateway.adapter(index.store)
         adapter = getattr(adapter, "inner", adapter)
-        if getattr(adapter, "backend", "") != "milvus":
-            raise PassthroughError(
-                400, 1100, f"index {index.index_name!r} is not on a Milvus store"
-            )
-        return adapter
+        if getattr(adapter, "backend", "") == "milvus":
+            # Imported here: pymilvus is only needed where a Milvus store is configured.
+            from .adapters.milvus import MilvusAdapter
+
+            if isinstance(adapter, MilvusAdapter):
+                return adapter
+        raise PassthroughError(400, 1100, f"index {index.index_name!r} is not on a Milvus store")
 
     def _visible(self, credentials: Credentials, permission: Permission) -> list[str]:
         names = []
@@ -249,9 +254,7 @@ class MilvusPassthrough:
             return_code = code if isinstance(code, int) and code != 0 else 1100
             raise PassthroughError(200, return_code, message) from None
         if endpoint in ("collections/create", "collections/drop"):
-            forget: Callable[[str], None] | None = getattr(adapter, "_forget", None)
-            if forget is not None:
-                forget(index.collection)
+            adapter.forget_collection(index.collection)
             self.gateway.forget(self.gateway.resolve("", index.index_name))
         return self._rename(result, real, index.index_name)
 
@@ -270,10 +273,12 @@ class MilvusPassthrough:
             return [MilvusPassthrough._rename(v, real, virtual) for v in value]
         return value
 
-    async def _execute(self, adapter: Any, endpoint: str, real: str, body: dict[str, Any]) -> Any:
+    async def _execute(
+        self, adapter: MilvusAdapter, endpoint: str, real: str, body: dict[str, Any]
+    ) -> Any:
         from pymilvus import DataType, MilvusClient
 
-        client: MilvusClient = adapter._require_client()
+        client: MilvusClient = adapter.require_client()
 
         def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             return asyncio.to_thread(fn, *args, **kwargs)

@@ -335,6 +335,8 @@ class InstrumentedAdapter:
 
     async def start(self) -> None:
         await self._run("start", self.inner.start())
+        # Some adapters settle their capabilities on connecting (Milvus: keyword search).
+        self.capabilities = self.inner.capabilities
 
     async def close(self) -> None:
         await self._run("close", self.inner.close())

@@ -21,7 +21,11 @@ Storage layout of collections vectorgate creates
 * ``<text_field>`` (default ``text``): ``VARCHAR(65535)``, the document text;
 * ``metadata_str`` / ``metadata_num`` / ``metadata_bool`` / ``metadata_list``:
   ``JSON`` objects holding the metadata, split by value type
-  (strings, numbers, bools, lists of strings).
+  (strings, numbers, bools, lists of strings);
+* where the engine has full-text search (see *Keyword search*): the text
+  field is analysed (``enable_analyzer``, the standard analyzer) and a BM25
+  function fills ``text_bm25``, a ``SPARSE_FLOAT_VECTOR`` indexed
+  ``SPARSE_INVERTED_INDEX`` with metric ``BM25``.
 
 Why typed JSON fields rather than the dynamic field: Milvus Lite 3.x
 evaluates filters in Python with three-valued logic, where ``true == 1`` and
@@ -75,6 +79,36 @@ the raw value, except for ``L2`` where it is ``sqrt(max(raw, 0))``;
 ``score = normalise_score(metric, canonical)`` and ``raw_score`` is Milvus'
 number unchanged.
 
+Keyword search
+--------------
+:meth:`MilvusAdapter.keyword_search` ranks documents by BM25 through Milvus's
+own full-text search: a BM25 function turns the analysed text field into a
+sparse vector on write, and a search of that field with the query *text*
+(``metric_type`` ``BM25``) ranks by relevance, the compiled filter applied
+before ranking. It needs Milvus 2.5 or later, or Milvus Lite (in process or as
+``milvus-lite server``); ``start`` reads the engine's version and sets
+``capabilities.keyword_search`` accordingly (``False`` until then, and on
+older servers such as 2.3). On such engines ``create_collection`` adds the
+analyzer, the sparse field and the function, and records it in the
+``vectorgate.spec`` property (``"keyword": {"function": "BM25", ...}``). A
+collection without the function (created before, or on an older server) and
+a foreign collection without a BM25 function fed by its text field cannot be
+searched by keyword: ``Unsupported`` naming the collection and the reason
+(copy it into a new collection to add the function).
+
+Scores: BM25 relevance is strictly positive for a matching document (Milvus's
+IDF is ``log(1 + (N - df + 0.5) / (df + 0.5))``). A Milvus server returns it
+as the hit's ``distance``; Milvus Lite 3.x returns it negated (its sparse
+search ranks by ascending distance, ``-score``). ``score`` is therefore
+``abs(distance)`` on either engine, hits are ordered by it, and ``raw_score``
+is the distance as returned. Non-matching documents are never returned.
+
+Analyzer: the standard analyzer of each engine, which differ on text without
+spaces: a server splits CJK text into single ideographs, Milvus Lite keeps a
+run of word characters (regex ``\\w+``, so a whole CJK phrase) as one term. Emoji
+and punctuation are not terms; a query without any word character matches
+nothing (answered without a call).
+
 Native search parameters
 ------------------------
 Named as in LiteLLM's Milvus vector store: ``limit`` (must equal ``top_k``;
@@ -103,6 +137,7 @@ search parameters (LiteLLM-only settings) are ignored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -116,7 +151,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 from .. import deadline
 from ..config import MilvusConfig
@@ -190,9 +225,18 @@ _DESCRIPTION_PREFIX: Final = "vectorgate collection; spec: "
 
 ID_FIELD: Final = "id"
 VECTOR_FIELD: Final = "vector"
+#: The sparse field a BM25 function fills from the text field (full-text collections).
+SPARSE_FIELD: Final = "text_bm25"
+_BM25_FUNCTION: Final = "text_bm25"
 ID_MAX_LENGTH: Final = 512
 TEXT_MAX_LENGTH: Final = 65535
-_RESERVED_FIELDS: Final = frozenset({ID_FIELD, VECTOR_FIELD, *METADATA_FIELDS.values()})
+_RESERVED_FIELDS: Final = frozenset(
+    {ID_FIELD, VECTOR_FIELD, SPARSE_FIELD, *METADATA_FIELDS.values()}
+)
+#: Milvus servers with BM25 functions (full-text search).
+_FULL_TEXT_SERVER: Final = (2, 5)
+#: Any word character: a query without one has no terms for the standard analyzer.
+_WORD_RE: Final = re.compile(r"\w")
 _FIELD_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 #: Prefix of escaped collection names (see :func:`milvus_name`).
@@ -394,6 +438,10 @@ class _Layout:
     string_arrays: frozenset[str] = frozenset()
     #: Nullable fields (Milvus 2.5+ and Milvus Lite).
     nullable: frozenset[str] = frozenset()
+    #: SPARSE_FLOAT_VECTOR fields (not searchable by vector here; never written).
+    sparse_fields: frozenset[str] = frozenset()
+    #: The sparse field a BM25 function fills from ``text_field`` (keyword search), if any.
+    keyword_field: str | None = None
 
     @property
     def dimension(self) -> int:
@@ -517,15 +565,19 @@ class MilvusAdapter:
         self._text_field = text_field
         self._defaults = self._validate_defaults(native_defaults or {})
         index_types = _LITE_INDEX_TYPES if self.is_lite else frozenset(_INDEX_PARAMS)
+        #: ``keyword_search`` is decided by ``start`` from the engine's version.
         self.capabilities = Capabilities(
             metrics=frozenset(Metric),
             delete_by_filter=True,
             index_types=index_types,
             max_write_batch=_MAX_WRITE_BATCH,
             native_params=NATIVE_PARAMS,
+            keyword_search=False,
         )
         self._client: MilvusClient | None = None
         self._server_version = ""
+        #: Whether the engine has BM25 functions (known once started).
+        self._full_text = False
         self._layouts: dict[str, _Layout] = {}
         self._loaded: set[str] = set()
         self._lite_acquired = False
@@ -563,6 +615,16 @@ class MilvusAdapter:
         return self._db_name or "default"
 
     @property
+    def server_version(self) -> str:
+        """The engine's version as it reports it (empty until started)."""
+        return self._server_version
+
+    @property
+    def full_text_search(self) -> bool:
+        """Whether the engine has BM25 full-text search (known once started)."""
+        return self._full_text
+
+    @property
     def display_uri(self) -> str:
         """The uri without credentials, for messages."""
         if self._lite_path is not None:
@@ -579,6 +641,8 @@ class MilvusAdapter:
         if self._client is not None:
             return
         self._client = await asyncio.to_thread(self._connect)
+        self._full_text = _has_full_text(self._server_version, lite=self.is_lite)
+        self.capabilities = dataclasses.replace(self.capabilities, keyword_search=self._full_text)
 
     def _connect(self) -> MilvusClient:
         uri = self._uri
@@ -619,6 +683,19 @@ class MilvusAdapter:
             _lite_release(self._lite_path)
 
     # ------------------------------------------------------------------ calls
+
+    def require_client(self) -> MilvusClient:
+        """The connected ``MilvusClient`` (for the native REST passthrough).
+
+        ``Unavailable`` if the adapter is not started. Calls on it bypass the
+        adapter: after creating or dropping a collection through it, call
+        :meth:`forget_collection`.
+        """
+        return self._require_client()
+
+    def forget_collection(self, name: str) -> None:
+        """Drop what the adapter cached about collection ``name`` (schema, load state)."""
+        self._forget(name)
 
     def _require_client(self) -> MilvusClient:
         if self._client is None:
@@ -685,7 +762,8 @@ class MilvusAdapter:
         index = self._index_for(spec)
         metric_name = _METRIC_NAMES[spec.metric]
         created = datetime.now(UTC)
-        document = {
+        full_text = self._full_text
+        document: dict[str, Any] = {
             "format": _SPEC_FORMAT,
             "name": spec.name,
             "dimension": spec.dimension,
@@ -695,6 +773,12 @@ class MilvusAdapter:
             "index": {"type": index.type, "params": dict(index.params)},
             "create_time": created.isoformat(),
         }
+        if full_text:
+            document["keyword"] = {
+                "function": "BM25",
+                "sparse_field": SPARSE_FIELD,
+                "analyzer": "standard",
+            }
         encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
         schema = MilvusClient.create_schema(
             auto_id=False,
@@ -703,9 +787,25 @@ class MilvusAdapter:
         )
         schema.add_field(ID_FIELD, DataType.VARCHAR, is_primary=True, max_length=ID_MAX_LENGTH)
         schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=spec.dimension)
-        schema.add_field(text_field, DataType.VARCHAR, max_length=TEXT_MAX_LENGTH)
+        if full_text:
+            # The standard analyzer (each engine's default); see "Keyword search".
+            schema.add_field(
+                text_field, DataType.VARCHAR, max_length=TEXT_MAX_LENGTH, enable_analyzer=True
+            )
+        else:
+            schema.add_field(text_field, DataType.VARCHAR, max_length=TEXT_MAX_LENGTH)
         for json_field in METADATA_FIELDS.values():
             schema.add_field(json_field, DataType.JSON)
+        if full_text:
+            schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(
+                    name=_BM25_FUNCTION,
+                    function_type=FunctionType.BM25,
+                    input_field_names=[text_field],
+                    output_field_names=[SPARSE_FIELD],
+                )
+            )
         index_params = MilvusClient.prepare_index_params()
         index_params.add_index(
             VECTOR_FIELD,
@@ -713,6 +813,10 @@ class MilvusAdapter:
             metric_type=metric_name,
             params=dict(index.params),
         )
+        if full_text:
+            index_params.add_index(
+                SPARSE_FIELD, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
+            )
         if await self._call("has_collection", client.has_collection, stored):
             raise AlreadyExists(
                 f"collection {spec.name!r} already exists in store {self.store!r}",
@@ -980,7 +1084,7 @@ class MilvusAdapter:
         for key, value in doc.metadata.items():
             mpath = f"{path}.metadata.{key}"
             _checked_type(value, mpath)
-            if key in row or key in layout.vectors:
+            if key in row or key in layout.vectors or key in layout.sparse_fields:
                 raise InvalidArgument(
                     f"{mpath}: {key!r} is a reserved field of collection {layout.name!r}",
                     field=mpath,
@@ -1095,6 +1199,93 @@ class MilvusAdapter:
         for raw in results[0] if results else []:
             hits.append(self._hit(layout, plan, query.output, raw))
         return hits[: query.top_k]
+
+    async def keyword_search(
+        self,
+        name: str,
+        text: str,
+        top_k: int,
+        filter: Filter | None = None,
+        *,
+        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+    ) -> list[Hit]:
+        """BM25 full-text search of the collection's text (see *Keyword search* above).
+
+        The filter is compiled as for ``search`` and applied inside Milvus
+        before ranking. ``Unsupported`` where the engine or the collection has
+        no BM25 function.
+        """
+        client = self._require_client()
+        layout = await self._layout(name)
+        if top_k < 1 or top_k > _MAX_WINDOW:
+            raise InvalidArgument(
+                f"top_k: must be between 1 and {_MAX_WINDOW} for a milvus keyword search",
+                field="top_k",
+            )
+        sparse_field = self._keyword_field(layout)
+        compiled = compile_filter(filter, schema=layout.filter_schema()) if filter else ""
+        defaults = self._defaults.values
+        native_filter = defaults["filter"] if "filter" in defaults and not layout.vectorgate else ""
+        expr = and_expressions(native_filter, compiled)
+        if not _WORD_RE.search(text) or expr == match_nothing(layout.filter_schema()):
+            return []
+        plan = _Plan(
+            anns_field=sparse_field,
+            limit=top_k,
+            offset=0,
+            filter=expr,
+            output_fields=self._output_fields(
+                layout, output, layout.anns_field, layout.text_field, None
+            ),
+            search_params={"metric_type": "BM25", "params": {}},
+            consistency_level=defaults.get("consistencyLevel", "Strong"),
+            text_field=layout.text_field,
+        )
+        results = await self._read(
+            layout, "keyword search", client.search, layout.stored, data=[text], **plan.kwargs()
+        )
+        hits: list[Hit] = []
+        for raw in results[0] if results else []:
+            distance = float(raw["distance"])
+            if distance == 0.0 or not math.isfinite(distance):
+                continue  # no query term in the document
+            hit = self._make_hit(
+                layout,
+                output,
+                raw,
+                score=abs(distance),
+                raw_score=distance,
+                text_field=layout.text_field,
+                vector_field=layout.anns_field,
+            )
+            hit.store = self.store
+            hit.collection = name
+            hits.append(hit)
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:top_k]
+
+    def _keyword_field(self, layout: _Layout) -> str:
+        """The sparse BM25 field of ``layout``; ``Unsupported`` saying why there is none."""
+        if layout.keyword_field is not None and self._full_text:
+            return layout.keyword_field
+        if not self._full_text:
+            detail = (
+                f"collection {layout.name!r}: Milvus {self._server_version or '(unknown)'} "
+                "of this store has no full-text search (BM25 functions need Milvus 2.5 or "
+                "later, or Milvus Lite)"
+            )
+        elif layout.vectorgate:
+            detail = (
+                f"collection {layout.name!r} was created without a BM25 function (before "
+                "the store had full-text search); copy it into a new collection "
+                "(vectorgate copy) to search it by keyword"
+            )
+        else:
+            field_name = repr(layout.text_field) if layout.text_field else "(none found)"
+            detail = (
+                f"collection {layout.name!r} has no BM25 function on its text field {field_name}"
+            )
+        raise Unsupported(backend=BACKEND, operation="keyword search", detail=detail)
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         layout = await self._layout(name)
@@ -1332,31 +1523,52 @@ class MilvusAdapter:
     def _hit(
         self, layout: _Layout, plan: _Plan, output: OutputFields, raw: Mapping[str, Any]
     ) -> Hit:
+        distance = float(raw["distance"])
+        metric = _METRICS_BY_NAME[plan.search_params["metric_type"]]
+        canonical = math.sqrt(max(distance, 0.0)) if metric is Metric.L2 else distance
+        return self._make_hit(
+            layout,
+            output,
+            raw,
+            score=normalise_score(metric, canonical),
+            raw_score=distance,
+            text_field=plan.text_field,
+            vector_field=plan.anns_field,
+        )
+
+    def _make_hit(
+        self,
+        layout: _Layout,
+        output: OutputFields,
+        raw: Mapping[str, Any],
+        *,
+        score: float,
+        raw_score: float,
+        text_field: str | None,
+        vector_field: str,
+    ) -> Hit:
         entity: Mapping[str, Any] = raw.get("entity") or {}
         # pymilvus keys the hit by the primary key's name (Milvus Lite) or "id" (server).
         pk = raw.get(layout.pk)
         if pk is None:
             pk = raw.get("id", entity.get(layout.pk))
-        distance = float(raw["distance"])
-        metric = _METRICS_BY_NAME[plan.search_params["metric_type"]]
-        canonical = math.sqrt(max(distance, 0.0)) if metric is Metric.L2 else distance
         text = ""
-        if output.text and plan.text_field:
-            value = entity.get(plan.text_field)
+        if output.text and text_field:
+            value = entity.get(text_field)
             text = value if isinstance(value, str) else ""
         vector: FloatArray | None = None
-        if output.vector and plan.anns_field in entity:
-            vector = as_float32(entity[plan.anns_field])
+        if output.vector and vector_field in entity:
+            vector = as_float32(entity[vector_field])
         metadata: Metadata = {}
         if output.metadata:
-            skip = {layout.pk, plan.anns_field}
-            if plan.text_field:
-                skip.add(plan.text_field)
+            skip = {layout.pk, vector_field}
+            if text_field:
+                skip.add(text_field)
             metadata = output.project(self._metadata(layout, entity, skip))
         return Hit(
             id=str(pk),
-            score=normalise_score(metric, canonical),
-            raw_score=distance,
+            score=score,
+            raw_score=raw_score,
             text=text,
             metadata=metadata,
             vector=vector,
@@ -1469,6 +1681,7 @@ class MilvusAdapter:
         scalars: dict[str, DataType] = {}
         string_arrays: set[str] = set()
         nullable: set[str] = set()
+        sparse: set[str] = set()
         for fdesc in described.get("fields", []):
             fname = str(fdesc["name"])
             dtype = fdesc["type"]
@@ -1485,6 +1698,8 @@ class MilvusAdapter:
                     )
             if dtype == DataType.FLOAT_VECTOR:
                 vectors[fname] = int(fdesc.get("params", {}).get("dim", 0))
+            elif dtype == DataType.SPARSE_FLOAT_VECTOR:
+                sparse.add(fname)
             elif dtype in _VECTOR_TYPES:
                 continue  # binary / sparse / half-precision vectors are not searchable here
             else:
@@ -1500,9 +1715,12 @@ class MilvusAdapter:
         if spec is None:
             spec = _parse_spec(_spec_from_description(str(described.get("description", ""))))
         dynamic = bool(described.get("enable_dynamic_field"))
+        bm25 = _bm25_outputs(described.get("functions"), sparse)
         if spec is not None and VECTOR_FIELD in vectors and pk == ID_FIELD:
             spec_text = str(spec.get("text_field") or "text")
             index = spec.get("index") or {}
+            keyword = spec.get("keyword")
+            sparse_field = keyword.get("sparse_field") if isinstance(keyword, Mapping) else None
             return _Layout(
                 name=name,
                 stored=stored,
@@ -1520,6 +1738,12 @@ class MilvusAdapter:
                 vectorgate=True,
                 embedding_model=str(spec.get("embedding_model", "")),
                 create_time=_parse_time(spec.get("create_time")),
+                sparse_fields=frozenset(sparse),
+                keyword_field=(
+                    sparse_field
+                    if isinstance(sparse_field, str) and bm25.get(sparse_field) == spec_text
+                    else None
+                ),
             )
         anns_field = next(iter(vectors))
         default_anns = self._defaults.values.get("annsField")
@@ -1553,6 +1777,11 @@ class MilvusAdapter:
             create_time=_hybrid_time(created),
             string_arrays=frozenset(string_arrays),
             nullable=frozenset(nullable),
+            sparse_fields=frozenset(sparse),
+            keyword_field=next(
+                (out for out, source in bm25.items() if text_field and source == text_field),
+                None,
+            ),
         )
 
     async def _index_of(
@@ -1675,6 +1904,40 @@ def _scan_page(
     finally:
         iterator.close()
     return rows[:limit]
+
+
+def _bm25_outputs(functions: object, sparse_fields: Iterable[str]) -> dict[str, str]:
+    """Sparse field -> its text field, for each BM25 function of a described collection."""
+    out: dict[str, str] = {}
+    if not isinstance(functions, list):
+        return out
+    sparse = set(sparse_fields)
+    for function in functions:
+        if not isinstance(function, Mapping):
+            continue
+        kind = function.get("type")
+        name = getattr(kind, "name", kind)
+        if name != "BM25" and kind != FunctionType.BM25.value:
+            continue
+        inputs = function.get("input_field_names") or []
+        outputs = function.get("output_field_names") or []
+        if len(inputs) == 1 and len(outputs) == 1 and outputs[0] in sparse:
+            out[str(outputs[0])] = str(inputs[0])
+    return out
+
+
+def _has_full_text(version: str, *, lite: bool) -> bool:
+    """Whether an engine reporting ``version`` has BM25 functions.
+
+    Milvus Lite reports ``milvus_lite-X.Y.Z`` (also as ``milvus-lite server``);
+    its 3.x line, like servers from 2.5 on, has them. An unparseable version
+    of a server counts as without (creating the function would fail).
+    """
+    match = re.search(r"(\d+)\.(\d+)", version)
+    if match is None:
+        return lite
+    release = (int(match.group(1)), int(match.group(2)))
+    return release >= _FULL_TEXT_SERVER
 
 
 def _ids_filter(ids: Sequence[str]) -> Filter:
