@@ -21,7 +21,16 @@ semantics:
   ``ids``, ``match_all``, ``match_none``, evaluated per field type the way
   OpenSearch does (keyword terms coerce numbers to strings, numeric fields parse
   the query value, unmapped fields match nothing, ...);
-* search: the approximate ``knn`` query (computed exactly with numpy, the
+* full text: ``text`` fields are analysed by the ``standard`` analyzer (the
+  only one mappings may name; see :func:`standard_analyze`) and ``match``
+  (``query`` as a string or ``{query, operator: or|and, boost}``, at the top
+  level or in any ``bool`` clause) is scored with Lucene's BM25 (k1 1.2, b
+  0.75, one-byte length norms, per-field statistics of the single shard; see
+  :func:`bm25_term_score`); ``bool`` sums its scoring clauses (``filter`` and
+  ``must_not`` score nothing), boosts multiply; hits come best first with
+  ``_score`` and ``max_score``;
+* search: ``track_total_hits`` (``hits.total`` exact up to 10,000, absent when
+  false); the approximate ``knn`` query (computed exactly with numpy, the
   ``filter`` applied *before* the top ``k``, ``method_parameters.ef_search``)
   and exact k-NN through ``script_score`` with the ``knn_score`` script, with
   OpenSearch's score translations for the emulated version (see
@@ -37,9 +46,11 @@ semantics:
 
 Anything it does not implement (an unknown endpoint, query parameter, query
 type, body key or mapping parameter) is rejected with a 400, so an adapter bug
-cannot pass silently. Known simplifications: one shard; non-k-NN queries score
-a constant 1.0 (no BM25); ``text`` fields are tokenised by lower-casing and
-splitting on non-word characters.
+cannot pass silently. Known simplifications: one shard; deleted documents leave
+the BM25 statistics at once (as if merged away); leaf queries other than
+``match`` score a constant (their boost, 1.0), where OpenSearch scores a ``term``
+query with BM25 too; the standard tokenizer's Unicode word-break classes are
+derived from general categories and block ranges.
 """
 
 from __future__ import annotations
@@ -47,13 +58,16 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import functools
 import itertools
 import json
 import math
 import re
 import threading
 import time
+import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +79,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["ApiError", "OpenSearchTestServer", "knn_score"]
+__all__ = [
+    "ApiError",
+    "OpenSearchTestServer",
+    "bm25_idf",
+    "bm25_term_score",
+    "decode_norm",
+    "encode_norm",
+    "knn_score",
+    "standard_analyze",
+]
 
 DEFAULT_VERSION = "2.19.1"
 MAX_DIMENSION = 16_000
@@ -113,7 +136,6 @@ ENGINE_PARAMS: dict[str, frozenset[str]] = {
 _SCRIPT_SPACES = frozenset({"l2", "cosinesimil", "innerproduct", "l1", "linf"})
 _INVALID_INDEX_CHARS = (" ", '"', "*", "\\", "<", "|", ",", ">", "/", "?")
 _DATE_RE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}([T ][0-9:.+\-Z]*)?$")
-_TOKEN_RE = re.compile(r"\w+")
 
 _GLOBAL_PARAMS = frozenset({"pretty", "human", "error_trace"})
 _INDEX_OPTS = frozenset({"ignore_unavailable", "allow_no_indices", "expand_wildcards"})
@@ -254,6 +276,282 @@ def knn_score(
     raise ValueError(f"unknown space type {space_type!r}")
 
 
+# --------------------------------------------------------------------------- analysis
+
+#: The standard tokenizer's default ``max_token_length`` (UTF-16 code units).
+MAX_TOKEN_LENGTH = 255
+#: Lucene ``BM25Similarity`` defaults (OpenSearch's default similarity).
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+_MID_LETTER = frozenset("\u003a\u00b7\u0387\u055f\u05f4\u2027\ufe13\ufe55\uff1a")
+_MID_NUM_LET = frozenset("\u002e\u2018\u2019\u2024\ufe52\uff07\uff0e")
+_MID_NUM = frozenset(
+    "\u002c\u003b\u037e\u0589\u060c\u060d\u066c\u07f8\u2044\ufe10\ufe14\ufe50\ufe54\uff0c\uff1b"
+)
+#: Southeast Asian scripts (Line_Break=SA): Lucene keeps a run of them as one token.
+_SA_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x1950, 0x19DF),  # Tai Le, New Tai Lue
+    (0x19E0, 0x19FF),  # Khmer symbols
+    (0x1A20, 0x1AAF),  # Tai Tham
+    (0xA9E0, 0xA9FF),  # Myanmar extended-B
+    (0xAA60, 0xAADF),  # Myanmar extended-A, Tai Viet
+)
+_IDEOGRAPHIC_RANGES = (
+    (0x3005, 0x3007),
+    (0x3021, 0x3029),
+    (0x3038, 0x303B),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x3FFFF),
+)
+_KATAKANA_EXTRA = frozenset("\u3031\u3032\u3033\u3034\u3035\u309b\u309c\u30a0\u30fc\uff70")
+_WORD_CLASSES = frozenset({"ALetter", "Hebrew", "Numeric", "Katakana"})
+
+
+def _in_ranges(cp: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(low <= cp <= high for low, high in ranges)
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_break(ch: str) -> str:
+    """The UAX #29 Word_Break class of a character (approximated from its general category)."""
+    cp = ord(ch)
+    if ch == "\u200d":
+        return "ZWJ"
+    if 0x1F1E6 <= cp <= 0x1F1FF:
+        return "RI"
+    if 0x1F3FB <= cp <= 0x1F3FF or 0xFE00 <= cp <= 0xFE0F:
+        return "Extend"
+    category = unicodedata.category(ch)
+    if ch in "\r\n\x0b\x0c\x85\u2028\u2029":
+        return "Newline"
+    if ch == "'":
+        return "SingleQuote"
+    if ch == '"':
+        return "DoubleQuote"
+    if ch in _MID_LETTER:
+        return "MidLetter"
+    if ch in _MID_NUM_LET:
+        return "MidNumLet"
+    if ch in _MID_NUM:
+        return "MidNum"
+    if category == "Pc" or ch == "\u202f":
+        return "ExtendNumLet"
+    if _in_ranges(cp, _SA_RANGES) and category[0] in "LM":
+        return "SA"
+    if category in ("Mn", "Me", "Mc"):
+        return "Extend"
+    if category == "Cf":
+        return "Format"
+    if ch in _KATAKANA_EXTRA or 0x30A1 <= cp <= 0x30FF or 0x31F0 <= cp <= 0x31FF:
+        return "Katakana"
+    if 0x32D0 <= cp <= 0x32FE or 0x3300 <= cp <= 0x3357 or 0xFF66 <= cp <= 0xFF9D:
+        return "Katakana"
+    if 0x3041 <= cp <= 0x309F:
+        return "Hiragana"
+    if _in_ranges(cp, _IDEOGRAPHIC_RANGES):
+        return "Ideographic"
+    if category == "Lo" and (0x05D0 <= cp <= 0x05F2 or 0xFB1D <= cp <= 0xFB4F):
+        return "Hebrew"
+    if category == "Nd":
+        return "Numeric"
+    if category[0] == "L" or category == "Nl":
+        return "ALetter"
+    if 0x1F000 <= cp <= 0x1FAFF:
+        return "Emoji"
+    if category == "So" and (0x2600 <= cp <= 0x27BF or 0x2B00 <= cp <= 0x2BFF):
+        return "TextEmoji"
+    return "Other"
+
+
+def standard_analyze(text: str) -> list[str]:
+    """OpenSearch's ``standard`` analyzer: the standard tokenizer, then lower case.
+
+    The standard tokenizer splits on Unicode word boundaries (UAX #29):
+    letters and digits joined by ``_`` or across ``.`` ``'`` (and ``:`` between
+    letters, ``,`` ``;`` between digits) stay one token, so ``"ZX-4471-Q"``
+    gives ``zx``, ``4471``, ``q`` and ``"e.g."`` gives ``e.g``; each CJK
+    ideograph and hiragana character is a token; a run of Thai / Lao / Khmer /
+    Myanmar letters is one token; emoji are tokens; punctuation and spaces are
+    dropped; tokens longer than 255 UTF-16 units are split. Lower-casing maps
+    each code point like Java's ``Character.toLowerCase``. The Word_Break
+    classes come from general categories and block ranges (Python has no
+    Word_Break property), which matches the standard tokenizer on real text.
+    """
+    # WB4: extenders (combining marks, format characters, ZWJ) belong to the
+    # character before them. A unit is [text, class, ends with ZWJ].
+    units: list[tuple[str, str, bool]] = []
+    for ch in text:
+        kind = _word_break(ch)
+        if kind in ("Extend", "Format", "ZWJ") and units and units[-1][1] != "Newline":
+            previous, previous_kind, _ = units[-1]
+            units[-1] = (previous + ch, previous_kind, kind == "ZWJ")
+            continue
+        units.append((ch, kind, False))
+    tokens: list[str] = []
+    i, n = 0, len(units)
+
+    def base(j: int) -> str:
+        return units[j][1] if 0 <= j < n else ""
+
+    while i < n:
+        kind = base(i)
+        if kind in _WORD_CLASSES or kind == "ExtendNumLet":
+            start = i
+            while i + 1 < n:
+                left, right = base(i), base(i + 1)
+                after = base(i + 2)
+                ahl = ("ALetter", "Hebrew")
+                if (
+                    (left in ahl and right in ahl)  # WB5
+                    or (left in ahl and right == "Numeric")  # WB9
+                    or (left == "Numeric" and right in (*ahl, "Numeric"))  # WB8, WB10
+                    or (left == "Katakana" and right == "Katakana")  # WB13
+                    or (right == "ExtendNumLet" and left in _WORD_CLASSES | {"ExtendNumLet"})
+                    or (left == "ExtendNumLet" and right in (*ahl, "Numeric", "Katakana"))
+                    or (left == "Hebrew" and right == "SingleQuote")  # WB7a
+                ):
+                    i += 1
+                    continue
+                mid_letter = ("MidLetter", "MidNumLet", "SingleQuote")
+                mid_num = ("MidNum", "MidNumLet", "SingleQuote")
+                if (
+                    (left in ahl and right in mid_letter and after in ahl)  # WB6, WB7
+                    or (left == "Numeric" and right in mid_num and after == "Numeric")  # WB11/12
+                    or (left == "Hebrew" and right == "DoubleQuote" and after == "Hebrew")  # WB7b/c
+                ):
+                    i += 2
+                    continue
+                break
+            if any(base(j) in _WORD_CLASSES for j in range(start, i + 1)):
+                tokens.append("".join(units[j][0] for j in range(start, i + 1)))
+            i += 1
+        elif kind in ("Ideographic", "Hiragana"):
+            tokens.append(units[i][0])
+            i += 1
+        elif kind == "SA":
+            start = i
+            while i + 1 < n and base(i + 1) == "SA":
+                i += 1
+            tokens.append("".join(units[j][0] for j in range(start, i + 1)))
+            i += 1
+        elif kind == "RI":
+            pair = i + 1 < n and base(i + 1) == "RI"
+            tokens.append(units[i][0] + (units[i + 1][0] if pair else ""))
+            i += 2 if pair else 1
+        elif kind == "Emoji" or (kind == "TextEmoji" and "\ufe0f" in units[i][0]):
+            start = i
+            # WB3c: ZWJ x Extended_Pictographic keeps an emoji ZWJ sequence together.
+            while i + 1 < n and units[i][2] and base(i + 1) in ("Emoji", "TextEmoji"):
+                i += 1
+            tokens.append("".join(units[j][0] for j in range(start, i + 1)))
+            i += 1
+        else:
+            i += 1
+    return [piece for token in tokens for piece in _split_long(_lower(token))]
+
+
+def _lower(token: str) -> str:
+    """Java ``Character.toLowerCase`` per code point (simple case mapping)."""
+    lowered = token.lower()
+    if len(lowered) == len(token):
+        return lowered
+    return "".join(ch.lower()[0] for ch in token)
+
+
+def _split_long(token: str) -> list[str]:
+    """A token cut into pieces of at most ``MAX_TOKEN_LENGTH`` UTF-16 code units."""
+    if len(token) * 2 <= MAX_TOKEN_LENGTH:
+        return [token]
+    pieces: list[str] = []
+    current: list[str] = []
+    width = 0
+    for ch in token:
+        size = 2 if ord(ch) > 0xFFFF else 1
+        if width + size > MAX_TOKEN_LENGTH:
+            pieces.append("".join(current))
+            current, width = [], 0
+        current.append(ch)
+        width += size
+    if current:
+        pieces.append("".join(current))
+    return pieces
+
+
+# --------------------------------------------------------------------------- BM25
+
+
+def _f32(value: float) -> np.float32:
+    return np.float32(value)
+
+
+def _long_to_int4(i: int) -> int:
+    """Lucene ``SmallFloat.longToInt4``."""
+    bits = i.bit_length()
+    if bits < 4:
+        return i
+    shift = bits - 4
+    return ((i >> shift) & 0x07) | ((shift + 1) << 3)
+
+
+def _int4_to_long(i: int) -> int:
+    """Lucene ``SmallFloat.int4ToLong``."""
+    bits = i & 0x07
+    shift = (i >> 3) - 1
+    return bits if shift == -1 else (bits | 0x08) << shift
+
+
+_NUM_FREE_VALUES = 255 - _long_to_int4(2**31 - 1)
+
+
+def encode_norm(length: int) -> int:
+    """The one-byte norm Lucene stores for a field of ``length`` tokens (``intToByte4``)."""
+    if length < _NUM_FREE_VALUES:
+        return length
+    return _NUM_FREE_VALUES + _long_to_int4(length - _NUM_FREE_VALUES)
+
+
+def decode_norm(norm: int) -> int:
+    """The field length BM25 sees for a stored norm (``byte4ToInt``): exact below 24 tokens."""
+    if norm < _NUM_FREE_VALUES:
+        return norm
+    return _NUM_FREE_VALUES + _int4_to_long(norm - _NUM_FREE_VALUES)
+
+
+def bm25_idf(doc_freq: int, doc_count: int) -> np.float32:
+    """Lucene's BM25 idf: ``ln(1 + (N - n + 0.5) / (n + 0.5))``, computed in double, as float."""
+    return _f32(math.log(1 + (doc_count - doc_freq + 0.5) / (doc_freq + 0.5)))
+
+
+def bm25_term_score(
+    freq: int,
+    length: int,
+    *,
+    doc_freq: int,
+    doc_count: int,
+    sum_total_term_freq: int,
+    boost: float = 1.0,
+) -> np.float32:
+    """One term's score in one document, as Lucene 9's ``BM25Similarity`` computes it.
+
+    ``weight * freq / (freq + k1 * (1 - b + b * dl / avgdl))`` with ``weight =
+    boost * idf``, ``dl`` the document's field length after the lossy norm
+    encoding and ``avgdl`` the field's mean length over the documents that
+    have it, in Lucene's float arithmetic (``weight - weight / (1 + freq / norm)``).
+    """
+    k1, b = _f32(BM25_K1), _f32(BM25_B)
+    weight = _f32(boost) * bm25_idf(doc_freq, doc_count)
+    avgdl = _f32(sum_total_term_freq / doc_count)
+    dl = _f32(decode_norm(encode_norm(length)))
+    norm_inverse = _f32(1) / (k1 * ((_f32(1) - b) + b * dl / avgdl))
+    return np.float32(weight - weight / (_f32(1) + _f32(freq) * norm_inverse))
+
+
 # --------------------------------------------------------------------------- storage
 
 
@@ -269,6 +567,15 @@ class Doc:
     values: dict[str, list[Any]] = field(default_factory=dict)
     #: ``knn_vector`` values per full field path.
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Term frequencies per ``text`` field path, computed on first use.
+    _term_freqs: dict[str, Counter[str]] = field(default_factory=dict, repr=False)
+
+    def term_freqs(self, path: str) -> Counter[str]:
+        """How often each token occurs in the text field ``path`` (all its values)."""
+        freqs = self._term_freqs.get(path)
+        if freqs is None:
+            freqs = self._term_freqs[path] = Counter(self.values.get(path, ()))
+        return freqs
 
 
 @dataclass
@@ -1300,7 +1607,7 @@ class OpenSearchTestServer:
             "timed_out": False,
             "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
             "hits": {
-                "total": {"value": len(scored), "relation": "eq"},
+                **_total_hits(len(scored), body.get("track_total_hits")),
                 "max_score": max((s for s, _ in scored), default=None),
                 "hits": hits,
             },
@@ -1337,8 +1644,13 @@ class OpenSearchTestServer:
                 return self._knn(index, spec)
             if kind == "script_score":
                 return self._script_score(index, spec)
-            matcher = _QueryCompiler(self, index).compile(query)
-            return [(1.0, doc) for doc in index.searchable.values() if matcher(doc)]
+            scorer = _QueryCompiler(self, index).compile_scoring(query)
+            scored: list[tuple[float, Doc]] = []
+            for doc in index.searchable.values():
+                score = scorer(doc)
+                if score is not None:
+                    scored.append((_as_f32(score), doc))
+            return scored
         except _ShardError as err:
             raise _shard_failure(index, err) from None
 
@@ -1716,7 +2028,7 @@ class _DocumentParser:
                 )
             bucket.append(text)
         elif ftype == "text":
-            bucket.extend(_TOKEN_RE.findall(_keyword_string(item).lower()))
+            bucket.extend(standard_analyze(_keyword_string(item)))
         elif ftype in _NUMERIC_TYPES:
             if isinstance(item, bool):
                 raise fail(
@@ -1797,6 +2109,8 @@ _DEFAULT_DYNAMIC: dict[str, dict[str, Any]] = {
 
 
 Matcher = Callable[[Doc], bool]
+#: A query in query context: a document's score, or None when it does not match.
+Scorer = Callable[[Doc], "float | None"]
 
 
 def _never(doc: Doc) -> bool:
@@ -1807,8 +2121,56 @@ def _always(doc: Doc) -> bool:
     return True
 
 
+def _no_score(doc: Doc) -> float | None:
+    return None
+
+
+class _BM25Field:
+    """Lucene ``BM25Similarity`` over one ``text`` field of the searchable documents.
+
+    The collection statistics are those of a single-shard index: ``docCount``
+    is the number of documents with at least one token in the field and
+    ``avgdl`` their mean token count (deleted documents are treated as merged
+    away).
+    """
+
+    def __init__(self, docs: Iterable[Doc], path: str) -> None:
+        self.path = path
+        self.with_field = [doc for doc in docs if doc.values.get(path)]
+        self.doc_count = len(self.with_field)
+        self.sum_total_term_freq = sum(len(doc.values[path]) for doc in self.with_field)
+
+    def doc_freq(self, term: str) -> int:
+        """Documents whose field contains ``term``."""
+        return sum(1 for doc in self.with_field if doc.term_freqs(self.path)[term])
+
+    def term_score(self, doc: Doc, term: str, doc_freq: int, boost: float) -> float | None:
+        """``term``'s BM25 score in ``doc``, or None when the document does not contain it."""
+        freq = doc.term_freqs(self.path)[term]
+        if not freq:
+            return None
+        return float(
+            bm25_term_score(
+                freq,
+                len(doc.values[self.path]),
+                doc_freq=doc_freq,
+                doc_count=self.doc_count,
+                sum_total_term_freq=self.sum_total_term_freq,
+                boost=boost,
+            )
+        )
+
+
 class _QueryCompiler:
-    """Query DSL (filter context) -> a predicate over stored documents."""
+    """Query DSL -> a scorer over stored documents, or a predicate (filter context).
+
+    Scores follow Lucene: ``match`` is BM25 (see :func:`bm25_term_score`),
+    ``bool`` sums the scores of its matching ``must`` and ``should`` clauses
+    (``filter`` and ``must_not`` do not score), boosts multiply down the tree,
+    and the other leaf queries score their boost (1.0), as constant-score
+    queries do. Known simplification: ``term`` also scores a constant, where
+    OpenSearch would compute BM25 for the single term.
+    """
 
     def __init__(self, server: OpenSearchTestServer, index: Index) -> None:
         self.server = server
@@ -1817,10 +2179,15 @@ class _QueryCompiler:
         self._clauses = 0
 
     def compile(self, query: Any) -> Matcher:
-        """The predicate; Lucene's limit of 1024 boolean clauses in a query applies."""
+        """The predicate (filter context)."""
+        scorer = self.compile_scoring(query)
+        return lambda doc: scorer(doc) is not None
+
+    def compile_scoring(self, query: Any, boost: float = 1.0) -> Scorer:
+        """The scorer; Lucene's limit of 1024 boolean clauses in a query applies."""
         self._depth += 1
         try:
-            matcher = self._compile(query)
+            scorer = self._compile(query, boost)
         finally:
             self._depth -= 1
         if self._depth == 0 and self._clauses > MAX_CLAUSES:
@@ -1828,12 +2195,15 @@ class _QueryCompiler:
                 f"Query contains too many nested clauses; maxClauseCount is set to {MAX_CLAUSES}",
                 "too_many_nested_clauses",
             )
-        return matcher
+        return scorer
 
-    def _compile(self, query: Any) -> Matcher:
+    def _compile(self, query: Any, boost: float) -> Scorer:
         kind, spec = _single(query, "query")
+        if kind == "bool":
+            return self._bool(spec, boost)
+        if kind == "match":
+            return self._match(spec, boost)
         handler = {
-            "bool": self._bool,
             "term": self._term,
             "terms": self._terms,
             "range": self._range,
@@ -1848,7 +2218,11 @@ class _QueryCompiler:
                     f"the test server supports [{kind}] only as the top-level search query"
                 )
             raise _parsing(f"unknown query [{kind}]")
-        return handler(spec)
+        matcher = handler(spec)
+        if matcher is _never:
+            return _no_score
+        score = float(_f32(boost * _leaf_boost(spec)))
+        return lambda doc: score if matcher(doc) else None
 
     def _match_all(self, spec: Any) -> Matcher:
         _check_keys(spec, {"boost", "_name"}, "match_all")
@@ -1858,20 +2232,22 @@ class _QueryCompiler:
         _check_keys(spec, {"boost", "_name"}, "match_none")
         return _never
 
-    def _bool(self, spec: Any) -> Matcher:
+    def _bool(self, spec: Any, boost: float) -> Scorer:
         _check_keys(
             spec,
             {"must", "filter", "should", "must_not", "minimum_should_match", "boost"}
             | {"adjust_pure_negative", "_name"},
             "bool",
         )
+        own = float(_f32(boost * _boost_value(spec.get("boost"))))
 
-        def clauses(key: str) -> list[Matcher]:
+        def clauses(key: str) -> list[Scorer]:
             raw = spec.get(key, [])
             items = raw if isinstance(raw, list) else [raw]
-            return [self.compile(item) for item in items]
+            return [self.compile_scoring(item, own) for item in items]
 
-        required = clauses("must") + clauses("filter")
+        must = clauses("must")
+        filters = clauses("filter")
         self._clauses += sum(
             len(v) if isinstance(v, list) else 1
             for k, v in spec.items()
@@ -1879,24 +2255,96 @@ class _QueryCompiler:
         )
         should = clauses("should")
         must_not = clauses("must_not")
+        if not (must or filters or should or must_not):
+            # An empty bool is OpenSearch's match_all.
+            return lambda doc: own
         msm_raw = spec.get("minimum_should_match")
         if msm_raw is None:
-            msm = 1 if should and not required else 0
+            msm = 1 if should and not (must or filters) else 0
         else:
             msm = _minimum_should_match(msm_raw, len(should))
-
-        def match(doc: Doc) -> bool:
-            if not all(m(doc) for m in required):
-                return False
-            if any(m(doc) for m in must_not):
-                return False
-            if msm:
-                return sum(1 for m in should if m(doc)) >= msm
-            return True
-
         if should and msm > len(should):
-            return _never
-        return match
+            return _no_score
+
+        def score(doc: Doc) -> float | None:
+            # Lucene sums clause scores in double and returns a float.
+            total = 0.0
+            for clause in must:
+                value = clause(doc)
+                if value is None:
+                    return None
+                total += value
+            if any(clause(doc) is None for clause in filters):
+                return None
+            if any(clause(doc) is not None for clause in must_not):
+                return None
+            matched = 0
+            for clause in should:
+                value = clause(doc)
+                if value is not None:
+                    matched += 1
+                    total += value
+            if matched < msm:
+                return None
+            return float(_f32(total))
+
+        return score
+
+    def _match(self, spec: Any, boost: float) -> Scorer:
+        """``match`` on a ``text`` field (mappings only have the standard analyzer): BM25."""
+        name, raw, _ = self._field_spec(spec, "match", set())
+        operator = "or"
+        own = 1.0
+        if isinstance(raw, dict):
+            _check_keys(raw, {"query", "operator", "boost", "_name"}, "match")
+            if "query" not in raw:
+                raise _parsing(f"[match] requires query value for field [{name}]")
+            value = raw["query"]
+            operator = str(raw.get("operator", "or")).lower()
+            if operator not in ("or", "and"):
+                raise _bad_request(f"operator needs to be either [and] or [or], got [{operator}]")
+            own = _boost_value(raw.get("boost"))
+        else:
+            value = raw
+        if value is None or isinstance(value, list | dict):
+            raise _parsing(f"[match] unknown token [{type(value).__name__}] after [query]")
+        fm = self.index.field_mapping(name)
+        if fm is None:
+            return _no_score  # an unmapped field matches nothing
+        ftype = _field_type(fm)
+        if ftype != "text":
+            raise _bad_request(
+                f"the test server implements [match] only on text fields, not on [{ftype}] "
+                f"field [{name}]"
+            )
+        if fm.get("index") is False:
+            raise _ShardError(f"Cannot search on field [{name}] since it is not indexed.")
+        tokens = standard_analyze(_keyword_string(value))
+        if len(tokens) > 1:
+            self._clauses += len(tokens)
+        if not tokens:
+            return _no_score  # zero_terms_query: none
+        weight = float(_f32(boost * own))
+        stats = _BM25Field(self.index.searchable.values(), name)
+        counts = Counter(tokens)
+        doc_freqs = {term: stats.doc_freq(term) for term in counts}
+        required = operator == "and"
+
+        def score(doc: Doc) -> float | None:
+            total = 0.0
+            matched = False
+            for term, times in counts.items():
+                value = stats.term_score(doc, term, doc_freqs[term], weight)
+                if value is None:
+                    if required:
+                        return None
+                    continue
+                # A repeated query term is a repeated clause (Lucene merges them by boost).
+                total += times * value
+                matched = True
+            return float(_f32(total)) if matched else None
+
+        return score
 
     def _field_spec(self, spec: Any, kind: str, extra: set[str]) -> tuple[str, Any, dict[str, Any]]:
         if not isinstance(spec, dict):
@@ -2117,6 +2565,48 @@ def _check_keys(spec: Any, allowed: set[str], kind: str) -> None:
     for key in spec:
         if key not in allowed:
             raise _parsing(f"[{kind}] query does not support [{key}]")
+
+
+def _total_hits(count: int, track: Any) -> dict[str, Any]:
+    """``hits.total`` per ``track_total_hits``: exact up to 10,000 by default, absent if false."""
+    if track is False:
+        return {}
+    if track is None:
+        track = MAX_RESULT_WINDOW
+    if track is True:
+        return {"total": {"value": count, "relation": "eq"}}
+    if not isinstance(track, int) or track < 0:
+        raise _bad_request("[track_total_hits] must be a boolean or a non-negative integer")
+    if count > track:
+        return {"total": {"value": track, "relation": "gte"}}
+    return {"total": {"value": count, "relation": "eq"}}
+
+
+def _boost_value(raw: Any) -> float:
+    """A query's ``boost`` (1.0 when absent); negative boosts are rejected like OpenSearch."""
+    if raw is None:
+        return 1.0
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _parsing("[boost] must be a number")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _parsing(f"[boost] must be a number, got [{raw}]") from None
+    if value < 0 or not math.isfinite(value):
+        raise _bad_request(f"negative [boost] are not allowed, got [{raw}]")
+    return value
+
+
+def _leaf_boost(spec: Any) -> float:
+    """The ``boost`` of a leaf query: at its top level, or in its single field's object."""
+    if not isinstance(spec, dict):
+        return 1.0
+    raw = spec.get("boost")
+    if raw is None and len(spec) == 1:
+        inner = next(iter(spec.values()))
+        if isinstance(inner, dict):
+            raw = inner.get("boost")
+    return _boost_value(raw)
 
 
 def _minimum_should_match(raw: Any, clauses: int) -> int:

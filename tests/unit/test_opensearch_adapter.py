@@ -3,8 +3,8 @@
 Runs the official ``opensearch-py`` client against the test server
 (``tests/servers/opensearch_server.py``): score inversion checked numerically
 against numpy for every space type, engine and search path, request shapes
-(refresh, efficient filtering, exact search), name mapping, foreign indexes,
-configuration and error translation.
+(refresh, efficient filtering, exact search, the keyword-search ``match``
+query), name mapping, foreign indexes, configuration and error translation.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from vectorgate_server.domain import (
     IndexSpec,
     Metric,
     Op,
+    OutputFields,
     SearchQuery,
     as_float32,
     normalise_score,
@@ -550,3 +551,134 @@ async def test_filter_over_the_clause_limit_is_invalid_argument(adapter: OpenSea
     assert err.value.field == "filter"
     # a long IN list is one terms query, not 1100 clauses
     assert await adapter.count("c", Condition("k", Op.IN, tuple(range(1100)))) == 0
+
+
+# --------------------------------------------------------------------------- keyword search
+
+
+KEYWORD_DOCS = [
+    ("p1", "ZX-4471-Q stainless garden hose reel with wall bracket", {"k": "garden", "n": 1}),
+    ("p2", "Spare seals for the ZX-4471-Q reel", {"k": "spares", "n": 2}),
+    ("d1", "Part number XZ-4417-O", {"k": "parts", "n": 3}),
+]
+
+
+async def keyword_collection(adapter: OpenSearchAdapter, spec: CollectionSpec) -> None:
+    await adapter.create_collection(spec)
+    rng = np.random.default_rng(5)
+    await adapter.upsert(
+        spec.name,
+        [
+            Document(
+                id=i, text=t, vector=as_float32(rng.standard_normal(spec.dimension)), metadata=m
+            )
+            for i, t, m in KEYWORD_DOCS
+        ],
+    )
+
+
+async def test_keyword_search_sends_match_with_filter_clauses(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer
+) -> None:
+    assert adapter.capabilities.keyword_search
+    await keyword_collection(adapter, CollectionSpec("c", 4))
+    hits = await adapter.keyword_search("c", "zx-4471-q reel", 5)
+    method, path, params, body = server.requests[-1]
+    assert (method, path, params) == ("POST", "/c/_search", {})
+    assert body == {
+        "size": 5,
+        "query": {"bool": {"must": [{"match": {"text": {"query": "zx-4471-q reel"}}}]}},
+        "_source": {"includes": ["text", "metadata"]},
+        "track_total_hits": False,
+    }
+    # p2 is shorter than p1 and has the same four matching tokens: BM25 ranks it first
+    assert [h.id for h in hits] == ["p2", "p1"]
+    assert all(h.score == h.raw_score > 0 for h in hits)
+    assert hits[0].score > hits[1].score
+    assert (hits[0].text, hits[0].metadata) == (KEYWORD_DOCS[1][1], {"k": "spares", "n": 2})
+    assert (hits[0].store, hits[0].collection, hits[0].vector) == ("os", "c", None)
+
+    filtered = await adapter.keyword_search(
+        "c", "zx-4471-q reel", 1, Condition("n", Op.LT, 2), output=OutputFields(text=False)
+    )
+    body = server.requests[-1][3]
+    assert body["query"] == {
+        "bool": {
+            "must": [{"match": {"text": {"query": "zx-4471-q reel"}}}],
+            "filter": [{"range": {"metadata.num.n": {"lt": 2}}}],
+        }
+    }
+    assert (body["size"], body["_source"]) == (1, {"includes": ["metadata"]})
+    # the filter applies before ranking: the best document overall is excluded, and the
+    # score is the one p1 has without a filter (filter clauses do not score)
+    assert [(h.id, h.text) for h in filtered] == [("p1", "")]
+    assert filtered[0].score == hits[1].score
+
+    bare = await adapter.keyword_search(
+        "c", "part", 3, output=OutputFields(text=False, metadata=False, vector=True)
+    )
+    assert server.requests[-1][3]["_source"] == {"includes": ["vector"]}
+    assert [h.id for h in bare] == ["d1"]
+    assert bare[0].vector is not None and bare[0].vector.shape == (4,)
+    assert bare[0].metadata == {}
+    assert await adapter.keyword_search("c", "lawn mower", 3) == []
+
+
+async def test_keyword_search_uses_the_collection_text_field(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer
+) -> None:
+    await keyword_collection(adapter, CollectionSpec("Body", 2, text_field="body"))
+    hits = await adapter.keyword_search("Body", "SEALS", 3)
+    assert server.requests[-1][1] == "/~body/_search"
+    assert server.requests[-1][3]["query"]["bool"]["must"] == [
+        {"match": {"body": {"query": "SEALS"}}}
+    ]
+    assert [(h.id, h.text) for h in hits] == [("p2", KEYWORD_DOCS[1][1])]
+
+
+async def test_keyword_search_errors(adapter: OpenSearchAdapter) -> None:
+    with pytest.raises(NotFound):
+        await adapter.keyword_search("missing", "x", 3)
+    await keyword_collection(adapter, CollectionSpec("c", 2))
+    for text, top_k, field in [("x", 0, "top_k"), ("x", 10_001, "top_k"), (" ", 3, "text")]:
+        with pytest.raises(InvalidArgument) as err:
+            await adapter.keyword_search("c", text, top_k)
+        assert err.value.field == field
+    with pytest.raises(InvalidArgument) as err:
+        await adapter.keyword_search("c", "x", 3, Condition("k", Op.GT, True))
+    assert err.value.field is not None and err.value.field.startswith("filter")
+    # more words than OpenSearch's clause limit: the query text is too long
+    with pytest.raises(InvalidArgument) as err:
+        await adapter.keyword_search("c", " ".join(f"w{i}" for i in range(1100)), 3)
+    assert err.value.field == "text"
+
+
+async def test_keyword_search_on_foreign_indexes(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer
+) -> None:
+    from opensearchpy import AsyncOpenSearch
+
+    def index_body(text_mapping: dict[str, Any] | None) -> dict[str, Any]:
+        props: dict[str, Any] = {"embedding": {"type": "knn_vector", "dimension": 2}}
+        if text_mapping is not None:
+            props["text"] = text_mapping
+        return {"mappings": {"properties": props}}
+
+    client = AsyncOpenSearch(hosts=[server.url])
+    try:
+        await client.indices.create(index="articles", body=index_body({"type": "text"}))
+        await client.indices.create(index="codes", body=index_body({"type": "keyword"}))
+        await client.indices.create(index="bare", body=index_body(None))
+        for index, text in [("articles", "Hybrid search with BM25"), ("codes", "BM25")]:
+            await client.index(
+                index=index, id="x", body={"embedding": [1, 2], "text": text}, refresh=True
+            )
+    finally:
+        await client.close()
+    [hit] = await adapter.keyword_search("articles", "bm25 ranking", 3)
+    assert (hit.id, hit.text, hit.metadata) == ("x", "Hybrid search with BM25", {})
+    assert hit.score > 0
+    for name, detail in [("codes", "mapped as 'keyword'"), ("bare", "not in its mapping")]:
+        with pytest.raises(FailedPrecondition) as err:
+            await adapter.keyword_search(name, "bm25", 3)
+        assert detail in str(err.value) and "'text'" in str(err.value)

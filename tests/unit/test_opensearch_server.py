@@ -2,13 +2,15 @@
 
 Request and response shapes follow OpenSearch's REST API documentation; these
 tests pin the ones the adapter depends on (error bodies, bulk item results,
-refresh visibility, query evaluation per field type, k-NN scores).
+refresh visibility, query evaluation per field type, k-NN scores, the standard
+analyzer and BM25 scores of ``match``, checked against hand-computed values).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +18,12 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.servers.opensearch_server import OpenSearchTestServer
+from tests.servers.opensearch_server import (
+    OpenSearchTestServer,
+    decode_norm,
+    encode_norm,
+    standard_analyze,
+)
 
 
 @pytest.fixture(scope="module")
@@ -549,5 +556,217 @@ def test_boolean_clause_limit(http: httpx.Client) -> None:
     assert http.post("/docs/_count", json={"query": ok}).status_code == 200
     too_many = {"bool": {"should": [{"term": {"tag": str(i)}} for i in range(1025)]}}
     response = http.post("/docs/_count", json={"query": too_many})
+    assert response.status_code == 400
+    assert response.json()["error"]["root_cause"][0]["type"] == "too_many_nested_clauses"
+
+
+# --------------------------------------------------------------------------- full text (BM25)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("ZX-4471-Q stainless reel", ["zx", "4471", "q", "stainless", "reel"]),
+        ("The QUICK brown fox.", ["the", "quick", "brown", "fox"]),
+        ("e.g. U.S.A. don't can\u2019t", ["e.g", "u.s.a", "don't", "can\u2019t"]),
+        ("3.14 1,000.5 v2 2nd foo_bar _ __", ["3.14", "1,000.5", "v2", "2nd", "foo_bar"]),
+        ("a:b 1:2 1;2 a;b wi-fi", ["a:b", "1", "2", "1;2", "a", "b", "wi", "fi"]),
+        ("naïve ÉCOLE İstanbul", ["naïve", "école", "istanbul"]),
+        ("東京は日本 カタカナ", ["東", "京", "は", "日", "本", "カタカナ"]),
+        ("สวัสดีครับ hello", ["สวัสดีครับ", "hello"]),
+        ("👍🏽 ok 🇫🇷", ["👍🏽", "ok", "🇫🇷"]),
+        ("  ¡¿!? --- ...  ", []),
+    ],
+)
+def test_standard_analyzer(text: str, tokens: list[str]) -> None:
+    assert standard_analyze(text) == tokens
+
+
+def test_standard_analyzer_splits_long_tokens() -> None:
+    assert [len(t) for t in standard_analyze("x" * 600)] == [255, 255, 90]
+
+
+def test_norms_are_lucene_small_floats() -> None:
+    # SmallFloat.intToByte4: lengths below 24 are exact, then 3 mantissa bits.
+    assert [decode_norm(encode_norm(n)) for n in range(32)] == list(range(32))
+    assert decode_norm(encode_norm(40)) == 40
+    assert decode_norm(encode_norm(41)) == 40
+    assert decode_norm(encode_norm(100)) == 96  # 100 - 24 = 76 -> 0b1001xxx -> 72
+    assert decode_norm(encode_norm(1000)) == 984  # 976 -> 15 << 6 = 960
+    decoded = [decode_norm(encode_norm(n)) for n in range(5000)]
+    assert decoded == sorted(decoded) and all(d <= n for n, d in enumerate(decoded))
+
+
+TEXT_INDEX = {
+    "mappings": {
+        "dynamic": "strict",
+        "properties": {
+            "body": {"type": "text"},
+            "tag": {"type": "keyword"},
+        },
+    }
+}
+#: A tiny corpus; "e" has no body, so docCount of body is 4.
+CORPUS = {
+    "a": {"body": "red apple", "tag": "fruit"},
+    "b": {"body": "red red car", "tag": "car"},
+    "c": {"body": "green apple pie with cream", "tag": "fruit"},
+    "d": {"body": ["blue", "car"], "tag": "car"},
+    "e": {"tag": "none"},
+}
+
+
+def bm25(tf: int, dl: int, df: int, n: int, avgdl: float, boost: float = 1.0) -> float:
+    """Lucene's BM25 of one term, written out: idf * tf / (tf + k1 * (1 - b + b * dl / avgdl))."""
+    idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return boost * idf * tf / (tf + 1.2 * (1 - 0.75 + 0.75 * dl / avgdl))
+
+
+def index_corpus(http: httpx.Client, corpus: dict[str, dict[str, Any]]) -> None:
+    assert http.put("/t", json=TEXT_INDEX).status_code == 200
+    lines: list[dict[str, Any]] = []
+    for doc_id, source in corpus.items():
+        lines += [{"index": {"_index": "t", "_id": doc_id}}, source]
+    assert not bulk(http, *lines, refresh="true").json()["errors"]
+
+
+def scores(http: httpx.Client, query: dict[str, Any], **body: Any) -> dict[str, float]:
+    response = http.post("/t/_search", json={"query": query, **body})
+    assert response.status_code == 200, response.text
+    hits = response.json()["hits"]["hits"]
+    assert [h["_score"] for h in hits] == sorted((h["_score"] for h in hits), reverse=True)
+    return {h["_id"]: h["_score"] for h in hits}
+
+
+def test_match_scores_are_bm25(http: httpx.Client) -> None:
+    index_corpus(http, CORPUS)
+    # body lengths: a 2, b 3, c 5, d 2 (two values of one token) -> N = 4, avgdl = 12 / 4
+    n, avgdl = 4, 3.0
+    red = {"a": bm25(1, 2, 2, n, avgdl), "b": bm25(2, 3, 2, n, avgdl)}
+    apple = {"a": bm25(1, 2, 2, n, avgdl), "c": bm25(1, 5, 2, n, avgdl)}
+    got = scores(http, {"match": {"body": "RED"}})
+    assert got == pytest.approx(red, rel=1e-6)
+    assert list(got) == ["b", "a"]  # tf 2 beats tf 1
+    # hand-checked value: idf = ln(1 + 2.5 / 2.5) = ln 2; b: 2 / (2 + 1.2 * 1) * ln 2
+    assert got["b"] == pytest.approx(math.log(2) * 2 / 3.2, rel=1e-6)
+    # OR (default): the sum of the matching terms' scores
+    both = scores(http, {"match": {"body": "red apple"}})
+    assert both == pytest.approx(
+        {"a": red["a"] + apple["a"], "b": red["b"], "c": apple["c"]}, rel=1e-6
+    )
+    assert next(iter(both)) == "a"
+    # AND: every term must occur
+    assert scores(
+        http, {"match": {"body": {"query": "red apple", "operator": "and"}}}
+    ) == pytest.approx({"a": red["a"] + apple["a"]}, rel=1e-6)
+    # boost multiplies, a repeated query word counts twice, a rare term has a higher idf
+    assert scores(http, {"match": {"body": {"query": "red", "boost": 2}}}) == pytest.approx(
+        {k: 2 * v for k, v in red.items()}, rel=1e-6
+    )
+    assert scores(http, {"match": {"body": "red red"}}) == pytest.approx(
+        {k: 2 * v for k, v in red.items()}, rel=1e-6
+    )
+    assert scores(http, {"match": {"body": "cream"}}) == pytest.approx(
+        {"c": bm25(1, 5, 1, n, avgdl)}, rel=1e-6
+    )
+    # multi-valued fields: the document length counts the tokens of every value
+    assert scores(http, {"match": {"body": "car"}}) == pytest.approx(
+        {"d": bm25(1, 2, 2, n, avgdl), "b": bm25(1, 3, 2, n, avgdl)}, rel=1e-6
+    )
+    response = http.post("/t/_search", json={"query": {"match": {"body": "red apple"}}}).json()
+    assert response["hits"]["max_score"] == response["hits"]["hits"][0]["_score"]
+    assert response["hits"]["total"] == {"value": 3, "relation": "eq"}
+    # no token, no match (zero_terms_query none); an unmapped field matches nothing
+    assert scores(http, {"match": {"body": "--- !"}}) == {}
+    assert scores(http, {"match": {"nope": "red"}}) == {}
+    assert scores(http, {"match": {"body": "zebra"}}) == {}
+
+
+def test_bm25_statistics_follow_refresh_and_norm_encoding(http: httpx.Client) -> None:
+    long_text = " ".join(["apple"] + [f"w{i}" for i in range(99)])  # 100 tokens, norm -> 96
+    index_corpus(http, {"a": {"body": "apple pie"}, "b": {"body": long_text}})
+    n, avgdl = 2, 102 / 2
+    assert scores(http, {"match": {"body": "apple"}}) == pytest.approx(
+        {"a": bm25(1, 2, 2, n, avgdl), "b": bm25(1, 96, 2, n, avgdl)}, rel=1e-6
+    )
+    # statistics are those of the searchable (refreshed) documents only
+    bulk(http, {"index": {"_index": "t", "_id": "c"}}, {"body": "pear"})
+    before = scores(http, {"match": {"body": "apple"}})
+    assert before == pytest.approx({"a": bm25(1, 2, 2, n, avgdl), "b": bm25(1, 96, 2, n, avgdl)})
+    http.post("/t/_refresh")
+    after = scores(http, {"match": {"body": "apple"}})
+    assert after == pytest.approx(
+        {"a": bm25(1, 2, 2, 3, 103 / 3), "b": bm25(1, 96, 2, 3, 103 / 3)}, rel=1e-6
+    )
+
+
+def test_match_in_bool_clauses(http: httpx.Client) -> None:
+    index_corpus(http, CORPUS)
+    red = scores(http, {"match": {"body": "red"}})
+    apple = scores(http, {"match": {"body": "apple"}})
+    fruit = {"term": {"tag": "fruit"}}
+    # a filter restricts without scoring; must scores
+    assert scores(
+        http, {"bool": {"must": [{"match": {"body": "red apple"}}], "filter": [fruit]}}
+    ) == pytest.approx({"a": red["a"] + apple["a"], "c": apple["c"]}, rel=1e-6)
+    # filter context only: matching documents score 0
+    assert scores(http, {"bool": {"filter": [{"match": {"body": "red"}}]}}) == {"a": 0.0, "b": 0.0}
+    # should clauses add their scores (each match is a scoring clause)
+    assert scores(
+        http, {"bool": {"should": [{"match": {"body": "red"}}, {"match": {"body": "apple"}}]}}
+    ) == pytest.approx({"a": red["a"] + apple["a"], "b": red["b"], "c": apple["c"]}, rel=1e-6)
+    # a constant-score clause adds its boost
+    assert scores(
+        http, {"bool": {"must": [{"match": {"body": "apple"}}], "should": [fruit]}}
+    ) == pytest.approx({"a": apple["a"] + 1.0, "c": apple["c"] + 1.0}, rel=1e-6)
+    # the bool's boost multiplies its clauses' scores
+    assert scores(
+        http, {"bool": {"must": [{"match": {"body": "red"}}], "boost": 3}}
+    ) == pytest.approx({k: 3 * v for k, v in red.items()}, rel=1e-6)
+    assert scores(http, {"bool": {"must_not": [{"match": {"body": "red apple"}}]}}) == {
+        "d": 0.0,
+        "e": 0.0,
+    }
+    count = http.post("/t/_count", json={"query": {"match": {"body": "apple"}}}).json()
+    assert count["count"] == 2
+    # top hits and total: size cuts the hits, not the count; track_total_hits false omits it
+    top = http.post("/t/_search", json={"query": {"match": {"body": "red apple"}}, "size": 1})
+    assert [h["_id"] for h in top.json()["hits"]["hits"]] == ["a"]
+    assert top.json()["hits"]["total"]["value"] == 3
+    untracked = http.post(
+        "/t/_search",
+        json={"query": {"match": {"body": "red"}}, "track_total_hits": False},
+    ).json()["hits"]
+    assert "total" not in untracked and len(untracked["hits"]) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"match": {"tag": "fruit"}},  # keyword field: not implemented
+        {"match": {"body": {"query": "red", "fuzziness": "AUTO"}}},
+        {"match": {"body": {"query": "red", "minimum_should_match": 1}}},
+        {"match": {"body": {"query": "red", "operator": "xor"}}},
+        {"match": {"body": {"operator": "and"}}},
+        {"match": {"body": ["red"]}},
+        {"match": {"body": None}},
+        {"match": {"body": "red", "tag": "car"}},
+        {"match": {"body": {"query": "red", "boost": -1}}},
+        {"match_phrase": {"body": "red apple"}},
+        {"multi_match": {"query": "red", "fields": ["body"]}},
+    ],
+)
+def test_unimplemented_match_forms_are_rejected(http: httpx.Client, query: dict[str, Any]) -> None:
+    index_corpus(http, CORPUS)
+    response = http.post("/t/_search", json={"query": query})
+    assert response.status_code == 400, response.text
+
+
+def test_match_terms_count_towards_the_clause_limit(http: httpx.Client) -> None:
+    index_corpus(http, CORPUS)
+    ok = " ".join(f"w{i}" for i in range(1024))
+    assert http.post("/t/_search", json={"query": {"match": {"body": ok}}}).status_code == 200
+    too_many = ok + " w1024"
+    response = http.post("/t/_search", json={"query": {"match": {"body": too_many}}})
     assert response.status_code == 400
     assert response.json()["error"]["root_cause"][0]["type"] == "too_many_nested_clauses"

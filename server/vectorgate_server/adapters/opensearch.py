@@ -46,6 +46,14 @@ Operations
   2.9) and ``FLAT`` collections use exact k-NN: ``script_score`` with the
   ``knn_score`` script over a ``bool`` filter, which scores only matching
   documents. ``native_params.exact: true`` forces the exact path.
+* Keyword search (``keyword_search``): a ``match`` query on the collection's
+  text field (analysed by the field's analyzer, ``standard`` for collections
+  vectorgate creates; any query word may match) as the ``bool``'s ``must``
+  clause, the compiled filter as its ``filter`` clauses (they restrict, they do
+  not score), ``size`` = top_k, ``track_total_hits: false``. Scores are
+  OpenSearch's ``_score`` (Lucene BM25: positive, higher is better), returned
+  as both ``score`` and ``raw_score``. A foreign index needs its text field
+  (``text``) mapped as ``text``; otherwise keyword search is ``FailedPrecondition``.
 
 Scores
 ------
@@ -100,6 +108,7 @@ from ..domain import (
     IndexSpec,
     Metric,
     Op,
+    OutputFields,
     SearchQuery,
     as_float32,
     normalise_score,
@@ -152,8 +161,10 @@ SPEC_META_KEY: Final = "vectorgate"
 _SPEC_VERSION: Final = 1
 
 ID_FIELD: Final = "id"
-#: Largest ``scan`` page (the default ``index.max_result_window``).
-_MAX_SCAN_PAGE: Final = 10_000
+#: The default ``index.max_result_window``: the most hits one search returns.
+_MAX_RESULT_WINDOW: Final = 10_000
+#: Largest ``scan`` page.
+_MAX_SCAN_PAGE: Final = _MAX_RESULT_WINDOW
 VECTOR_FIELD: Final = "vector"
 DEFAULT_TEXT_FIELD: Final = "text"
 
@@ -331,6 +342,9 @@ class _Layout:
     creation_date: datetime | None
     #: Metadata key -> the type its values have in this index (from the mapping).
     types: Mapping[str, FieldType] = field(default_factory=dict)
+    #: The mapping type of ``text_field`` (``text`` when it is full-text searchable), or
+    #: None when the index does not map it.
+    text_type: str | None = None
     loaded_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -439,6 +453,17 @@ def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> N
                     f"{known.value} values under {key!r}",
                     field=path,
                 )
+
+
+def _mapped_type(props: Mapping[str, Any], path: str) -> str | None:
+    """The mapping type of the field at dotted ``path`` (``object`` for objects), or None."""
+    node: Any = {"properties": props}
+    for part in path.split("."):
+        children = node.get("properties") if isinstance(node, Mapping) else None
+        node = children.get(part) if isinstance(children, Mapping) else None
+        if node is None:
+            return None
+    return str(node.get("type", "object")) if isinstance(node, Mapping) else None
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -555,6 +580,7 @@ class OpenSearchAdapter:
             index_types=INDEX_TYPES,
             max_write_batch=max_write_batch,
             native_params=frozenset(NATIVE_PARAMS),
+            keyword_search=True,
         )
         self._client: AsyncOpenSearch | None = None
         self._layouts: dict[str, _Layout] = {}
@@ -658,8 +684,10 @@ class OpenSearchAdapter:
         )
 
     @contextlib.asynccontextmanager
-    async def _errors(self, what: str, name: str | None = None) -> AsyncIterator[None]:
-        """Translate client errors into domain errors."""
+    async def _errors(
+        self, what: str, name: str | None = None, *, keyword: bool = False
+    ) -> AsyncIterator[None]:
+        """Translate client errors into domain errors (``keyword``: of a keyword search)."""
         try:
             yield
         except VectorgateError:
@@ -667,9 +695,11 @@ class OpenSearchAdapter:
         except os_exc.ConnectionError as exc:  # includes ConnectionTimeout and SSLError
             raise self._unavailable(exc, what) from exc
         except os_exc.TransportError as exc:
-            self._raise_transport(exc, what, name)
+            self._raise_transport(exc, what, name, keyword=keyword)
 
-    def _raise_transport(self, exc: os_exc.TransportError, what: str, name: str | None) -> NoReturn:
+    def _raise_transport(
+        self, exc: os_exc.TransportError, what: str, name: str | None, *, keyword: bool = False
+    ) -> NoReturn:
         body = _error_body(exc)
         kind = _error_type(body)
         status = exc.status_code
@@ -677,8 +707,16 @@ class OpenSearchAdapter:
             raise self._not_found(name) from exc
         if isinstance(status, int) and (status >= 500 or status in (401, 403, 408, 429)):
             raise self._unavailable(exc, what) from exc
-        if status == 400 and _TOO_BIG_QUERY.search(json.dumps(body)):
-            # The only large queries are compiled filters: the caller's filter is too big.
+        text = json.dumps(body)
+        if status == 400 and keyword and _TOO_BIG_QUERY.search(text) and "Terms Query" not in text:
+            # A keyword query has a clause per query word besides the filter's clauses.
+            raise InvalidArgument(
+                f"text: OpenSearch rejected the keyword query as too large "
+                f"({_error_reason(body)}); use fewer words or fewer filter conditions",
+                field="text",
+            ) from exc
+        if status == 400 and _TOO_BIG_QUERY.search(text):
+            # Otherwise the only large queries are compiled filters: the filter is too big.
             raise InvalidArgument(
                 f"filter: OpenSearch rejected the filter as too large ({_error_reason(body)}); "
                 "use fewer conditions or IN values",
@@ -782,6 +820,7 @@ class OpenSearchAdapter:
             engine=str(method.get("engine")) if method and method.get("engine") else None,
             ann=knn_on and method is not None,
             creation_date=creation,
+            text_type=_mapped_type(props, text_field),
         )
 
     # ------------------------------------------------------------------ collections
@@ -1202,17 +1241,10 @@ class OpenSearchAdapter:
             if "ef_search" in params:
                 spec["method_parameters"] = {"ef_search": params["ef_search"]}
             knn_query = {"knn": {layout.vector_field: spec}}
-        includes: list[str] = []
-        if query.output.text:
-            includes.append(layout.text_field)
-        if query.output.vector:
-            includes.append(layout.vector_field)
-        if query.output.metadata:
-            includes.append(METADATA_FIELD)
         body: dict[str, Any] = {
             "size": query.top_k,
             "query": knn_query,
-            "_source": {"includes": includes} if includes else False,
+            "_source": self._source_includes(layout, query.output),
         }
         native: dict[str, Any] = {
             "query": "script_score" if exact else "knn",
@@ -1224,6 +1256,18 @@ class OpenSearchAdapter:
             **({"ef_search": params["ef_search"]} if "ef_search" in params and not exact else {}),
         }
         return layout, body, native_filter, native, exact
+
+    @staticmethod
+    def _source_includes(layout: _Layout, output: OutputFields) -> dict[str, Any] | bool:
+        """The ``_source`` of a search: only the fields ``output`` asks for."""
+        includes: list[str] = []
+        if output.text:
+            includes.append(layout.text_field)
+        if output.vector:
+            includes.append(layout.vector_field)
+        if output.metadata:
+            includes.append(METADATA_FIELD)
+        return {"includes": includes} if includes else False
 
     async def search(self, name: str, query: SearchQuery) -> list[Hit]:
         """k-NN search with the filter applied inside OpenSearch before ranking."""
@@ -1251,6 +1295,67 @@ class OpenSearchAdapter:
                 )
             )
         return hits[: query.top_k]
+
+    async def keyword_search(
+        self,
+        name: str,
+        text: str,
+        top_k: int,
+        filter: Filter | None = None,
+        *,
+        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+    ) -> list[Hit]:
+        """BM25 full-text search on the text field, the filter applied before ranking."""
+        native_filter = compile_filter(filter, "filter") if filter is not None else None
+        if top_k < 1:
+            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        if top_k > _MAX_RESULT_WINDOW:
+            raise InvalidArgument(
+                f"top_k: OpenSearch returns at most {_MAX_RESULT_WINDOW} hits per search",
+                field="top_k",
+            )
+        if not text.strip():
+            raise InvalidArgument("text: keyword search needs query text", field="text")
+        layout = await self._layout(name)
+        if layout.text_type != "text":
+            mapped = (
+                f"is mapped as {layout.text_type!r}"
+                if layout.text_type is not None
+                else "is not in its mapping"
+            )
+            raise FailedPrecondition(
+                f"keyword search needs a full-text field: field {layout.text_field!r} of index "
+                f"{layout.index!r} in store {self.store!r} {mapped}, not as 'text'",
+                metadata={"collection": name, "store": self.store, "field": layout.text_field},
+            )
+        bool_query: dict[str, Any] = {"must": [{"match": {layout.text_field: {"query": text}}}]}
+        if native_filter is not None:
+            bool_query["filter"] = [native_filter]
+        body: dict[str, Any] = {
+            "size": top_k,
+            "query": {"bool": bool_query},
+            "_source": self._source_includes(layout, output),
+            "track_total_hits": False,
+        }
+        async with self._errors("keyword searching", name, keyword=True):
+            response = await self.client.search(index=layout.index, body=body)
+        hits: list[Hit] = []
+        for raw_hit in (response.get("hits") or {}).get("hits") or ():
+            raw = float(raw_hit["_score"])
+            doc = self._document(layout, raw_hit, output.vector)
+            hits.append(
+                Hit(
+                    id=doc.id,
+                    score=raw,
+                    raw_score=raw,
+                    text=doc.text if output.text else "",
+                    metadata=output.project(doc.metadata),
+                    vector=doc.vector if output.vector else None,
+                    store=self.store,
+                    collection=name,
+                )
+            )
+        return hits[:top_k]
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The compiled filter (JSON) and the parameters ``search`` would use."""
