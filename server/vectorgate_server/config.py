@@ -394,6 +394,9 @@ class QdrantConfig(BaseStoreConfig):
     path: str | None = None
     api_key: SecretStr | None = None
     prefer_grpc: bool = True
+    #: Keyword (BM25) search: collections vectorgate creates get a sparse text vector with
+    #: IDF, and keyword / hybrid search is served. Off: neither (UNIMPLEMENTED).
+    keyword_search: bool = True
     collection_name: str | None = None
     vector_size: int | None = Field(default=None, ge=1)
 

@@ -1,5 +1,9 @@
 """Multi-store RAG search over real gRPC/HTTP with three real stores in one server:
-LanceDB, Milvus Lite and Qdrant local mode, plus a store that is down and one that hangs."""
+LanceDB, Milvus Lite and Qdrant local mode, plus a store that is down and one that hangs.
+
+The Qdrant store "qdrant" runs with ``keyword_search: false``; "qdrant_kw" has it
+on (the default) and opens the same local storage, so it also sees "docs", a
+collection created without keyword search."""
 
 from __future__ import annotations
 
@@ -101,7 +105,8 @@ def server(
     stores = {
         "lance": {"type": "lancedb", "uri": str(root / "lance")},
         "milvus": {"type": "milvus", "uri": str(root / "m.db")},
-        "qdrant": {"type": "qdrant", "path": str(root / "q")},
+        "qdrant": {"type": "qdrant", "path": str(root / "q"), "keyword_search": False},
+        "qdrant_kw": {"type": "qdrant", "path": str(root / "q")},
         "down": {
             "type": "qdrant",
             "url": f"http://127.0.0.1:{_closed_port()}",
@@ -130,8 +135,9 @@ def server(
         for store, docs in CORPUS.items():
             client.create_collection(COLLECTION, store=store)
             client.upsert(COLLECTION, [{"id": i, "text": t} for i, t in docs], store=store)
-        client.create_collection("products", store="lance")
-        client.upsert("products", [{"id": i, "text": t} for i, t in PRODUCTS], store="lance")
+        for store in ("lance", "qdrant_kw"):
+            client.create_collection("products", store=store)
+            client.upsert("products", [{"id": i, "text": t} for i, t in PRODUCTS], store=store)
         yield srv
 
 
@@ -240,13 +246,14 @@ def test_only_failing_stores_is_unavailable(stub: sgrpc.SearchServiceStub) -> No
     assert "every target failed" in (info.value.details() or "")
 
 
+@pytest.mark.parametrize("store", ["lance", "qdrant_kw"])
 def test_hybrid_finds_an_exact_product_code_that_dense_misses(
-    stub: sgrpc.SearchServiceStub,
+    stub: sgrpc.SearchServiceStub, store: str
 ) -> None:
     def search(mode: int, top_k: int = 5) -> list[str]:
         response = stub.Search(
             spb.SearchRequest(
-                collection="products", store="lance", text="ZX-4471-Q", top_k=top_k, mode=mode
+                collection="products", store=store, text="ZX-4471-Q", top_k=top_k, mode=mode
             ),
             timeout=30,
         )
@@ -259,7 +266,7 @@ def test_hybrid_finds_an_exact_product_code_that_dense_misses(
     hybrid = stub.Search(
         spb.SearchRequest(
             collection="products",
-            store="lance",
+            store=store,
             text="ZX-4471-Q",
             top_k=3,
             mode=spb.SEARCH_MODE_HYBRID,
@@ -274,10 +281,31 @@ def test_hybrid_finds_an_exact_product_code_that_dense_misses(
 def test_hybrid_on_a_store_without_full_text_search_is_unimplemented(
     stub: sgrpc.SearchServiceStub,
 ) -> None:
+    # "qdrant" is configured with keyword_search: false.
     with pytest.raises(grpc.RpcError) as info:
         fused(stub, "x", ["lance", "qdrant"], top_k=3, mode=spb.SEARCH_MODE_HYBRID)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "qdrant" in (info.value.details() or "")
+
+
+def test_keyword_search_on_a_collection_created_without_it_is_unimplemented(
+    stub: sgrpc.SearchServiceStub,
+) -> None:
+    """ "docs" was created through "qdrant" (no sparse vector); "qdrant_kw" has keyword search."""
+    response = fused(stub, QUERIES[2], ["lance", "qdrant_kw"], top_k=3, mode=spb.SEARCH_MODE_HYBRID)
+    assert "code-2" in [h.id for h in response.hits]  # the dense stage of qdrant_kw answered
+    (failure,) = response.failures
+    assert (failure.store, failure.collection, failure.stage) == (
+        "qdrant_kw",
+        COLLECTION,
+        "keyword",
+    )
+    assert failure.code == "UNIMPLEMENTED"
+    assert "collection 'docs'" in failure.message and "keyword_search: true" in failure.message
+    with pytest.raises(grpc.RpcError) as info:
+        fused(stub, QUERIES[2], ["qdrant_kw"], top_k=3, mode=spb.SEARCH_MODE_KEYWORD)
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "created without keyword search" in (info.value.details() or "")
 
 
 def test_reranked_retrieve_packs_cited_passages(stub: sgrpc.SearchServiceStub) -> None:

@@ -3,7 +3,12 @@
 Storage layout
 --------------
 * A vectorgate collection is a Qdrant collection with one unnamed dense vector
-  of the collection's dimension and distance ``Cosine``, ``Euclid`` or ``Dot``.
+  of the collection's dimension and distance ``Cosine``, ``Euclid`` or ``Dot``,
+  and (store option ``keyword_search``, on by default) a named sparse vector
+  ``vg_text_bm25`` with ``Modifier.IDF`` holding the BM25 term weights of the
+  document text (:mod:`~vectorgate_server.adapters.sparse_text`). The dense
+  vector stays unnamed either way, so collections created without the sparse
+  vector (before the option existed, or with it off) keep working unchanged.
 * Qdrant point ids are unsigned integers or UUIDs only, so each document id is
   mapped to ``uuid5(POINT_ID_NAMESPACE, id)`` (:func:`~vectorgate_server.filters.qdrant.point_id`).
   The payload keeps the original id, the text and the metadata apart::
@@ -22,7 +27,10 @@ Storage layout
   is saved in the storage's ``meta.json``) under the key ``vectorgate``. A
   collection without it is described from its vector configuration. A server
   that drops the metadata (before 1.16) makes ``create_collection`` fail with
-  ``Unsupported`` rather than lose the spec.
+  ``Unsupported`` rather than lose the spec. The spec's ``keyword`` entry names
+  the sparse vector and the text encoder (model, version, ``k1``, ``b``,
+  ``avg_len``) its documents are written with; only a collection with that
+  entry and the sparse vector it names has keyword search.
 * Each metadata key keeps the type it was first written with (string, number,
   bool, list of strings); the types are recorded as collection metadata entries
   ``vectorgate:field:<key>`` and a batch with a conflicting value is rejected
@@ -37,6 +45,16 @@ Behaviour
 * Index types: ``HNSW`` (params ``m``, ``ef_construct``) or ``FLAT``, which
   creates no graph (``m=0``) and searches with ``SearchParams(exact=True)``.
 * Native search params: ``hnsw_ef`` (int > 0), ``exact`` and ``indexed_only`` (bools).
+* Keyword search (:meth:`QdrantAdapter.keyword_search`): ``query_points`` on
+  the sparse vector with the query's distinct terms (weight 1); Qdrant
+  multiplies by each term's IDF over the collection, so the score is the BM25
+  score (positive, higher is better; ``raw_score`` is the same value). The
+  filter is applied by Qdrant during the search. Upserts write the sparse
+  vector of each document's text whenever the collection has one, whatever
+  the store option says; a collection without it (or a foreign one) answers
+  keyword search with ``Unsupported``. With ``keyword_search: false`` the store
+  declares no keyword capability (KEYWORD / HYBRID requests naming it are
+  ``UNIMPLEMENTED`` up front) and new collections get no sparse vector.
 * Connection failures and timeouts (30 s per call unless ``timeout_s``) raise
   ``Unavailable`` naming the store and its URL without credentials.
 * Scores: Qdrant returns the canonical value of every supported distance
@@ -120,8 +138,15 @@ from ..filters.qdrant import (
     point_id,
 )
 from .base import Capabilities
+from .sparse_text import Bm25Encoder, EncoderSpecError
 
-__all__ = ["FIELD_METADATA_PREFIX", "SPEC_METADATA_KEY", "QdrantAdapter", "from_config"]
+__all__ = [
+    "FIELD_METADATA_PREFIX",
+    "SPARSE_VECTOR_NAME",
+    "SPEC_METADATA_KEY",
+    "QdrantAdapter",
+    "from_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +160,10 @@ SPEC_METADATA_KEY = "vectorgate"
 #: do not overwrite each other).
 FIELD_METADATA_PREFIX = "vectorgate:field:"
 _SPEC_FORMAT = 1
+#: Name of the sparse (BM25, IDF) text vector of collections created with keyword search.
+SPARSE_VECTOR_NAME = "vg_text_bm25"
+#: Key of the keyword-search entry in the stored spec.
+_KEYWORD_SPEC_KEY = "keyword"
 
 _DISTANCES: Mapping[Metric, models.Distance] = {
     Metric.COSINE: models.Distance.COSINE,
@@ -170,6 +199,14 @@ _UNAVAILABLE_GRPC = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class _Keyword:
+    """The sparse text vector of a collection with keyword search."""
+
+    vector_name: str
+    encoder: Bm25Encoder
+
+
+@dataclass(frozen=True, slots=True)
 class _Layout:
     """What the adapter needs to know about a collection to read and write it."""
 
@@ -181,6 +218,10 @@ class _Layout:
     index: IndexSpec
     #: Type of every metadata key written so far (from the collection metadata).
     fields: Mapping[str, FieldType]
+    #: The sparse text vector; None when the collection has no keyword search.
+    keyword: _Keyword | None = None
+    #: Why ``keyword`` is None (for the ``Unsupported`` message).
+    keyword_missing: str = "it has no sparse text vector"
 
 
 class _LoopThread:
@@ -284,6 +325,7 @@ class QdrantAdapter:
         index_types=frozenset({_HNSW, _FLAT}),
         max_write_batch=_MAX_WRITE_BATCH,
         native_params=_NATIVE_PARAMS,
+        keyword_search=True,
     )
 
     def __init__(
@@ -295,6 +337,7 @@ class QdrantAdapter:
         api_key: str | None = None,
         prefer_grpc: bool = True,
         timeout_s: float | None = None,
+        keyword_search: bool = True,
     ) -> None:
         if (url is None) == (path is None):
             raise ValueError("set exactly one of 'url' (server) or 'path' (local mode)")
@@ -304,6 +347,10 @@ class QdrantAdapter:
         self._local_key = _local_key(path) if path is not None else ""
         self._api_key = api_key
         self._prefer_grpc = prefer_grpc
+        self._keyword_search = keyword_search
+        if not keyword_search:
+            self.capabilities = replace(QdrantAdapter.capabilities, keyword_search=False)
+        self._encoder = Bm25Encoder()
         # qdrant-client would default to 5 s per call; collection creation on a cluster and
         # large waited writes can take longer.
         self._timeout = max(1, math.ceil(_DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s))
@@ -323,6 +370,7 @@ class QdrantAdapter:
             api_key=config.api_key.get_secret_value() if config.api_key is not None else None,
             prefer_grpc=config.prefer_grpc,
             timeout_s=config.timeout_s,
+            keyword_search=config.keyword_search,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -397,6 +445,13 @@ class QdrantAdapter:
             "index": {"type": index.type, "params": dict(index.params)},
             "create_time": create_time.isoformat(),
         }
+        sparse: dict[str, models.SparseVectorParams] | None = None
+        if self._keyword_search:
+            stored[_KEYWORD_SPEC_KEY] = {
+                "sparse_vector": SPARSE_VECTOR_NAME,
+                **self._encoder.spec(),
+            }
+            sparse = {SPARSE_VECTOR_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)}
         client = self._require_client()
         if await self._call(client.collection_exists(spec.name), spec.name):
             raise AlreadyExists(f"collection {spec.name!r} already exists in store {self.store!r}")
@@ -406,6 +461,7 @@ class QdrantAdapter:
                 vectors_config=models.VectorParams(
                     size=spec.dimension, distance=_DISTANCES[spec.metric]
                 ),
+                sparse_vectors_config=sparse,
                 hnsw_config=hnsw,
                 metadata={SPEC_METADATA_KEY: stored},
             ),
@@ -586,6 +642,61 @@ class QdrantAdapter:
         )
         return [
             _hit(point, layout, query.output, store=self.store, collection=name)
+            for point in response.points
+        ]
+
+    async def keyword_search(
+        self,
+        name: str,
+        text: str,
+        top_k: int,
+        filter: Filter | None = None,
+        *,
+        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
+    ) -> list[Hit]:
+        """BM25 search on the sparse text vector, the filter applied during the search.
+
+        The query's distinct terms are sent with weight 1 and Qdrant weights each
+        by its IDF, so the scores are BM25 scores. A query without terms (only
+        stopwords or punctuation) matches nothing.
+        """
+        if not self.capabilities.keyword_search:
+            raise Unsupported(
+                backend=BACKEND,
+                operation="keyword search",
+                detail=f"store {self.store!r} is configured with keyword_search: false",
+            )
+        layout = await self._layout(name)
+        if layout.keyword is None:
+            raise Unsupported(
+                backend=BACKEND,
+                operation="keyword search",
+                detail=f"collection {name!r} in store {self.store!r} has no keyword index "
+                f"({layout.keyword_missing}); collections vectorgate creates while the "
+                "store has keyword_search: true (the default) get one: recreate the "
+                "collection (e.g. `vectorgate copy` it to a new one)",
+            )
+        if top_k < 1:
+            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        native_filter = compile_filter(filter) if filter is not None else None
+        sparse = layout.keyword.encoder.query(text)
+        if sparse is None:
+            return []
+        client = self._require_client()
+        response = await self._call(
+            client.query_points(
+                name,
+                query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                using=layout.keyword.vector_name,
+                query_filter=native_filter,
+                limit=top_k,
+                with_payload=True,
+                with_vectors=output.vector,
+            ),
+            name,
+        )
+        return [
+            _hit(point, layout, output, store=self.store, collection=name, keyword=True)
             for point in response.points
         ]
 
@@ -863,6 +974,7 @@ def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionIn
         if meta_key.startswith(FIELD_METADATA_PREFIX) and isinstance(meta_value, str):
             with contextlib.suppress(ValueError):
                 fields[meta_key[len(FIELD_METADATA_PREFIX) :]] = FieldType(meta_value)
+    keyword, keyword_missing = _keyword_layout(stored, config.params.sparse_vectors)
     layout = _Layout(
         dimension=params.size,
         metric=metric,
@@ -870,8 +982,34 @@ def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionIn
         vector_name=vector_name,
         index=index,
         fields=fields,
+        keyword=keyword,
+        keyword_missing=keyword_missing,
     )
     return info, layout
+
+
+def _keyword_layout(
+    stored: Any, sparse_vectors: Mapping[str, models.SparseVectorParams] | None
+) -> tuple[_Keyword | None, str]:
+    """The collection's sparse text vector from its stored spec, or why it has none."""
+    if not isinstance(stored, dict):
+        return None, "it was not created by vectorgate"
+    entry = stored.get(_KEYWORD_SPEC_KEY)
+    if entry is None:
+        return None, "it was created without keyword search"
+    if not isinstance(entry, dict) or not isinstance(entry.get("sparse_vector"), str):
+        return None, "its stored keyword spec is malformed"
+    vector_name = str(entry["sparse_vector"])
+    params = (sparse_vectors or {}).get(vector_name)
+    if params is None:
+        return None, f"its sparse vector {vector_name!r} is missing"
+    if params.modifier != models.Modifier.IDF:
+        return None, f"its sparse vector {vector_name!r} has no IDF modifier"
+    try:
+        encoder = Bm25Encoder.from_spec(entry)
+    except EncoderSpecError as exc:
+        return None, f"it was written with {exc}"
+    return _Keyword(vector_name=vector_name, encoder=encoder), ""
 
 
 def _stored_index(raw: Any) -> IndexSpec:
@@ -981,9 +1119,21 @@ def _point(
         INTERNAL_PAYLOAD_KEY: internal,
     }
     values = vector.tolist()
-    point_vector: models.VectorStruct = (
-        values if layout.vector_name is None else {layout.vector_name: values}
-    )
+    sparse = layout.keyword.encoder.document(doc.text) if layout.keyword is not None else None
+    point_vector: models.VectorStruct
+    if sparse is not None:
+        assert layout.keyword is not None
+        # "" is the unnamed dense vector's name when named vectors are given alongside.
+        point_vector = {
+            layout.vector_name or "": values,
+            layout.keyword.vector_name: models.SparseVector(
+                indices=sparse.indices, values=sparse.values
+            ),
+        }
+    elif layout.vector_name is None:
+        point_vector = values
+    else:
+        point_vector = {layout.vector_name: values}
     return models.PointStruct(id=point_id(doc.id), vector=point_vector, payload=payload)
 
 
@@ -1059,14 +1209,16 @@ def _hit(
     *,
     store: str,
     collection: str,
+    keyword: bool = False,
 ) -> Hit:
     payload = point.payload or {}
     raw = float(point.score)
     # Qdrant reports cosine similarity, Euclidean distance (not squared) and the dot
-    # product as they are: the raw score is already the canonical value.
+    # product as they are: the raw score is already the canonical value. A keyword
+    # hit's score is its BM25 score.
     return Hit(
         id=_document_id(payload, point.id),
-        score=normalise_score(layout.metric, raw),
+        score=raw if keyword else normalise_score(layout.metric, raw),
         raw_score=raw,
         text=_text(payload, layout) if output.text else "",
         metadata=output.project(_metadata(payload)),

@@ -9,6 +9,9 @@
     Skipped when ``QDRANT_URL`` is unset: there is no Qdrant server binary on
     PyPI (nor in Debian) to start one from the test session. Use a server of
     its own: collections a test leaves behind are dropped afterwards.
+
+Both run with ``keyword_search`` on (the default, spelled out): collections get
+the BM25 sparse vector, so the keyword and hybrid contract tests exercise it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ Factory = Callable[
 @contextlib.asynccontextmanager
 async def local(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
     adapter = QdrantAdapter.from_config(
-        QdrantConfig(name="qdrant-local", path=str(tmp_path / "qdrant"))
+        QdrantConfig(name="qdrant-local", path=str(tmp_path / "qdrant"), keyword_search=True)
     )
     await adapter.start()
     try:
@@ -56,6 +59,7 @@ async def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Asyn
             api_key=os.environ.get("QDRANT_API_KEY") or None,
             prefer_grpc=os.environ.get("QDRANT_PREFER_GRPC", "1") != "0",
             timeout_s=30,
+            keyword_search=True,
         )
     )
     await adapter.start()
