@@ -88,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Before numpy loads: OpenBLAS threading makes small matrix work far slower.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # Before the server's threads start; see glibc_malloc for the figures.
+    from . import glibc_malloc
+
+    glibc_malloc.configure()
     from .observability import configure_logging
 
     configure_logging(args.log_level, args.log_format)

@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
+from ..glibc_malloc import release_free_memory
+
 __all__ = [
     "DEFAULT_INTRA_OP_THREADS",
     "DEFAULT_MAX_ATTENTION_CELLS",
@@ -328,20 +330,14 @@ class LocalOnnxEmbedder:
 
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._intra_op_num_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only
-        # Idle intra-op threads must not spin: the cores are shared with the server.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(path), sess_options=self._session_options(), providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise EmbeddingModelError(f"onnxruntime cannot load {path}: {exc}") from exc
+        finally:
+            release_free_memory()
 
         inputs = {i.name for i in session.get_inputs()}
         missing = {"input_ids", "attention_mask"} - inputs
@@ -367,6 +363,19 @@ class LocalOnnxEmbedder:
             output_name=output.name,
             wants_token_type_ids="token_type_ids" in inputs,
         )
+
+    def _session_options(self) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._intra_op_num_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        # Idle intra-op threads must not spin: the cores are shared with the server.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
 
     def _prepare(self, items: list[str]) -> tuple[_Model, list[Encoding], list[list[int]]]:
         """Load if needed, tokenise, and plan forward passes (lists of input

@@ -1,0 +1,38 @@
+"""The serve process's glibc malloc settings: applied, or left to the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from vectorgate_server import glibc_malloc
+
+glibc = glibc_malloc._glibc() is not None
+
+
+@pytest.mark.skipif(not glibc, reason="the C library is not glibc")
+def test_configure_applies_both_settings_by_default() -> None:
+    settings = glibc_malloc.configure({})
+    assert settings.glibc
+    assert settings.arena_max == glibc_malloc.DEFAULT_ARENA_MAX
+    assert settings.mmap_threshold == glibc_malloc.DEFAULT_MMAP_THRESHOLD
+
+
+@pytest.mark.skipif(not glibc, reason="the C library is not glibc")
+def test_the_environment_wins() -> None:
+    settings = glibc_malloc.configure({"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "1"})
+    assert settings.glibc
+    assert settings.arena_max is None
+    assert settings.mmap_threshold is None
+
+
+@pytest.mark.skipif(not glibc, reason="the C library is not glibc")
+def test_release_free_memory_returns_a_bool() -> None:
+    big = [bytearray(64 * 1024) for _ in range(2000)]
+    del big
+    assert isinstance(glibc_malloc.release_free_memory(), bool)
+
+
+def test_without_glibc_everything_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(glibc_malloc, "_glibc", lambda: None)
+    assert glibc_malloc.configure({}) == glibc_malloc.MallocSettings(False, None, None)
+    assert glibc_malloc.release_free_memory() is False
