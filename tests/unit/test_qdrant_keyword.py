@@ -10,7 +10,9 @@ foreign), the store option, and the wire format over gRPC.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -412,3 +414,30 @@ def test_points_with_the_sparse_vector_survive_grpc_conversion() -> None:
     # query_points wraps a sparse vector in a NearestQuery before converting it.
     query = qm.NearestQuery(nearest=qm.SparseVector(indices=[3, 7], values=[1.0, 1.0]))
     assert GrpcToRest.convert_query(RestToGrpc.convert_query(query)) == query
+
+
+async def test_large_batches_are_encoded_off_the_event_loop(
+    adapter: QdrantAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def recording(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            threads.append(threading.current_thread().name)
+            return func(*args, **kwargs)
+
+        return await to_thread(run)
+
+    monkeypatch.setattr(asyncio, "to_thread", recording)
+    await adapter.create_collection(CollectionSpec("c", DIM))
+    docs = [Document(id=f"d{i}", text=f"item number {i}", vector=_vector(i)) for i in range(40)]
+    await adapter.upsert("c", docs[:3])
+    assert threads == []  # small batches stay inline
+    await adapter.upsert("c", docs)
+    assert threads and threading.main_thread().name not in threads
+    assert [h.id for h in await adapter.keyword_search("c", "39", 3)] == ["d39"]
+    bad = [*docs[:35], Document(id="x", text="t", vector=_vector(0), metadata={"bad key": 1})]
+    with pytest.raises(InvalidArgument) as info:
+        await adapter.upsert("c", bad)
+    assert info.value.field == "documents[35].metadata.bad key"

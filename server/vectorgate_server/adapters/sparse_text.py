@@ -82,15 +82,21 @@ _INDEX_MASK: Final = 0x7FFF_FFFF
 #: Word tokens joined by punctuation without spaces: a candidate code.
 _RUN_RE: Final = re.compile(r"\w+(?:[^\w\s]+\w+)*")
 _WORD_RE: Final = re.compile(r"\w+")
+_DIGIT_RE: Final = re.compile(r"\d")
 
 
 def tokenize(text: str) -> list[str]:
     """The index terms of ``text``, in order (repeats kept)."""
     normalised = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
-    for run in _RUN_RE.finditer(normalised):
-        parts = _WORD_RE.findall(run.group())
-        if len(parts) > 1 and any(c.isdigit() for c in run.group()):
+    for run in _RUN_RE.findall(normalised):
+        if run.isalnum():
+            # One plain word (the common case): str.isalnum is \w without "_".
+            if run not in STOPWORDS:
+                tokens.append(run)
+            continue
+        parts = _WORD_RE.findall(run)
+        if len(parts) > 1 and _DIGIT_RE.search(run):
             tokens.extend(parts)
         else:
             tokens.extend(p for p in parts if p not in STOPWORDS)
@@ -137,7 +143,7 @@ class Bm25Encoder:
         tokens = tokenize(text)
         if not tokens:
             return None
-        counts = Counter(token_index(t) for t in tokens)
+        counts = Counter(map(token_index, tokens))
         norm = self.k1 * (1.0 - self.b + self.b * len(tokens) / self.avg_len)
         indices = sorted(counts)
         values = [counts[i] * (self.k1 + 1.0) / (counts[i] + norm) for i in indices]
