@@ -46,8 +46,12 @@ def milvus_server_with_books(
     client.insert(
         "book_collection",
         [
-            {"book_id": i + 1, "word_count": 10 * (i + 1), "book_intro": vectors[i].tolist(),
-             "book_text": text}
+            {
+                "book_id": i + 1,
+                "word_count": 10 * (i + 1),
+                "book_intro": vectors[i].tolist(),
+                "book_text": text,
+            }
             for i, (_, text, _, _) in enumerate(BOOKS)
         ],
     )

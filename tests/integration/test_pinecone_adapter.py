@@ -54,7 +54,9 @@ def server() -> Iterator[PineconeTestServer]:
 
 def make_adapter(srv: PineconeTestServer, **kwargs: Any) -> PineconeAdapter:
     options: dict[str, Any] = {
-        "api_key": srv.api_key, "poll_interval_s": 0.01, "ready_timeout_s": 20
+        "api_key": srv.api_key,
+        "poll_interval_s": 0.01,
+        "ready_timeout_s": 20,
     }
     options.update(kwargs)
     return PineconeAdapter("pc-store", control_host=srv.url, **options)
@@ -112,13 +114,18 @@ async def test_sdk_headers_are_asserted(
         r = await http.get("/indexes", headers={**good, "X-Pinecone-Api-Version": "2025-04"})
         assert r.status_code == 400
         assert r.json()["error"]["code"] == "INVALID_ARGUMENT"
-        r = await http.get("/indexes", headers={**good, "X-Pinecone-Api-Version": API_VERSION,
-                                                "Api-Key": "wrong"})
+        r = await http.get(
+            "/indexes", headers={**good, "X-Pinecone-Api-Version": API_VERSION, "Api-Key": "wrong"}
+        )
         assert r.status_code == 401
-        assert r.json() == {"error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"},
-                            "status": 401}
-        r = await http.get("/indexes", headers={**good, "X-Pinecone-Api-Version": API_VERSION,
-                                                "User-Agent": "curl/8"})
+        assert r.json() == {
+            "error": {"code": "UNAUTHENTICATED", "message": "Invalid API Key"},
+            "status": 401,
+        }
+        r = await http.get(
+            "/indexes",
+            headers={**good, "X-Pinecone-Api-Version": API_VERSION, "User-Agent": "curl/8"},
+        )
         assert r.status_code == 400
         r = await http.get("/indexes/nope", headers={**good, "X-Pinecone-Api-Version": API_VERSION})
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
@@ -255,8 +262,9 @@ async def test_foreign_index_is_described_and_read_but_not_filtered(
     pc = AsyncPinecone(api_key=server.api_key, host=server.url)
     model = await pc.indexes.create(
         name="legacy-idx",
-        schema={"fields": {"_values": {"type": "dense_vector", "dimension": 2,
-                                       "metric": "dotproduct"}}},
+        schema={
+            "fields": {"_values": {"type": "dense_vector", "dimension": 2, "metric": "dotproduct"}}
+        },
         timeout=-1,
     )
     await pc.indexes.describe("legacy-idx")
@@ -265,8 +273,11 @@ async def test_foreign_index_is_described_and_read_but_not_filtered(
     await asyncio.sleep(server.ready_after)
     assert model.host is not None
     index = await pc.index(host=model.host)
-    await index.upsert(vectors=[{"id": "v1", "values": [1.0, 2.0],
-                                 "metadata": {"text": "hello", "n": 3, "tags": ["a"]}}])
+    await index.upsert(
+        vectors=[
+            {"id": "v1", "values": [1.0, 2.0], "metadata": {"text": "hello", "n": 3, "tags": ["a"]}}
+        ]
+    )
     await index.close()
     await pc.close()
     await asyncio.sleep(server.visibility_delay * 3)
@@ -291,9 +302,7 @@ async def test_scores_match_numpy(adapter: PineconeAdapter, metric: Metric) -> N
     data = rng.normal(size=(40, 8)).astype(np.float32)
     query = rng.normal(size=8).astype(np.float32)
     await adapter.create_collection(spec("scores", 8, metric))
-    await adapter.upsert(
-        "scores", [Document(id=f"d{i}", vector=data[i]) for i in range(len(data))]
-    )
+    await adapter.upsert("scores", [Document(id=f"d{i}", vector=data[i]) for i in range(len(data))])
     hits = await adapter.search("scores", SearchQuery(vector=query, top_k=10))
     a, q = data.astype(np.float64), query.astype(np.float64)
     if metric is Metric.COSINE:
@@ -330,8 +339,10 @@ async def test_read_your_writes_polls_until_the_lsn_is_indexed() -> None:
         await a.start()
         try:
             await a.create_collection(spec("ryw"))
-            docs = [Document(id=f"d{i}", text=f"t{i}", vector=vec(1, i, 0, 0),
-                             metadata={"i": i}) for i in range(5)]
+            docs = [
+                Document(id=f"d{i}", text=f"t{i}", vector=vec(1, i, 0, 0), metadata={"i": i})
+                for i in range(5)
+            ]
             await a.upsert("ryw", docs)
             assert await a.count("ryw") == 5
             assert [d.id for d in await a.get("ryw", ["d4", "d0"], False)] == ["d4", "d0"]
@@ -362,10 +373,19 @@ async def test_invisible_writes_time_out_as_unavailable() -> None:
 async def test_round_trip_of_ids_text_and_metadata(adapter: PineconeAdapter) -> None:
     await adapter.create_collection(spec("rt", 3))
     ids = ["plain", "ünïcode-✓", "100%", "%41", "sp ace", "new\nline", "x" * 512]
-    metadata: dict[str, Any] = {"s": "v", "i": 7, "f": 0.5, "b": False, "l": ["p", "q"],
-                                "e": [], "dot.key": "d"}
-    docs = [Document(id=i, text=f"text of {i}", vector=vec(1, n, 0), metadata=dict(metadata))
-            for n, i in enumerate(ids)]
+    metadata: dict[str, Any] = {
+        "s": "v",
+        "i": 7,
+        "f": 0.5,
+        "b": False,
+        "l": ["p", "q"],
+        "e": [],
+        "dot.key": "d",
+    }
+    docs = [
+        Document(id=i, text=f"text of {i}", vector=vec(1, n, 0), metadata=dict(metadata))
+        for n, i in enumerate(ids)
+    ]
     await adapter.upsert("rt", docs)
     got = await adapter.get("rt", [*reversed(ids), "missing"], True)
     assert [d.id for d in got] == list(reversed(ids))
@@ -414,7 +434,9 @@ async def test_filters_count_delete_and_explain(adapter: PineconeAdapter) -> Non
     assert sorted(h.id for h in hits) == ["a", "c", "d"]
     await adapter.delete("flt", filter=Condition("tags", Op.CONTAINS, "y"))
     assert sorted(d.id for d in await adapter.get("flt", ["a", "b", "c", "d"], False)) == [
-        "b", "c", "d"
+        "b",
+        "c",
+        "d",
     ]
 
 
@@ -426,10 +448,13 @@ async def test_a_key_keeps_its_type(adapter: PineconeAdapter) -> None:
     try:
         # The type is found in the data by an adapter that has not seen it yet.
         with pytest.raises(InvalidArgument) as err:
-            await fresh.upsert("types", [
-                Document(id="b", vector=vec(1, 1), metadata={"e": ["ok"]}),
-                Document(id="c", vector=vec(1, 1), metadata={"e": "no"}),
-            ])
+            await fresh.upsert(
+                "types",
+                [
+                    Document(id="b", vector=vec(1, 1), metadata={"e": ["ok"]}),
+                    Document(id="c", vector=vec(1, 1), metadata={"e": "no"}),
+                ],
+            )
         assert err.value.field == "documents[1].metadata.e"
         assert await fresh.count("types") == 1
     finally:
@@ -467,10 +492,16 @@ async def test_pinecone_limits_are_checked_before_sending(
     before = len(server.seen)
     cases: list[tuple[Document, str, type[Exception]]] = [
         (Document(id="é" * 200, vector=vec(1, 0)), "documents[0].id", InvalidArgument),
-        (Document(id="a", vector=vec(1, 0), metadata={"big": "x" * 41_000}),
-         "documents[0].metadata", InvalidArgument),
-        (Document(id="a", text="y" * 41_000, vector=vec(1, 0)), "documents[0].text",
-         InvalidArgument),
+        (
+            Document(id="a", vector=vec(1, 0), metadata={"big": "x" * 41_000}),
+            "documents[0].metadata",
+            InvalidArgument,
+        ),
+        (
+            Document(id="a", text="y" * 41_000, vector=vec(1, 0)),
+            "documents[0].text",
+            InvalidArgument,
+        ),
         (Document(id="a", vector=vec(0, 0)), "documents[0].vector", InvalidVector),
     ]
     for doc, field, kind in cases:
@@ -484,8 +515,9 @@ async def test_large_writes_are_split_into_requests(
     server: PineconeTestServer, adapter: PineconeAdapter
 ) -> None:
     await adapter.create_collection(spec("bulk", 4))
-    docs = [Document(id=f"d{i:04}", vector=vec(1, i, 0, 0), metadata={"g": "all"})
-            for i in range(1001)]
+    docs = [
+        Document(id=f"d{i:04}", vector=vec(1, i, 0, 0), metadata={"g": "all"}) for i in range(1001)
+    ]
     await adapter.upsert("bulk", docs)
     upserts = [s for s in server.seen if s.path.endswith("/vectors/upsert")]
     assert len(upserts) == 2
@@ -493,8 +525,7 @@ async def test_large_writes_are_split_into_requests(
     assert await adapter.count("bulk", Condition("g", Op.EQ, "all")) == 1001  # 2 pages
     # 2 MB per request: 60 documents of ~38 KB text each need two requests.
     server.seen.clear()
-    heavy = [Document(id=f"h{i}", text="z" * 38_000, vector=vec(0, 0, 1, i))
-             for i in range(60)]
+    heavy = [Document(id=f"h{i}", text="z" * 38_000, vector=vec(0, 0, 1, i)) for i in range(60)]
     await adapter.upsert("bulk", heavy)
     assert len([s for s in server.seen if s.path.endswith("/vectors/upsert")]) == 2
     await adapter.delete("bulk", ids=[d.id for d in docs])
@@ -507,7 +538,10 @@ async def test_from_config_uses_the_controller_host_env(
     server.reset()
     monkeypatch.setenv("PINECONE_CONTROLLER_HOST", server.url)
     config = PineconeConfig(
-        name="pc-conf", api_key=server.api_key, environment="eu-west-1", namespace="tenant-a",
+        name="pc-conf",
+        api_key=server.api_key,
+        environment="eu-west-1",
+        namespace="tenant-a",
         index_name="configured",
     )
     a = PineconeAdapter.from_config(config)
@@ -516,7 +550,9 @@ async def test_from_config_uses_the_controller_host_env(
         assert a.store == "pc-conf"
         await a.create_collection(spec("configured", 2))
         assert server.indexes["configured"].deployment == {
-            "deployment_type": "managed", "cloud": "aws", "region": "eu-west-1"
+            "deployment_type": "managed",
+            "cloud": "aws",
+            "region": "eu-west-1",
         }
         await a.upsert("configured", [Document(id="a", vector=vec(1, 0))])
         assert set(server.indexes["configured"].namespaces) == {"tenant-a"}

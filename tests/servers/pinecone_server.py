@@ -311,9 +311,7 @@ class PineconeTestServer:
         sock.bind(("127.0.0.1", 0))
         self._sock = sock
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", access_log=False
-        )
+        config = uvicorn.Config(self.app(), log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
@@ -376,9 +374,7 @@ class PineconeTestServer:
                 methods=["POST"],
             ),
             Route("/data/{host}/vectors/delete", self._guard(self.delete), methods=["POST"]),
-            Route(
-                "/data/{host}/describe_index_stats", self._guard(self.stats), methods=["POST"]
-            ),
+            Route("/data/{host}/describe_index_stats", self._guard(self.stats), methods=["POST"]),
             Route("/data/{host}/vectors/list", self._guard(self.list_vectors), methods=["GET"]),
         ]
         return Starlette(routes=routes)
@@ -391,8 +387,11 @@ class PineconeTestServer:
             data_plane = request.url.path.startswith("/data/")
             with self._lock:
                 self.seen.append(
-                    Seen(request.method, request.url.path, {k.lower(): v for k, v in
-                                                            request.headers.items()})
+                    Seen(
+                        request.method,
+                        request.url.path,
+                        {k.lower(): v for k, v in request.headers.items()},
+                    )
                 )
                 try:
                     if self.fail_next:
@@ -603,15 +602,11 @@ class PineconeTestServer:
             if not np.all(np.isfinite(array)):
                 raise data_error(400, "Vector values must be finite")
             if idx.metric == "cosine" and not np.any(array):
-                raise data_error(
-                    400, "Dense vectors must contain at least one non-zero value"
-                )
+                raise data_error(400, "Dense vectors must contain at least one non-zero value")
             metadata = vec.get("metadata") or {}
             _check_metadata(metadata, vid)
             # Pinecone stores every number as a 64-bit float.
-            stored = {
-                k: float(v) if _is_number(v) else v for k, v in metadata.items()
-            }
+            stored = {k: float(v) if _is_number(v) else v for k, v in metadata.items()}
             records.append((vid, Record(array, stored)))
 
         def apply() -> None:
@@ -666,8 +661,9 @@ class PineconeTestServer:
             if ids:
                 matrix = np.stack([ns[vid].values for vid in ids]).astype(np.float64)
                 scores = score(idx.metric, matrix, query.astype(np.float64))
-                order = np.argsort(scores if idx.metric == "euclidean" else -scores,
-                                   kind="stable")[:top_k]
+                order = np.argsort(scores if idx.metric == "euclidean" else -scores, kind="stable")[
+                    :top_k
+                ]
                 for i in order:
                     match: dict[str, Any] = {"id": ids[i], "score": float(scores[i])}
                     rec = ns[ids[i]]
@@ -760,9 +756,7 @@ class PineconeTestServer:
         idx = self._host(request)
         data = _json(body) if body else {}
         if data.get("filter"):
-            raise data_error(
-                400, "describe_index_stats does not support filtering on this index"
-            )
+            raise data_error(400, "describe_index_stats does not support filtering on this index")
         namespaces = {
             name: {"vectorCount": len(records)}
             for name, records in idx.namespaces.items()
@@ -815,8 +809,14 @@ def score(metric: str, matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 def _ctl_err(status: int, message: str) -> ApiFailure:
-    codes = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 500: "INTERNAL",
-             503: "UNAVAILABLE", 429: "RESOURCE_EXHAUSTED"}
+    codes = {
+        400: "INVALID_ARGUMENT",
+        404: "NOT_FOUND",
+        409: "ALREADY_EXISTS",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+        429: "RESOURCE_EXHAUSTED",
+    }
     return control_error(status, codes.get(status, "UNKNOWN"), message)
 
 
@@ -827,8 +827,8 @@ def _json(body: bytes, *, control: bool = False) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         message = "request body must be a JSON object"
-        raise control_error(400, "INVALID_ARGUMENT", message) if control else data_error(
-            400, message
+        raise (
+            control_error(400, "INVALID_ARGUMENT", message) if control else data_error(400, message)
         )
     return data
 

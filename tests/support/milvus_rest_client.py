@@ -56,9 +56,7 @@ class IndexParams:
     def __init__(self):
         self.indexes = []
 
-    def add_index(
-        self, field_name: str, metric_type: str = "L2", index_name: Optional[str] = None
-    ):
+    def add_index(self, field_name: str, metric_type: str = "L2", index_name: Optional[str] = None):
         """Add an index"""
         index = {
             "fieldName": field_name,
@@ -116,9 +114,7 @@ class MilvusRESTClient:
 
         # Check for API errors
         if result.get("code") != 0:
-            raise Exception(
-                f"Milvus API Error: {result.get('message', 'Unknown error')}"
-            )
+            raise Exception(f"Milvus API Error: {result.get('message', 'Unknown error')}")
 
         return result
 

@@ -663,7 +663,10 @@ def test_sync_client_plumbing(fake_server: Any) -> None:
             "films", dimension=2, metric="l2", index_type="HNSW", index_params={"M": 16}
         )
         assert (info.name, info.metric, info.backend, info.index_params) == (
-            "films", "l2", "fake", {"M": 16},
+            "films",
+            "l2",
+            "fake",
+            {"M": 16},
         )
         assert type(info.index_params["M"]) is int
         assert seen[-1][2]["authorization"] == "Bearer k1"

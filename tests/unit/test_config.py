@@ -1242,8 +1242,9 @@ def test_example_config_every_store_valid(tmp_path: Path) -> None:
 
 def test_server_overrides_apply_before_derived_paths(tmp_path: Path) -> None:
     """Command-line flags (``--data-dir``) move the embedded store with the data dir."""
-    cfg = load_config(None, environ={}, server_overrides={"data_dir": str(tmp_path / "d"),
-                                                          "grpc_port": 0})
+    cfg = load_config(
+        None, environ={}, server_overrides={"data_dir": str(tmp_path / "d"), "grpc_port": 0}
+    )
     assert cfg.server.grpc_port == 0
     store = cfg.stores["lancedb"]
     assert isinstance(store, LanceDBConfig)

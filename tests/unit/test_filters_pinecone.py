@@ -148,9 +148,7 @@ def test_long_in_lists_are_split_into_chunks() -> None:
 )
 def test_values_are_json_values_never_spliced(evil: str) -> None:
     compiled = compile_filter(And((c("k", Op.EQ, evil), c("id", Op.NE, evil))))
-    assert compiled == {
-        "$and": [{"s:k": {"$eq": evil}}, {"_vg:id": {"$ne": evil}}]
-    }
+    assert compiled == {"$and": [{"s:k": {"$eq": evil}}, {"_vg:id": {"$ne": evil}}]}
     # The JSON round trip keeps the value a single string.
     assert json.loads(json.dumps(compiled)) == compiled
     docs = [
@@ -255,8 +253,22 @@ def reference(f: Filter, doc_id: str, md: dict[str, Any]) -> bool:
     return result != negative
 
 
-_VALUES: list[Any] = ["a", "b", "", "x' OR 1=1 --", 0, 1, 2.5, -3, True, False,
-                      ["a"], ["a", "b"], ["b"], []]
+_VALUES: list[Any] = [
+    "a",
+    "b",
+    "",
+    "x' OR 1=1 --",
+    0,
+    1,
+    2.5,
+    -3,
+    True,
+    False,
+    ["a"],
+    ["a", "b"],
+    ["b"],
+    [],
+]
 
 
 def _corpus(rng: random.Random) -> list[tuple[str, dict[str, Any]]]:

@@ -525,8 +525,16 @@ class Client:
             store: the store; ``None`` for the default (or the virtual index's).
         """
         request = _search_request(
-            collection, text, vector, top_k, filter, output_fields, native_params,
-            score_threshold, store, explain=False,
+            collection,
+            text,
+            vector,
+            top_k,
+            filter,
+            output_fields,
+            native_params,
+            score_threshold,
+            store,
+            explain=False,
         )
         response: search_pb2.SearchResponse = self._call(self._search.Search, request)
         return [hit_from_proto(hit) for hit in response.hits]
@@ -550,8 +558,16 @@ class Client:
         native filter and the native search parameters.
         """
         request = _search_request(
-            collection, text, vector, top_k, filter, output_fields, native_params,
-            score_threshold, store, explain=True,
+            collection,
+            text,
+            vector,
+            top_k,
+            filter,
+            output_fields,
+            native_params,
+            score_threshold,
+            store,
+            explain=True,
         )
         response: search_pb2.SearchResponse = self._call(self._search.Search, request)
         return explanation_from_proto(response.explanation)
@@ -595,9 +611,7 @@ class Client:
         token = ""
         while True:
             request = index_pb2.ListIndexesRequest(page_size=page_size, page_token=token)
-            response: index_pb2.ListIndexesResponse = self._call(
-                self._indexes.ListIndexes, request
-            )
+            response: index_pb2.ListIndexesResponse = self._call(self._indexes.ListIndexes, request)
             result.extend(index_from_proto(index) for index in response.indexes)
             token = response.next_page_token
             if not token:
@@ -849,8 +863,16 @@ class AsyncClient:
     ) -> list[Hit]:
         """Returns the ``top_k`` nearest documents; see :meth:`Client.search`."""
         request = _search_request(
-            collection, text, vector, top_k, filter, output_fields, native_params,
-            score_threshold, store, explain=False,
+            collection,
+            text,
+            vector,
+            top_k,
+            filter,
+            output_fields,
+            native_params,
+            score_threshold,
+            store,
+            explain=False,
         )
         response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
         return [hit_from_proto(hit) for hit in response.hits]
@@ -870,8 +892,16 @@ class AsyncClient:
     ) -> Explanation:
         """Returns what a search would send to the backend; see :meth:`Client.explain`."""
         request = _search_request(
-            collection, text, vector, top_k, filter, output_fields, native_params,
-            score_threshold, store, explain=True,
+            collection,
+            text,
+            vector,
+            top_k,
+            filter,
+            output_fields,
+            native_params,
+            score_threshold,
+            store,
+            explain=True,
         )
         response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
         return explanation_from_proto(response.explanation)
