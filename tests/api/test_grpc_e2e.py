@@ -11,6 +11,7 @@ import pytest
 from tests.support.corpus import TOPICS, filler
 from tests.support.servers import ServerThread, make_config
 from vectorgate import Client, F
+from vectorgate.errors import InvalidArgumentError
 from vectorgate_server.embeddings import EmbeddingRegistry
 
 COLLECTION = "kb"
@@ -182,6 +183,32 @@ def test_bulk_upsert_stream(server: ServerThread) -> None:
         assert hits[0].id == "v42"
         assert hits[0].raw_score == pytest.approx(0.0, abs=1e-4)
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        # Fails while decoding batch 1 (batch 0's write is in flight then).
+        ({"metadata": {"bad key": 1}}, "requests[1].documents[0].metadata.bad key"),
+        # Fails in batch 1's own write.
+        ({"vector": [1.0, 2.0]}, "requests[1].documents[0].vector"),
+    ],
+)
+def test_bulk_upsert_stops_at_the_bad_batch_and_keeps_the_ones_before(
+    server: ServerThread, bad: dict[str, object], field: str
+) -> None:
+    name = f"bulk{len(field)}"
+    with Client(server.grpc_target) as client:
+        client.create_collection(name, dimension=4, embedding_model="none")
+        docs: list[dict[str, object]] = [
+            {"id": f"d{i}", "vector": [1.0, 0.0, 0.0, float(i)]} for i in range(6)
+        ]
+        docs[2] = {**docs[2], **bad}
+        with pytest.raises(InvalidArgumentError) as info:
+            client.bulk_upsert(name, docs, batch_size=2)
+        assert info.value.field == field
+        # Batch 0 was written in full; nothing of batch 2 was.
+        assert [d.id for d in client.get(name, [f"d{i}" for i in range(6)])] == ["d0", "d1"]
 
 
 def test_list_collections_paginates(server: ServerThread) -> None:

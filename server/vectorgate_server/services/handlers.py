@@ -8,6 +8,7 @@ message. They know nothing of gRPC or HTTP: both transports call them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from typing import Any
@@ -165,38 +166,64 @@ class UpsertService:
     async def BulkUpsertDocuments(
         self, requests: AsyncIterator[upb.BulkUpsertDocumentsRequest], ctx: CallContext
     ) -> upb.BulkUpsertDocumentsResponse:
-        """Upsert a stream of batches; each batch is written before the next is read."""
+        """Upsert a stream of batches, written one after another in stream order.
+
+        The next batch is read and decoded while the previous one is being
+        written (the backends write off the event loop), so decoding overlaps
+        writing; a batch's write starts only after the previous write
+        succeeded. If a later batch is bad, the write in flight still
+        completes before the error is returned, as if each batch had been
+        written before the next was read.
+        """
         target: Target | None = None
         first: tuple[str, str] = ("", "")
         total = 0
         batches = 0
-        async for request in requests:
-            batch_path = f"requests[{batches}]"
-            if target is None:
-                first = (request.store, request.collection)
-                target = self.gw.resolve(
-                    request.store,
-                    request.collection,
-                    field=f"{batch_path}.collection",
-                    store_field=f"{batch_path}.store",
+        writing: asyncio.Task[int] | None = None
+        try:
+            async for request in requests:
+                batch_path = f"requests[{batches}]"
+                if target is None:
+                    first = (request.store, request.collection)
+                    target = self.gw.resolve(
+                        request.store,
+                        request.collection,
+                        field=f"{batch_path}.collection",
+                        store_field=f"{batch_path}.store",
+                    )
+                elif (request.collection and request.collection != first[1]) or (
+                    request.store and request.store != first[0]
+                ):
+                    raise InvalidArgument(
+                        f"{batch_path}.collection: store and collection must not change within a "
+                        f"stream (first message named {first[0] or '<default>'}/{first[1]})",
+                        field=f"{batch_path}.collection",
+                    )
+                batches += 1
+                if not request.documents:
+                    continue
+                self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
+                docs = _documents(request.documents, f"{batch_path}.documents")
+                if writing is not None:
+                    total += await writing
+                    writing = None
+                writing = asyncio.create_task(
+                    self.gw.upsert(target, docs, field=f"{batch_path}.documents")
                 )
-            elif (request.collection and request.collection != first[1]) or (
-                request.store and request.store != first[0]
-            ):
-                raise InvalidArgument(
-                    f"{batch_path}.collection: store and collection must not change within a "
-                    f"stream (first message named {first[0] or '<default>'}/{first[1]})",
-                    field=f"{batch_path}.collection",
-                )
-            batches += 1
-            if not request.documents:
-                continue
-            self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
-            total += await self.gw.upsert(
-                target,
-                _documents(request.documents, f"{batch_path}.documents"),
-                field=f"{batch_path}.documents",
-            )
+            if writing is not None:
+                total += await writing
+                writing = None
+        except asyncio.CancelledError:
+            if writing is not None:
+                writing.cancel()
+            raise
+        except BaseException:
+            if writing is not None:
+                # Let the write in flight finish (it was read and accepted); its own
+                # error, if any, is secondary to the one being raised.
+                with contextlib.suppress(Exception):
+                    await writing
+            raise
         if target is None:
             raise InvalidArgument(
                 "requests: the stream carried no message", field="requests", reason="MISSING_FIELD"
