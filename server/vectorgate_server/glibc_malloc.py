@@ -3,15 +3,17 @@
 Measured on ``vectorgate serve`` (default LanceDB store, local model loaded;
 RSS from /proc/<pid>/status, 2-core host; bench/bench_embeddings.py --serve):
 
-* ``M_MMAP_THRESHOLD`` fixed at 128 KiB. glibc starts with that threshold but
-  raises it (up to 32 MiB) each time a large mmapped block is freed, after
-  which tensors of a few MB come from the heap and stay resident once freed.
-  Loading the model frees ~60 MB of such blocks (onnxruntime constant-folds
-  the int8 weights to float32); the fixed threshold keeps large buffers
-  mmapped, so they return to the system when freed.
 * ``M_ARENA_MAX`` 2. By default every thread that mallocs (gRPC, the
   embedding pool, onnxruntime's and LanceDB's worker threads) may get its own
   64 MiB arena, whose freed memory stays resident.
+* ``M_MMAP_THRESHOLD`` is left dynamic by default. Fixing it at 128 KiB kept
+  large buffers mmapped (loading the model frees ~60 MB of them), but every
+  search then mapped and unmapped its multi-MB scratch buffers: LanceDB
+  search p50 through the gateway went from 1.06 x to 2.63 x the direct call
+  and Qdrant local mode from 1.3 x to 1.8 x (bench/bench_search.py, 10k x
+  384). :func:`release_free_memory` after the model loads gives most of that
+  memory back instead. ``mmap_threshold=`` (or glibc's own
+  ``MALLOC_MMAP_THRESHOLD_``) still fixes it.
 
 glibc's own environment variables win: if ``MALLOC_ARENA_MAX`` or
 ``MALLOC_MMAP_THRESHOLD_`` is set, that setting is left alone. On a C library
@@ -44,7 +46,7 @@ _M_MMAP_THRESHOLD: Final = -3
 _M_ARENA_MAX: Final = -8
 
 DEFAULT_ARENA_MAX: Final = 2
-#: glibc's initial (and minimum dynamic) threshold, kept from rising.
+#: glibc's initial (and minimum dynamic) threshold: a value for ``mmap_threshold=``.
 DEFAULT_MMAP_THRESHOLD: Final = 128 * 1024
 
 _libc_lock = threading.Lock()
@@ -85,7 +87,7 @@ def configure(
     environ: Mapping[str, str] | None = None,
     *,
     arena_max: int = DEFAULT_ARENA_MAX,
-    mmap_threshold: int = DEFAULT_MMAP_THRESHOLD,
+    mmap_threshold: int | None = None,
 ) -> MallocSettings:
     """Apply the serve-process malloc settings unless the environment sets them.
 
@@ -100,7 +102,11 @@ def configure(
     applied_threshold: int | None = None
     if "MALLOC_ARENA_MAX" not in env and libc.mallopt(_M_ARENA_MAX, arena_max) == 1:
         applied_arenas = arena_max
-    if "MALLOC_MMAP_THRESHOLD_" not in env and libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1:
+    if (
+        mmap_threshold is not None
+        and "MALLOC_MMAP_THRESHOLD_" not in env
+        and libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    ):
         applied_threshold = mmap_threshold
     settings = MallocSettings(
         glibc=True, arena_max=applied_arenas, mmap_threshold=applied_threshold

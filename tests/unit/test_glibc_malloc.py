@@ -10,16 +10,24 @@ glibc = glibc_malloc._glibc() is not None
 
 
 @pytest.mark.skipif(not glibc, reason="the C library is not glibc")
-def test_configure_applies_both_settings_by_default() -> None:
+def test_configure_caps_arenas_and_leaves_the_mmap_threshold_dynamic() -> None:
     settings = glibc_malloc.configure({})
     assert settings.glibc
     assert settings.arena_max == glibc_malloc.DEFAULT_ARENA_MAX
+    assert settings.mmap_threshold is None
+
+
+@pytest.mark.skipif(not glibc, reason="the C library is not glibc")
+def test_a_fixed_mmap_threshold_on_request() -> None:
+    settings = glibc_malloc.configure({}, mmap_threshold=glibc_malloc.DEFAULT_MMAP_THRESHOLD)
     assert settings.mmap_threshold == glibc_malloc.DEFAULT_MMAP_THRESHOLD
 
 
 @pytest.mark.skipif(not glibc, reason="the C library is not glibc")
 def test_the_environment_wins() -> None:
-    settings = glibc_malloc.configure({"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "1"})
+    settings = glibc_malloc.configure(
+        {"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "1"}, mmap_threshold=1 << 20
+    )
     assert settings.glibc
     assert settings.arena_max is None
     assert settings.mmap_threshold is None
