@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -161,6 +162,53 @@ async def test_optimize_keeps_the_spec(tmp_path: Path) -> None:
     )
     assert await again.count("o", C("k4", Op.EQ, 4)) == 20
     await again.close()
+
+
+async def test_connection_is_recycled_under_writes_and_old_versions_go(tmp_path: Path) -> None:
+    uri = str(tmp_path / "db")
+    adapter = LanceDBAdapter(
+        "s",
+        uri,
+        optimize_every_writes=2,
+        recycle_connection_writes=4,
+        cleanup_older_than=timedelta(milliseconds=1),
+    )
+    await adapter.start()
+    await adapter.create_collection(CollectionSpec("r", 4, Metric.L2))
+    await adapter.create_collection(CollectionSpec("other", 4, Metric.L2))
+    await adapter.upsert("other", docs("o", vectors(3, 4, 9)))
+    first = adapter._db
+    data = vectors(40, 4, 1)
+    stop = asyncio.Event()
+    searched = 0
+
+    async def search_all_along() -> None:
+        # Searches running across the swaps never fail.
+        nonlocal searched
+        while not stop.is_set():
+            await adapter.search("r", SearchQuery(vector=as_float32(data[0]), top_k=3))
+            searched += 1
+            await asyncio.sleep(0)
+
+    searcher = asyncio.create_task(search_all_along())
+    for i in range(10):
+        await adapter.upsert("r", docs(f"w{i}-", data[4 * i : 4 * i + 4]))
+        await adapter.wait_for_maintenance("r")
+    stop.set()
+    await searcher
+    assert searched > 0
+    assert adapter._db is not first  # swapped at least once
+    hits = await adapter.search("r", SearchQuery(vector=as_float32(data[17]), top_k=1))
+    assert [h.id for h in hits] == ["w4-1"]
+    assert await adapter.count("r", None) == 40
+    # Every open table was reopened on the fresh connection and still works.
+    assert await adapter.count("other", None) == 3
+    await adapter.upsert("other", docs("p", vectors(2, 4, 8)))
+    assert await adapter.count("other", None) == 5
+    # Old versions were deleted by optimize (retention 1 ms here).
+    table = await (await lancedb.connect_async(uri)).open_table("r")
+    assert len(await table.list_versions()) < 10
+    await adapter.close()
 
 
 async def test_close_cancels_background_work(tmp_path: Path) -> None:
