@@ -16,6 +16,7 @@ import grpc
 import httpx
 import pytest
 
+from tests.support.corpus import PRODUCTS
 from tests.support.servers import ServerThread, make_config
 from vectorgate import Client
 from vectorgate.v1 import search_service_pb2 as spb
@@ -58,24 +59,6 @@ QUERIES = [
     "what is the biggest planet",
     "how do dictionaries look up values quickly",
     "combining search results from many engines",
-]
-
-#: The hybrid test set: only "p1" carries the product code, and dense search ranks
-#: code-like strings without it higher.
-PRODUCTS = [
-    (
-        "p1",
-        "ZX-4471-Q stainless garden hose reel with a thirty metre hose, wall bracket and a "
-        "spray nozzle for watering lawns and flower beds.",
-    ),
-    ("d1", "Part number XZ-4417-O."),
-    ("d2", "Part number ZK-4714-D."),
-    ("d3", "Part number ZY-4474-G."),
-    ("d4", "SKU XZ-7144-P."),
-    ("d5", "Catalogue item ZC-4441-B."),
-    ("g1", "Garden tools: rakes, spades and pruning shears for the autumn clean-up."),
-    ("g2", "Lawn mowers should be serviced before spring."),
-    ("c1", "Boil the pasta for ten minutes in salted water."),
 ]
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support import corpus
 from vectorgate_server.adapters.base import Adapter, supports_keyword_search
 from vectorgate_server.app import Gateway
 from vectorgate_server.domain import Document, IndexSpec
@@ -31,22 +32,10 @@ if TYPE_CHECKING:
 
 STORE = "store"
 
-#: Only "p1" carries the product code; the near-identical codes of d1..d5 are
-#: what a dense model ranks closer to the bare code.
+#: The product-code set plus a rare name: only "n1" carries "Oyelaran-Whitcombe";
+#: n2..n5 are near-miss spellings a dense model ranks closer to it.
 PRODUCTS = [
-    (
-        "p1",
-        "ZX-4471-Q stainless garden hose reel with a thirty metre hose, wall bracket and a "
-        "spray nozzle for watering lawns and flower beds.",
-    ),
-    ("d1", "Part number XZ-4417-O."),
-    ("d2", "Part number ZK-4714-D."),
-    ("d3", "Part number ZY-4474-G."),
-    ("d4", "SKU XZ-7144-P."),
-    ("d5", "Catalogue item ZC-4441-B."),
-    ("g1", "Garden tools: rakes, spades and pruning shears for the autumn clean-up."),
-    ("g2", "Lawn mowers should be serviced before spring."),
-    ("c1", "Boil the pasta for ten minutes in salted water."),
+    *corpus.PRODUCTS,
     (
         "n1",
         "Minutes of the spring meeting: Oyelaran-Whitcombe reported that the river "
