@@ -21,6 +21,7 @@ Credentials:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -322,48 +323,41 @@ def endpoint_field(value: Any, path: str = "") -> str | None:
 _JSON_TYPES: Final = frozenset(
     {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 )
-_may_hold_json_cache: dict[str, bool] = {}
 
 
+@functools.cache
 def _may_hold_json(desc: Any) -> bool:
-    """Whether messages of type ``desc`` can hold free-form JSON outside :data:`DATA_FIELDS`,
-    at any depth. Typed fields are fixed by the protos; only JSON can name an endpoint.
+    """Whether messages of type ``desc`` are, or can hold at any depth, free-form JSON
+    outside :data:`DATA_FIELDS`. Typed fields are fixed by the protos; only JSON can
+    name an endpoint.
 
     Walking a 1,000-document upsert field by field cost more CPU than writing
     it; document types hold no JSON but their metadata, so they are skipped.
     """
-    name: str = desc.full_name
-    cached = _may_hold_json_cache.get(name)
-    if cached is not None:
-        return cached
-    found = False
-    seen = {name}
+    seen = {desc.full_name}
     todo = [desc]
-    while todo and not found:
-        for fd in todo.pop().fields:
+    while todo:
+        current = todo.pop()
+        if current.full_name in _JSON_TYPES:
+            return True
+        for fd in current.fields:
             sub = fd.message_type
-            if sub is None or fd.name in DATA_FIELDS:
-                continue
-            if sub.full_name in _JSON_TYPES:
-                found = True
-                break
-            if sub.full_name not in seen:
+            if sub is not None and fd.name not in DATA_FIELDS and sub.full_name not in seen:
                 seen.add(sub.full_name)
                 todo.append(sub)
-    _may_hold_json_cache[name] = found
-    return found
+    return False
 
 
 def _message_endpoint_field(msg: message.Message, path: str = "") -> str | None:
     from google.protobuf import json_format, struct_pb2
 
-    if msg.DESCRIPTOR.full_name not in _JSON_TYPES and not _may_hold_json(msg.DESCRIPTOR):
+    if not _may_hold_json(msg.DESCRIPTOR):
         return None
     for fd, value in msg.ListFields():
         where = f"{path}.{fd.name}" if path else fd.name
         if fd.name in DATA_FIELDS or fd.message_type is None:
             continue
-        if fd.message_type.full_name not in _JSON_TYPES and not _may_hold_json(fd.message_type):
+        if not _may_hold_json(fd.message_type):
             continue
         items = value if fd.is_repeated else [value]
         for i, item in enumerate(items):
