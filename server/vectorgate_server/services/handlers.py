@@ -205,22 +205,22 @@ class UpsertService:
                 self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
                 docs = _documents(request.documents, f"{batch_path}.documents")
                 if writing is not None:
-                    total += await writing
-                    writing = None
+                    previous, writing = writing, None
+                    total += await previous
                 writing = asyncio.create_task(
                     self.gw.upsert(target, docs, field=f"{batch_path}.documents")
                 )
             if writing is not None:
-                total += await writing
-                writing = None
+                last, writing = writing, None
+                total += await last
         except asyncio.CancelledError:
             if writing is not None:
                 writing.cancel()
             raise
         except BaseException:
             if writing is not None:
-                # Let the write in flight finish (it was read and accepted); its own
-                # error, if any, is secondary to the one being raised.
+                # A later batch failed while this write was in flight: let it finish
+                # (it was read and accepted); its own error would be secondary.
                 with contextlib.suppress(Exception):
                     await writing
             raise
