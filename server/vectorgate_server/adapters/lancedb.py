@@ -416,7 +416,7 @@ def default_sub_vectors(dimension: int) -> int:
 def index_build_params(index: IndexSpec, dimension: int) -> dict[str, int]:
     """The parameters an index of ``index.type`` is built with: the spec's, plus
     vectorgate's defaults for those it leaves out (see :data:`PQ_SUB_VECTOR_WIDTH`)."""
-    params = {key: int(value) for key, value in index.params.items()}
+    params = dict(index.params)  # validated positive ints (validate_index_spec)
     if index.type in _PQ_TYPES and "num_sub_vectors" not in params:
         params["num_sub_vectors"] = default_sub_vectors(dimension)
     return params
