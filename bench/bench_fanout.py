@@ -54,9 +54,7 @@ import os
 import platform
 import random
 import re
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -77,6 +75,10 @@ from vectorgate.v1 import search_service_pb2_grpc as sgrpc
 from vectorgate.v1 import types_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for tests.support, shared with the fault tests
+
+from tests.support.milvus_lite import MilvusLiteServer, free_port  # noqa: E402
+
 DEFAULT_OUT = ROOT / "bench" / "results" / "fanout.json"
 STORES = ("lance", "milvus", "qdrant")
 COLLECTION = "bench"
@@ -136,56 +138,6 @@ def serve(config_path: str, rtt_ms: list[float]) -> int:
 
     asyncio.run(main())
     return 0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_milvus_lite(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """``milvus-lite server`` on a free loopback port, in its own process group."""
-    exe = shutil.which("milvus-lite") or str(Path(sys.executable).with_name("milvus-lite"))
-    if not Path(exe).exists():
-        raise SystemExit("the milvus-lite command is not installed (pip install milvus-lite)")
-    port = free_port()
-    log_path = workdir / "milvus-lite.log"
-    args = [exe, "server", "--data-dir", str(workdir / "milvus"), "--host", "127.0.0.1"]
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [*args, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"milvus-lite exited: {log_path.read_text()[-2000:]}")
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, port
-        time.sleep(0.1)
-    stop_group(proc)
-    raise TimeoutError(f"milvus-lite did not listen: {log_path.read_text()[-2000:]}")
-
-
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group of ``proc``, SIGKILL what is left after 10 s."""
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 30.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait_s)
-        except subprocess.TimeoutExpired:
-            continue
-        # The leader is gone; make sure nothing else of its group survives.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return
 
 
 def start_server(
@@ -264,10 +216,12 @@ def run(args: argparse.Namespace, rtt_ms: list[float]) -> dict[str, Any]:
         milvus_pid: int | None = None
         milvus_uri = str(workdir / "m.db")
         if args.milvus == "server":
-            milvus, milvus_port = start_milvus_lite(workdir)
-            stack.callback(stop_group, milvus)
-            milvus_pid = milvus.pid
-            milvus_uri = f"http://127.0.0.1:{milvus_port}"
+            milvus = MilvusLiteServer(workdir / "milvus", free_port())
+            stack.callback(milvus.kill)
+            milvus.start(timeout=120)
+            assert milvus.proc is not None
+            milvus_pid = milvus.proc.pid
+            milvus_uri = milvus.uri
         proc, port = start_server(workdir, rtt_ms, milvus_uri)
         target = f"127.0.0.1:{port}"
         try:

@@ -9,11 +9,7 @@ check what the gateway's callers see.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import signal
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +20,7 @@ from unittest.mock import patch
 import grpc
 import pytest
 
+from tests.support.milvus_lite import MilvusLiteServer, free_port, milvus_lite_executable
 from tests.support.servers import ServerProcess, ServerThread, make_config, write_config
 from vectorgate import Client
 from vectorgate.errors import VectorgateError
@@ -37,74 +34,11 @@ DIM = 8
 COLLECTION = "faults"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _milvus_lite_exe() -> str:
-    exe = shutil.which("milvus-lite") or str(Path(os.sys.executable).with_name("milvus-lite"))
-    if not Path(exe).exists():
-        pytest.skip("milvus-lite server command not installed")
-    return exe
-
-
-class MilvusLiteServer:
-    """``milvus-lite server`` as a child process in its own session."""
-
-    def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / f"milvus-lite-{port}.log"
-
-    def start(self, timeout: float = 60) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    _milvus_lite_exe(),
-                    "server",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"milvus-lite exited: {self.log.read_text()[-2000:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
-            ):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"milvus-lite did not listen: {self.log.read_text()[-2000:]}")
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGCONT)
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-
 @pytest.fixture
 def milvus(tmp_path: Path) -> Iterator[MilvusLiteServer]:
-    server = MilvusLiteServer(tmp_path / "milvus-data", _free_port())
+    if milvus_lite_executable() is None:
+        pytest.skip("milvus-lite server command not installed")
+    server = MilvusLiteServer(tmp_path / "milvus-data", free_port())
     server.start()
     try:
         yield server
