@@ -34,10 +34,16 @@ def test_the_environment_wins() -> None:
 
 
 @pytest.mark.skipif(not glibc, reason="the C library is not glibc")
-def test_release_free_memory_returns_a_bool() -> None:
+def test_release_free_memory_gives_freed_heap_back() -> None:
+    # 125 MiB of heap blocks (below the mmap threshold), then one block after them so
+    # that free() cannot shrink the heap top itself: only malloc_trim returns the hole.
     big = [bytearray(64 * 1024) for _ in range(2000)]
+    pin = bytearray(64 * 1024)
     del big
-    assert isinstance(glibc_malloc.release_free_memory(), bool)
+    released = glibc_malloc.release_free_memory()
+    assert isinstance(released, bool)
+    assert released is True
+    del pin
 
 
 def test_without_glibc_everything_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
