@@ -200,7 +200,6 @@ __all__ = [
     "SPEC_PROPERTY",
     "MilvusAdapter",
     "collection_name",
-    "from_config",
     "milvus_name",
 ]
 
@@ -1858,11 +1857,6 @@ class MilvusAdapter:
                 values[key] = {"params": params}
             # offset, groupingField, partitionNames: per-request only
         return _Defaults(values)
-
-
-def from_config(config: MilvusConfig) -> MilvusAdapter:
-    """The adapter of a configured Milvus store (not yet started)."""
-    return MilvusAdapter.from_config(config)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -145,7 +145,6 @@ __all__ = [
     "SPARSE_VECTOR_NAME",
     "SPEC_METADATA_KEY",
     "QdrantAdapter",
-    "from_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -807,11 +806,6 @@ class QdrantAdapter:
         if self.is_local and isinstance(exc, RuntimeError) and "closed" in str(exc):
             return Unavailable(f"{where} is closed")
         return exc
-
-
-def from_config(config: QdrantConfig) -> QdrantAdapter:
-    """The adapter of a configured Qdrant store (not yet started)."""
-    return QdrantAdapter.from_config(config)
 
 
 # --------------------------------------------------------------------------- helpers
