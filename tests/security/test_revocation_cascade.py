@@ -4,18 +4,21 @@
 expiring, downgrading or model-restricting ``P`` does the same to ``C`` and
 ``G`` at their very next call, over gRPC, transcoded REST and the
 compatibility routes; restoring ``P`` restores them (their own grants never
-changed).
+changed). The Milvus REST passthrough sees the same effective rights.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
 from tests.security.conftest import LOCAL_MODEL, MASTER, REMOTE_MODEL, Gateway, bearer, md
+from tests.support.servers import ServerThread, make_config
 from vectorgate.v1 import key_service_pb2 as kpb
 from vectorgate.v1 import key_service_pb2_grpc as kgrpc
 from vectorgate.v1 import search_service_pb2 as spb
@@ -23,6 +26,7 @@ from vectorgate.v1 import search_service_pb2_grpc as sgrpc
 from vectorgate.v1 import types_pb2
 from vectorgate.v1 import upsert_service_pb2 as upb
 from vectorgate.v1 import upsert_service_pb2_grpc as ugrpc
+from vectorgate_server.embeddings import EmbeddingRegistry
 
 RW = ["read", "write"]
 
@@ -207,3 +211,79 @@ def test_grpc_key_service_sees_effective_rights(gateway: Gateway) -> None:
             metadata=md(child),
         )
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.fixture(scope="module")
+def milvus_gateway(
+    tmp_path_factory: pytest.TempPathFactory, embeddings: EmbeddingRegistry
+) -> Iterator[httpx.Client]:
+    """A gateway whose store is Milvus Lite, for the native Milvus REST passthrough."""
+    pytest.importorskip("milvus_lite", reason="Milvus Lite is not installed")
+    base = tmp_path_factory.mktemp("cascade-milvus")
+    config = make_config(
+        base / "data",
+        {
+            "general_settings": {"master_key": MASTER},
+            "vector_store_registry": [
+                {
+                    "vector_store_name": "milvus-store",
+                    "litellm_params": {
+                        "vector_store_id": "pt-registry",
+                        "custom_llm_provider": "milvus",
+                        "api_base": str(base / "milvus.db"),
+                    },
+                }
+            ],
+        },
+    )
+    with (
+        ServerThread(config, embeddings) as srv,
+        httpx.Client(base_url=srv.http_base, timeout=120) as http,
+    ):
+        r = http.post(
+            "/v1/indexes",
+            json={
+                "index_name": "pt",
+                "litellm_params": {
+                    "vector_store_index": "pt_real",
+                    "vector_store_name": "milvus-store",
+                },
+            },
+            headers=bearer(MASTER),
+        )
+        assert r.status_code == 200, r.text
+        yield http
+
+
+def _native(http: httpx.Client, path: str, key: str, body: dict[str, Any]) -> httpx.Response:
+    return http.post(f"/milvus/v2/vectordb/{path}", json=body, headers=bearer(key))
+
+
+def test_the_milvus_passthrough_sees_effective_rights(milvus_gateway: httpx.Client) -> None:
+    http = milvus_gateway
+    grant = {"allowed_vector_store_indexes": _grant(("pt", RW))}
+    r = http.post("/key/generate", json=grant, headers=bearer(MASTER))
+    parent = r.json()["key"]
+    r = http.post("/key/generate", json=grant, headers=bearer(parent))
+    child = r.json()["key"]
+    has = {"collectionName": "pt"}
+    rows = {"collectionName": "pt", "data": [{"id": 1, "vector": [0.1, 0.2]}]}
+    assert _native(http, "collections/has", child, has).status_code == 200
+    r = http.post(
+        "/key/update",
+        json={"key": parent, "allowed_vector_store_indexes": _grant(("pt", ["read"]))},
+        headers=bearer(MASTER),
+    )
+    assert r.status_code == 200, r.text
+    assert _native(http, "entities/insert", child, rows).status_code == 403
+    assert _native(http, "collections/has", child, has).status_code == 200
+    r = http.post(
+        "/key/update",
+        json={"key": parent, "update_indexes": True, "allowed_vector_store_indexes": []},
+        headers=bearer(MASTER),
+    )
+    assert r.status_code == 200, r.text
+    assert _native(http, "collections/has", child, has).status_code == 403
+    assert _native(http, "collections/list", child, {}).json().get("data") == []
+    assert http.post("/key/delete", json={"keys": [parent]}, headers=bearer(MASTER)).is_success
+    assert _native(http, "collections/has", child, has).status_code == 401
