@@ -648,6 +648,9 @@ class KeyStore:
     async def get(self, token: str) -> KeyRecord | None:
         """The key with that id, if any."""
         await self._sync()
+        return await self._get(token)
+
+    async def _get(self, token: str) -> KeyRecord | None:
         cached = self._cache.get(token)
         if cached is not None:
             return cached
@@ -665,12 +668,13 @@ class KeyStore:
     async def chain(self, token: str) -> list[KeyRecord] | None:
         """The key and every key above it (its creator, its creator's creator, ...), or
         None when the key or any of them no longer exists."""
+        await self._sync()  # once: the chain is read as of one version
         out: list[KeyRecord] = []
         current = token
         while current:
             if len(out) >= self.MAX_DEPTH or any(r.token == current for r in out):
                 return None
-            record = await self.get(current)
+            record = await self._get(current)
             if record is None:
                 return None
             out.append(record)
