@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 STATE_KINDS: tuple[str, ...] = ("indexes", "keys")
 #: PostgreSQL channel of change notifications (payload ``<kind>:<version>``).
 NOTIFY_CHANNEL = "vectorgate_state"
+#: ``application_name`` of the listener's connection (visible in ``pg_stat_activity``).
+LISTENER_APPLICATION_NAME = "vectorgate-state-listener"
 
 #: Ordered migrations; never edit a released one, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -297,7 +299,9 @@ class PostgresDatabase(Database):
         import psycopg
 
         try:
-            conn = psycopg.connect(self._url, autocommit=True)
+            conn = psycopg.connect(
+                self._url, autocommit=True, application_name=LISTENER_APPLICATION_NAME
+            )
         except psycopg.Error:
             raise OSError("cannot connect the change listener to database_url") from None
         try:
