@@ -159,6 +159,8 @@ class Gateway:
         for adapter in self.stores.values():
             await adapter.start()
         await self.indexes.load()
+        if self.database is not None:
+            self.database.versions.start()  # hear other replicas' changes (PostgreSQL)
 
     async def close(self) -> None:
         """Close every store."""

@@ -192,6 +192,14 @@ def add_parsers(sub: Any) -> None:
     k_generate.add_argument("--model", action="append", default=[], help="allowed model")
     k_generate.add_argument("--alias", default="")
     k_generate.add_argument("--duration", default="", help="lifetime such as 30d, 12h")
+    k_generate.add_argument(
+        "--key",
+        default="",
+        metavar="SK",
+        help="choose the key's value instead of a random one (master key only; sk- and 16 "
+        "to 256 printable characters), e.g. a key migrated from LiteLLM; '-' reads it from "
+        "stdin, keeping it out of the process list and shell history",
+    )
     k_delete = k_actions.add_parser("delete", help="delete keys")
     k_delete.add_argument("key", nargs="+")
     for parser in (keys, k_list, k_info, k_generate, k_delete):
@@ -400,8 +408,13 @@ def _keys(args: argparse.Namespace) -> int:
                 if not sep or not name or not perms:
                     raise _UsageError(f"--index {item!r}: use NAME=read,write")
                 grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
+            chosen = sys.stdin.readline().strip() if args.key == "-" else args.key
             created = client.generate_key(
-                indexes=grants, models=args.model, alias=args.alias, duration=args.duration
+                indexes=grants,
+                models=args.model,
+                alias=args.alias,
+                duration=args.duration,
+                key=chosen,
             )
             console.print(f"key (shown only once): {created['key']}")
             return 0

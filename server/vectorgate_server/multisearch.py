@@ -72,7 +72,7 @@ import numpy as np
 from .adapters.base import keyword_search, supports_keyword_search, unsupported_ops
 from .app import NO_EMBEDDING, Gateway, Target
 from .domain import Filter, FloatArray, Hit, OutputFields, SearchQuery, and_filters
-from .embeddings import Embedder, UnknownModelError
+from .embeddings import Embedder, ModelNotAllowed, UnknownModelError
 from .errors import (
     DeadlineExceeded,
     DimensionMismatch,
@@ -796,6 +796,8 @@ class MultiSearcher:
                     ),
                 )
             )
+        except ModelNotAllowed:
+            raise  # the caller's rights, not a target's failure: the whole call is denied
         except VectorgateError as exc:
             if stage == "search":
                 stage = result.dense_stage
@@ -891,6 +893,8 @@ class MultiSearcher:
             error: VectorgateError = DeadlineExceeded(
                 f"reranker {rerank.model!r}: no answer within its share of the deadline"
             )
+        except ModelNotAllowed:
+            raise
         except VectorgateError as exc:
             error = exc
         except Exception as exc:

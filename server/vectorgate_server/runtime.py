@@ -105,7 +105,10 @@ class Server:
             KeyStore(self.gateway.database),
         )
         services = implementations(self.gateway)
-        services["KeyService"] = KeyService(self.authenticator.keys)
+        services["KeyService"] = KeyService(
+            self.authenticator.keys,
+            master_key.get_secret_value() if master_key is not None else None,
+        )
         self.rpcs: list[Rpc] = instrument_rpcs(
             secure_rpcs(
                 build_rpcs(services),

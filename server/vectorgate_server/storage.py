@@ -1,20 +1,32 @@
-"""The gateway's own state (virtual indexes; keys later) in a real database.
+"""The gateway's own state (virtual indexes, virtual keys) in a real database.
 
 SQLite under the data directory by default. Schema changes are numbered
 migrations applied in order at start-up and recorded in ``schema_migrations``,
 so an old data directory is upgraded in place. All calls run off the event
 loop on one connection guarded by a lock (SQLite serialises writers anyway).
+
+Replicas sharing one database agree through ``state_versions``: every change
+of a kind of state (``indexes``, ``keys``) bumps that kind's counter in the
+same transaction, and on PostgreSQL also sends ``NOTIFY vectorgate_state``
+(delivered at commit). :class:`StateVersions` keeps the latest counters: a
+listener thread (PostgreSQL) hears each change within milliseconds, so the
+check each call makes is an in-memory comparison; while no listener is
+healthy (SQLite, or the listener reconnecting) each check reads the counters
+(one small query). Caches (:class:`IndexRegistry`, :class:`KeyStore`) reload
+when their counter moved, before the call uses them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
+import logging
 import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +36,15 @@ from .domain import Filter
 from .errors import AlreadyExists, NotFound
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: Kinds of state with a version counter.
+STATE_KINDS: tuple[str, ...] = ("indexes", "keys")
+#: PostgreSQL channel of change notifications (payload ``<kind>:<version>``).
+NOTIFY_CHANNEL = "vectorgate_state"
+#: ``application_name`` of the listener's connection (visible in ``pg_stat_activity``).
+LISTENER_APPLICATION_NAME = "vectorgate-state-listener"
 
 #: Ordered migrations; never edit a released one, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -50,6 +71,8 @@ MIGRATIONS: tuple[str, ...] = (
         created_by TEXT NOT NULL DEFAULT ''
     )
     """,
+    "CREATE TABLE state_versions (name TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+    "INSERT INTO state_versions (name, version) VALUES ('indexes', 0), ('keys', 0)",
 )
 
 
@@ -85,6 +108,8 @@ class Database:
         self._lock = threading.Lock()
         self._conn: Any = self._connect()
         self._migrate()
+        #: The latest version of each kind of state (see :class:`StateVersions`).
+        self.versions = StateVersions(self)
 
     def _connect(self) -> Any:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -150,12 +175,75 @@ class Database:
         """Run an INSERT; False when it violates a unique constraint."""
         try:
             await self.execute(sql, params)
-        except sqlite3.IntegrityError:
-            return False
+        except Exception as exc:
+            if self._unique_violation(exc):
+                return False
+            raise
         return True
 
+    def _unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError)
+
+    def _begin_write(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def _notify(self, kind: str, version: int) -> None:
+        """Tell the other replicas (PostgreSQL); nothing to do on SQLite."""
+
+    async def change(self, kind: str, sql: str, params: Sequence[Any] = ()) -> tuple[int, int]:
+        """Run a statement changing state of ``kind`` and bump that kind's version, in one
+        transaction: ``(rows changed, new version)``. A unique violation is raised as the
+        driver's error (see :meth:`change_unique`)."""
+        text = self._sql(sql)
+        bump = self._sql("UPDATE state_versions SET version = version + 1 WHERE name = ?")
+        read = self._sql("SELECT version FROM state_versions WHERE name = ?")
+
+        def run(conn: Any) -> tuple[int, int]:
+            self._begin_write()
+            try:
+                count = int(conn.execute(text, params).rowcount)
+                conn.execute(bump, (kind,))
+                version = int(conn.execute(read, (kind,)).fetchone()[0])
+                self._notify(kind, version)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return count, version
+
+        count, version = await self._call(run)
+        self.versions.note(kind, version)
+        return count, version
+
+    async def change_unique(self, kind: str, sql: str, params: Sequence[Any] = ()) -> bool:
+        """:meth:`change` for an INSERT; False when it violates a unique constraint."""
+        try:
+            await self.change(kind, sql, params)
+        except Exception as exc:
+            if self._unique_violation(exc):
+                return False
+            raise
+        return True
+
+    async def read_versions(self) -> list[Row]:
+        """``(kind, version)`` rows; on the calling thread when the connection is free
+        (SQLite answers in microseconds), else off the event loop."""
+        sql = "SELECT name, version FROM state_versions"
+        if self.placeholder == "?" and self._lock.acquire(blocking=False):
+            try:
+                return [tuple(row) for row in self._conn.execute(sql).fetchall()]
+            finally:
+                self._lock.release()
+        return await self.fetchall(sql)
+
+    def listen(self, on_change: Callable[[str, int], None], stop: threading.Event) -> bool:
+        """Deliver other replicas' changes to ``on_change`` until ``stop`` (runs on its
+        own thread); False when the database has no notifications (SQLite)."""
+        return False
+
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and stop the change listener)."""
+        self.versions.stop()
         with self._lock:
             self._conn.close()
 
@@ -190,14 +278,131 @@ class PostgresDatabase(Database):
         self._conn.execute("BEGIN")
         self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (self.MIGRATION_LOCK,))
 
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> bool:
+    def _unique_violation(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def _begin_write(self) -> None:
+        self._conn.execute("BEGIN")
+
+    def _notify(self, kind: str, version: int) -> None:
+        # Delivered to every listener when the transaction commits, never before.
+        self._conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{kind}:{version}"))
+
+    #: Seconds between the listener's checks of the counters (heartbeat and catch-up).
+    HEARTBEAT_S = 0.5
+    #: Seconds the listener waits for notifications before looking at ``stop``.
+    WAIT_S = 0.01
+
+    def listen(self, on_change: Callable[[str, int], None], stop: threading.Event) -> bool:
         import psycopg
 
         try:
-            await self.execute(sql, params)
-        except psycopg.errors.UniqueViolation:
-            return False
+            conn = psycopg.connect(
+                self._url, autocommit=True, application_name=LISTENER_APPLICATION_NAME
+            )
+        except psycopg.Error:
+            raise OSError("cannot connect the change listener to database_url") from None
+        try:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            next_poll = 0.0
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_poll:
+                    # Catch up with anything sent before LISTEN (or lost), and prove the
+                    # connection alive: the caller trusts the counters only while it is.
+                    rows = conn.execute("SELECT name, version FROM state_versions").fetchall()
+                    for name, version in rows:
+                        on_change(str(name), int(version))
+                    next_poll = now + self.HEARTBEAT_S
+                for note in conn.notifies(timeout=self.WAIT_S):
+                    kind, _, version = note.payload.partition(":")
+                    if version.isdigit():
+                        on_change(kind, int(version))
+                on_change("", 0)  # alive: everything received so far is applied
+        finally:
+            conn.close()
         return True
+
+
+class StateVersions:
+    """The latest known version of each kind of state, for the caches' per-call check.
+
+    :meth:`current` is what every call awaits: with a healthy listener
+    (:meth:`start`, PostgreSQL) it answers from memory, since every change
+    committed by any replica is heard within milliseconds; otherwise it reads
+    the counters from the database.
+    """
+
+    #: Seconds after the listener's last sign of life during which it is trusted. This
+    #: bounds how stale a replica can be even when its listener thread is not scheduled
+    #: (a busy machine): after it, calls read the counters themselves.
+    FRESH_S = 0.05
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._latest: dict[str, int] = dict.fromkeys(STATE_KINDS, 0)
+        self._lock = threading.Lock()
+        self._alive_at = -math.inf
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, kind: str, version: int) -> None:
+        """Record a version seen (a local change, a notification, a read)."""
+        with self._lock:
+            if version > self._latest.get(kind, 0):
+                self._latest[kind] = version
+
+    def _heard(self, kind: str, version: int) -> None:
+        if kind:
+            self.note(kind, version)
+        else:
+            self._alive_at = time.monotonic()
+
+    @property
+    def listening(self) -> bool:
+        """Whether a listener is trusted right now (so checks need no I/O)."""
+        return time.monotonic() - self._alive_at < self.FRESH_S
+
+    async def current(self) -> Mapping[str, int]:
+        """The latest versions: from memory while the listener is healthy, else read."""
+        if not self.listening:
+            for name, version in await self._db.read_versions():
+                self.note(str(name), int(version))
+        with self._lock:
+            return dict(self._latest)
+
+    def start(self) -> None:
+        """Start listening for other replicas' changes (PostgreSQL; no-op on SQLite)."""
+        if self._thread is not None or self._db.placeholder == "?":
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="vectorgate-state-listener", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        while not self._stop.is_set():
+            try:
+                self._db.listen(self._heard, self._stop)
+                backoff = 0.05
+            except Exception as exc:
+                # Until it is back, every call reads the counters itself: slower, never stale.
+                self._alive_at = -math.inf
+                log.warning("state change listener failed (%s); reconnecting", type(exc).__name__)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+        self._alive_at = -math.inf
+
+    def stop(self) -> None:
+        """Stop the listener thread."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join(5)
 
 
 def open_database(url: str | None, path: Path | str) -> Database:
@@ -223,21 +428,31 @@ class IndexRegistry:
         self._encode = encode_filter
         self._decode = decode_filter
         self._cache: dict[str, VirtualIndex] = {}
-        self._loaded_at = -math.inf
+        self._loaded_version = -1
+        self._reload = asyncio.Lock()
 
-    async def refresh(self, max_age: float = 2.0) -> None:
-        """Reload when the cache is older than ``max_age`` seconds (other replicas' changes)."""
-        if time.monotonic() - self._loaded_at > max_age:
-            await self.load()
+    async def refresh(self) -> None:
+        """Bring the cache up to date with every replica's changes (see
+        :class:`StateVersions`): no I/O while nothing changed and the listener is healthy."""
+        latest = (await self._db.versions.current())["indexes"]
+        if latest == self._loaded_version:
+            return
+        async with self._reload:
+            if latest != self._loaded_version:
+                await self.load()
 
     async def load(self) -> None:
         """Fill the cache from the database."""
-        self._loaded_at = time.monotonic()
+        # The version first: rows read after it are at least that new.
+        rows_versions = await self._db.read_versions()
+        version = next((int(row[1]) for row in rows_versions if row[0] == "indexes"), 0)
         rows = await self._db.fetchall(
             "SELECT index_name, store, collection, policy_filter, description, create_time "
             "FROM virtual_indexes"
         )
         self._cache = {row[0]: self._row(row) for row in rows}
+        self._loaded_version = int(version)
+        self._db.versions.note("indexes", self._loaded_version)
 
     def _row(self, row: tuple[Any, ...]) -> VirtualIndex:
         return VirtualIndex(
@@ -266,7 +481,8 @@ class IndexRegistry:
         policy = self._encode(index.policy_filter) if index.policy_filter is not None else None
         assert created.create_time is not None
 
-        inserted = await self._db.insert(
+        inserted = await self._db.change_unique(
+            "indexes",
             "INSERT INTO virtual_indexes VALUES (?, ?, ?, ?, ?, ?)",
             (
                 created.index_name,
@@ -302,7 +518,9 @@ class IndexRegistry:
     async def delete(self, name: str) -> None:
         """Delete a virtual index; ``NotFound`` if absent."""
         self.get(name)
-        await self._db.execute("DELETE FROM virtual_indexes WHERE index_name = ?", (name,))
+        await self._db.change(
+            "indexes", "DELETE FROM virtual_indexes WHERE index_name = ?", (name,)
+        )
         self._cache.pop(name, None)
 
 
@@ -398,24 +616,74 @@ def _key_from_row(row: tuple[Any, ...]) -> KeyRecord:
 
 
 class KeyStore:
-    """Virtual keys in :class:`Database` (read through on every lookup, so replicas agree)."""
+    """Virtual keys in :class:`Database`, cached in memory.
+
+    The cache holds keys as read; it is emptied whenever the ``keys`` version
+    moves (a change on any replica, see :class:`StateVersions`), so a lookup
+    is a dictionary read while nothing changed. Unknown keys are not cached.
+    """
+
+    #: Most keys cached; beyond it the cache starts again.
+    MAX_CACHED = 100_000
+    #: Longest chain of creators followed (deeper is treated as revoked).
+    MAX_DEPTH = 64
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[str, KeyRecord] = {}
+        self._version = -1
 
-    async def insert(self, record: KeyRecord) -> None:
-        """Store a new key."""
+    async def _sync(self) -> None:
+        latest = (await self._db.versions.current())["keys"]
+        if latest != self._version:
+            # Rows read from now on are at least as new as ``latest``.
+            self._cache = {}
+            self._version = latest
+
+    async def insert(self, record: KeyRecord) -> bool:
+        """Store a new key; False if a key with that id exists."""
         row = _key_row(record)
-        await self._db.execute(
-            f"INSERT INTO virtual_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+        return await self._db.change_unique(
+            "keys",
+            f"INSERT INTO virtual_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
 
     async def get(self, token: str) -> KeyRecord | None:
         """The key with that id, if any."""
+        await self._sync()
+        return await self._get(token)
+
+    async def _get(self, token: str) -> KeyRecord | None:
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
+        version = self._version
         row = await self._db.fetchone(
             f"SELECT {_KEY_COLUMNS} FROM virtual_keys WHERE token = ?", (token,)
         )
-        return _key_from_row(row) if row else None
+        record = _key_from_row(row) if row else None
+        if record is not None and version == self._version:
+            if len(self._cache) >= self.MAX_CACHED:
+                self._cache = {}
+            self._cache[token] = record
+        return record
+
+    async def chain(self, token: str) -> list[KeyRecord] | None:
+        """The key and every key above it (its creator, its creator's creator, ...), or
+        None when the key or any of them no longer exists."""
+        await self._sync()  # once: the chain is read as of one version
+        out: list[KeyRecord] = []
+        current = token
+        while current:
+            if len(out) >= self.MAX_DEPTH or any(r.token == current for r in out):
+                return None
+            record = await self._get(current)
+            if record is None:
+                return None
+            out.append(record)
+            current = record.created_by
+        return out
 
     async def list(self, created_by: str | None = None) -> list[KeyRecord]:
         """All keys, or those created by ``created_by``, oldest first."""
@@ -431,10 +699,24 @@ class KeyStore:
             )
         return [_key_from_row(row) for row in rows]
 
+    async def descendants(self, token: str) -> builtins.list[KeyRecord]:
+        """Every key created, directly or not, by the key ``token``."""
+        out: builtins.list[KeyRecord] = []
+        seen = {token}
+        todo = [token]
+        while todo:
+            for record in await self.list(todo.pop()):
+                if record.token not in seen:
+                    seen.add(record.token)
+                    out.append(record)
+                    todo.append(record.token)
+        return out
+
     async def update(self, record: KeyRecord) -> None:
         """Replace a stored key's attributes."""
         row = _key_row(record)
-        await self._db.execute(
+        await self._db.change(
+            "keys",
             "UPDATE virtual_keys SET key_prefix = ?, key_alias = ?, grants = ?, models = ?, "
             "metadata = ?, expires = ?, create_time = ?, created_by = ? WHERE token = ?",
             (*row[1:], row[0]),
@@ -442,4 +724,7 @@ class KeyStore:
 
     async def delete(self, token: str) -> bool:
         """Delete a key; False if there was none."""
-        return await self._db.execute("DELETE FROM virtual_keys WHERE token = ?", (token,)) > 0
+        count, _ = await self._db.change(
+            "keys", "DELETE FROM virtual_keys WHERE token = ?", (token,)
+        )
+        return count > 0

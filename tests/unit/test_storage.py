@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +159,74 @@ def test_bad_database_url_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info:
         open_database("postgresql://user:hunter2@127.0.0.1:1/db", tmp_path / "x.db")
     assert "hunter2" not in str(info.value)
+
+
+def test_change_listener_hears_other_replicas_and_never_serves_stale_without_it(
+    tmp_path: Path,
+) -> None:
+    """The listener makes another replica's change visible with no I/O per check; when
+    its connection dies, checks read the counters themselves until it is back."""
+    if not PG_URL:
+        pytest.skip("VECTORGATE_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)")
+    import time
+
+    import psycopg
+
+    from vectorgate_server.storage import LISTENER_APPLICATION_NAME
+
+    name = f"vg_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_URL.rpartition("/")
+    url = f"{base}/{name}"
+    one, two = _open(url, tmp_path), _open(url, tmp_path)
+
+    def wait_until(condition: Any, timeout: float = 5.0) -> float:
+        start = time.monotonic()
+        while not condition():
+            assert time.monotonic() - start < timeout
+            time.sleep(0.002)
+        return time.monotonic() - start
+
+    async def scenario() -> None:
+        writer, reader = _registry(one), _registry(two)
+        await reader.load()
+        two.versions.start()
+        wait_until(lambda: two.versions.listening)
+        reads: list[int] = []
+        real = two.read_versions
+
+        async def counted() -> list[Any]:
+            reads.append(1)
+            return await real()
+
+        two.read_versions = counted  # type: ignore[method-assign]
+        await writer.create(VirtualIndex("heard", "lancedb", "real"))
+        # Heard, not read: the in-memory counters move on their own.
+        wait_until(lambda: two.versions._latest["indexes"] >= 1)
+        before = len(reads)
+        assert (await two.versions.current())["indexes"] >= 1 and len(reads) == before
+        await reader.refresh()
+        assert reader.lookup("heard") is not None
+        # Kill the listener's connection: checks fall back to reading, never stale.
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (LISTENER_APPLICATION_NAME,),
+            )
+        await writer.delete("heard")
+        # Trusted memory is at most FRESH_S old: past it, the change is seen whether
+        # the listener is still down (the check reads) or back (it caught up first).
+        await asyncio.sleep(two.versions.FRESH_S)
+        await reader.refresh()
+        assert reader.lookup("heard") is None
+        wait_until(lambda: two.versions.listening)  # reconnected
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        one.close()
+        two.close()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -211,8 +211,11 @@ def _key_request(
     alias: str,
     duration: str,
     metadata: Mapping[str, Any] | None,
+    key: str = "",
 ) -> key_pb2.GenerateKeyRequest:
-    request = key_pb2.GenerateKeyRequest(models=list(models), key_alias=alias, duration=duration)
+    request = key_pb2.GenerateKeyRequest(
+        models=list(models), key_alias=alias, duration=duration, key=key
+    )
     for name, permissions in (indexes or {}).items():
         request.allowed_vector_store_indexes.add(
             index_name=name, index_permissions=list(permissions)
@@ -633,13 +636,17 @@ class Client:
         alias: str = "",
         duration: str = "",
         metadata: Mapping[str, Any] | None = None,
+        key: str = "",
     ) -> dict[str, Any]:
         """Creates a virtual key (needs the master key or a key with at least these rights).
 
         ``indexes`` maps virtual index names to permissions (``["read", "write"]``).
+        ``key`` chooses the key's value instead of a random one (master key only;
+        ``sk-`` and 16 to 256 printable ASCII characters), e.g. to keep a key
+        migrated from LiteLLM; an existing one raises ``AlreadyExistsError``.
         Returns ``{"key": "sk-...", "info": {...}}``; the key is shown only this once.
         """
-        request = _key_request(indexes, models, alias, duration, metadata)
+        request = _key_request(indexes, models, alias, duration, metadata, key)
         return _key_dict(self._call(self._keys.GenerateKey, request))
 
     def key_info(self, key: str = "") -> dict[str, Any]:
@@ -957,9 +964,10 @@ class AsyncClient:
         alias: str = "",
         duration: str = "",
         metadata: Mapping[str, Any] | None = None,
+        key: str = "",
     ) -> dict[str, Any]:
         """Creates a virtual key; see :meth:`Client.generate_key`."""
-        request = _key_request(indexes, models, alias, duration, metadata)
+        request = _key_request(indexes, models, alias, duration, metadata, key)
         return _key_dict(await self._call(self._keys.GenerateKey, request))
 
     async def key_info(self, key: str = "") -> dict[str, Any]:

@@ -16,6 +16,20 @@ Credentials:
 * the master key: administrator;
 * a virtual key (``sk-`` + 32 random bytes, stored only as its SHA-256): read
   and/or write on the virtual indexes it was granted, by virtual name only.
+
+A key's rights are its *effective* rights, recomputed at every call from the
+current records of the key and of every key above it (the key that created
+it, that key's creator, ...): index permissions and models are the
+intersection of theirs, the expiry the earliest. A key whose creator was
+deleted or expired stops working with it. Records come from the
+:class:`~..storage.KeyStore` cache, which every replica empties as soon as
+any key changes, so this costs no I/O while nothing changes. A stream
+(``BulkUpsertDocuments``, gRPC or NDJSON) re-checks its key before every
+message it accepts.
+
+The models a caller may use travel with the call (``embeddings.CALLER_MODELS``)
+and are checked where an embedder is obtained, so every embedding a request
+causes is covered, whatever route or RPC caused it.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vectorgate.v1 import search_service_pb2 as spb
 
+from ..embeddings import ModelScope, caller_models
 from ..errors import InvalidArgument, PermissionDenied, Unauthenticated
 from ..services.registry import CallContext, Permission, Rpc
 from ..storage import KeyRecord, KeyStore, VirtualIndex
@@ -100,8 +115,12 @@ class Credentials:
 
     #: Administrator: the master key, or anyone when no master key is configured.
     admin: bool
-    #: The virtual key, for a key caller.
+    #: The virtual key, for a key caller, with its *effective* grants and expiry (its
+    #: own, narrowed by every key above it); ``models`` is its own list.
     key: KeyRecord | None = None
+    #: The ``models`` lists of the key and the keys above it that restrict models:
+    #: a model must be in every one.
+    model_limits: tuple[frozenset[str], ...] = ()
 
     @property
     def token(self) -> str:
@@ -110,6 +129,26 @@ class Credentials:
 
 
 ADMIN: Final = Credentials(admin=True)
+
+
+def effective(chain: Sequence[KeyRecord]) -> Credentials:
+    """A key's credentials from its record and those above it (``chain[0]`` is the key)."""
+    own = chain[0]
+    grants = dict(own.grants)
+    expires = own.expires
+    for above in chain[1:]:
+        grants = {
+            name: perms & above.grants.get(name, frozenset()) for name, perms in grants.items()
+        }
+        if above.expires is not None and (expires is None or above.expires < expires):
+            expires = above.expires
+    grants = {name: perms for name, perms in grants.items() if perms}
+    limits = tuple(frozenset(r.models) for r in chain if r.models)
+    return Credentials(
+        admin=False,
+        key=dataclasses.replace(own, grants=grants, expires=expires),
+        model_limits=limits,
+    )
 
 
 class Authenticator:
@@ -137,13 +176,30 @@ class Authenticator:
             )
         if hmac.compare_digest(token.encode(), self._master):
             return ADMIN
-        digest = hash_key(token)
-        record = await self.keys.get(digest) if token.startswith(KEY_PREFIX) else None
-        if record is None or not hmac.compare_digest(record.token, digest):
+        if not token.startswith(KEY_PREFIX):
             raise Unauthenticated("authorization: invalid key", field="authorization")
-        if record.expires is not None and record.expires <= datetime.now(UTC):
+        return await self._current(hash_key(token))
+
+    async def _current(self, digest: str) -> Credentials:
+        """The effective credentials of the key with id ``digest``, as they are now."""
+        chain = await self.keys.chain(digest)
+        if chain is None or not hmac.compare_digest(chain[0].token, digest):
+            # Unknown, deleted, or created by a key that was deleted since.
+            raise Unauthenticated("authorization: invalid key", field="authorization")
+        credentials = effective(chain)
+        assert credentials.key is not None
+        expires = credentials.key.expires
+        if expires is not None and expires <= datetime.now(UTC):
             raise Unauthenticated("authorization: key expired", field="authorization")
-        return Credentials(admin=False, key=record)
+        return credentials
+
+    async def revalidate(self, credentials: Credentials) -> Credentials:
+        """The credentials of a call still in progress, as they are now (a stream checks
+        this before each message): :class:`Unauthenticated` once the key was deleted or
+        expired, or any key above it was; narrowed when its rights were."""
+        if credentials.admin or credentials.key is None:
+            return credentials
+        return await self._current(credentials.key.token)
 
     async def for_call(self, ctx: CallContext) -> Credentials:
         """The credentials of a call, authenticated once per call context."""
@@ -232,15 +288,30 @@ async def _authorized_stream(
     rpc: Rpc,
     requests: AsyncIterator[Any],
     credentials: Credentials,
+    authenticator: Authenticator,
     lookup: IndexLookup,
+    refresh: Callable[[], Awaitable[None]] | None,
+    scope: ModelScope,
 ) -> AsyncIterator[Any]:
-    first = True
+    """The stream's messages, each accepted only if the caller may still send it.
+
+    Before every message the key is checked again as it is now (deleted,
+    expired, narrowed, or any key above it so) and the message authorized
+    against the index the stream names, so a write already accepted is the
+    only one that can land after the key stopped being valid. Each check is a
+    few dictionary reads while no key or index changed.
+    """
+    named_by: Any = None
     async for request in requests:
-        named = bool(getattr(request, "collection", "") or getattr(request, "store", ""))
-        if first or named:
-            authorize(rpc, request, credentials, lookup)
+        if refresh is not None:
+            await refresh()
+        credentials = await authenticator.revalidate(credentials)
+        scope.limits = credentials.model_limits
+        names = str(getattr(request, "collection", "")) + str(getattr(request, "store", ""))
+        if named_by is None or names:
+            named_by = request
+        authorize(rpc, named_by, credentials, lookup)
         reject_endpoints(request)
-        first = False
         yield request
 
 
@@ -253,7 +324,8 @@ def secure_rpcs(
     """The RPC table with every handler authenticating and authorizing first.
 
     ``refresh`` (when given) brings the virtual indexes up to date first, so
-    that replicas sharing one database agree on them.
+    that replicas sharing one database agree on them. The caller's models are
+    in force (``embeddings.CALLER_MODELS``) while the handler runs.
     """
 
     def secured(rpc: Rpc) -> Rpc:
@@ -263,12 +335,16 @@ def secure_rpcs(
             credentials = await authenticator.for_call(ctx)
             if refresh is not None:
                 await refresh()
+            scope = ModelScope(credentials.model_limits)
             if rpc.client_streaming:
-                request = _authorized_stream(rpc, request, credentials, lookup)
+                request = _authorized_stream(
+                    rpc, request, credentials, authenticator, lookup, refresh, scope
+                )
             else:
                 authorize(rpc, request, credentials, lookup)
                 reject_endpoints(request)
-            return await inner(request, ctx)
+            with caller_models(scope):
+                return await inner(request, ctx)
 
         return dataclasses.replace(rpc, handler=handler)
 
@@ -418,24 +494,19 @@ def undeclared_routes(
 #: Routes that reject endpoint and credential fields themselves (Milvus passthrough).
 SELF_CHECKED_ROUTES: Final = frozenset({"/milvus/v2/vectordb/{group}/{action}"})
 
-#: Routes whose body names an embedding model (``model``).
-MODEL_ROUTES: Final = frozenset({"/v1/embeddings", "/embeddings"})
-
-
-def check_model(credentials: Credentials, path: str, body: Any) -> None:
-    """A key restricted to ``models`` may embed with those models only."""
-    key = credentials.key
-    if key is None or not key.models or path not in MODEL_ROUTES or not isinstance(body, dict):
-        return
-    model = body.get("model")
-    if model not in key.models:
-        raise PermissionDenied(
-            f"model: this key may use only the models {', '.join(key.models)}", field="model"
-        )
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
 class _Gate:
-    """Authenticates (and coarse-authorizes) an HTTP route before it runs."""
+    """Authenticates (and coarse-authorizes) an HTTP route before it runs.
+
+    The body is judged by what the route parses (its ``body_format``), never by
+    what the Content-Type merely mentions: a type the route does not take is a
+    415 here; a JSON body is read, parsed as the route will parse it and
+    inspected; NDJSON lines become RPC messages, each inspected by the RPC layer
+    (:func:`_authorized_stream`) as it arrives. The route then runs with the
+    caller's models in force.
+    """
 
     def __init__(
         self,
@@ -444,18 +515,20 @@ class _Gate:
         authenticator: Authenticator,
         style: Any,
         max_body_bytes: int,
+        body: Any,
     ) -> None:
         self.max_body_bytes = max_body_bytes
         self.app = app
         self.declaration = declaration
         self.authenticator = authenticator
         self.style = style
+        self.body_format = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if isinstance(self.declaration, Public):
             await self.app(scope, receive, send)
             return
-        from ..http.common import error_response, start_call
+        from ..http.common import RouteError, error_response, start_call
 
         request = Request(scope, receive)
         try:
@@ -468,26 +541,26 @@ class _Gate:
             credentials = await self.authenticator.authenticate(metadata)
             if self.declaration is Permission.ADMIN and not credentials.admin:
                 raise PermissionDenied(f"{scope['path']}: requires the master key")
-            receive = await self._inspect_body(scope, receive, metadata, credentials)
-        except (Unauthenticated, PermissionDenied, InvalidArgument) as exc:
+            receive = await self._inspect_body(scope, receive, metadata)
+        except (Unauthenticated, PermissionDenied, InvalidArgument, RouteError) as exc:
             response = error_response(start_call(request, self.style), exc)
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        with caller_models(ModelScope(credentials.model_limits)):
+            await self.app(scope, receive, send)
 
     async def _inspect_body(
-        self,
-        scope: Scope,
-        receive: Receive,
-        metadata: Mapping[str, str],
-        credentials: Credentials,
+        self, scope: Scope, receive: Receive, metadata: Mapping[str, str]
     ) -> Receive:
-        """Reject a JSON body naming an endpoint or credential (or, for a key, a model
-        it was not granted); replay what was read."""
-        if scope["method"] not in ("POST", "PUT", "PATCH") or self.max_body_bytes <= 0:
+        """Refuse a body the route does not take; reject a JSON body naming an endpoint
+        or credential; replay what was read."""
+        from ..http.common import BodyKind
+
+        if scope["method"] not in _BODY_METHODS or not self.body_format.reads_body:
             return receive
-        if "ndjson" in metadata.get("content-type", ""):
-            return receive  # streamed lines: each is checked as an RPC request
+        kind = self.body_format.negotiate(metadata.get("content-type"))
+        if kind is not BodyKind.JSON or self.max_body_bytes <= 0:
+            return receive  # NDJSON: every line is checked as an RPC message
         chunks: list[Message] = []
         size = 0
         more = True
@@ -501,11 +574,10 @@ class _Gate:
         if not more and size <= self.max_body_bytes:
             raw = b"".join(c.get("body", b"") for c in chunks if c["type"] == "http.request")
             try:
-                body = orjson.loads(raw) if raw else None
+                body = orjson.loads(raw) if raw.strip() else None
             except orjson.JSONDecodeError:
                 body = None  # the route reports the syntax error
             reject_endpoints(body)
-            check_model(credentials, scope["path"], body)
         pending = list(chunks)
 
         async def replay() -> Message:
@@ -523,7 +595,7 @@ def secure_http(
     max_body_bytes: int,
 ) -> None:
     """Put the gate in front of every route (in place); undeclared routes deny every call."""
-    from ..http.common import ErrorStyle
+    from ..http.common import JSON_BODY, NO_BODY, ErrorStyle
 
     for route in routes:
         if not isinstance(route, Route):
@@ -532,9 +604,13 @@ def secure_http(
         declarations = {declared.get(key) for key in keys}
         declaration = declarations.pop() if len(declarations) == 1 else None
         style = getattr(route, "style", ErrorStyle.STATUS)
+        # Routes that declare no body format take JSON when they take a body at all.
+        body = getattr(route, "body_format", None) or (
+            JSON_BODY if _BODY_METHODS & set(route.methods or ()) else NO_BODY
+        )
         # Routes that check their own bodies (raw entity rows may hold any field name).
         limit = 0 if route.path in SELF_CHECKED_ROUTES else max_body_bytes
-        route.app = _Gate(route.app, declaration, authenticator, style, limit)
+        route.app = _Gate(route.app, declaration, authenticator, style, limit, body)
 
 
 # --------------------------------------------------------------------------- binding

@@ -8,7 +8,16 @@ to load it eagerly.
 
 from __future__ import annotations
 
-from .base import Embedder, EmbeddingRegistry, SupportsWarmUp, UnknownModelError
+from .base import (
+    CALLER_MODELS,
+    Embedder,
+    EmbeddingRegistry,
+    ModelNotAllowed,
+    ModelScope,
+    SupportsWarmUp,
+    UnknownModelError,
+    caller_models,
+)
 from .local import (
     MODEL_ALIASES,
     MODEL_NAME,
@@ -18,6 +27,7 @@ from .local import (
 )
 
 __all__ = [
+    "CALLER_MODELS",
     "MODEL_ALIASES",
     "MODEL_NAME",
     "Embedder",
@@ -25,8 +35,11 @@ __all__ = [
     "EmbeddingRegistry",
     "LocalOnnxEmbedder",
     "ModelIntegrityError",
+    "ModelNotAllowed",
+    "ModelScope",
     "SupportsWarmUp",
     "UnknownModelError",
+    "caller_models",
     "default_registry",
 ]
 

@@ -2,19 +2,68 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import PermissionDenied
+
 __all__ = [
+    "CALLER_MODELS",
     "Embedder",
     "EmbeddingRegistry",
+    "ModelNotAllowed",
+    "ModelScope",
     "SupportsWarmUp",
     "UnknownModelError",
+    "caller_models",
 ]
+
+
+@dataclass(slots=True)
+class ModelScope:
+    """The embedding models the current caller may use.
+
+    Each set in ``limits`` is one key's ``models`` list (the caller's key and
+    every key above it); a model must be in all of them. No sets: any model.
+    Mutable, so that a long call (a stream) sees its key's current rights.
+    """
+
+    limits: tuple[frozenset[str], ...] = ()
+
+
+#: The caller of the request being served (set by the auth layer for each call).
+CALLER_MODELS: ContextVar[ModelScope | None] = ContextVar("vectorgate_caller_models", default=None)
+
+
+@contextlib.contextmanager
+def caller_models(scope: ModelScope) -> Iterator[ModelScope]:
+    """Run the body with ``scope`` as the caller's allowed models."""
+    token = CALLER_MODELS.set(scope)
+    try:
+        yield scope
+    finally:
+        CALLER_MODELS.reset(token)
+
+
+class ModelNotAllowed(PermissionDenied):
+    """The caller's key may not use the embedding model a request needs."""
+
+    reason = "MODEL_NOT_ALLOWED"
+
+    def __init__(self, model: str, allowed: Iterable[str]) -> None:
+        names = ", ".join(sorted(allowed)) or "none"
+        super().__init__(
+            f"this key may not use the embedding model {model!r} (its models: {names})",
+            metadata={"model": model},
+        )
+        self.model = model
 
 
 class UnknownModelError(LookupError):
@@ -111,16 +160,27 @@ class EmbeddingRegistry:
     def get(self, name: str | None = None) -> Embedder:
         """The embedder answering to ``name`` (canonical name or alias).
 
-        ``None`` or ``""`` selects the default. Raises :class:`UnknownModelError`.
+        ``None`` or ``""`` selects the default. Raises :class:`UnknownModelError`,
+        and :class:`ModelNotAllowed` when the caller being served (``CALLER_MODELS``)
+        may not use the model: this is the one place an embedder is obtained for a
+        request, so every embedding a request causes is checked here, before any
+        provider call.
         """
+        scope = CALLER_MODELS.get()
         with self._lock:
             if not name:
                 if self._default is None:
                     raise UnknownModelError("", ())
-                return self._by_name[self._default]
-            canonical = self._lookup.get(name)
-            if canonical is None:
-                raise UnknownModelError(name, self._by_name)
+                canonical = self._default
+            else:
+                found = self._lookup.get(name)
+                if found is None:
+                    raise UnknownModelError(name, self._by_name)
+                canonical = found
+            if scope is not None:
+                for allowed in scope.limits:
+                    if not any(self._lookup.get(m, m) == canonical for m in allowed):
+                        raise ModelNotAllowed(canonical, allowed)
             return self._by_name[canonical]
 
     def canonical_name(self, name: str | None = None) -> str:

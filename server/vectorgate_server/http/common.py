@@ -217,8 +217,82 @@ def decode_json(raw: bytes, where: str = "body") -> Any:
         ) from None
 
 
+# --------------------------------------------------------------------------- media types
+
+
+class BodyKind(enum.Enum):
+    """How a body is parsed."""
+
+    #: One JSON value (``application/json``, ``application/*+json``, or no Content-Type).
+    JSON = "json"
+    #: One JSON value per line (``application/x-ndjson``, ``application/jsonl``, ...).
+    NDJSON = "ndjson"
+
+
+#: Media types of newline-delimited JSON.
+NDJSON_TYPES: Final = ("application/x-ndjson", "application/jsonl", "application/ndjson")
+
+
+def media_kind(content_type: str | None) -> BodyKind | None:
+    """What a Content-Type says the body is; None for anything that is not JSON.
+
+    Only the media type counts (parameters such as ``charset`` are ignored), and
+    only whole: ``application/json; x=ndjson`` is JSON, ``text/plain`` is neither.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not media or media == JSON or (media.startswith("application/") and media.endswith("+json")):
+        return BodyKind.JSON
+    if media in NDJSON_TYPES:
+        return BodyKind.NDJSON
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFormat:
+    """What a route takes as its body, and so how it parses it.
+
+    The auth gate and the route both ask :meth:`negotiate`, so the gate always
+    inspects exactly what the route is going to parse; any other Content-Type
+    is a 415 before the route runs.
+    """
+
+    kinds: frozenset[BodyKind]
+
+    @property
+    def reads_body(self) -> bool:
+        """Whether the route reads a body at all."""
+        return bool(self.kinds)
+
+    def negotiate(self, content_type: str | None) -> BodyKind:
+        """How this route parses a body of ``content_type``; a 415 if it takes none such."""
+        kind = media_kind(content_type)
+        if kind is None or kind not in self.kinds:
+            accepted = [JSON] if BodyKind.JSON in self.kinds else []
+            if BodyKind.NDJSON in self.kinds:
+                accepted.extend(NDJSON_TYPES)
+            media = (content_type or "").split(";", 1)[0].strip()
+            raise RouteError(
+                415,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Content-Type {media!r} is not accepted here: send "
+                f"{' or '.join(accepted) or 'no body'}",
+                {},
+            )
+        return kind
+
+
+#: A route that reads no body.
+NO_BODY: Final = BodyFormat(frozenset())
+#: A route that reads one JSON value.
+JSON_BODY: Final = BodyFormat(frozenset({BodyKind.JSON}))
+#: A client-streaming route: a JSON value (an array of messages), or NDJSON lines.
+JSON_STREAM: Final = BodyFormat(frozenset({BodyKind.JSON, BodyKind.NDJSON}))
+
+
 async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON; an empty body is ``{}``."""
+    """The body as JSON; an empty body is ``{}``. A body declared as anything but JSON
+    is a 415 (:data:`JSON_BODY`), whatever it holds."""
+    JSON_BODY.negotiate(request.headers.get("content-type"))
     raw = await read_body(request, limit)
     if not raw.strip():
         return {}
@@ -414,3 +488,5 @@ class Operation:
     openapi_path: str = ""
     #: Error body of the route (decides the 404/405 body for its path prefix).
     style: ErrorStyle = ErrorStyle.STATUS
+    #: What the route takes as its body; None: JSON for POST/PUT/PATCH, else none.
+    body_format: BodyFormat | None = None

@@ -75,7 +75,7 @@ from vectorgate.v1 import types_pb2
 from ..app import Gateway
 from ..config import Config
 from ..embeddings import MODEL_NAME as LOCAL_MODEL
-from ..embeddings import Embedder, UnknownModelError
+from ..embeddings import Embedder, ModelNotAllowed, UnknownModelError
 from ..errors import InvalidArgument, LimitExceeded, NotFound
 from ..rag_context import TokenCounter
 from ..services.registry import Rpc
@@ -598,6 +598,10 @@ class OpenAIApi:
     def _embedder(self, model: str) -> Embedder:
         try:
             return self.gateway.embeddings.get(model)
+        except ModelNotAllowed as exc:
+            exc.field = "model"
+            exc.metadata["field"] = "model"
+            raise
         except UnknownModelError as exc:
             served = ", ".join(self.gateway.embeddings.names())
             raise OpenAIRouteError(

@@ -22,7 +22,10 @@ from ..config import Config
 from ..services.registry import Rpc
 from . import compat_vector, openai_compat
 from .common import (
+    JSON_BODY,
+    NO_BODY,
     AsgiEndpoint,
+    BodyFormat,
     Endpoint,
     ErrorStyle,
     JsonResponse,
@@ -35,7 +38,7 @@ from .common import (
 from .compat_vector import VectorApi
 from .openai_compat import OpenAIApi
 from .openapi import build_document
-from .transcode import all_bindings, endpoint_for
+from .transcode import all_bindings, body_format, endpoint_for
 
 __all__ = ["HttpApp", "HttpServer", "build_app"]
 
@@ -116,7 +119,10 @@ def _health_operations(ready: Callable[[], bool], document: list[bytes]) -> list
 
 
 class _JsonRoute(Route):
-    """A route whose wrong-method answer is the JSON 405 of its error style."""
+    """A route whose wrong-method answer is the JSON 405 of its error style.
+
+    ``body_format`` declares the body it takes (the auth gate inspects exactly that).
+    """
 
     def __init__(
         self,
@@ -125,9 +131,11 @@ class _JsonRoute(Route):
         method: str,
         style: ErrorStyle,
         allowed: Callable[[Scope], list[str]],
+        body: BodyFormat,
     ) -> None:
         super().__init__(path, AsgiEndpoint(endpoint), methods=[method])
         self.style = style
+        self.body_format = body
         self._allowed = allowed
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -214,11 +222,20 @@ def build_app(
             binding.method,
             ErrorStyle.STATUS,
             allowed,
+            body_format(binding),
         )
         for binding in bindings
     )
     routes.extend(
-        _JsonRoute(op.path, op.endpoint, op.method, op.style, allowed) for op in operations
+        _JsonRoute(
+            op.path,
+            op.endpoint,
+            op.method,
+            op.style,
+            allowed,
+            op.body_format or (JSON_BODY if op.method in ("POST", "PUT", "PATCH") else NO_BODY),
+        )
+        for op in operations
     )
     openai_prefixes = tuple(
         op.path.split("{", 1)[0] for op in operations if op.style is ErrorStyle.OPENAI

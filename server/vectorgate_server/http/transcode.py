@@ -44,6 +44,11 @@ from starlette.responses import Response
 from ..errors import InvalidArgument
 from ..services.registry import Rpc
 from .common import (
+    JSON_BODY,
+    JSON_STREAM,
+    NO_BODY,
+    BodyFormat,
+    BodyKind,
     Endpoint,
     decode_json,
     error_response,
@@ -70,13 +75,13 @@ __all__ = [
     "PathVariable",
     "all_bindings",
     "bindings_for",
+    "body_format",
     "coerce_text",
     "compile_template",
     "endpoint_for",
 ]
 
 _IDENT_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NDJSON_TYPES: Final = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 _MISSING: Final = object()
 
 
@@ -437,6 +442,7 @@ async def _request_message(binding: Binding, request: Request, limit: int) -> me
             )
         data = body
     elif binding.body:
+        JSON_BODY.negotiate(request.headers.get("content-type"))
         raw = await read_body(request, limit)
         if raw.strip():
             data[binding.body] = decode_json(raw)
@@ -470,9 +476,15 @@ def _unary_endpoint(binding: Binding, limit: int) -> Endpoint:
     return endpoint
 
 
+def body_format(binding: Binding) -> BodyFormat:
+    """What the route of a binding takes as its body."""
+    if binding.rpc.client_streaming:
+        return JSON_STREAM
+    return JSON_BODY if binding.body else NO_BODY
+
+
 async def _stream_items(request: Request, limit: int) -> AsyncIterator[tuple[str, Any]]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in _NDJSON_TYPES:
+    if JSON_STREAM.negotiate(request.headers.get("content-type")) is BodyKind.NDJSON:
         async for line_no, value in read_ndjson(request, limit):
             yield f"line {line_no}", value
         return

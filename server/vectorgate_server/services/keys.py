@@ -3,7 +3,14 @@
 Keys are shown once and stored as their SHA-256. The master key manages every
 key; a virtual key manages only the keys it created, and can never give one
 more than it has itself: indexes and permissions within its own grants,
-models within its own, expiry no later than its own.
+models within its own, expiry no later than its own. Its rights stay bounded
+by its creator's at every call (see :mod:`..auth`), and deleting a key
+deletes every key below it.
+
+The master key may choose a key's value (``key``) instead of a random one,
+so that keys migrated from LiteLLM keep working unchanged: ``sk-``, then at
+least :data:`MIN_CHOSEN_KEY` characters in all, printable ASCII without
+spaces.
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from vectorgate.v1 import key_service_pb2 as kpb
 from .. import convert
 from ..app import validate_name
 from ..auth import KEY_PREFIX, Credentials, hash_key, new_key
-from ..errors import InvalidArgument, NotFound, PermissionDenied
+from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..storage import KeyRecord, KeyStore
 from .registry import CallContext, Permission, requires
 
 PERMISSIONS = frozenset({"read", "write"})
+#: Shortest and longest chosen key, in characters (``sk-`` included).
+MIN_CHOSEN_KEY = 16
+MAX_CHOSEN_KEY = 256
+_CHOSEN_KEY = re.compile(r"sk-[\x21-\x7e]+")
 _DURATION = re.compile(r"^(\d{1,9})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 #: Characters of the key kept for display.
@@ -68,13 +79,28 @@ def _grants(
     return grants
 
 
+def _chosen_key(key: str, caller: Credentials, master_key: str | None) -> str:
+    """A chosen key, checked: master key only, ``sk-`` prefix, length, characters."""
+    if not caller.admin:
+        raise PermissionDenied("key: only the master key may choose a key's value", field="key")
+    if len(key) < MIN_CHOSEN_KEY or len(key) > MAX_CHOSEN_KEY or not _CHOSEN_KEY.fullmatch(key):
+        raise InvalidArgument(
+            f"key: a chosen key starts with {KEY_PREFIX!r} and is {MIN_CHOSEN_KEY} to "
+            f"{MAX_CHOSEN_KEY} printable ASCII characters without spaces",
+            field="key",
+        )
+    if master_key is not None and key == master_key:
+        raise InvalidArgument("key: must differ from the master key", field="key")
+    return key
+
+
 def _check_within(
     caller: Credentials,
     grants: dict[str, frozenset[str]],
     models: tuple[str, ...],
     expires: datetime | None,
 ) -> None:
-    """A key may not hand out more than it has."""
+    """A key may not hand out more than it has (its effective rights)."""
     key = caller.key
     if caller.admin or key is None:
         return
@@ -86,10 +112,11 @@ def _check_within(
                 f"to index {name!r} to grant",
                 field="allowed_vector_store_indexes",
             )
-    if key.models and (not models or not set(models) <= set(key.models)):
-        raise PermissionDenied(
-            "models: a key can only grant models it may use itself", field="models"
-        )
+    for allowed in caller.model_limits:
+        if not models or not set(models) <= allowed:
+            raise PermissionDenied(
+                "models: a key can only grant models it may use itself", field="models"
+            )
     if key.expires is not None and (expires is None or expires > key.expires):
         raise PermissionDenied(
             "duration: a key cannot outlive the key that created it", field="duration"
@@ -123,8 +150,9 @@ def _metadata(value: struct_pb2.Struct, field: str = "metadata") -> dict[str, ob
 class KeyService:
     """``vectorgate.v1.KeyService``."""
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: KeyStore, master_key: str | None = None) -> None:
         self.keys = keys
+        self._master_key = master_key
 
     async def _owned(self, caller: Credentials, key: str, field: str) -> KeyRecord:
         if not key:
@@ -148,10 +176,12 @@ class KeyService:
         models = tuple(dict.fromkeys(request.models))
         expires = _expiry(request.duration, "duration")
         if caller.key is not None:
-            models = models or caller.key.models
+            # Unless told otherwise, the new key may use what its creator may use.
+            nearest = tuple(sorted(caller.model_limits[0])) if caller.model_limits else ()
+            models = models or caller.key.models or nearest
             expires = expires or caller.key.expires
         _check_within(caller, grants, models, expires)
-        key = new_key()
+        key = _chosen_key(request.key, caller, self._master_key) if request.key else new_key()
         record = KeyRecord(
             token=hash_key(key),
             key_prefix=key[:PREFIX_CHARS],
@@ -163,7 +193,12 @@ class KeyService:
             create_time=datetime.now(UTC),
             created_by=caller.token,
         )
-        await self.keys.insert(record)
+        if not await self.keys.insert(record):
+            raise AlreadyExists(
+                "key: a key with this value already exists",
+                field="key",
+                reason="KEY_ALREADY_EXISTS",
+            )
         response = kpb.GenerateKeyResponse(key=key)
         key_info(record, response.info)
         return response
@@ -233,7 +268,9 @@ class KeyService:
     async def DeleteKey(
         self, request: kpb.DeleteKeyRequest, ctx: CallContext
     ) -> kpb.DeleteKeyResponse:
-        """Delete keys the caller manages."""
+        """Delete keys the caller manages, and every key below them (``deleted_keys``
+        lists them all). Those stop working at once on every replica; so would they
+        even if left in place, as a key is valid only while its creators are."""
         caller = _credentials(ctx)
         if not request.keys:
             raise InvalidArgument("keys: required", field="keys", reason="MISSING_FIELD")
@@ -241,7 +278,14 @@ class KeyService:
             await self._owned(caller, key, f"keys[{i}]") for i, key in enumerate(request.keys)
         ]
         response = kpb.DeleteKeyResponse()
+        done: set[str] = set()
         for record in records:
-            if await self.keys.delete(record.token):
-                response.deleted_keys.append(record.token)
+            # The key first: from then on its descendants are refused already.
+            for token in [
+                record.token,
+                *(d.token for d in await self.keys.descendants(record.token)),
+            ]:
+                if token not in done and await self.keys.delete(token):
+                    response.deleted_keys.append(token)
+                done.add(token)
         return response

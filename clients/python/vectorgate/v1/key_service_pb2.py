@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvectorgate/v1/key_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\nIndexGrant\x12\x18\n\nindex_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11index_permissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\"\xad\x02\n\x07KeyInfo\x12\r\n\x05token\x18\x01 \x01(\t\x12\x11\n\tkey_alias\x18\x02 \x01(\t\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x03 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x04 \x03(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\x07\x65xpires\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x12\n\nkey_prefix\x18\t \x01(\t\"\xb5\x01\n\x12GenerateKeyRequest\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x01 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x02 \x03(\t\x12\x11\n\tkey_alias\x18\x03 \x01(\t\x12\x10\n\x08\x64uration\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"H\n\x13GenerateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04info\x18\x02 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\x1c\n\rGetKeyRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"6\n\x0eGetKeyResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\x11\n\x0fListKeysRequest\"8\n\x10ListKeysResponse\x12$\n\x04keys\x18\x01 \x03(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\xde\x01\n\x10UpdateKeyRequest\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x02 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x11\n\tkey_alias\x18\x04 \x01(\t\x12\x10\n\x08\x64uration\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0eupdate_indexes\x18\x07 \x01(\x08\"9\n\x11UpdateKeyResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"&\n\x10\x44\x65leteKeyRequest\x12\x12\n\x04keys\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\")\n\x11\x44\x65leteKeyResponse\x12\x14\n\x0c\x64\x65leted_keys\x18\x01 \x03(\t2\x86\x04\n\nKeyService\x12n\n\x0bGenerateKey\x12!.vectorgate.v1.GenerateKeyRequest\x1a\".vectorgate.v1.GenerateKeyResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/key/generate:\x01*\x12X\n\x06GetKey\x12\x1c.vectorgate.v1.GetKeyRequest\x1a\x1d.vectorgate.v1.GetKeyResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/key/info\x12^\n\x08ListKeys\x12\x1e.vectorgate.v1.ListKeysRequest\x1a\x1f.vectorgate.v1.ListKeysResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/key/list\x12\x66\n\tUpdateKey\x12\x1f.vectorgate.v1.UpdateKeyRequest\x1a .vectorgate.v1.UpdateKeyResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/key/update:\x01*\x12\x66\n\tDeleteKey\x12\x1f.vectorgate.v1.DeleteKeyRequest\x1a .vectorgate.v1.DeleteKeyResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/key/delete:\x01*BDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fvectorgate/v1/key_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\nIndexGrant\x12\x18\n\nindex_name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1f\n\x11index_permissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\"\xad\x02\n\x07KeyInfo\x12\r\n\x05token\x18\x01 \x01(\t\x12\x11\n\tkey_alias\x18\x02 \x01(\t\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x03 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x04 \x03(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\x07\x65xpires\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12\x12\n\nkey_prefix\x18\t \x01(\t\"\xc2\x01\n\x12GenerateKeyRequest\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x01 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x02 \x03(\t\x12\x11\n\tkey_alias\x18\x03 \x01(\t\x12\x10\n\x08\x64uration\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0b\n\x03key\x18\x06 \x01(\t\"H\n\x13GenerateKeyResponse\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x04info\x18\x02 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\x1c\n\rGetKeyRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"6\n\x0eGetKeyResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\x11\n\x0fListKeysRequest\"8\n\x10ListKeysResponse\x12$\n\x04keys\x18\x01 \x03(\x0b\x32\x16.vectorgate.v1.KeyInfo\"\xde\x01\n\x10UpdateKeyRequest\x12\x11\n\x03key\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12?\n\x1c\x61llowed_vector_store_indexes\x18\x02 \x03(\x0b\x32\x19.vectorgate.v1.IndexGrant\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x11\n\tkey_alias\x18\x04 \x01(\t\x12\x10\n\x08\x64uration\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0eupdate_indexes\x18\x07 \x01(\x08\"9\n\x11UpdateKeyResponse\x12$\n\x04info\x18\x01 \x01(\x0b\x32\x16.vectorgate.v1.KeyInfo\"&\n\x10\x44\x65leteKeyRequest\x12\x12\n\x04keys\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\")\n\x11\x44\x65leteKeyResponse\x12\x14\n\x0c\x64\x65leted_keys\x18\x01 \x03(\t2\x96\x04\n\nKeyService\x12n\n\x0bGenerateKey\x12!.vectorgate.v1.GenerateKeyRequest\x1a\".vectorgate.v1.GenerateKeyResponse\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/key/generate:\x01*\x12h\n\x06GetKey\x12\x1c.vectorgate.v1.GetKeyRequest\x1a\x1d.vectorgate.v1.GetKeyResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\t/key/infoZ\x0e\"\t/key/info:\x01*\x12^\n\x08ListKeys\x12\x1e.vectorgate.v1.ListKeysRequest\x1a\x1f.vectorgate.v1.ListKeysResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/key/list\x12\x66\n\tUpdateKey\x12\x1f.vectorgate.v1.UpdateKeyRequest\x1a .vectorgate.v1.UpdateKeyResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/key/update:\x01*\x12\x66\n\tDeleteKey\x12\x1f.vectorgate.v1.DeleteKeyRequest\x1a .vectorgate.v1.DeleteKeyResponse\"\x16\x82\xd3\xe4\x93\x02\x10\"\x0b/key/delete:\x01*BDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,7 +47,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSERVICE'].methods_by_name['GenerateKey']._loaded_options = None
   _globals['_KEYSERVICE'].methods_by_name['GenerateKey']._serialized_options = b'\202\323\344\223\002\022\"\r/key/generate:\001*'
   _globals['_KEYSERVICE'].methods_by_name['GetKey']._loaded_options = None
-  _globals['_KEYSERVICE'].methods_by_name['GetKey']._serialized_options = b'\202\323\344\223\002\013\022\t/key/info'
+  _globals['_KEYSERVICE'].methods_by_name['GetKey']._serialized_options = b'\202\323\344\223\002\033\022\t/key/infoZ\016\"\t/key/info:\001*'
   _globals['_KEYSERVICE'].methods_by_name['ListKeys']._loaded_options = None
   _globals['_KEYSERVICE'].methods_by_name['ListKeys']._serialized_options = b'\202\323\344\223\002\013\022\t/key/list'
   _globals['_KEYSERVICE'].methods_by_name['UpdateKey']._loaded_options = None
@@ -59,25 +59,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYINFO']._serialized_start=250
   _globals['_KEYINFO']._serialized_end=551
   _globals['_GENERATEKEYREQUEST']._serialized_start=554
-  _globals['_GENERATEKEYREQUEST']._serialized_end=735
-  _globals['_GENERATEKEYRESPONSE']._serialized_start=737
-  _globals['_GENERATEKEYRESPONSE']._serialized_end=809
-  _globals['_GETKEYREQUEST']._serialized_start=811
-  _globals['_GETKEYREQUEST']._serialized_end=839
-  _globals['_GETKEYRESPONSE']._serialized_start=841
-  _globals['_GETKEYRESPONSE']._serialized_end=895
-  _globals['_LISTKEYSREQUEST']._serialized_start=897
-  _globals['_LISTKEYSREQUEST']._serialized_end=914
-  _globals['_LISTKEYSRESPONSE']._serialized_start=916
-  _globals['_LISTKEYSRESPONSE']._serialized_end=972
-  _globals['_UPDATEKEYREQUEST']._serialized_start=975
-  _globals['_UPDATEKEYREQUEST']._serialized_end=1197
-  _globals['_UPDATEKEYRESPONSE']._serialized_start=1199
-  _globals['_UPDATEKEYRESPONSE']._serialized_end=1256
-  _globals['_DELETEKEYREQUEST']._serialized_start=1258
-  _globals['_DELETEKEYREQUEST']._serialized_end=1296
-  _globals['_DELETEKEYRESPONSE']._serialized_start=1298
-  _globals['_DELETEKEYRESPONSE']._serialized_end=1339
-  _globals['_KEYSERVICE']._serialized_start=1342
-  _globals['_KEYSERVICE']._serialized_end=1860
+  _globals['_GENERATEKEYREQUEST']._serialized_end=748
+  _globals['_GENERATEKEYRESPONSE']._serialized_start=750
+  _globals['_GENERATEKEYRESPONSE']._serialized_end=822
+  _globals['_GETKEYREQUEST']._serialized_start=824
+  _globals['_GETKEYREQUEST']._serialized_end=852
+  _globals['_GETKEYRESPONSE']._serialized_start=854
+  _globals['_GETKEYRESPONSE']._serialized_end=908
+  _globals['_LISTKEYSREQUEST']._serialized_start=910
+  _globals['_LISTKEYSREQUEST']._serialized_end=927
+  _globals['_LISTKEYSRESPONSE']._serialized_start=929
+  _globals['_LISTKEYSRESPONSE']._serialized_end=985
+  _globals['_UPDATEKEYREQUEST']._serialized_start=988
+  _globals['_UPDATEKEYREQUEST']._serialized_end=1210
+  _globals['_UPDATEKEYRESPONSE']._serialized_start=1212
+  _globals['_UPDATEKEYRESPONSE']._serialized_end=1269
+  _globals['_DELETEKEYREQUEST']._serialized_start=1271
+  _globals['_DELETEKEYREQUEST']._serialized_end=1309
+  _globals['_DELETEKEYRESPONSE']._serialized_start=1311
+  _globals['_DELETEKEYRESPONSE']._serialized_end=1352
+  _globals['_KEYSERVICE']._serialized_start=1355
+  _globals['_KEYSERVICE']._serialized_end=1889
 # @@protoc_insertion_point(module_scope)

@@ -43,18 +43,20 @@ class KeyInfo(_message.Message):
     def __init__(self, token: _Optional[str] = ..., key_alias: _Optional[str] = ..., allowed_vector_store_indexes: _Optional[_Iterable[_Union[IndexGrant, _Mapping]]] = ..., models: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., expires: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., key_prefix: _Optional[str] = ...) -> None: ...
 
 class GenerateKeyRequest(_message.Message):
-    __slots__ = ("allowed_vector_store_indexes", "models", "key_alias", "duration", "metadata")
+    __slots__ = ("allowed_vector_store_indexes", "models", "key_alias", "duration", "metadata", "key")
     ALLOWED_VECTOR_STORE_INDEXES_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     KEY_ALIAS_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     allowed_vector_store_indexes: _containers.RepeatedCompositeFieldContainer[IndexGrant]
     models: _containers.RepeatedScalarFieldContainer[str]
     key_alias: str
     duration: str
     metadata: _struct_pb2.Struct
-    def __init__(self, allowed_vector_store_indexes: _Optional[_Iterable[_Union[IndexGrant, _Mapping]]] = ..., models: _Optional[_Iterable[str]] = ..., key_alias: _Optional[str] = ..., duration: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    key: str
+    def __init__(self, allowed_vector_store_indexes: _Optional[_Iterable[_Union[IndexGrant, _Mapping]]] = ..., models: _Optional[_Iterable[str]] = ..., key_alias: _Optional[str] = ..., duration: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., key: _Optional[str] = ...) -> None: ...
 
 class GenerateKeyResponse(_message.Message):
     __slots__ = ("key", "info")

@@ -82,6 +82,9 @@ class KeyServiceServicer:
 
     def GetKey(self, request, context):
         """Describes a key (never the key itself). With no `key`, the caller's own.
+        Prefer `POST /key/info` with `{"key": ...}`: a key in a URL (`GET
+        /key/info?key=...`, LiteLLM's form, still served) ends up in proxies'
+        and browsers' logs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
