@@ -16,10 +16,8 @@ Measured, with direct and gateway runs interleaved so drift hits both alike:
 
 * bulk upsert throughput (vectors/s): alternating chunks, direct SDK upsert
   (``merge_insert`` / ``upsert``) vs the client's ``bulk_upsert`` (gRPC stream);
-  then both sides settle before searching: the direct side runs what the
-  adapter runs after writes (qdrant-edge: ``optimize()``, which builds the HNSW
-  graph past Qdrant's indexing threshold; 10,000 x 384-d is past it) and the
-  gateway is waited for until its process is idle;
+  the Edge Shard is used as the embedded Qdrant store uses it (no ``optimize()``:
+  plain segments, exact search; see :mod:`vectorgate_server.adapters.qdrant_edge`);
 * search latency p50/p99 at 1 client: top 10, the text and id returned; each
   query runs direct, through gRPC and through HTTP (order rotating);
 * QPS at 8 concurrent clients (threads; one gRPC channel / HTTP connection
@@ -159,10 +157,6 @@ class Direct:
     def search(self, vector: Array) -> list[str]:
         raise AssertionError("abstract")
 
-    def settle(self) -> None:
-        """What the adapter does after writes before searches see their final index."""
-        return None
-
     def close(self) -> None:
         return None
 
@@ -235,9 +229,6 @@ class QdrantEdgeDirect(Direct):
             for i, v in zip(ids, vectors, strict=True)
         ]
         self.shard.update(qe.UpdateOperation.upsert_points(points))
-
-    def settle(self) -> None:
-        self.shard.optimize()
 
     def search(self, vector: Array) -> list[str]:
         qe = self.qe
@@ -358,27 +349,6 @@ class Gateway:
             return httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
-
-    def wait_idle(self, quiet_s: float = 1.0, limit_s: float = 600.0) -> None:
-        """Wait until the gateway process has used < 5 % of a CPU for ``quiet_s`` seconds.
-
-        Background work after writes (the embedded Qdrant store's optimiser building
-        its HNSW graph) then has finished, so searches measure the final index.
-        """
-        tick = os.sysconf("SC_CLK_TCK")
-
-        def cpu_s() -> float:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / tick
-
-        deadline = time.monotonic() + limit_s
-        last = cpu_s()
-        while time.monotonic() < deadline:
-            time.sleep(quiet_s)
-            now = cpu_s()
-            if now - last < 0.05 * quiet_s:
-                return
-            last = now
 
     def rss_mb(self) -> float:
         return status_kb(self.proc.pid, "VmRSS") / 1024
@@ -553,8 +523,6 @@ def bench_backend(backend: str, cfg: Settings, work: Path) -> dict[str, Any]:
             progress(f"{backend} {size}: loading")
             upsert = load_both(direct, gateway, data[loaded:size], loaded, cfg.chunk)
             loaded = size
-            direct.settle()
-            gateway.wait_idle()
             if cfg.upsert_only:
                 progress(f"{backend} {size}: upsert {upsert['gateway'] / upsert['direct']:.2f}x")
                 per_size.append({"size": size, "upsert_vps": upsert})

@@ -198,28 +198,3 @@ async def test_engine_calls_run_off_the_event_loop(adapter: QdrantEdgeAdapter) -
         qdrant_edge._engine = original  # type: ignore[assignment]
     assert len(hits) == 3 and loop_thread.is_running()
     assert seen and all(name.startswith("qdrant-edge") for name in seen)
-
-
-async def test_the_optimiser_runs_after_writes_pause(
-    adapter: QdrantEdgeAdapter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(qdrant_edge, "_OPTIMIZE_DELAY_S", 0.2)
-    calls: list[str] = []
-    original = qdrant_edge._optimize
-
-    def counting(collection):  # type: ignore[no-untyped-def]
-        calls.append(collection.name)
-        original(collection)
-
-    monkeypatch.setattr(qdrant_edge, "_optimize", counting)
-    await adapter.create_collection(CollectionSpec("c", DIM))
-    for i in range(3):
-        await adapter.upsert("c", docs(5, seed=i))
-    for _ in range(300):
-        if calls:
-            break
-        await asyncio.sleep(0.01)
-    # Debounced: the three writes in a row are optimised once.
-    await asyncio.sleep(0.1)
-    assert calls == ["c"]
-    assert await adapter.count("c") == 5

@@ -27,12 +27,14 @@ Behaviour
 * Engine calls block (they run in Rust), so they run on a bounded thread pool of
   the store (:data:`_MAX_WORKERS` threads), never on the event loop. Writes
   return once the engine has applied them (read-your-writes) and are in the
-  shard's write-ahead log.
-* The shard does not optimise on its own (no background optimiser in the
-  library): after writes the adapter runs ``optimize()`` on the pool, debounced
-  by :data:`_OPTIMIZE_DELAY_S`, which merges segments, vacuums deletions and
-  builds the HNSW graph once a segment passes Qdrant's indexing threshold.
-  Search is exact below it, as on a server. ``close`` flushes every shard.
+  shard's write-ahead log; ``close`` flushes every shard.
+* No segment optimisation runs in the serving process, so segments stay plain
+  and every search is exact (as a Qdrant server searches segments below its
+  indexing threshold); the HNSW parameters are stored and passed to the shard
+  for when it is optimised. Why: the library has no background optimiser
+  (``optimize()`` is a blocking call), and qdrant-edge-py 0.9 holds the GIL for
+  the whole of every engine call: ``optimize()`` building the graph of 10,000
+  384-d vectors held it for 41 s here, freezing every request of the gateway.
 * One process opens a store directory at a time (the engine locks each shard's
   WAL; vectorgate locks the directory first, so a second process gets a clear
   ``Unavailable``). Adapters of one process on the same directory share the open
@@ -117,8 +119,6 @@ SHARD_DIR = "shard"
 LOCK_FILE = ".vectorgate.lock"
 #: Threads running engine calls, per store directory.
 _MAX_WORKERS = max(1, min(4, os.cpu_count() or 1))
-#: Quiet time after the last write before the shard's optimisers run.
-_OPTIMIZE_DELAY_S = 0.5
 
 _DISTANCES: Mapping[Metric, qe.Distance] = {
     Metric.COSINE: qe.Distance.Cosine,
@@ -220,10 +220,6 @@ class _Collection:
     info: CollectionInfo
     #: Serialises spec updates (metadata key types) of concurrent writers.
     lock: threading.Lock = field(default_factory=threading.Lock)
-    #: The pending or running optimisation, if any.
-    optimize_timer: threading.Timer | None = None
-    optimizing: concurrent.futures.Future[Any] | None = None
-    closed: bool = False
 
 
 class _Storage:
@@ -357,17 +353,6 @@ def _acquire(path: str) -> _Storage:
 
 
 def _close_collection(collection: _Collection) -> None:
-    with collection.lock:
-        collection.closed = True
-        timer, collection.optimize_timer = collection.optimize_timer, None
-    if timer is not None:
-        timer.cancel()
-    running = collection.optimizing
-    # Not started yet: cancel it (waiting on a queued task from a pool thread could
-    # wait for ever on a one-thread pool); started: let it finish.
-    if running is not None and not running.cancel():
-        with contextlib.suppress(Exception):
-            running.result()
     with contextlib.suppress(Exception):
         collection.shard.flush()
     with contextlib.suppress(Exception):
@@ -626,7 +611,6 @@ class QdrantEdgeAdapter:
         for start in range(0, len(points), _MAX_WRITE_BATCH):
             batch = [_edge_point(p, layout) for p in points[start : start + _MAX_WRITE_BATCH]]
             _engine(collection.shard.update, qe.UpdateOperation.upsert_points(batch))
-        self._optimize_soon(collection)
 
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
         collection = await self._collection(name)
@@ -682,8 +666,6 @@ class QdrantEdgeAdapter:
         def apply() -> None:
             for operation in operations:
                 _engine(collection.shard.update, operation)
-            if operations:
-                self._optimize_soon(collection)
 
         await self._run(apply, name=name)
 
@@ -811,38 +793,6 @@ class QdrantEdgeAdapter:
                 # Dropped while the call ran: its shard was closed under it.
                 raise self._not_found(name) from exc
             raise Unavailable(f"{self._where()}: {exc}") from exc
-
-    def _optimize_soon(self, collection: _Collection) -> None:
-        """Run the shard's optimisers once writes pause for :data:`_OPTIMIZE_DELAY_S`."""
-        storage = self._storage
-        if storage is None:
-            return
-
-        def submit() -> None:
-            with collection.lock:
-                collection.optimize_timer = None
-                if collection.closed:
-                    return
-                with contextlib.suppress(RuntimeError):  # the pool shut down: closing
-                    collection.optimizing = storage.executor.submit(_optimize, collection)
-
-        with collection.lock:
-            if collection.closed:
-                return
-            if collection.optimize_timer is not None:
-                collection.optimize_timer.cancel()
-            timer = threading.Timer(_OPTIMIZE_DELAY_S, submit)
-            timer.daemon = True
-            collection.optimize_timer = timer
-            timer.start()
-
-
-def _optimize(collection: _Collection) -> None:
-    if collection.closed:
-        return
-    with contextlib.suppress(Exception):
-        if collection.shard.optimize():
-            collection.shard.flush()
 
 
 def _with_count(info: CollectionInfo, count: int) -> CollectionInfo:
