@@ -769,6 +769,10 @@ class QdrantEdgeAdapter:
 
     async def _collection(self, name: str) -> _Collection:
         storage = self._require()
+        # Open already: no trip to the pool (a dict read is atomic).
+        collection = storage.collections.get(name)
+        if collection is not None:
+            return collection
         collection = await self._run(storage.collection, name)
         if collection is None:
             raise self._not_found(name)
