@@ -198,3 +198,45 @@ async def test_engine_calls_run_off_the_event_loop(adapter: QdrantEdgeAdapter) -
         qdrant_edge._engine = original  # type: ignore[assignment]
     assert len(hits) == 3 and loop_thread.is_running()
     assert seen and all(name.startswith("qdrant-edge") for name in seen)
+
+
+async def test_two_stores_on_one_directory_share_the_shards_and_the_key_types(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "edge")
+    a = QdrantEdgeAdapter("a", path=path)
+    b = QdrantEdgeAdapter("b", path=path, keyword_search=False)
+    await a.start()
+    await b.start()
+    try:
+        await a.create_collection(CollectionSpec("c", DIM))
+        one = np.ones(DIM, np.float32)
+        results = await asyncio.gather(
+            a.upsert("c", [Document(id="x", vector=one, metadata={"k": "text"})]),
+            b.upsert("c", [Document(id="y", vector=one, metadata={"k": 1})]),
+            return_exceptions=True,
+        )
+        # Whichever came first typed the key; the other was refused, naming the field.
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], InvalidArgument)
+        assert errors[0].field == "documents[0].metadata.k"
+        assert await a.count("c") == 1 == await b.count("c")
+        # A collection created with keyword search keeps it, whichever store reads it.
+        assert (await a.describe_collection("c")).dimension == DIM
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_search_racing_a_drop_is_not_found_or_served(adapter: QdrantEdgeAdapter) -> None:
+    await adapter.create_collection(CollectionSpec("c", DIM))
+    await adapter.upsert("c", docs(20))
+    query = SearchQuery(vector=np.ones(DIM, np.float32), top_k=5)
+    results = await asyncio.gather(
+        *(adapter.search("c", query) for _ in range(20)),
+        adapter.drop_collection("c"),
+        *(adapter.search("c", query) for _ in range(20)),
+        return_exceptions=True,
+    )
+    for result in results:
+        assert result is None or isinstance(result, list | NotFound), result
