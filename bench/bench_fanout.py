@@ -5,8 +5,8 @@
                                  [--milvus server|in-process]
                                  [--out bench/results/fanout.json]
 
-A gateway child process holds three stores: LanceDB, Milvus and Qdrant local
-mode, each with a collection of the same size (seeded random 384-d unit
+A gateway child process holds three stores: LanceDB, Milvus and embedded Qdrant
+(qdrant-edge), each with a collection of the same size (seeded random 384-d unit
 vectors; default 5,000 documents per store). Milvus is Milvus Lite run as a
 separate ``milvus-lite server`` process on a loopback port (its own process
 group, killed at the end), which the gateway reaches over gRPC as it would a
@@ -25,7 +25,7 @@ single store's p50, and whether the fan-out p50 is within the target
 Scenarios:
 
 ``embedded``
-    The three stores as they are: LanceDB and Qdrant local mode run inside
+    The three stores as they are: LanceDB and embedded Qdrant run inside
     the gateway process, Milvus Lite in its own process (or, with
     ``--milvus in-process``, inside the gateway too). All three are CPU-bound,
     so on a small, busy host the fan-out is bounded by the CPU the three

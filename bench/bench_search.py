@@ -1,13 +1,14 @@
 """Direct backend calls vs the same calls through vectorgate, side by side in one run.
 
-    python bench/bench_search.py [--smoke] [--full] [--backends lancedb,qdrant,milvus]
+    python bench/bench_search.py [--smoke] [--full] [--backends lancedb,qdrant-edge,milvus]
                                  [--out bench/results/search.json]
 
-For each backend (LanceDB, Qdrant local mode, Milvus Lite) the bench starts a
+For each backend (LanceDB, embedded Qdrant, Milvus Lite) the bench starts a
 ``vectorgate serve`` child process whose only store is that backend, and opens
 the same backend directly with its own SDK in this process (LanceDB's
-``lancedb`` sync API, ``qdrant_client.QdrantClient(":memory:")``,
-``pymilvus.MilvusClient`` on a Milvus Lite file). Both get the same data:
+``lancedb`` sync API, a ``qdrant_edge.EdgeShard`` (Qdrant's engine in-process,
+what a ``path:`` Qdrant store runs), ``pymilvus.MilvusClient`` on a Milvus Lite
+file). Both get the same data:
 seeded random 384-d float32 vectors (10,000; and 100,000 with ``--full``), a
 cosine vectors-only collection, ids ``d0``... and a text column.
 
@@ -15,6 +16,8 @@ Measured, with direct and gateway runs interleaved so drift hits both alike:
 
 * bulk upsert throughput (vectors/s): alternating chunks, direct SDK upsert
   (``merge_insert`` / ``upsert``) vs the client's ``bulk_upsert`` (gRPC stream);
+  the Edge Shard is used as the embedded Qdrant store uses it (no ``optimize()``:
+  plain segments, exact search; see :mod:`vectorgate_server.adapters.qdrant_edge`);
 * search latency p50/p99 at 1 client: top 10, the text and id returned; each
   query runs direct, through gRPC and through HTTP (order rotating);
 * QPS at 8 concurrent clients (threads; one gRPC channel / HTTP connection
@@ -50,7 +53,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import zipfile
@@ -206,36 +208,37 @@ class LanceDirect(Direct):
         return [str(x) for x in result.column("id").to_pylist()]
 
 
-class QdrantDirect(Direct):
-    name = "qdrant"
+class QdrantEdgeDirect(Direct):
+    """Qdrant's engine in-process: one Edge Shard, as the embedded Qdrant store uses it."""
+
+    name = "qdrant-edge"
 
     def __init__(self, path: Path) -> None:
-        from qdrant_client import QdrantClient, models
+        import qdrant_edge as qe
 
-        self.models = models
-        self.client = QdrantClient(location=":memory:")
-        self.client.create_collection(
-            COLLECTION,
-            vectors_config=models.VectorParams(size=DIMENSION, distance=models.Distance.COSINE),
+        self.qe = qe
+        self.shard = qe.EdgeShard.create(
+            str(path / "shard"),
+            qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=DIMENSION, distance=qe.Distance.Cosine)),
         )
-        self.lock = threading.Lock()
 
     def upsert(self, ids: list[str], vectors: Array) -> None:
+        qe = self.qe
         points = [
-            self.models.PointStruct(
-                id=str(uuid.uuid5(QDRANT_NS, i)), vector=v.tolist(), payload={"id": i, "text": ""}
-            )
+            qe.Point(str(uuid.uuid5(QDRANT_NS, i)), v.tolist(), {"id": i, "text": ""})
             for i, v in zip(ids, vectors, strict=True)
         ]
-        self.client.upsert(COLLECTION, points, wait=True)
+        self.shard.update(qe.UpdateOperation.upsert_points(points))
 
     def search(self, vector: Array) -> list[str]:
-        # The local engine is not thread-safe; the gateway serialises it too.
-        with self.lock:
-            result = self.client.query_points(
-                COLLECTION, query=vector, limit=TOP_K, with_payload=True
-            )
-        return [str((p.payload or {})["id"]) for p in result.points]
+        qe = self.qe
+        points = self.shard.query(
+            qe.QueryRequest(limit=TOP_K, query=qe.Query.Nearest(vector.tolist()), with_payload=True)
+        )
+        return [str((p.payload or {})["id"]) for p in points]
+
+    def close(self) -> None:
+        self.shard.close()
 
 
 class MilvusDirect(Direct):
@@ -271,7 +274,7 @@ class MilvusDirect(Direct):
 
 DIRECT: dict[str, Callable[[Path], Direct]] = {
     "lancedb": LanceDirect,
-    "qdrant": QdrantDirect,
+    "qdrant-edge": QdrantEdgeDirect,
     "milvus": MilvusDirect,
 }
 
@@ -279,8 +282,8 @@ DIRECT: dict[str, Callable[[Path], Direct]] = {
 def store_block(backend: str, path: Path) -> dict[str, Any]:
     if backend == "lancedb":
         return {"type": "lancedb", "uri": str(path / "lancedb")}
-    if backend == "qdrant":
-        return {"type": "qdrant", "path": ":memory:"}
+    if backend == "qdrant-edge":
+        return {"type": "qdrant", "path": str(path / "qdrant-edge")}
     return {"type": "milvus", "uri": str(path / "gateway.db")}
 
 
@@ -769,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full", action="store_true", help="also 100,000 vectors; recall on all 400k GloVe"
     )
-    parser.add_argument("--backends", default="lancedb,qdrant,milvus")
+    parser.add_argument("--backends", default="lancedb,qdrant-edge,milvus")
     parser.add_argument("--no-recall", action="store_true", help="skip the GloVe recall run")
     parser.add_argument(
         "--upsert-only",

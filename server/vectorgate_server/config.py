@@ -384,7 +384,11 @@ class MilvusConfig(BaseStoreConfig):
 
 
 class QdrantConfig(BaseStoreConfig):
-    """Qdrant server (``url``) or local mode (``path``: a directory or ``:memory:``)."""
+    """Qdrant server (``url``) or embedded Qdrant (``path``: a directory or ``:memory:``).
+
+    ``path`` runs Qdrant's own engine in-process (qdrant-edge, see
+    :mod:`vectorgate_server.adapters.qdrant_edge`); ``url`` talks to a server.
+    """
 
     dimension_field: ClassVar[str] = "vector_size"
 
@@ -410,7 +414,7 @@ class QdrantConfig(BaseStoreConfig):
     @model_validator(mode="after")
     def _check(self) -> QdrantConfig:
         if self.url and self.path:
-            raise ValueError("set either 'url' (server) or 'path' (local mode), not both")
+            raise ValueError("set either 'url' (server) or 'path' (embedded), not both")
         return self
 
     @property

@@ -1,4 +1,8 @@
-"""``vectorgate copy``: LanceDB -> Milvus Lite -> Qdrant local -> LanceDB, resume, refusals."""
+"""``vectorgate copy``: LanceDB -> Milvus Lite -> Qdrant -> LanceDB, resume, refusals.
+
+The ``qd`` store is a ``path:`` Qdrant store: embedded Qdrant, i.e. Qdrant's own
+engine in-process (qdrant-edge).
+"""
 
 from __future__ import annotations
 
@@ -126,6 +130,8 @@ def test_round_trip_lancedb_milvus_qdrant_lancedb(
 ) -> None:
     config_path = write_config(tmp_path)
     config = load_config(config_path)
+    qd = create_adapter(config.stores["qd"], data_dir=config.server.data_dir)
+    assert type(qd).__name__ == "QdrantEdgeAdapter"
     docs = make_documents(10_000, seed=1)
     asyncio.run(seed(config, "lance", "docs", docs))
 

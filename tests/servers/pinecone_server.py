@@ -34,16 +34,23 @@ strings "takes on" each of its values for ``$eq``/``$ne``/``$in``/``$nin``;
 take strings and numbers; ranges compare numbers; ``$exists`` tests presence.
 
 Each API key is one project with its own indexes (:meth:`PineconeTestServer.project_key`).
-Every request must carry the SDK's headers: ``Api-Key`` (a registered key),
-``X-Pinecone-Api-Version: 2026-07`` and a ``python-client-<version>``
-User-Agent; anything else is rejected with Pinecone's error shape.
+Every request must carry an ``Api-Key`` of a registered project, as Pinecone
+requires. ``X-Pinecone-Api-Version`` may be omitted (Pinecone then picks a
+default version; this server answers in the one version it speaks); another
+version is refused as not emulated. The headers each request carried are
+recorded (:attr:`PineconeTestServer.seen`) for tests to assert what the SDK sends.
+
+Honesty: every refusal goes through :func:`data_error` / :func:`control_error`
+with its source (:mod:`tests.servers.citations`): a :class:`Cite` of the Pinecone
+documentation stating the rule, or :class:`NotEmulated` for what this server
+does not implement (said so in the message, never presented as Pinecone's
+rule), or :class:`Harness` for fault injection.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import math
 import re
 import secrets
 import socket
@@ -61,8 +68,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.servers.citations import Cite, Harness, NotEmulated, Source, check_source
+
 API_VERSION = "2026-07"
-USER_AGENT_PREFIX = "python-client-"
 MAX_UPSERT_VECTORS = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
 MAX_METADATA_BYTES = 40 * 1024
@@ -82,6 +90,102 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,43}[a-z0-9])?$")
 _TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _FIELD_OPS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists"})
 
+# --------------------------------------------------------------------------- sources
+# The Pinecone documentation each rule below follows (statements quoted or closely
+# paraphrased; "(table)" marks a row of a limits table).
+
+AUTH = Cite(
+    "https://docs.pinecone.io/docs/authentication",
+    "All requests to Pinecone APIs must contain a valid API key for the target project.",
+)
+ERRORS = Cite(
+    "https://docs.pinecone.io/reference/api/errors",
+    "400 INVALID_ARGUMENT: the request has invalid parameters (not of the documented "
+    "request schema); 404 NOT_FOUND: the resource does not exist.",
+)
+INDEX_NAME = Cite(
+    "https://docs.pinecone.io/troubleshooting/restrictions-on-index-names",
+    "Index names can only use UTF-8 lowercase alphanumeric Latin characters and dashes; "
+    "(identifier limits table) at most 45 characters, starting and ending alphanumeric.",
+)
+DENSE_DIMENSION = Cite(
+    "https://www.pinecone.io/docs/limits/",
+    "Max dimensionality for dense vectors is 20,000.",
+)
+METRICS_DOC = Cite(
+    "https://docs.pinecone.io/guides/index-data/create-an-index",
+    "The similarity metric of a dense index is cosine, euclidean or dotproduct.",
+)
+INDEX_EXISTS = Cite(
+    "https://docs.pinecone.io/reference/api/2025-10/control-plane/create_index",
+    "409 ALREADY_EXISTS: Index of given name already exists.",
+)
+INDEX_NOT_FOUND = Cite(
+    "https://docs.pinecone.io/reference/api/2025-10/control-plane/describe_index",
+    "404 NOT_FOUND: Index not found.",
+)
+DELETION_PROTECTION = Cite(
+    "https://docs.pinecone.io/guides/manage-data/manage-indexes",
+    "When deletion protection is enabled, the index cannot be deleted (403 FORBIDDEN).",
+)
+TAGS = Cite(
+    "https://docs.pinecone.io/guides/manage-data/manage-indexes",
+    "Tag keys are at most 80 characters (alphanumeric, '_' or '-'); tag values at most 120.",
+)
+UPSERT_LIMITS = Cite(
+    "https://docs.pinecone.io/reference/api/database-limits/operation-limits",
+    "(table) Max batch size for records with vectors: 1,000 records, up to 2 MB total.",
+)
+RECORD_ID = Cite(
+    "https://docs.pinecone.io/reference/api/database-limits/identifier-limits",
+    "(table) Record id: max 512 characters, ASCII except \\0, cannot be empty.",
+)
+NON_ZERO = Cite(
+    "https://www.pinecone.io/docs/limits/",
+    "Dense vectors must contain at least one non-zero value.",
+)
+VECTOR_DIMENSION = Cite(
+    "https://docs.pinecone.io/guides/index-data/create-an-index",
+    "A dense index stores dense vectors of the dimension it is created with.",
+)
+METADATA = Cite(
+    "https://www.pinecone.io/docs/metadata-filtering/",
+    "Metadata values are strings, numbers, booleans or lists of strings; null metadata "
+    "values are not supported; Pinecone supports 40kb of metadata per vector.",
+)
+METADATA_KEYS = Cite(
+    "https://docs.pinecone.io/guides/index-data/indexing-overview",
+    "Metadata keys must be strings and must not start with a $.",
+)
+TOP_K = Cite("https://docs.pinecone.io/docs/query-data", "Max top_k value: 10,000.")
+TOP_K_WITH_DATA = Cite(
+    "https://www.pinecone.io/docs/limits/",
+    "Max value for top_k when include_metadata or include_values is true is 1,000 "
+    "(the limits page the 2026-07 SDK's API grew from; newer pages state a 4 MB result "
+    "size instead).",
+)
+FILTER = Cite(
+    "https://docs.pinecone.io/guides/search/filter-by-metadata",
+    "Operators $eq/$ne (number, string, boolean), $gt/$gte/$lt/$lte (number), "
+    "$in/$nin (string, number), $exists (boolean), combined with $and / $or.",
+)
+FILTER_IN = Cite(
+    "https://docs.pinecone.io/reference/api/database-limits/operation-limits",
+    "(table, metadata filter limits) Max values for $in / $nin: 10,000.",
+)
+FETCH_DELETE = Cite(
+    "https://www.pinecone.io/docs/limits/", "Max vectors per fetch or delete request is 1,000."
+)
+STATS_FILTER = Cite(
+    "https://docs.pinecone.io/reference/api/2025-10/data-plane/describeindexstats",
+    "Serverless indexes do not support filtering describe_index_stats.",
+)
+LIST_LIMIT = Cite(
+    "https://docs.pinecone.io/guides/manage-data/list-record-ids",
+    "list returns up to 100 IDs per page (limit, default 100).",
+)
+INJECTED = Harness("fail_next: injected failures")
+
 
 class ApiFailure(Exception):
     """An error response."""
@@ -92,8 +196,17 @@ class ApiFailure(Exception):
         self.body = body
 
 
-def control_error(status: int, code: str, message: str) -> ApiFailure:
-    """Control-plane error shape: ``{"error": {"code", "message"}, "status"}``."""
+def _message(message: str, source: Source) -> str:
+    source = check_source(source)
+    return source.message(message) if isinstance(source, NotEmulated) else message
+
+
+def control_error(status: int, code: str, message: str, source: Source) -> ApiFailure:
+    """Control-plane error shape: ``{"error": {"code", "message"}, "status"}``.
+
+    ``source`` says where the refusal comes from (:mod:`tests.servers.citations`).
+    """
+    message = _message(message, source)
     return ApiFailure(status, {"error": {"code": code, "message": message}, "status": status})
 
 
@@ -101,8 +214,12 @@ def control_error(status: int, code: str, message: str) -> ApiFailure:
 _GRPC_CODES = {400: 3, 401: 16, 404: 5, 413: 3, 429: 8, 500: 13, 503: 14}
 
 
-def data_error(status: int, message: str) -> ApiFailure:
-    """Data-plane error shape: ``{"code": <grpc code>, "message", "details": []}``."""
+def data_error(status: int, message: str, source: Source) -> ApiFailure:
+    """Data-plane error shape: ``{"code": <grpc code>, "message", "details": []}``.
+
+    ``source`` says where the refusal comes from (:mod:`tests.servers.citations`).
+    """
+    message = _message(message, source)
     return ApiFailure(
         status, {"code": _GRPC_CODES.get(status, 2), "message": message, "details": []}
     )
@@ -123,54 +240,66 @@ def _same_scalar(a: object, b: object) -> bool:
     return isinstance(a, str) and isinstance(b, str) and a == b
 
 
+_EMPTY_FILTER = NotEmulated(
+    "empty $and/$or lists, $in/$nin lists or field conditions (the filter documentation "
+    "does not say how Pinecone treats them)"
+)
+
+
 def validate_filter(flt: object, depth: int = 0) -> None:
     """Raise a 400 for a filter Pinecone would reject."""
-    if depth > 50:
-        raise data_error(400, "Filter is nested too deeply")
     if not isinstance(flt, dict):
-        raise data_error(400, f"Invalid filter: expected an object, got {type(flt).__name__}")
+        raise data_error(
+            400, f"Invalid filter: expected an object, got {type(flt).__name__}", FILTER
+        )
     for key, cond in flt.items():
         if key in ("$and", "$or"):
-            if not isinstance(cond, list) or not cond:
-                raise data_error(400, f"Invalid filter: {key} requires a non-empty array")
+            if not isinstance(cond, list):
+                raise data_error(400, f"Invalid filter: {key} requires an array", FILTER)
+            if not cond:
+                raise data_error(400, f"Invalid filter: empty {key}", _EMPTY_FILTER)
             for item in cond:
                 validate_filter(item, depth + 1)
             continue
         if key.startswith("$"):
-            raise data_error(400, f"Invalid filter: unknown operator {key}")
+            raise data_error(400, f"Invalid filter: unknown operator {key}", FILTER)
         if not isinstance(cond, dict):
             _check_scalar("$eq", cond)
             continue
         if not cond:
-            raise data_error(400, f"Invalid filter: empty condition for field {key}")
+            raise data_error(400, f"Invalid filter: empty condition for field {key}", _EMPTY_FILTER)
         for op, value in cond.items():
             if op not in _FIELD_OPS:
-                raise data_error(400, f"Invalid filter: unsupported operator {op}")
+                raise data_error(400, f"Invalid filter: unsupported operator {op}", FILTER)
             if op in ("$in", "$nin"):
-                if not isinstance(value, list) or not value:
-                    raise data_error(400, f"Invalid filter: {op} requires a non-empty array")
+                if not isinstance(value, list):
+                    raise data_error(400, f"Invalid filter: {op} requires an array", FILTER)
+                if not value:
+                    raise data_error(400, f"Invalid filter: empty {op}", _EMPTY_FILTER)
                 if len(value) > MAX_IN_VALUES:
                     raise data_error(
-                        400, f"Invalid filter: {op} accepts at most {MAX_IN_VALUES} values"
+                        400,
+                        f"Invalid filter: {op} accepts at most {MAX_IN_VALUES} values",
+                        FILTER_IN,
                     )
                 for item in value:
                     if not (isinstance(item, str) or _is_number(item)):
                         raise data_error(
-                            400, f"Invalid filter: {op} values must be strings or numbers"
+                            400, f"Invalid filter: {op} values must be strings or numbers", FILTER
                         )
             elif op == "$exists":
                 if not isinstance(value, bool):
-                    raise data_error(400, "Invalid filter: $exists requires a boolean")
+                    raise data_error(400, "Invalid filter: $exists requires a boolean", FILTER)
             elif op in ("$gt", "$gte", "$lt", "$lte"):
                 if not _is_number(value):
-                    raise data_error(400, f"Invalid filter: {op} requires a number")
+                    raise data_error(400, f"Invalid filter: {op} requires a number", FILTER)
             else:
                 _check_scalar(op, value)
 
 
 def _check_scalar(op: str, value: object) -> None:
     if not (isinstance(value, str | bool) or _is_number(value)):
-        raise data_error(400, f"Invalid filter: {op} requires a string, number or boolean")
+        raise data_error(400, f"Invalid filter: {op} requires a string, number or boolean", FILTER)
 
 
 def matches(flt: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
@@ -262,6 +391,20 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+
+
+_OTHER_VERSIONS = NotEmulated(f"API versions other than {API_VERSION}")
+_VECTOR_INDEXES_ONLY = NotEmulated(
+    "indexes other than one dense_vector field named '_values' (the SDK's vector API)"
+)
+_MANAGED_ONLY = NotEmulated("deployments other than managed (serverless)")
+_DEDICATED_READ_NODES = NotEmulated("dedicated read nodes (scanFactor, maxCandidates)")
+_EMPTY_IDS = NotEmulated("requests with an empty ids list")
+_SELECTORS = NotEmulated("delete requests with no or several of ids, deleteAll and filter")
+_FETCH_BY_METADATA_LIMIT = NotEmulated(
+    f"fetch_by_metadata limits outside [1, {FETCH_BY_METADATA_LIMIT_MAX}]"
+)
+_TOKENS = NotEmulated("pagination tokens it did not issue")
 
 
 class PineconeTestServer:
@@ -396,7 +539,9 @@ class PineconeTestServer:
                 try:
                     if self.fail_next:
                         status = self.fail_next.pop(0)
-                        raise (data_error if data_plane else _ctl_err)(status, "injected failure")
+                        if data_plane:
+                            raise data_error(status, "injected failure", INJECTED)
+                        raise _ctl_err(status, "injected failure", INJECTED)
                     self._check_headers(request, data_plane)
                     status, payload, headers = handler(request, body)
                 except ApiFailure as failure:
@@ -413,22 +558,20 @@ class PineconeTestServer:
         return endpoint
 
     def _check_headers(self, request: Request, data_plane: bool) -> None:
-        make = data_error if data_plane else _ctl_err
         key = request.headers.get("api-key")
         if key is None or key not in self.projects:
-            raise (
-                data_error(401, "Invalid API Key")
-                if data_plane
-                else control_error(401, "UNAUTHENTICATED", "Invalid API Key")
-            )
+            if data_plane:
+                raise data_error(401, "Invalid API Key", AUTH)
+            raise control_error(401, "UNAUTHENTICATED", "Invalid API Key", AUTH)
+        # Without the header Pinecone answers in a default version
+        # (https://docs.pinecone.io/reference/api/versioning: "If you don't, requests
+        # default to the oldest supported stable version"); this server knows one.
         version = request.headers.get("x-pinecone-api-version")
-        if version != API_VERSION:
-            raise make(
-                400, f"Unsupported API version {version!r}; this server speaks {API_VERSION}"
-            )
-        agent = request.headers.get("user-agent", "")
-        if not agent.startswith(USER_AGENT_PREFIX):
-            raise make(400, f"Unexpected User-Agent {agent!r}")
+        if version is not None and version != API_VERSION:
+            message = f"Unsupported API version {version!r}"
+            if data_plane:
+                raise data_error(400, message, _OTHER_VERSIONS)
+            raise _ctl_err(400, message, _OTHER_VERSIONS)
         self._project = self.projects[key]
 
     # -- control plane
@@ -464,6 +607,7 @@ class PineconeTestServer:
                 "INVALID_ARGUMENT",
                 "Name must consist of lower case alphanumeric characters or '-', start and "
                 "end with an alphanumeric character, and be 1 to 45 characters long",
+                INDEX_NAME,
             )
         schema = data.get("schema")
         fields = schema.get("fields") if isinstance(schema, dict) else None
@@ -471,25 +615,33 @@ class PineconeTestServer:
             raise control_error(
                 400,
                 "INVALID_ARGUMENT",
-                "this server implements vector indexes only: schema.fields must declare "
-                f"exactly the {DENSE_FIELD!r} dense_vector field",
+                f"schema.fields must declare exactly the {DENSE_FIELD!r} dense_vector field",
+                _VECTOR_INDEXES_ONLY,
             )
         dense = fields[DENSE_FIELD]
         dimension = dense.get("dimension") if isinstance(dense, dict) else None
         metric = dense.get("metric", "cosine") if isinstance(dense, dict) else None
+        if not isinstance(dense, dict) or dense.get("type") != "dense_vector":
+            raise control_error(
+                400, "INVALID_ARGUMENT", "the field must be a dense_vector", _VECTOR_INDEXES_ONLY
+            )
         if (
-            not isinstance(dense, dict)
-            or dense.get("type") != "dense_vector"
-            or not isinstance(dimension, int)
+            not isinstance(dimension, int)
             or isinstance(dimension, bool)
             or not 1 <= dimension <= MAX_DIMENSION
         ):
             raise control_error(
-                400, "INVALID_ARGUMENT", f"dimension must be an integer in [1, {MAX_DIMENSION}]"
+                400,
+                "INVALID_ARGUMENT",
+                f"dimension must be an integer in [1, {MAX_DIMENSION}]",
+                DENSE_DIMENSION,
             )
         if metric not in METRICS:
             raise control_error(
-                400, "INVALID_ARGUMENT", "metric must be one of cosine, euclidean, dotproduct"
+                400,
+                "INVALID_ARGUMENT",
+                "metric must be one of cosine, euclidean, dotproduct",
+                METRICS_DOC,
             )
         tags = data.get("tags")
         if tags is not None:
@@ -500,12 +652,12 @@ class PineconeTestServer:
             "region": "us-east-1",
         }
         if not isinstance(deployment, dict) or deployment.get("deployment_type") != "managed":
-            raise control_error(
-                400, "INVALID_ARGUMENT", "this server implements managed deployments only"
-            )
+            raise control_error(400, "INVALID_ARGUMENT", "unsupported deployment", _MANAGED_ONLY)
         project_id, indexes = self._project
         if name in indexes:
-            raise control_error(409, "ALREADY_EXISTS", f"Resource {name} already exists")
+            raise control_error(
+                409, "ALREADY_EXISTS", f"Resource {name} already exists", INDEX_EXISTS
+            )
         idx = IndexState(
             name=name,
             dimension=dimension,
@@ -526,7 +678,7 @@ class PineconeTestServer:
     def _index(self, name: str) -> IndexState:
         idx = self._project[1].get(name)
         if idx is None:
-            raise control_error(404, "NOT_FOUND", f"Resource {name} not found")
+            raise control_error(404, "NOT_FOUND", f"Resource {name} not found", INDEX_NOT_FOUND)
         return idx
 
     def describe_index(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
@@ -536,7 +688,10 @@ class PineconeTestServer:
         idx = self._index(request.path_params["name"])
         if idx.deletion_protection == "enabled":
             raise control_error(
-                403, "FORBIDDEN", f"Deletion protection is enabled for index {idx.name!r}"
+                403,
+                "FORBIDDEN",
+                f"Deletion protection is enabled for index {idx.name!r}",
+                DELETION_PROTECTION,
             )
         del self._project[1][idx.name]
         return 202, None, {}
@@ -550,12 +705,10 @@ class PineconeTestServer:
                 if idx.host_id != host:
                     continue
                 if self._project is not self.projects[key]:
-                    raise data_error(401, "Invalid API Key for this index")
-                if time.monotonic() < idx.ready_at:
-                    raise data_error(503, f"Index {idx.name} is not ready")
+                    raise data_error(401, "Invalid API Key for this index", AUTH)
                 idx.reconcile(time.monotonic())
                 return idx
-        raise data_error(404, "Not Found")
+        raise data_error(404, "Not Found", ERRORS)
 
     def _commit(self, idx: IndexState, apply: Callable[[], None]) -> dict[str, str]:
         idx.lsn += 1
@@ -571,38 +724,42 @@ class PineconeTestServer:
                 413,
                 f"Request size {len(body)} bytes exceeds the maximum supported size of "
                 f"{MAX_REQUEST_BYTES} bytes",
+                UPSERT_LIMITS,
             )
         data = _json(body)
         vectors = data.get("vectors")
         if not isinstance(vectors, list) or not vectors:
-            raise data_error(400, "vectors must be a non-empty array")
+            raise data_error(400, "vectors must be a non-empty array", ERRORS)
         if len(vectors) > MAX_UPSERT_VECTORS:
             raise data_error(
                 400,
                 f"Upsert request has {len(vectors)} vectors; the maximum is "
                 f"{MAX_UPSERT_VECTORS} per request",
+                UPSERT_LIMITS,
             )
         namespace = _namespace(data.get("namespace"))
         records: list[tuple[str, Record]] = []
         for i, vec in enumerate(vectors):
             if not isinstance(vec, dict):
-                raise data_error(400, f"vectors[{i}] must be an object")
+                raise data_error(400, f"vectors[{i}] must be an object", ERRORS)
             vid = vec.get("id")
             _check_id(vid)
             values = vec.get("values")
             if not isinstance(values, list) or not all(_is_number(v) for v in values):
-                raise data_error(400, f"vectors[{i}].values must be an array of numbers")
+                raise data_error(400, f"vectors[{i}].values must be an array of numbers", ERRORS)
             if len(values) != idx.dimension:
                 raise data_error(
                     400,
                     f"Vector dimension {len(values)} does not match the dimension of the "
                     f"index {idx.dimension}",
+                    VECTOR_DIMENSION,
                 )
+            # (JSON has no NaN or infinity: non-finite values cannot arrive.)
             array = np.asarray(values, dtype=np.float32)
-            if not np.all(np.isfinite(array)):
-                raise data_error(400, "Vector values must be finite")
-            if idx.metric == "cosine" and not np.any(array):
-                raise data_error(400, "Dense vectors must contain at least one non-zero value")
+            if not np.any(array):
+                raise data_error(
+                    400, "Dense vectors must contain at least one non-zero value", NON_ZERO
+                )
             metadata = vec.get("metadata") or {}
             _check_metadata(metadata, vid)
             # Pinecone stores every number as a 64-bit float.
@@ -622,7 +779,7 @@ class PineconeTestServer:
         data = _json(body)
         top_k = data.get("topK")
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
-            raise data_error(400, f"topK must be an integer in [1, {MAX_TOP_K}]")
+            raise data_error(400, f"topK must be an integer in [1, {MAX_TOP_K}]", TOP_K)
         include_values = bool(data.get("includeValues", False))
         include_metadata = bool(data.get("includeMetadata", False))
         if (include_values or include_metadata) and top_k > MAX_TOP_K_WITH_DATA:
@@ -630,12 +787,11 @@ class PineconeTestServer:
                 400,
                 f"topK must be at most {MAX_TOP_K_WITH_DATA} when includeValues or "
                 "includeMetadata is true",
+                TOP_K_WITH_DATA,
             )
         for key in ("scanFactor", "maxCandidates"):
             if key in data:
-                raise data_error(
-                    400, f"{key} is only supported on indexes with dedicated read nodes"
-                )
+                raise data_error(400, f"{key} is not supported here", _DEDICATED_READ_NODES)
         namespace = _namespace(data.get("namespace"))
         flt = data.get("filter")
         if flt is not None:
@@ -647,12 +803,13 @@ class PineconeTestServer:
         else:
             vector = data.get("vector")
             if not isinstance(vector, list) or not all(_is_number(v) for v in vector):
-                raise data_error(400, "vector must be an array of numbers")
+                raise data_error(400, "vector must be an array of numbers", ERRORS)
             if len(vector) != idx.dimension:
                 raise data_error(
                     400,
                     f"Query vector dimension {len(vector)} does not match the dimension of "
                     f"the index {idx.dimension}",
+                    VECTOR_DIMENSION,
                 )
             query = np.asarray(vector, dtype=np.float32)
         matches_out: list[dict[str, Any]] = []
@@ -683,9 +840,9 @@ class PineconeTestServer:
         idx = self._host(request)
         ids = request.query_params.getlist("ids")
         if not ids:
-            raise data_error(400, "ids must be a non-empty list")
+            raise data_error(400, "ids must be a non-empty list", _EMPTY_IDS)
         if len(ids) > MAX_FETCH_IDS:
-            raise data_error(400, f"fetch accepts at most {MAX_FETCH_IDS} ids")
+            raise data_error(400, f"fetch accepts at most {MAX_FETCH_IDS} ids", FETCH_DELETE)
         namespace = _namespace(request.query_params.get("namespace"))
         ns = idx.namespace(namespace)
         vectors = {vid: _vector(vid, ns[vid]) for vid in ids if vid in ns}
@@ -700,12 +857,18 @@ class PineconeTestServer:
         idx = self._host(request)
         data = _json(body)
         flt = data.get("filter")
-        if not isinstance(flt, dict) or not flt:
-            raise data_error(400, "filter must be a non-empty object")
+        if not isinstance(flt, dict):
+            raise data_error(400, "filter must be an object", FILTER)
+        if not flt:
+            raise data_error(400, "filter must not be empty", _EMPTY_FILTER)
         validate_filter(flt)
         limit = data.get("limit", 100)
         if not isinstance(limit, int) or not 1 <= limit <= FETCH_BY_METADATA_LIMIT_MAX:
-            raise data_error(400, f"limit must be in [1, {FETCH_BY_METADATA_LIMIT_MAX}]")
+            raise data_error(
+                400,
+                f"limit must be in [1, {FETCH_BY_METADATA_LIMIT_MAX}]",
+                _FETCH_BY_METADATA_LIMIT,
+            )
         namespace = _namespace(data.get("namespace"))
         ns = idx.namespace(namespace)
         after = _decode_token(data.get("paginationToken"))
@@ -728,15 +891,23 @@ class PineconeTestServer:
         ids, delete_all, flt = data.get("ids"), data.get("deleteAll", False), data.get("filter")
         selectors = sum(x for x in (ids is not None, bool(delete_all), flt is not None))
         if selectors != 1:
-            raise data_error(400, "exactly one of ids, deleteAll and filter must be given")
+            raise data_error(
+                400, "exactly one of ids, deleteAll and filter must be given", _SELECTORS
+            )
         if ids is not None:
-            if not isinstance(ids, list) or not ids or len(ids) > MAX_FETCH_IDS:
-                raise data_error(400, f"ids must hold 1 to {MAX_FETCH_IDS} ids")
+            if not isinstance(ids, list):
+                raise data_error(400, "ids must be a list", ERRORS)
+            if not ids:
+                raise data_error(400, "ids must not be empty", _EMPTY_IDS)
+            if len(ids) > MAX_FETCH_IDS:
+                raise data_error(400, f"ids must hold at most {MAX_FETCH_IDS} ids", FETCH_DELETE)
             for vid in ids:
                 _check_id(vid)
         if flt is not None:
-            if not isinstance(flt, dict) or not flt:
-                raise data_error(400, "filter must be a non-empty object")
+            if not isinstance(flt, dict):
+                raise data_error(400, "filter must be an object", FILTER)
+            if not flt:
+                raise data_error(400, "filter must not be empty", _EMPTY_FILTER)
             validate_filter(flt)
 
         def apply() -> None:
@@ -756,7 +927,9 @@ class PineconeTestServer:
         idx = self._host(request)
         data = _json(body) if body else {}
         if data.get("filter"):
-            raise data_error(400, "describe_index_stats does not support filtering on this index")
+            raise data_error(
+                400, "describe_index_stats does not support filtering on this index", STATS_FILTER
+            )
         namespaces = {
             name: {"vectorCount": len(records)}
             for name, records in idx.namespaces.items()
@@ -779,9 +952,9 @@ class PineconeTestServer:
         try:
             limit = int(params.get("limit", LIST_LIMIT_MAX))
         except ValueError:
-            raise data_error(400, "limit must be an integer") from None
+            raise data_error(400, "limit must be an integer", ERRORS) from None
         if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise data_error(400, f"limit must be in [1, {LIST_LIMIT_MAX}]")
+            raise data_error(400, f"limit must be in [1, {LIST_LIMIT_MAX}]", LIST_LIMIT)
         prefix = params.get("prefix", "")
         after = _decode_token(params.get("paginationToken"))
         ids = sorted(v for v in idx.namespace(namespace) if v.startswith(prefix))
@@ -808,7 +981,7 @@ def score(metric: str, matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     return matrix @ query
 
 
-def _ctl_err(status: int, message: str) -> ApiFailure:
+def _ctl_err(status: int, message: str, source: Source) -> ApiFailure:
     codes = {
         400: "INVALID_ARGUMENT",
         404: "NOT_FOUND",
@@ -817,7 +990,7 @@ def _ctl_err(status: int, message: str) -> ApiFailure:
         503: "UNAVAILABLE",
         429: "RESOURCE_EXHAUSTED",
     }
-    return control_error(status, codes.get(status, "UNKNOWN"), message)
+    return control_error(status, codes.get(status, "UNKNOWN"), message, source)
 
 
 def _json(body: bytes, *, control: bool = False) -> dict[str, Any]:
@@ -827,9 +1000,9 @@ def _json(body: bytes, *, control: bool = False) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         message = "request body must be a JSON object"
-        raise (
-            control_error(400, "INVALID_ARGUMENT", message) if control else data_error(400, message)
-        )
+        if control:
+            raise control_error(400, "INVALID_ARGUMENT", message, ERRORS)
+        raise data_error(400, message, ERRORS)
     return data
 
 
@@ -837,7 +1010,7 @@ def _namespace(value: object) -> str:
     if value is None or value == "":
         return DEFAULT_NAMESPACE
     if not isinstance(value, str):
-        raise data_error(400, "namespace must be a string")
+        raise data_error(400, "namespace must be a string", ERRORS)
     return value
 
 
@@ -850,53 +1023,53 @@ def _check_id(vid: object) -> None:
         or "\x00" in vid
     ):
         raise data_error(
-            400, f"Vector ID must be 1 to {MAX_ID_LENGTH} ASCII characters without NUL"
+            400, f"Vector ID must be 1 to {MAX_ID_LENGTH} ASCII characters without NUL", RECORD_ID
         )
 
 
 def _check_metadata(metadata: object, vid: str) -> None:
     if not isinstance(metadata, dict):
-        raise data_error(400, f"Metadata of vector {vid} must be an object")
+        raise data_error(400, f"Metadata of vector {vid} must be an object", METADATA)
     for key, value in metadata.items():
         if key.startswith("$"):
-            raise data_error(400, f"Metadata key {key!r} must not start with '$'")
+            raise data_error(400, f"Metadata key {key!r} must not start with '$'", METADATA_KEYS)
         if value is None:
-            raise data_error(400, f"Metadata value for key {key!r} must not be null")
+            raise data_error(400, f"Metadata value for key {key!r} must not be null", METADATA)
         if isinstance(value, list):
             if not all(isinstance(v, str) for v in value):
                 raise data_error(
-                    400, f"Metadata list value for key {key!r} must contain only strings"
+                    400, f"Metadata list value for key {key!r} must contain only strings", METADATA
                 )
         elif not (isinstance(value, str | bool) or _is_number(value)):
             raise data_error(
                 400,
                 f"Metadata value for key {key!r} must be a string, number, boolean or list "
                 "of strings",
+                METADATA,
             )
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise data_error(400, f"Metadata value for key {key!r} must be finite")
     size = len(orjson.dumps(metadata))
     if size > MAX_METADATA_BYTES:
         raise data_error(
             400,
             f"Metadata size is {size} bytes, which exceeds the limit of {MAX_METADATA_BYTES} "
             "bytes per vector",
+            METADATA,
         )
 
 
 def _check_tags(tags: object) -> None:
-    if not isinstance(tags, dict) or len(tags) > 20:
-        raise control_error(400, "INVALID_ARGUMENT", "tags must be an object of at most 20 tags")
+    if not isinstance(tags, dict):
+        raise control_error(400, "INVALID_ARGUMENT", "tags must be an object", ERRORS)
     for key, value in tags.items():
         if not _TAG_KEY_RE.match(key):
-            raise control_error(400, "INVALID_ARGUMENT", f"invalid tag key {key!r}")
+            raise control_error(400, "INVALID_ARGUMENT", f"invalid tag key {key!r}", TAGS)
         if (
             not isinstance(value, str)
             or len(value) > 120
             or not value.isascii()
             or not value.isprintable()
         ):
-            raise control_error(400, "INVALID_ARGUMENT", f"invalid value for tag {key!r}")
+            raise control_error(400, "INVALID_ARGUMENT", f"invalid value for tag {key!r}", TAGS)
 
 
 def _vector(vid: str, record: Record) -> dict[str, Any]:
@@ -917,9 +1090,9 @@ def _decode_token(token: object) -> str | None:
         data = orjson.loads(base64.urlsafe_b64decode(str(token)))
         after = data["after"]
     except (ValueError, KeyError, TypeError):
-        raise data_error(400, "invalid pagination token") from None
+        raise data_error(400, "invalid pagination token", _TOKENS) from None
     if not isinstance(after, str):
-        raise data_error(400, "invalid pagination token")
+        raise data_error(400, "invalid pagination token", _TOKENS)
     return after
 
 

@@ -635,7 +635,7 @@ def test_invalid_values(tmp_path: Path) -> None:
         "limits.max_top_k: Input should be greater than or equal to 1, got 0",
         "vector_stores.milvus.port: Input should be less than or equal to 65535, got 70000",
         "vector_stores.milvus.metric: Input should be 'cosine', 'l2' or 'ip', got 'manhattan'",
-        "vector_stores.qdrant: set either 'url' (server) or 'path' (local mode), not both",
+        "vector_stores.qdrant: set either 'url' (server) or 'path' (embedded), not both",
         "vector_stores.opensearch.engine: Input should be 'lucene', 'faiss' or 'nmslib', "
         "got 'elastic'",
     }

@@ -198,6 +198,16 @@ def qdrant() -> Iterator[Engine]:
     engine.close()
 
 
+@pytest.fixture(scope="module")
+def qdrant_edge() -> Iterator[Engine]:
+    pytest.importorskip("qdrant_edge")
+    from vectorgate_server.adapters.qdrant_edge import QdrantEdgeAdapter
+
+    engine = Engine(QdrantEdgeAdapter("props", path=":memory:"))
+    yield engine
+    engine.close()
+
+
 @SETTINGS
 @given(f=filters)
 def test_lancedb_sql_selects_what_the_reference_selects(lance: Engine, f: Filter) -> None:
@@ -209,6 +219,13 @@ def test_lancedb_sql_selects_what_the_reference_selects(lance: Engine, f: Filter
 @given(f=filters)
 def test_qdrant_local_selects_what_the_reference_selects(qdrant: Engine, f: Filter) -> None:
     got = qdrant.select(f)
+    assert got == expected(f), f
+
+
+@SETTINGS
+@given(f=filters)
+def test_qdrant_edge_selects_what_the_reference_selects(qdrant_edge: Engine, f: Filter) -> None:
+    got = qdrant_edge.select(f)
     assert got == expected(f), f
 
 

@@ -42,6 +42,11 @@ def create_adapter(config: StoreConfig, *, data_dir: Path) -> Adapter:
 
             return MilvusAdapter.from_config(config)
         if isinstance(config, QdrantConfig):
+            if config.path:
+                # Embedded: Qdrant's own engine in-process (qdrant-edge).
+                from .qdrant_edge import QdrantEdgeAdapter
+
+                return QdrantEdgeAdapter.from_config(config)
             from .qdrant import QdrantAdapter
 
             return QdrantAdapter.from_config(config)

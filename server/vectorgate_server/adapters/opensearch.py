@@ -73,6 +73,42 @@ The cluster version is read once (``GET /``) to pick the right inversion.
 Scores are float32, so the canonical values carry float32 precision (an L2
 distance near 0 is known to about ``sqrt(6e-8)``).
 
+Vendor documentation
+--------------------
+
+The OpenSearch behaviour this adapter relies on (and the project's OpenSearch
+test server emulates), with the page it follows:
+
+* index names lower case, not starting with ``_``:
+  https://docs.opensearch.org/latest/api-reference/index-apis/create-index/ (index naming
+  restrictions: "must be lowercase", "can't begin with underscores or hyphens");
+* ``dynamic: strict`` refuses unmapped fields, ``dynamic`` below an object overrides it:
+  https://docs.opensearch.org/latest/mappings/mapping-parameters/dynamic/ ;
+  ``_meta`` keeps application data in the mapping:
+  https://docs.opensearch.org/latest/mappings/metadata-fields/meta/ ;
+* an ``index`` action on a missing index creates it (``action.auto_create_index``):
+  https://docs.opensearch.org/latest/api-reference/document-apis/index-document/ ;
+* ``_bulk``: per-item results, ``errors: true`` when an item failed, ``refresh=wait_for``
+  returns once the writes are visible to search:
+  https://docs.opensearch.org/latest/api-reference/document-apis/bulk/ ;
+* search sees writes only after a refresh (near real time), while get/mget are real time:
+  https://docs.opensearch.org/latest/api-reference/index-apis/refresh/ and
+  https://docs.opensearch.org/latest/api-reference/document-apis/get-documents/ (``realtime``);
+* ``_delete_by_query`` with ``refresh``:
+  https://docs.opensearch.org/latest/api-reference/document-apis/delete-by-query/ ;
+* the ``knn`` query with ``filter`` (efficient filtering, applied during the search) and
+  ``method_parameters.ef_search``:
+  https://docs.opensearch.org/latest/vector-search/filter-search-knn/efficient-knn-filtering/
+  and https://docs.opensearch.org/latest/query-dsl/specialized/k-nn/ ;
+* exact k-NN with the ``knn_score`` script over a filter:
+  https://docs.opensearch.org/latest/vector-search/vector-search-techniques/knn-score-script/ ;
+* the score of each space type (the inversions above):
+  https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces
+  ("l2: score = 1 / (1 + d)" with d the squared distance, ...);
+* ``match`` scored with BM25 (the default similarity), ``track_total_hits``:
+  https://docs.opensearch.org/latest/query-dsl/full-text/match/ and
+  https://docs.opensearch.org/latest/api-reference/search-apis/search/ .
+
 Requirements: OpenSearch 2.x / 3.x with the k-NN plugin; ``method_parameters``
 (``native_params.ef_search``) needs 2.16, Lucene ``innerproduct`` 2.13, faiss
 ``cosinesimil`` 2.19. AWS SigV4 needs ``botocore``.

@@ -53,7 +53,8 @@ Read-your-writes
 
 Pinecone is eventually consistent. Every write response carries the log
 sequence number it committed at (``x-pinecone-request-lsn``) and every query
-response how far the index has caught up (``x-pinecone-max-indexed-lsn``).
+response how far the index has caught up (``x-pinecone-max-indexed-lsn``)
+(https://docs.pinecone.io/guides/index-data/check-data-freshness).
 After a write, the adapter polls a one-result query until the index has
 reached the write's LSN, so ``get``, ``count`` and ``search`` see it; when the
 backend sends no LSN headers it polls ``fetch`` (or ``fetch_by_metadata``)
@@ -65,13 +66,19 @@ Scores
 ======
 
 Pinecone returns cosine *similarity* for ``cosine``, the *squared* Euclidean
-distance for ``euclidean`` and the dot product for ``dotproduct``; the
+distance for ``euclidean`` and the dot product for ``dotproduct``
+(https://docs.pinecone.io/guides/index-data/indexing-overview#similarity-metrics:
+euclidean "returns a similarity score equal to the squared Euclidean distance"); the
 squared distance is square-rooted into the canonical Euclidean distance
 before :func:`~vectorgate_server.domain.normalise_score`.
 
 Counting with a filter pages through ``fetch_by_metadata`` (exact,
 server-side), because ``describe_index_stats`` rejects filters on serverless
-indexes. Deleting by filter is Pinecone's own delete-by-metadata.
+indexes (https://docs.pinecone.io/reference/api/2025-10/data-plane/describeindexstats:
+"Serverless indexes do not support filtering"). Deleting by filter is Pinecone's
+own delete-by-metadata. Filter semantics the typed layout relies on (a list
+"takes on" each of its values; ``$ne``/``$nin`` need the field):
+https://docs.pinecone.io/guides/search/filter-by-metadata.
 """
 
 from __future__ import annotations
@@ -168,21 +175,34 @@ __all__ = [
 BACKEND = "pinecone"
 #: The dense field of a vector (non-document) index.
 DENSE_FIELD = "_values"
+# Vendor documentation these limits follow (the test server cites the same pages):
+# - index names: https://docs.pinecone.io/troubleshooting/restrictions-on-index-names
+#   ("lowercase alphanumeric Latin characters and dashes"; identifier limits: 45 characters)
 MAX_INDEX_NAME = 45
+# - record ids: https://docs.pinecone.io/reference/api/database-limits/identifier-limits
+#   (record id: 512 characters, ASCII except \0)
 MAX_ID_CHARS = 512
+# - https://www.pinecone.io/docs/metadata-filtering/ ("Pinecone supports 40kb of metadata
+#   per vector")
 MAX_METADATA_BYTES = 40 * 1024
+# - https://docs.pinecone.io/reference/api/database-limits/operation-limits ("Max batch size
+#   for records with vectors: 1,000 records, up to 2 MB total")
 MAX_UPSERT_VECTORS = 1000
 #: Pinecone's 2 MB request limit, with room for the envelope.
 MAX_UPSERT_BYTES = 2 * 1024 * 1024 - 16 * 1024
+# - https://www.pinecone.io/docs/limits/ ("Max vectors per fetch or delete request is 1,000")
 MAX_DELETE_IDS = 1000
+#: Fewer than the documented 1,000: fetch ids travel in the URL (see MAX_FETCH_URL_CHARS).
 MAX_FETCH_IDS = 100
-#: Ids per ``list`` call (the API's maximum).
+#: Ids per ``list`` call (the API's maximum: https://docs.pinecone.io/guides/manage-data/list-record-ids).
 LIST_PAGE_SIZE = 100
 #: Scan positions remembered per adapter (one per copy in progress is the norm).
 _MAX_SCAN_POSITIONS = 64
 #: Keep fetch URLs (ids travel in the query string) comfortably short.
 MAX_FETCH_URL_CHARS = 6000
 FETCH_PAGE = 1000
+#: https://www.pinecone.io/docs/limits/: top_k is at most 1,000 when values or metadata
+#: are included (10,000 otherwise).
 MAX_TOP_K_WITH_DATA = 1000
 DEFAULT_NAMESPACE = "__default__"
 
@@ -193,7 +213,10 @@ _METRIC_FROM_PINECONE = {v: k for k, v in _METRIC_TO_PINECONE.items()}
 LAYOUT_TAG = "vectorgate"
 LAYOUT_VERSION = "1"
 SPEC_TAG_PREFIX = "vg_spec"
+#: https://docs.pinecone.io/guides/manage-data/manage-indexes: tag values are at most 120
+#: characters (keys 80, alphanumeric, ``_`` or ``-``).
 MAX_TAG_VALUE = 120
+#: vectorgate's own bound on the tags it writes (keeps the spec small).
 MAX_TAGS = 20
 #: Index types accepted in ``CollectionSpec.index.type`` ("" means serverless).
 INDEX_TYPES = frozenset({"SERVERLESS"})

@@ -1,4 +1,10 @@
-"""Qdrant adapter (``qdrant_client.AsyncQdrantClient``): a server (``url``) or local mode.
+"""Qdrant adapter (``qdrant_client.AsyncQdrantClient``) for Qdrant servers (``url``).
+
+A ``path:`` store does not come here: it runs Qdrant's own engine in-process
+(:mod:`.qdrant_edge`). qdrant-client's local mode (``path=`` / ``":memory:"``
+given to this class directly) is kept only as the stand-in server that runs
+this adapter's code in the tests, since no Qdrant server can be started there;
+it is a pure-Python reimplementation, not Qdrant, and no configuration reaches it.
 
 Storage layout
 --------------
@@ -84,7 +90,7 @@ import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
@@ -138,7 +144,7 @@ from ..filters.qdrant import (
     point_id,
 )
 from .base import Capabilities
-from .sparse_text import Bm25Encoder, EncoderSpecError
+from .sparse_text import Bm25Encoder, EncoderSpecError, SparseText
 
 __all__ = [
     "FIELD_METADATA_PREFIX",
@@ -316,7 +322,7 @@ async def _release_local(entry: _LocalStore) -> None:
 
 
 class QdrantAdapter:
-    """One Qdrant store: a server (``url``) or a local-mode directory / ``":memory:"``."""
+    """One Qdrant server store (``url``); ``path`` (qdrant-client local mode) is for tests."""
 
     backend = BACKEND
     capabilities = Capabilities(
@@ -527,16 +533,16 @@ class QdrantAdapter:
         lock = self._schema_locks.setdefault(name, asyncio.Lock())
         async with lock:
             layout = await self._layout(name)
-            points: list[models.PointStruct] | None = None
+            points: list[PointParts] | None = None
             new_fields: dict[str, FieldType] = {}
             with contextlib.suppress(InvalidArgument):
-                points, new_fields = await _points_off_loop(documents, layout, name)
+                points, new_fields = await point_parts_off_loop(documents, layout, name)
             if points is None or new_fields:
                 # Another adapter may have typed these keys since the layout was cached.
                 cached = layout
                 layout = await self._layout(name, refresh=True)
                 if points is None or layout.fields != cached.fields:
-                    points, new_fields = await _points_off_loop(documents, layout, name)
+                    points, new_fields = await point_parts_off_loop(documents, layout, name)
             if new_fields:
                 await self._call(
                     client.update_collection(
@@ -550,7 +556,7 @@ class QdrantAdapter:
                 )
                 self._layouts[name] = replace(layout, fields={**layout.fields, **new_fields})
         for start in range(0, len(points), _MAX_WRITE_BATCH):
-            batch = points[start : start + _MAX_WRITE_BATCH]
+            batch = [_point_struct(p, layout) for p in points[start : start + _MAX_WRITE_BATCH]]
             await self._call(client.upsert(name, points=batch, wait=True), name)
 
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
@@ -1032,40 +1038,79 @@ def _with_count(info: CollectionInfo, count: int) -> CollectionInfo:
     )
 
 
-def _points(
+@dataclass(frozen=True, slots=True)
+class PointParts:
+    """One document as a Qdrant point, independent of the client library that sends it."""
+
+    id: str
+    #: The dense vector (as given; Qdrant normalises cosine vectors itself).
+    values: list[float]
+    #: The BM25 term weights of the text (collections with keyword search and a text).
+    sparse: SparseText | None
+    payload: dict[str, Any]
+
+
+def point_parts(
     documents: Sequence[Document], layout: _Layout, collection: str
-) -> tuple[list[models.PointStruct], dict[str, FieldType]]:
+) -> tuple[list[PointParts], dict[str, FieldType]]:
     """The points to write (the last of repeated ids) and the metadata keys the batch adds.
 
     Every document is validated, in order: the first problem raises, naming its field.
     """
     new_fields: dict[str, FieldType] = {}
-    latest: dict[str, models.PointStruct] = {}
+    latest: dict[str, PointParts] = {}
     for position, doc in enumerate(documents):
-        point = _point(doc, position, layout, collection, new_fields)
+        point = _point_parts(doc, position, layout, collection, new_fields)
         # The last occurrence of a repeated id wins, as with separate upserts.
         latest.pop(doc.id, None)
         latest[doc.id] = point
     return list(latest.values()), new_fields
 
 
-async def _points_off_loop(
+async def point_parts_off_loop(
+    documents: Sequence[Document], layout: _Layout, collection: str
+) -> tuple[list[PointParts], dict[str, FieldType]]:
+    """:func:`point_parts`, in a worker thread for large batches."""
+    if len(documents) > _THREAD_DOCUMENTS:
+        return await asyncio.to_thread(point_parts, documents, layout, collection)
+    return point_parts(documents, layout, collection)
+
+
+def _points(
     documents: Sequence[Document], layout: _Layout, collection: str
 ) -> tuple[list[models.PointStruct], dict[str, FieldType]]:
-    """:func:`_points`, in a worker thread for large batches."""
-    if len(documents) > _THREAD_DOCUMENTS:
-        return await asyncio.to_thread(_points, documents, layout, collection)
-    return _points(documents, layout, collection)
+    """:func:`point_parts` as ``qdrant_client`` points."""
+    parts, new_fields = point_parts(documents, layout, collection)
+    return [_point_struct(p, layout) for p in parts], new_fields
 
 
-def _point(
+def _point_struct(parts: PointParts, layout: _Layout) -> models.PointStruct:
+    """The ``qdrant_client`` point of :class:`PointParts`."""
+    point_vector: models.VectorStruct
+    if parts.sparse is not None:
+        assert layout.keyword is not None
+        # "" is the unnamed dense vector's name when named vectors are given alongside.
+        point_vector = {
+            layout.vector_name or "": parts.values,
+            layout.keyword.vector_name: models.SparseVector(
+                indices=parts.sparse.indices, values=parts.sparse.values
+            ),
+        }
+    elif layout.vector_name is None:
+        point_vector = parts.values
+    else:
+        point_vector = {layout.vector_name: parts.values}
+    return models.PointStruct(id=parts.id, vector=point_vector, payload=parts.payload)
+
+
+def _point_parts(
     doc: Document,
     position: int,
     layout: _Layout,
     collection: str,
     new_fields: dict[str, FieldType],
-) -> models.PointStruct:
-    """The Qdrant point of a document (validated: the adapter is a trust boundary too)."""
+) -> PointParts:
+    """The point of a document (validated: the adapter is a trust boundary too)."""
     path = f"documents[{position}]"
     if doc.vector is None:
         raise InvalidArgument(f"{path}.vector: a vector is required", field=f"{path}.vector")
@@ -1124,23 +1169,8 @@ def _point(
         METADATA_PAYLOAD_KEY: metadata,
         INTERNAL_PAYLOAD_KEY: internal,
     }
-    values = vector.tolist()
     sparse = layout.keyword.encoder.document(doc.text) if layout.keyword is not None else None
-    point_vector: models.VectorStruct
-    if sparse is not None:
-        assert layout.keyword is not None
-        # "" is the unnamed dense vector's name when named vectors are given alongside.
-        point_vector = {
-            layout.vector_name or "": values,
-            layout.keyword.vector_name: models.SparseVector(
-                indices=sparse.indices, values=sparse.values
-            ),
-        }
-    elif layout.vector_name is None:
-        point_vector = values
-    else:
-        point_vector = {layout.vector_name: values}
-    return models.PointStruct(id=point_id(doc.id), vector=point_vector, payload=payload)
+    return PointParts(id=point_id(doc.id), values=vector.tolist(), sparse=sparse, payload=payload)
 
 
 def _metadata(payload: Mapping[str, Any]) -> Metadata:
@@ -1188,7 +1218,7 @@ def _vector(raw: object, payload: Mapping[str, Any], layout: _Layout) -> FloatAr
     return as_float32(vector.astype(np.float32))
 
 
-def _document_id(payload: Mapping[str, Any], fallback: models.ExtendedPointId) -> str:
+def _document_id(payload: Mapping[str, Any], fallback: object) -> str:
     value = payload.get(ID_PAYLOAD_KEY)
     return value if isinstance(value, str) else str(fallback)
 
@@ -1198,7 +1228,25 @@ def _text(payload: Mapping[str, Any], layout: _Layout) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _document(record: models.Record, layout: _Layout, include_vectors: bool) -> Document:
+class StoredPoint(Protocol):
+    """A point as read back: ``qdrant_client.models.Record`` or ``qdrant_edge.Record``."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def payload(self) -> Any: ...
+    @property
+    def vector(self) -> Any: ...
+
+
+class FoundPoint(StoredPoint, Protocol):
+    """A scored point: ``qdrant_client.models.ScoredPoint`` or ``qdrant_edge.ScoredPoint``."""
+
+    @property
+    def score(self) -> float: ...
+
+
+def _document(record: StoredPoint, layout: _Layout, include_vectors: bool) -> Document:
     payload = record.payload or {}
     return Document(
         id=_document_id(payload, record.id),
@@ -1209,7 +1257,7 @@ def _document(record: models.Record, layout: _Layout, include_vectors: bool) -> 
 
 
 def _hit(
-    point: models.ScoredPoint,
+    point: FoundPoint,
     layout: _Layout,
     output: OutputFields,
     *,

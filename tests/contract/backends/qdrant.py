@@ -1,8 +1,14 @@
 """Qdrant factories for the adapter contract suite.
 
+``qdrant-edge``
+    The embedded Qdrant store a ``path:`` config gets: Qdrant's own engine
+    in-process (qdrant-edge), built through the adapter factory from the config,
+    persisted in the test's temp dir.
 ``qdrant-local``
-    The adapter on qdrant-client's local mode, persisted in the test's temp dir
-    (``path`` mode: the in-process engine the client ships). No server needed.
+    The server adapter (``AsyncQdrantClient``) on qdrant-client's local mode, a
+    pure-Python stand-in for a server: no Qdrant server can be started here, so
+    this is what runs the server adapter's code (translation, collection
+    metadata, errors). No configuration reaches it.
 ``qdrant-remote``
     The adapter against a real Qdrant server at ``QDRANT_URL`` (optionally
     ``QDRANT_API_KEY``; ``QDRANT_PREFER_GRPC=0`` to use REST instead of gRPC).
@@ -24,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.adapters.qdrant import QdrantAdapter
 from vectorgate_server.config import QdrantConfig
 
@@ -33,10 +40,21 @@ Factory = Callable[
 
 
 @contextlib.asynccontextmanager
-async def local(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
-    adapter = QdrantAdapter.from_config(
-        QdrantConfig(name="qdrant-local", path=str(tmp_path / "qdrant"), keyword_search=True)
+async def edge(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
+    adapter = create_adapter(
+        QdrantConfig(name="qdrant-edge", path=str(tmp_path / "qdrant-edge"), keyword_search=True),
+        data_dir=tmp_path,
     )
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+@contextlib.asynccontextmanager
+async def local(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> AsyncIterator[Adapter]:
+    adapter = QdrantAdapter("qdrant-local", path=str(tmp_path / "qdrant"), keyword_search=True)
     await adapter.start()
     try:
         yield adapter
@@ -75,6 +93,7 @@ async def remote(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Asyn
 
 
 FACTORIES: dict[str, Factory] = {
+    "qdrant-edge": edge,
     "qdrant-local": local,
     "qdrant-remote": remote,
 }
