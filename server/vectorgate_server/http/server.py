@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..app import Gateway
 from ..config import Config
+from ..observability import ObservedHttp
 from ..services.registry import Rpc
 from . import compat_vector, openai_compat
 from .common import (
@@ -125,10 +126,13 @@ class _JsonRoute(Route):
         method: str,
         style: ErrorStyle,
         allowed: Callable[[Scope], list[str]],
+        template: str = "",
     ) -> None:
         super().__init__(path, AsgiEndpoint(endpoint), methods=[method])
         self.style = style
         self._allowed = allowed
+        #: The path as documented (OpenAPI), for metrics and logs.
+        self.template = template or path
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # Starlette's Route.matches, minus work these routes never need: every
@@ -174,9 +178,11 @@ class HttpApp:
         self.router = router
         #: The OpenAPI document served at ``/openapi.json``.
         self.document = document
+        # Every request, whichever route (even ones added later) or none, is observed.
+        self._observed = ObservedHttp(router, router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.router(scope, receive, send)
+        await self._observed(scope, receive, send)
 
 
 def build_app(
@@ -214,11 +220,13 @@ def build_app(
             binding.method,
             ErrorStyle.STATUS,
             allowed,
+            binding.openapi_path,
         )
         for binding in bindings
     )
     routes.extend(
-        _JsonRoute(op.path, op.endpoint, op.method, op.style, allowed) for op in operations
+        _JsonRoute(op.path, op.endpoint, op.method, op.style, allowed, op.openapi_path)
+        for op in operations
     )
     openai_prefixes = tuple(
         op.path.split("{", 1)[0] for op in operations if op.style is ErrorStyle.OPENAI
