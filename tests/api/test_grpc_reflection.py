@@ -8,6 +8,8 @@ in the dev extra) and a plain v1 stream call.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -77,8 +79,14 @@ def test_buf_curl_with_grpc_v1_reflection(server: ServerThread) -> None:
     assert buf is not None
     base = f"http://{server.grpc_target}"
     common = [buf, "curl", "--protocol", "grpc", "--http2-prior-knowledge"]
+    # The command the README gives, run as given (address and buf's path swapped in).
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    found = re.search(r"`(buf curl [^`]*--reflect-protocol grpc-v1[^`]*)`", readme)
+    assert found is not None
+    command = shlex.split(found.group(1).replace("http://127.0.0.1:50051", base))
+    assert command[-2:] == ["--list-services", base]
     listed = subprocess.run(
-        [*common, "--reflect-protocol", "grpc-v1", "--list-services", base],
+        [buf, *command[1:]],
         capture_output=True,
         text=True,
         timeout=60,
