@@ -506,6 +506,7 @@ REQUEST_ID_SCOPE_KEY = "vectorgate.request_id"
 UNMATCHED_ROUTE = "(unmatched)"
 
 ACCESS_LOG = logging.getLogger("vectorgate_server.http.access")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 _Asgi = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -561,6 +562,9 @@ class ObservedHttp:
     def __init__(self, app: _Asgi, routes: list[Any]) -> None:
         self.app = app
         self._templates = _RouteTemplates(routes)
+        # Metric children by label values (prometheus_client's labels() takes a lock).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(
         self,
@@ -597,11 +601,24 @@ class ObservedHttp:
         finally:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method", ""))
+            if method not in _METHODS:  # label values stay bounded whatever a client sends
+                method = "OTHER"
             route = self._templates.template(scope)
-            HTTP_REQUESTS.labels(
-                method=method, route=route, status=str(status), status_class=f"{status // 100}xx"
-            ).inc()
-            HTTP_LATENCY.labels(method=method, route=route).observe(elapsed)
+            counter = self._counters.get((method, route, status))
+            if counter is None:
+                counter = HTTP_REQUESTS.labels(
+                    method=method,
+                    route=route,
+                    status=str(status),
+                    status_class=f"{status // 100}xx",
+                )
+                self._counters[(method, route, status)] = counter
+            counter.inc()
+            histogram = self._histograms.get((method, route))
+            if histogram is None:
+                histogram = HTTP_LATENCY.labels(method=method, route=route)
+                self._histograms[(method, route)] = histogram
+            histogram.observe(elapsed)
             ACCESS_LOG.info(
                 "%s %s %d %.1fms",
                 method,
