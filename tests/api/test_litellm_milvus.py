@@ -73,7 +73,7 @@ def _loopback(host: str) -> bool:
 
 @pytest.fixture
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Fail any connection to a non-loopback address (and record it)."""
+    """Fail any connection to (or name lookup of) a non-loopback address, and record it."""
     refused: list[Any] = []
     connect = socket.socket.connect
     connect_ex = socket.socket.connect_ex
@@ -91,8 +91,18 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
         check(address)
         return connect_ex(self, address)
 
+    resolve = socket.getaddrinfo
+
+    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if host is not None and not _loopback(name):
+            refused.append(name)
+            raise OSError(f"test: no name resolution beyond loopback ({name!r})")
+        return resolve(host, *args, **kwargs)
+
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
     yield refused
     assert refused == []
 
