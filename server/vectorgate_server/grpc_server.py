@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf import message
+from google.protobuf import descriptor_pb2, descriptor_pool, message
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import _async as reflection_aio
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from . import deadline
@@ -22,6 +23,57 @@ from .services.registry import CallContext, Rpc, to_status
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+
+#: Server reflection as newer tools ask for it (``buf curl --reflect-protocol grpc-v1``,
+#: grpcurl): the v1 protocol is v1alpha's, message for message and field for field,
+#: under the package ``grpc.reflection.v1``.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+_REFLECTION_V1_FILE = "grpc/reflection/v1/reflection.proto"
+
+
+def _register_reflection_v1() -> None:
+    """Add ``grpc/reflection/v1/reflection.proto`` to the default descriptor pool.
+
+    grpcio-reflection ships v1alpha only; the v1 file is v1alpha's descriptor with
+    the package renamed, so reflection can describe the v1 service it serves.
+    """
+    pool = descriptor_pool.Default()
+    try:
+        pool.FindFileByName(_REFLECTION_V1_FILE)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
+    proto.name = _REFLECTION_V1_FILE
+    proto.package = "grpc.reflection.v1"
+    proto.ClearField("options")
+    for kind in proto.message_type:
+        for field in kind.field:
+            if field.type_name.startswith(old):
+                field.type_name = new + field.type_name[len(old) :]
+    for service in proto.service:
+        for method in service.method:
+            method.input_type = new + method.input_type[len(old) :]
+            method.output_type = new + method.output_type[len(old) :]
+    pool.AddSerializedFile(proto.SerializeToString())
+
+
+def _enable_reflection(service_names: Sequence[str], server: grpc.aio.Server) -> None:
+    """Serve reflection as both ``grpc.reflection.v1alpha`` and ``grpc.reflection.v1``."""
+    _register_reflection_v1()
+    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1]
+    servicer = reflection_aio.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
+    )
 
 
 def _context(context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
@@ -178,9 +230,7 @@ class GrpcServer:
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.services = sorted({rpc.service for rpc in rpcs})
-        reflection.enable_server_reflection(
-            [*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
-        )
+        _enable_reflection([*self.services, health.SERVICE_NAME], self.server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.port = self.server.add_insecure_port(address)
         if self.port == 0:

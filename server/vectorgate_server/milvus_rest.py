@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -100,8 +101,22 @@ def _default(value: Any) -> Any:
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> Response:
-    data = orjson.dumps(body, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    # Milvus (Go, gin) writes its answers from maps: object keys come out sorted.
+    data = orjson.dumps(
+        body, default=_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS
+    )
     return Response(data, status, media_type="application/json")
+
+
+class _Envelope(dict[str, Any]):
+    """A success body's members besides ``code`` (``data``, ``cost``, ``topks``)."""
+
+
+def _success(result: Any) -> dict[str, Any]:
+    """The success body: ``code`` 0 with ``data``, or with every member of an envelope."""
+    if isinstance(result, _Envelope):
+        return {"code": 0, **result}
+    return {"code": 0, "data": result}
 
 
 def _index_params(client_cls: Any, specs: Any) -> Any:
@@ -159,7 +174,7 @@ class MilvusPassthrough:
 
     async def endpoint(self, request: Request) -> Response:
         try:
-            return _answer({"code": 0, "data": await self._serve(request)})
+            return _answer(_success(await self._serve(request)))
         except PassthroughError as exc:
             return _answer({"code": exc.code, "message": exc.message}, exc.http_status)
         except Unauthenticated as exc:
@@ -261,14 +276,16 @@ class MilvusPassthrough:
     @staticmethod
     def _rename(value: Any, real: str, virtual: str) -> Any:
         if isinstance(value, dict):
-            return {
-                k: (
-                    virtual
-                    if k in ("collection_name", "collectionName") and v == real
-                    else MilvusPassthrough._rename(v, real, virtual)
-                )
-                for k, v in value.items()
-            }
+            return type(value)(
+                {
+                    k: (
+                        virtual
+                        if k in ("collection_name", "collectionName") and v == real
+                        else MilvusPassthrough._rename(v, real, virtual)
+                    )
+                    for k, v in value.items()
+                }
+            )
         if isinstance(value, list):
             return [MilvusPassthrough._rename(v, real, virtual) for v in value]
         return value
@@ -283,7 +300,6 @@ class MilvusPassthrough:
         def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             return asyncio.to_thread(fn, *args, **kwargs)
 
-        output_fields = body.get("outputFields")
         consistency: dict[str, Any] = {}
         if isinstance(body.get("consistencyLevel"), str):
             consistency["consistency_level"] = body["consistencyLevel"]
@@ -308,8 +324,7 @@ class MilvusPassthrough:
                 )
             return {}
         if endpoint == "collections/describe":
-            info = await run(client.describe_collection, real)
-            return self._describe(info)
+            return await run(_describe_collection, client, real)
         if endpoint == "collections/drop":
             await run(client.drop_collection, real)
             return {}
@@ -328,84 +343,248 @@ class MilvusPassthrough:
                 raise PassthroughError(400, 1100, "data: expected a list of entities")
             if endpoint == "entities/insert":
                 res = await run(client.insert, real, rows)
-                return {"insertCount": res.get("insert_count", 0), "insertIds": list(res["ids"])}
+                return _Envelope(
+                    cost=0,
+                    data={"insertCount": res.get("insert_count", 0), "insertIds": list(res["ids"])},
+                )
             res = await run(client.upsert, real, rows)
-            return {
-                "upsertCount": res.get("upsert_count", 0),
-                "upsertIds": list(res.get("ids", [])),
-            }
+            return _Envelope(
+                cost=0,
+                data={
+                    "upsertCount": res.get("upsert_count", 0),
+                    "upsertIds": list(res.get("ids", [])),
+                },
+            )
         if endpoint == "entities/delete":
-            res = await run(client.delete, real, filter=str(body.get("filter", "")))
-            return {"deleteCount": res.get("delete_count", 0) if isinstance(res, dict) else 0}
+            await run(client.delete, real, filter=_text(body, "filter"))
+            return _Envelope(cost=0, data={})
         if endpoint == "entities/search":
-            results = await run(
-                client.search,
-                real,
-                data=body.get("data"),
-                anns_field=body.get("annsField") or "",
-                limit=int(body.get("limit", 100)),
-                filter=str(body.get("filter", "")),
-                output_fields=output_fields,
-                search_params=body.get("searchParams") or {},
-                **consistency,
+            asked = _output_fields(body)
+            results = await run(client.search, real, **_search_kwargs(body, asked), **consistency)
+            hits = [list(per_query) for per_query in results]
+            return _Envelope(
+                cost=0,
+                data=[_search_row(hit, asked) for per_query in hits for hit in per_query],
+                topks=[len(per_query) for per_query in hits],
             )
-            flat: list[dict[str, Any]] = []
-            for hits in results:
-                for hit in hits:
-                    entity = dict(hit.get("entity") or {})
-                    flat.append({**entity, "id": hit.get("id"), "distance": hit.get("distance")})
-            return flat
-        if endpoint == "entities/query":
-            return await run(
-                client.query,
-                real,
-                filter=str(body.get("filter", "")),
-                output_fields=output_fields,
-                limit=int(body["limit"]) if "limit" in body else None,
-                **consistency,
-            )
-        if endpoint == "entities/get":
-            ids = body.get("id")
-            return await run(
-                client.get,
-                real,
-                ids=ids if isinstance(ids, list) else [ids],
-                output_fields=output_fields,
-                **consistency,
-            )
+        if endpoint in ("entities/query", "entities/get"):
+            asked = _output_fields(body)
+            # Milvus answers the primary key alone when no field is asked for;
+            # pymilvus would read an empty list as "every field".
+            fields = asked or [await run(_primary_key, client, real)]
+            if endpoint == "entities/query":
+                found = await run(
+                    client.query,
+                    real,
+                    filter=_text(body, "filter"),
+                    output_fields=fields,
+                    **_query_window(body),
+                    **consistency,
+                )
+            else:
+                ids = body.get("id")
+                found = await run(
+                    client.get,
+                    real,
+                    ids=ids if isinstance(ids, list) else [ids],
+                    output_fields=fields,
+                    **consistency,
+                )
+            return _Envelope(cost=0, data=[dict(row) for row in found])
         if endpoint == "indexes/create":
             params = _index_params(MilvusClient, body.get("indexParams"))
             await run(client.create_index, real, params)
             return {}
         if endpoint == "indexes/describe":
-            return [await run(client.describe_index, real, str(body.get("indexName", "")))]
+            info = await run(client.describe_index, real, _text(body, "indexName"))
+            return [_describe_index(info)] if info else []
         if endpoint == "indexes/drop":
-            await run(client.drop_index, real, str(body.get("indexName", "")))
+            await run(client.drop_index, real, _text(body, "indexName"))
             return {}
         assert endpoint == "indexes/list"
         return await run(client.list_indexes, real)
 
-    @staticmethod
-    def _describe(info: dict[str, Any]) -> dict[str, Any]:
-        fields = []
-        for field in info.get("fields", []):
-            params = dict(field.get("params") or {})
-            fields.append(
-                {
-                    "name": field.get("name"),
-                    "type": getattr(field.get("type"), "name", str(field.get("type"))),
-                    "primaryKey": bool(field.get("is_primary", False)),
-                    "autoId": bool(field.get("auto_id", False)),
-                    "description": field.get("description", ""),
-                    "params": [{"key": k, "value": str(v)} for k, v in params.items()],
-                }
-            )
-        return {
-            "collectionName": info.get("collection_name"),
-            "description": info.get("description", ""),
-            "autoId": bool(info.get("auto_id", False)),
-            "enableDynamicField": bool(info.get("enable_dynamic_field", False)),
-            "fields": fields,
-            "consistencyLevel": str(info.get("consistency_level", "")),
-            "shardsNum": info.get("num_shards"),
+
+# --------------------------------------------------------------------------- translation
+#
+# Requests are translated to pymilvus calls and answers shaped as Milvus's own
+# REST v2 handler shapes them (milvus-io/milvus, internal/distributed/proxy/
+# httpserver: handler_v2.go, utils.go buildQueryResp), as documented at
+# https://milvus.io/api-reference/restful/v2.6.x/: a search hit is the asked
+# output fields plus ``id`` (the primary key, whatever the field's name) and
+# ``distance``; query and get rows hold the asked fields (the primary key alone
+# when none is asked); write answers carry ``cost``.
+
+#: REST data type names (schemapb.DataType's names) by pymilvus DataType name.
+_REST_TYPES: Final = {v: k for k, v in _TYPES.items()}
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise PassthroughError(400, 1100, f"{key}: expected a string")
+    return value
+
+
+def _count(body: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PassthroughError(400, 1100, f"{key}: expected a non-negative integer")
+    return value
+
+
+def _output_fields(body: dict[str, Any]) -> list[str]:
+    fields = body.get("outputFields")
+    if fields is None:
+        return []
+    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+        raise PassthroughError(400, 1100, "outputFields: expected a list of field names")
+    return list(fields)
+
+
+def _search_params(body: dict[str, Any]) -> dict[str, Any]:
+    """``searchParams`` for pymilvus (REST spells ``metric_type`` ``metricType``)."""
+    given = body.get("searchParams") or {}
+    if not isinstance(given, dict):
+        raise PassthroughError(400, 1100, "searchParams: expected an object")
+    params = dict(given)
+    if "metricType" in params:
+        params.setdefault("metric_type", params.pop("metricType"))
+    if "params" in params and not isinstance(params["params"], dict):
+        raise PassthroughError(400, 1100, "searchParams.params: expected an object")
+    return params
+
+
+def _search_kwargs(body: dict[str, Any], asked: list[str]) -> dict[str, Any]:
+    """The ``MilvusClient.search`` arguments of a REST v2 search body."""
+    data = body.get("data")
+    if not isinstance(data, list) or not data:
+        raise PassthroughError(400, 1100, "data: expected a list of query vectors")
+    kwargs: dict[str, Any] = {
+        "data": data,
+        "anns_field": _text(body, "annsField"),
+        "limit": _count(body, "limit", 100),
+        "filter": _text(body, "filter"),
+        # None: the primary key and the distance only (an empty list means the same).
+        "output_fields": asked or None,
+        "search_params": _search_params(body),
+    }
+    offset = _count(body, "offset", None)
+    if offset:
+        kwargs["offset"] = offset
+    grouping = body.get("groupingField")
+    if grouping is not None:
+        kwargs["group_by_field"] = _text(body, "groupingField")
+    return kwargs
+
+
+def _query_window(body: dict[str, Any]) -> dict[str, Any]:
+    window: dict[str, Any] = {}
+    limit = _count(body, "limit", None)
+    if limit is not None:
+        window["limit"] = limit
+    offset = _count(body, "offset", None)
+    if offset:
+        window["offset"] = offset
+    return window
+
+
+def _search_row(hit: Any, asked: list[str]) -> dict[str, Any]:
+    """One REST search hit: the asked fields, ``id`` (the primary key) and ``distance``."""
+    entity = hit.get("entity") or {}
+    every = "*" in asked
+    row = {k: v for k, v in entity.items() if every or k in asked}
+    # pymilvus keys the key by the primary key field's name; Hit.id reads it by that name.
+    row["id"] = hit.id if hasattr(type(hit), "id") else hit.get("id")
+    # Scores are float32 in Milvus: written as such (shortest float32 digits), as Milvus does.
+    row["distance"] = np.float32(hit.get("distance"))
+    return row
+
+
+def _primary_key(client: Any, real: str) -> str:
+    for field in client.describe_collection(real).get("fields", []):
+        if field.get("is_primary"):
+            return str(field["name"])
+    raise PassthroughError(200, 1100, "collection has no primary key")
+
+
+def _type_name(value: Any) -> str:
+    name = getattr(value, "name", str(value))
+    return _REST_TYPES.get(name, name)
+
+
+def _describe_collection(client: Any, real: str) -> dict[str, Any]:
+    """``collections/describe`` as Milvus answers it (without the real collection's aliases)."""
+    info = client.describe_collection(real)
+    fields = []
+    for field in info.get("fields", []):
+        params = dict(field.get("params") or {})
+        out: dict[str, Any] = {
+            "name": field.get("name"),
+            "id": field.get("field_id"),
+            "type": _type_name(field.get("type")),
+            "primaryKey": bool(field.get("is_primary", False)),
+            "autoId": bool(field.get("auto_id", False)),
+            "partitionKey": bool(field.get("is_partition_key", False)),
+            "clusteringKey": bool(field.get("is_clustering_key", False)),
+            "nullable": bool(field.get("nullable", False)),
+            "description": field.get("description", ""),
+            "params": [{"key": k, "value": str(v)} for k, v in params.items()],
         }
+        if field.get("element_type") is not None:
+            out["elementType"] = _type_name(field["element_type"])
+        fields.append(out)
+    indexes = []
+    for name in client.list_indexes(real):
+        index = client.describe_index(real, name) or {}
+        indexes.append(
+            {
+                "fieldName": index.get("field_name", ""),
+                "indexName": index.get("index_name", name),
+                "metricType": index.get("metric_type", ""),
+            }
+        )
+    state = client.get_load_state(real).get("state")
+    load = f"LoadState{getattr(state, 'name', state)}" if state is not None else ""
+    properties = dict(info.get("properties") or {})
+    return {
+        "collectionName": info.get("collection_name"),
+        "collectionID": info.get("collection_id"),
+        "description": info.get("description", ""),
+        "autoId": bool(info.get("auto_id", False)),
+        "enableDynamicField": bool(info.get("enable_dynamic_field", False)),
+        "fields": fields,
+        "indexes": indexes,
+        "load": load,
+        "consistencyLevel": _consistency_name(info.get("consistency_level")),
+        "partitionsNum": info.get("num_partitions"),
+        "shardsNum": info.get("num_shards"),
+        "properties": [{"key": k, "value": str(v)} for k, v in properties.items()],
+    }
+
+
+_CONSISTENCY: Final = ("Strong", "Session", "Bounded", "Eventually", "Customized")
+
+
+def _consistency_name(value: Any) -> str:
+    if isinstance(value, int) and 0 <= value < len(_CONSISTENCY):
+        return _CONSISTENCY[value]
+    return str(getattr(value, "name", value) or "")
+
+
+def _describe_index(info: dict[str, Any]) -> dict[str, Any]:
+    """One ``indexes/describe`` entry as Milvus answers it (camelCase, its state names)."""
+    state = info.get("state")
+    return {
+        "fieldName": info.get("field_name", ""),
+        "indexName": info.get("index_name", ""),
+        "indexType": info.get("index_type", ""),
+        "metricType": info.get("metric_type", ""),
+        "indexState": getattr(state, "name", state) if state is not None else "",
+        "indexedRows": info.get("indexed_rows", 0),
+        "pendingRowsCount": info.get("pending_index_rows", 0),
+        "totalRows": info.get("total_rows", 0),
+        "failReason": info.get("fail_reason", ""),
+    }

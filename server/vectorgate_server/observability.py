@@ -12,7 +12,17 @@
   - ``vectorgate_embedding_duration_seconds{model}`` and
     ``vectorgate_embedding_texts_total{model}`` (:func:`instrument_embeddings`);
   - ``vectorgate_fanout_failures_total{store}``: stores that failed in a
-    multi-store call that still answered (:func:`record_fanout_failure`).
+    multi-store call that still answered (:func:`record_fanout_failure`);
+  - ``vectorgate_http_requests_total{method,route,status,status_class}`` and
+    ``vectorgate_http_request_duration_seconds{method,route}``: every HTTP
+    request, whatever the route (transcoded RPCs, compatibility routes, the
+    Milvus passthrough, health, ``/metrics`` itself), labelled by the route
+    *template* (``/milvus/v2/vectordb/{group}/{action}``), never the raw path
+    (:class:`ObservedHttp`).
+
+* Access log: one line per HTTP request at INFO on ``vectorgate_server.http.access``
+  (method, route template, status, duration, request id; never the query
+  string, the raw path or a header value).
 
 * Logs: :func:`configure_logging` installs a JSON (one object a line) or text
   formatter; every record carries the current request id (a context variable
@@ -31,9 +41,10 @@ import dataclasses
 import importlib
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -51,6 +62,7 @@ from .services.registry import CallContext, Rpc
 
 __all__ = [
     "InstrumentedAdapter",
+    "ObservedHttp",
     "configure_logging",
     "current_request_id",
     "instrument_adapter",
@@ -59,6 +71,7 @@ __all__ = [
     "metrics_payload",
     "mount_metrics",
     "record_fanout_failure",
+    "request_id_or_new",
     "span",
 ]
 
@@ -128,6 +141,19 @@ FANOUT_FAILURES = Counter(
 )
 
 
+HTTP_REQUESTS = Counter(
+    "vectorgate_http_requests",
+    "HTTP requests, by method, route template, HTTP status and status class",
+    ["method", "route", "status", "status_class"],
+)
+HTTP_LATENCY = Histogram(
+    "vectorgate_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response",
+    ["method", "route"],
+    buckets=BUCKETS,
+)
+
+
 def record_fanout_failure(store: str) -> None:
     """Count a store that failed inside a fan-out call (partial failure)."""
     FANOUT_FAILURES.labels(store=store).inc()
@@ -188,6 +214,17 @@ def request_id_scope(request_id: str) -> Iterator[None]:
         yield
     finally:
         _REQUEST_ID.reset(token)
+
+
+#: Longest accepted caller-given request id; longer ones are replaced by a fresh id.
+MAX_REQUEST_ID = 128
+
+
+def request_id_or_new(given: str) -> str:
+    """The caller's request id when it is short and printable, else a fresh one."""
+    if given and len(given) <= MAX_REQUEST_ID and given.isprintable():
+        return given
+    return os.urandom(16).hex()
 
 
 class RequestIdFilter(logging.Filter):
@@ -459,3 +496,140 @@ def instrument_embeddings(registry: EmbeddingRegistry) -> EmbeddingRegistry:
             default=name == default,
         )
     return out
+
+
+# --------------------------------------------------------------------------- HTTP
+
+#: The scope key under which :class:`ObservedHttp` leaves the request id for the routes.
+REQUEST_ID_SCOPE_KEY = "vectorgate.request_id"
+#: The ``route`` label of a request no route matched (never the raw path).
+UNMATCHED_ROUTE = "(unmatched)"
+
+ACCESS_LOG = logging.getLogger("vectorgate_server.http.access")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+_Asgi = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class _RouteTemplates:
+    """The path template of the route the router chose, found from the scope it left.
+
+    Starlette's router copies the matched route's ``endpoint`` into the scope;
+    this maps it back to the route (rebuilt whenever the route list changes,
+    since routes are added after the application is built).
+    """
+
+    def __init__(self, routes: list[Any]) -> None:
+        self._routes = routes
+        self._seen: list[Any] = []
+        self._by_endpoint: dict[int, list[Any]] = {}
+
+    def _rebuild(self) -> None:
+        self._seen = list(self._routes)
+        self._by_endpoint = {}
+        for route in self._seen:
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is not None and hasattr(route, "path"):
+                self._by_endpoint.setdefault(id(endpoint), []).append(route)
+
+    def template(self, scope: MutableMapping[str, Any]) -> str:
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED_ROUTE
+        candidates = self._by_endpoint.get(id(endpoint))
+        if candidates is None or len(self._seen) != len(self._routes):
+            self._rebuild()
+            candidates = self._by_endpoint.get(id(endpoint), [])
+        path = scope.get("path", "")
+        for route in candidates:
+            if len(candidates) == 1 or route.path_regex.match(path):
+                return str(getattr(route, "template", "") or route.path)
+        return UNMATCHED_ROUTE
+
+
+class ObservedHttp:
+    """ASGI wrapper around the HTTP router: request id, metrics and access log per request.
+
+    The request id (the caller's ``x-request-id`` when acceptable, else a fresh
+    one) is left in the scope for the routes (which answer it in their bodies
+    and headers), made the current request id for log records, and added as
+    ``x-request-id`` to any response that does not carry it already.
+    """
+
+    def __init__(self, app: _Asgi, routes: list[Any]) -> None:
+        self.app = app
+        self._templates = _RouteTemplates(routes)
+        # Metric children by label values (prometheus_client's labels() takes a lock).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        request_id = request_id_or_new(given)
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        status = 500
+        started = time.perf_counter()
+        token = _REQUEST_ID.set(request_id)
+
+        async def observed_send(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):
+                    headers.append((b"x-request-id", request_id.encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            method = str(scope.get("method", ""))
+            if method not in _METHODS:  # label values stay bounded whatever a client sends
+                method = "OTHER"
+            route = self._templates.template(scope)
+            counter = self._counters.get((method, route, status))
+            if counter is None:
+                counter = HTTP_REQUESTS.labels(
+                    method=method,
+                    route=route,
+                    status=str(status),
+                    status_class=f"{status // 100}xx",
+                )
+                self._counters[(method, route, status)] = counter
+            counter.inc()
+            histogram = self._histograms.get((method, route))
+            if histogram is None:
+                histogram = HTTP_LATENCY.labels(method=method, route=route)
+                self._histograms[(method, route)] = histogram
+            histogram.observe(elapsed)
+            ACCESS_LOG.info(
+                "%s %s %d %.1fms",
+                method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={
+                    "http_method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+            _REQUEST_ID.reset(token)

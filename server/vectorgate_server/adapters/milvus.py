@@ -222,6 +222,27 @@ SPEC_PROPERTY: Final = "vectorgate.spec"
 _SPEC_FORMAT: Final = 1
 _DESCRIPTION_PREFIX: Final = "vectorgate collection; spec: "
 
+#: Keepalive of the gateway's gRPC channel to Milvus. pymilvus pings every 10 s,
+#: even with no call in flight; gRPC servers take that as abuse and answer GOAWAY
+#: ``too_many_pings`` (ENHANCE_YOUR_CALM): the C-core server (Milvus Lite) allows
+#: one ping per 5 minutes with calls in flight and none on an idle connection
+#: (``grpc.http2.min_ping_interval_without_data_ms``, ``max_ping_strikes`` 2), and
+#: grpc-go (Milvus) enforces ``keepalive.EnforcementPolicy`` (MinTime 5 minutes
+#: unless configured). So: no pings without calls, and at most one every 6 minutes
+#: during a call (to notice a peer that vanished mid-call).
+KEEPALIVE_TIME_MS: Final = 360_000
+KEEPALIVE_TIMEOUT_MS: Final = 20_000
+
+
+def grpc_options() -> dict[str, int]:
+    """The channel options the gateway gives pymilvus (keepalive the servers accept)."""
+    return {
+        "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+        "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+        "grpc.keepalive_permit_without_calls": 0,
+    }
+
+
 ID_FIELD: Final = "id"
 VECTOR_FIELD: Final = "vector"
 #: The sparse field a BM25 function fills from the text field (full-text collections).
@@ -651,8 +672,13 @@ class MilvusAdapter:
             _lite_acquire(self._lite_path)
             self._lite_acquired = True
         try:
+            # Embedded Lite too: pymilvus reaches its server over a gRPC channel.
             client = MilvusClient(
-                uri=uri, token=self._token, db_name=self._db_name, timeout=self._timeout
+                uri=uri,
+                token=self._token,
+                db_name=self._db_name,
+                timeout=self._timeout,
+                grpc_options=grpc_options(),
             )
             self._server_version = str(client.get_server_version(timeout=self._timeout))
         except (MilvusException, grpc.RpcError, OSError) as exc:

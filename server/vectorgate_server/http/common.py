@@ -25,7 +25,6 @@ import asyncio
 import enum
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from ..errors import (
     VectorgateError,
     classify,
 )
+from ..observability import REQUEST_ID_SCOPE_KEY, request_id_or_new
 from ..services.registry import CallContext, Rpc, to_status
 from .jsonpb import to_dict
 
@@ -54,8 +54,6 @@ log = logging.getLogger("vectorgate_server.http")
 REQUEST_ID_HEADER: Final = "x-request-id"
 TIMEOUT_HEADER: Final = "x-request-timeout"
 JSON: Final = "application/json"
-#: Longest accepted ``x-request-id``; longer ones are replaced by a fresh id.
-MAX_REQUEST_ID: Final = 128
 
 
 class ErrorStyle(enum.Enum):
@@ -105,10 +103,10 @@ def start_call(
     """
     scope = request.scope
     metadata = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-    given = metadata.get(REQUEST_ID_HEADER, "")
-    request_id = (
-        given if given and len(given) <= MAX_REQUEST_ID and given.isprintable() else ""
-    ) or os.urandom(16).hex()
+    # The id ObservedHttp chose for this request (so logs, metrics and body agree).
+    request_id = scope.get(REQUEST_ID_SCOPE_KEY) or request_id_or_new(
+        metadata.get(REQUEST_ID_HEADER, "")
+    )
     client = scope.get("client")
     ctx = CallContext(
         metadata=metadata,

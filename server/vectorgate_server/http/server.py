@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..app import Gateway
 from ..config import Config
+from ..observability import ObservedHttp
 from ..services.registry import Rpc
 from . import compat_vector, openai_compat
 from .common import (
@@ -132,11 +133,14 @@ class _JsonRoute(Route):
         style: ErrorStyle,
         allowed: Callable[[Scope], list[str]],
         body: BodyFormat,
+        template: str = "",
     ) -> None:
         super().__init__(path, AsgiEndpoint(endpoint), methods=[method])
         self.style = style
         self.body_format = body
         self._allowed = allowed
+        #: The path as documented (OpenAPI), for metrics and logs.
+        self.template = template or path
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         # Starlette's Route.matches, minus work these routes never need: every
@@ -182,9 +186,11 @@ class HttpApp:
         self.router = router
         #: The OpenAPI document served at ``/openapi.json``.
         self.document = document
+        # Every request, whichever route (even ones added later) or none, is observed.
+        self._observed = ObservedHttp(router, router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.router(scope, receive, send)
+        await self._observed(scope, receive, send)
 
 
 def build_app(
@@ -223,6 +229,7 @@ def build_app(
             ErrorStyle.STATUS,
             allowed,
             body_format(binding),
+            binding.openapi_path,
         )
         for binding in bindings
     )
@@ -234,6 +241,7 @@ def build_app(
             op.style,
             allowed,
             op.body_format or (JSON_BODY if op.method in ("POST", "PUT", "PATCH") else NO_BODY),
+            op.openapi_path,
         )
         for op in operations
     )
