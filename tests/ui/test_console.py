@@ -42,8 +42,8 @@ POLICY_SOURCES = ["tea.md", "coffee.md"]
 STATE: dict[str, Any] = {}
 
 
-def sign_in(page: Any, console: Console, key: str) -> None:
-    page.goto("/ui")
+def sign_in(page: Any, console: Console, key: str, path: str = "/ui") -> None:
+    page.goto(path)
     page.get_by_label("API key (the master key or a virtual key)", exact=True).fill(key)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_selector("#shell:not([hidden])")
@@ -478,7 +478,17 @@ def test_headers_and_nothing_loaded_from_another_host(page: Any, console: Consol
     # The pages are public; the data is not.
     assert console.api("GET", "/v1/stores", key="").status_code == 401
 
-    sign_in(page, console, MASTER_KEY)
+    # Where the README sends the user (its port is the default; this server's is free).
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Web console\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"<http://127\.0\.0\.1:4000(/ui[^>]*)>", section)
+    assert found is not None
+    image = re.search(r"!\[[^\]]+\]\(([^)]+\.png)\)", section)
+    assert image is not None
+    png = (ROOT / image.group(1)).read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) < 300_000
+
+    sign_in(page, console, MASTER_KEY, found.group(1))
     go(page, "metrics")
     page.wait_for_selector("#chart-rate canvas")
     origin = console.base

@@ -100,11 +100,11 @@ function render(answer) {
   hits.forEach((hit, i) => {
     rows.append(h("tr", {},
       h("td", { class: "num" }, i + 1),
-      h("td", { class: "meta" }, hit.id),
+      h("td", { class: "id", title: hit.id }, hit.id.length > 14 ? `${hit.id.slice(0, 12)}…` : hit.id),
       h("td", { class: "num" }, fmt(hit.score)),
       h("td", {}, [hit.store, hit.collection].filter(Boolean).join(" / ")),
       h("td", { class: "text" }, truncate(hit.text, 400)),
-      h("td", { class: "meta" }, json(hit.metadata || {})),
+      h("td", { class: "meta" }, JSON.stringify(hit.metadata || {}, null, 1).replace(/\n\s*/g, " ")),
       h("td", {}, contributions(hit))));
   });
   const list = clear($("search-failures"));
@@ -130,6 +130,18 @@ export function init(state) {
   };
   $("search-kind-text").addEventListener("change", kind);
   $("search-kind-vector").addEventListener("change", kind);
+  // Options that apply only in some modes are disabled otherwise.
+  const options = () => {
+    const hybrid = $("search-mode").value === "SEARCH_MODE_HYBRID";
+    $("search-dense-weight").disabled = !hybrid;
+    $("search-keyword-weight").disabled = !hybrid;
+    const rerank = $("search-rerank").checked;
+    $("search-rerank-model").disabled = !rerank;
+    $("search-rerank-topn").disabled = !rerank;
+  };
+  $("search-mode").addEventListener("change", options);
+  $("search-rerank").addEventListener("change", options);
+  options();
   $("search-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     let body;
