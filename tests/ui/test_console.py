@@ -232,9 +232,26 @@ def test_admin_creates_index_mints_key_and_searches_with_a_filter(
     assert "coffee.md" in explanation["native_filter"]
     page.get_by_label("Explain only (dry run: the compiled native filter)", exact=True).uncheck()
 
+    # Hybrid (dense + keyword) with the local reranker: the keyword retriever shows in
+    # the contributions, and the reranked best hit is the coffee chunk.
+    page.get_by_role("button", name="Remove condition 1", exact=True).click()
+    page.get_by_label("Mode", exact=True).select_option("SEARCH_MODE_HYBRID")
+    page.get_by_label("Hybrid keyword weight", exact=True).fill("2")
+    page.get_by_label("Rerank", exact=True).check()
+    page.get_by_label("Rerank model (empty: the server's default)", exact=True).fill("local")
+    page.get_by_label("Query text", exact=True).fill("espresso coffee beans")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#search-status")).to_have_text("3 hit(s)")
+    best = page.locator("#search-hits tr").first.locator("td")
+    assert json.loads(best.nth(5).inner_text())["source"] == "coffee.md"
+    assert "keyword" in best.nth(6).inner_text() and "dense" in best.nth(6).inner_text()
+    shoot(page, "hybrid-rerank")
+    page.get_by_label("Mode", exact=True).select_option("SEARCH_MODE_DENSE")
+    page.get_by_label("Rerank", exact=True).uncheck()
+    page.get_by_label("Query text", exact=True).fill("a hot drink")
+
     # Fused search over two targets: every hit lists its per-source contributions,
     # and a target that fails is reported while the others still answer.
-    page.get_by_role("button", name="Remove condition 1", exact=True).click()
     page.get_by_role("button", name="Add target", exact=True).click()
     page.get_by_label("Collection or index 2", exact=True).fill("kb_cli")
     page.get_by_role("button", name="Add target", exact=True).click()
