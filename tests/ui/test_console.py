@@ -516,3 +516,48 @@ def test_headers_and_nothing_loaded_from_another_host(page: Any, console: Consol
     html = response.text
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
     assert "<style" not in html and " style=" not in html
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def test_axe_finds_no_accessibility_violation(browser: Any, console: Console) -> None:
+    """axe-core (vendored from npm, see ui/package.json) on the sign-in page and every view.
+
+    Injecting axe's script needs the page's CSP bypassed (it forbids any script not
+    served by the page's origin), in this test's browser context only; the CSP itself
+    is checked by test_headers_and_nothing_loaded_from_another_host.
+    """
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, base_url=console.base, bypass_csp=True
+    )
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        script = AXE.read_text()
+        run = """async () => (await axe.run(document, {
+                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
+                                               'best-practice']}}))
+            .violations.map(v => ({id: v.id, impact: v.impact,
+                                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))"""
+        page.goto("/ui/")
+        page.wait_for_selector("#signin:not([hidden])")
+        page.add_script_tag(content=script)
+        assert page.evaluate(run) == [], "sign-in"
+        page.get_by_label("API key (the master key or a virtual key)", exact=True).fill(MASTER_KEY)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#shell:not([hidden])")
+        for view in ("collections", "search", "ingest", "indexes", "keys", "metrics"):
+            go(page, view)
+            if view == "search":
+                page.locator("#search-filter").get_by_role(
+                    "button", name="Add condition", exact=True
+                ).click()
+            if view == "keys":
+                page.get_by_role("button", name="Add grant", exact=True).click()
+            if view == "metrics":
+                page.wait_for_selector("#chart-rate canvas")
+            violations = page.evaluate(run)
+            assert violations == [], f"{view}: {violations}"
+    finally:
+        context.close()

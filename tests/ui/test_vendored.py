@@ -16,21 +16,29 @@ from tests.support.servers import ROOT
 from vectorgate_server.ui import STATIC_DIR
 
 VENDOR = STATIC_DIR / "vendor"
+TEST_VENDOR = Path(__file__).resolve().parent / "vendor"
 
 
 def test_vendored_files_match_the_lockfile() -> None:
     lock = json.loads((ROOT / "ui" / "package-lock.json").read_text())
     package = json.loads((ROOT / "ui" / "package.json").read_text())
-    versions = json.loads((VENDOR / "VERSIONS.json").read_text())
-    assert set(versions) == set(package["dependencies"])
-    for name, version in versions.items():
-        # Pinned exactly in package.json, locked to the same version, vendored at it.
-        assert package["dependencies"][name] == version
-        assert lock["packages"][f"node_modules/{name}"]["version"] == version
-        assert (VENDOR / name / "LICENSE").read_text().strip()
+    for folder, pinned in (
+        (VENDOR, package["dependencies"]),  # shipped in the wheel
+        (TEST_VENDOR, package["devDependencies"]),  # the accessibility test's axe-core
+    ):
+        versions = json.loads((folder / "VERSIONS.json").read_text())
+        assert set(versions) == set(pinned)
+        for name, version in versions.items():
+            # Pinned exactly in package.json, locked to the same version, vendored at it.
+            assert pinned[name] == version
+            assert lock["packages"][f"node_modules/{name}"]["version"] == version
+            assert (folder / name / "LICENSE").read_text().strip()
+    uplot = json.loads((VENDOR / "VERSIONS.json").read_text())["uplot"]
     header = (VENDOR / "uplot" / "uPlot.iife.min.js").read_text()[:200]
     assert re.match(r"/\*! https://github\.com/leeoniya/uPlot \(v([\d.]+)\) \*/", header)
-    assert f"(v{versions['uplot']})" in header
+    assert f"(v{uplot})" in header
+    axe = json.loads((TEST_VENDOR / "VERSIONS.json").read_text())["axe-core"]
+    assert f"axe v{axe}" in (TEST_VENDOR / "axe-core" / "axe.min.js").read_text()[:300]
 
 
 def test_pages_name_only_packaged_same_origin_assets() -> None:
