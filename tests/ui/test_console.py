@@ -281,6 +281,9 @@ def test_admin_creates_index_mints_key_and_searches_with_a_filter(
     page.wait_for_selector("#chart-rate canvas")
     page.wait_for_selector("#chart-p99 canvas")
     assert "lancedb" in page.locator("#store-rows").inner_text()
+    # A second scrape gives the charts their first interval.
+    first_scrape = page.locator("#metrics-status").inner_text()
+    expect(page.locator("#metrics-status")).not_to_have_text(first_scrape)
     shoot(page, "metrics")
     assert not [e for e in page.errors if "Refused" in e or "Uncaught" in e], page.errors
 

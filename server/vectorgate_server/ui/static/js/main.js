@@ -70,6 +70,7 @@ async function route() {
   let name = (window.location.hash.replace(/^#\/?/, "") || "collections").split("/")[0];
   if (!(name in VIEWS) || (ADMIN_VIEWS.has(name) && !state.admin)) name = "collections";
   if (current && current !== name && VIEWS[current].hide) VIEWS[current].hide();
+  if (current !== name) flash("");
   current = name;
   for (const [view] of Object.entries(VIEWS)) $(`view-${view}`).hidden = view !== name;
   for (const link of document.querySelectorAll("nav a[data-view]")) {

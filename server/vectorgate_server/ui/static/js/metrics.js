@@ -97,7 +97,11 @@ function seriesChart(id, names, rows, unit) {
       height: 220,
       series: [{}, ...names.map((n, i) => ({ label: n, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: true }))],
       axes: [{}, { label: unit, size: 60 }],
-      scales: { x: { time: true } },
+      scales: {
+        // The last HISTORY polls, even before they exist; y from 0.
+        x: { time: true, range: (u, min, max) => [max - (HISTORY * POLL_MS) / 1000, max] },
+        y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)] },
+      },
     };
     charts[id] = { key, plot: new window.uPlot(opts, data, el) };
   } else {
