@@ -10,6 +10,7 @@ where the page loads from.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -17,10 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
 from tests.support.servers import ROOT
+from vectorgate_server.embeddings import MODEL_NAME
 
 from .conftest import MASTER_KEY, Console
 
@@ -190,6 +193,19 @@ def test_admin_creates_index_mints_key_and_searches_with_a_filter(
     shoot(page, "keys")
     page.get_by_role("button", name="Done", exact=True).click()
     assert page.locator("#key-new-value").input_value() == ""
+
+    # A second key, limited to a model, revoked from the list: it stops working at once.
+    page.get_by_label("Alias", exact=True).fill("temp")
+    page.get_by_label("Models (comma-separated; empty: any)", exact=True).fill(MODEL_NAME)
+    page.get_by_role("button", name="Mint key", exact=True).click()
+    page.wait_for_selector("#key-new:not([hidden])")
+    temp = page.get_by_label("Key", exact=True).input_value()
+    assert console.api("GET", "/key/info", key=temp).json()["info"]["models"] == [MODEL_NAME]
+    page.get_by_role("button", name="Done", exact=True).click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke key temp", exact=True).click()
+    expect(page.get_by_role("button", name="Revoke key temp", exact=True)).to_have_count(0)
+    assert console.api("GET", "/key/info", key=temp).status_code == 401
     info = console.api("GET", "/key/info", key=key).json()["info"]
     assert info["key_alias"] == "reader"
     assert info["allowed_vector_store_indexes"] == [
@@ -232,9 +248,31 @@ def test_admin_creates_index_mints_key_and_searches_with_a_filter(
     assert "coffee.md" in explanation["native_filter"]
     page.get_by_label("Explain only (dry run: the compiled native filter)", exact=True).uncheck()
 
+    # A vector query: the tea chunk's own stored vector finds it first.
+    page.get_by_role("button", name="Remove condition 1", exact=True).click()
+    tea_id = next(i for i, d in by_ui.items() if d["metadata"]["source"] == "tea.md")
+    got = console.api(
+        "POST",
+        f"/v1/collections/{COLLECTION}/documents:get",
+        json={"ids": [tea_id], "include_vectors": True},
+    )
+    packed = base64.b64decode(got.json()["documents"][0]["vector"]["packed"])
+    vector = np.frombuffer(packed, dtype="<f4")
+    page.get_by_label("Vector", exact=True).check()
+    page.get_by_label("Query vector (numbers separated by commas)", exact=True).fill(
+        ", ".join(f"{v:.7g}" for v in vector)
+    )
+    page.get_by_label("Top k", exact=True).fill("1")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#search-status")).to_have_text("1 hit(s)")
+    assert (
+        page.locator("#search-hits tr").first.locator("td").nth(1).get_attribute("title") == tea_id
+    )
+    page.get_by_label("Text", exact=True).check()
+    page.get_by_label("Top k", exact=True).fill("10")
+
     # Hybrid (dense + keyword) with the local reranker: the keyword retriever shows in
     # the contributions, and the reranked best hit is the coffee chunk.
-    page.get_by_role("button", name="Remove condition 1", exact=True).click()
     page.get_by_label("Mode", exact=True).select_option("SEARCH_MODE_HYBRID")
     page.get_by_label("Hybrid keyword weight", exact=True).fill("2")
     page.get_by_label("Rerank", exact=True).check()
