@@ -42,7 +42,10 @@ async function run(event) {
           `/v1/collections/${encodeURIComponent(collection)}/documents:ingest`,
           { ...query, filename: file.name },
           file,
-          (loaded) => { bar.value = done + loaded; },
+          (loaded, sent) => {
+            bar.value = done + loaded;
+            if (loaded >= sent) line.textContent = `${file.name}: uploaded; chunking and embedding…`;
+          },
         );
         totals.files += 1;
         totals.chunks += answer.chunk_count;
