@@ -602,3 +602,102 @@ def test_axe_finds_no_accessibility_violation(browser: Any, console: Console) ->
             assert violations == [], f"{view}: {violations}"
     finally:
         context.close()
+
+
+def test_filter_builder_and_metrics_math_in_the_page(page: Any, console: Console) -> None:
+    """The console's own modules, imported in the signed-in page (same origin, under the CSP)."""
+    sign_in(page, console, MASTER_KEY)
+    out = page.evaluate(
+        """async () => {
+            const f = await import('/ui/js/filter.js');
+            const m = await import('/ui/js/metrics.js');
+            const err = (fn) => { try { fn(); return null; } catch (e) { return e.message; } };
+            const row = (o) => ({field: 'k', op: 'FILTER_OPERATOR_EQ', type: 'string',
+                                 value: '', negate: false, ...o});
+            const text = [
+              '# HELP vectorgate_requests_total x',
+              'vectorgate_requests_total{method="Search",code="OK"} 7.0',
+              'vectorgate_requests_total{method="Search",code="NOT_FOUND"} 3.0',
+              'vectorgate_request_errors_total{method="Search",code="NOT_FOUND"} 3.0',
+              'vectorgate_request_duration_seconds_bucket{le="0.1",method="Search"} 5.0',
+              'vectorgate_request_duration_seconds_bucket{le="0.2",method="Search"} 10.0',
+              'vectorgate_request_duration_seconds_bucket{le="+Inf",method="Search"} 10.0',
+              'vectorgate_backend_requests_total{store="a\\\\"b",backend="x",operation="search",'
+                + 'outcome="Unavailable"} 2.0',
+              'vectorgate_backend_requests_total{store="a\\\\"b",backend="x",operation="search",'
+                + 'outcome="ok"} 5.0',
+            ].join('\\n');
+            const s = m.summarize(m.parsePrometheus(text));
+            return {
+              big: f.buildFilter('all_of', [row({type: 'int', value: '9007199254740993'})]),
+              both: f.buildFilter('any_of', [row({type: 'bool', value: 'TRUE', negate: true}),
+                                             row({op: 'FILTER_OPERATOR_IN', type: 'float',
+                                                  value: '1.5, 2'})]),
+              empty: f.buildFilter('all_of', [row({field: '  '})]),
+              badInt: err(() => f.buildFilter('all_of', [row({type: 'int', value: '1.5'})])),
+              badList: err(() => f.buildFilter('all_of', [row({op: 'FILTER_OPERATOR_NIN'})])),
+              q50: m.quantile(0.5, [[0.1, 5], [0.2, 10], [Infinity, 10]]),
+              q75: m.quantile(0.75, [[0.1, 5], [0.2, 10], [Infinity, 10]]),
+              qInf: m.quantile(0.99, [[0.1, 5], [Infinity, 10]]),
+              qNone: m.quantile(0.5, [[0.1, 0], [Infinity, 0]]),
+              summary: s,
+            };
+        }"""
+    )
+    assert out["big"] == {
+        "condition": {
+            "field": "k",
+            "op": "FILTER_OPERATOR_EQ",
+            "value": {"int_value": "9007199254740993"},
+        }
+    }
+    assert out["both"] == {
+        "any_of": {
+            "filters": [
+                {
+                    "negate": {
+                        "condition": {
+                            "field": "k",
+                            "op": "FILTER_OPERATOR_EQ",
+                            "value": {"bool_value": True},
+                        }
+                    }
+                },
+                {
+                    "condition": {
+                        "field": "k",
+                        "op": "FILTER_OPERATOR_IN",
+                        "value": {
+                            "list_value": {"values": [{"float_value": 1.5}, {"float_value": 2}]}
+                        },
+                    }
+                },
+            ]
+        }
+    }
+    assert out["empty"] is None
+    assert out["badInt"] == 'condition 1: "1.5" is not an integer'
+    assert "one or more values" in out["badList"]
+    assert out["q50"] == pytest.approx(0.1)
+    assert out["q75"] == pytest.approx(0.15)
+    assert out["qInf"] == pytest.approx(0.1)  # as histogram_quantile: the highest finite bound
+    assert out["qNone"] is None
+    search = out["summary"]["rpcs"]["Search"]
+    assert (search["requests"], search["errors"]) == (10, 3)
+    assert out["summary"]["stores"] == {'a"b': {"ops": 7, "errors": 2, "fanout": 0}}
+    # The exact integer survives the server's parser: explain compiles it unrounded
+    # (on a field the collection has: an unknown one compiles to FALSE).
+    exact = {"condition": {**out["big"]["condition"], "field": "chunk"}}
+    r = console.api(
+        "POST",
+        "/v1/search",
+        json={
+            "collection": COLLECTION,
+            "text": "x",
+            "top_k": 1,
+            "explain": True,
+            "filter": exact,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert "9007199254740993" in r.json()["explanation"]["native_filter"]
