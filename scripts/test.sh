@@ -37,6 +37,25 @@ else
   echo "note: npm missing: the Node.js client test will skip"
 fi
 
+# ---- Web console browser tests (tests/ui) ------------------------------------------
+# Debian's chromium, installed when missing; Playwright for Python (the dev extra)
+# drives it through executable_path. Never `playwright install`: browser downloads
+# do not work here. Screenshots go to $VECTORGATE_UI_ARTIFACTS (default: a temp dir,
+# listed at the end of pytest's output).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null \
+           && apt-get install -y -q --no-install-recommends chromium >/dev/null; }; } \
+      || { echo "error: could not install chromium for the console tests (tests/ui)" >&2; exit 1; }
+  else
+    echo "error: /usr/bin/chromium is missing (apt-get install chromium) for tests/ui" >&2
+    exit 1
+  fi
+fi
+# -------------------------------------------------------------------------------------
+
 # PostgreSQL for the storage tests: Debian's packages when missing, a throwaway
 # cluster (initdb in a temp dir as the postgres user, a free port, stopped at exit),
 # its URL exported as VECTORGATE_TEST_POSTGRES_URL.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 import random
@@ -59,6 +60,8 @@ _T = TypeVar("_T")
 #: Bounds of the jittered pause before the one retry of a read that found its backend
 #: UNAVAILABLE (seconds).
 READ_RETRY_BACKOFF_S = (0.05, 0.15)
+#: Scans per ListDocuments page at most (a policy filter may hide whole scans).
+LIST_SCAN_ROUNDS = 8
 
 #: ``embedding_model`` value of a collection that is given vectors only.
 NO_EMBEDDING = "none"
@@ -468,6 +471,39 @@ class Gateway:
         if target.policy is not None:
             docs = policy.visible(target.policy, docs)
         return docs
+
+    async def list_documents(
+        self, target: Target, page_size: int, page_token: str, include_vectors: bool
+    ) -> Page:
+        """A page of documents in the adapter's scan order; through a virtual index,
+        only those inside its policy.
+
+        The token is the last id scanned (not the last returned), so a policy that
+        hides a long run of documents costs at most :data:`LIST_SCAN_ROUNDS` scans
+        per page and yields a short page rather than an unbounded one.
+        """
+        size = self._page_size(page_size)
+        scope = f"documents:{target.store}/{target.collection}"
+        after: str | None = self._decode_token(page_token, scope=scope) or None
+        found: list[Document] = []
+        for _ in range(LIST_SCAN_ROUNDS):
+            batch: list[Document] = await self._read(
+                target,
+                functools.partial(
+                    target.adapter.scan,
+                    target.collection,
+                    after=after,
+                    limit=size - len(found),
+                    include_vectors=include_vectors,
+                ),
+            )
+            if not batch:
+                return Page(found, "")
+            after = batch[-1].id
+            found.extend(batch if target.policy is None else policy.visible(target.policy, batch))
+            if len(found) >= size:
+                break
+        return Page(found, self._encode_token(after or "", scope=scope))
 
     async def _check_policy_write(
         self, target: Target, documents: Sequence[Document], field: str

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from .adapters.base import Adapter
 from .adapters.factory import create_adapter
 from .app import Gateway, Limits
-from .auth import Authenticator, check_bind, route_declarations, secure_http, secure_rpcs
+from .auth import (
+    Authenticator,
+    call_authorizer,
+    check_bind,
+    route_declarations,
+    secure_http,
+    secure_rpcs,
+)
 from .config import Config
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
 from .embeddings.remote import register_configured_embedders
@@ -28,6 +35,7 @@ from .services.handlers import implementations
 from .services.keys import KeyService
 from .services.registry import Rpc, build_rpcs
 from .storage import IndexRegistry, KeyStore, filter_from_json, filter_to_json, open_database
+from .ui import console_routes
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +133,11 @@ class Server:
         )
         self.http = HttpServer(self.rpcs, self.gateway, config)
         mount_metrics(self.http.app)
+        self.http.app.router.routes[:0] = console_routes(
+            self.rpcs,
+            config.server.max_message_bytes,
+            call_authorizer(self.authenticator, self.gateway.indexes.lookup),
+        )
         self.http.app.router.routes.insert(
             0, MilvusPassthrough(self.gateway, self.authenticator).route()
         )

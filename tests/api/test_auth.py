@@ -164,6 +164,9 @@ def test_every_rpc_and_route_declares_a_permission(env: Env) -> None:
         ("GET", "/readyz"),
         ("GET", "/openapi.json"),
         ("GET", "/metrics"),
+        # The web console's static pages (no data: that comes from the API, with a key).
+        ("GET", "/ui"),
+        ("GET", "/ui/{path:path}"),
     }
 
 

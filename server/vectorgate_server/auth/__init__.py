@@ -87,6 +87,11 @@ HTTP_ROUTES: Final[Mapping[tuple[str, str], Declaration]] = {
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
+    # The web console's pages and assets: static, no data (the data comes from the API).
+    ("GET", "/ui"): PUBLIC,
+    ("GET", "/ui/{path:path}"): PUBLIC,
+    # The console's file upload: every RPC it calls is authorized again, per index.
+    ("POST", "/v1/collections/{collection}/documents:ingest"): Permission.WRITE,
     # Compatibility routes: each RPC they call is authorized again, per index.
     ("POST", "/v1/vector/store"): Permission.WRITE,
     ("POST", "/v1/vector/search"): Permission.READ,
@@ -282,6 +287,18 @@ def authorize(rpc: Rpc, request: Any, credentials: Credentials, lookup: IndexLoo
             raise PermissionDenied(
                 f"{field}: this key has no {wanted} access to index {name!r}", field=field
             )
+
+
+def call_authorizer(
+    authenticator: Authenticator, lookup: IndexLookup
+) -> Callable[[Rpc, Any, CallContext], Awaitable[None]]:
+    """``check(rpc, request, ctx)``: authenticate and authorize a call of ``rpc`` without
+    making it, for routes that must refuse before doing work the RPC would refuse."""
+
+    async def check(rpc: Rpc, request: Any, ctx: CallContext) -> None:
+        authorize(rpc, request, await authenticator.for_call(ctx), lookup)
+
+    return check
 
 
 async def _authorized_stream(
@@ -492,7 +509,10 @@ def undeclared_routes(
 
 
 #: Routes that reject endpoint and credential fields themselves (Milvus passthrough).
-SELF_CHECKED_ROUTES: Final = frozenset({"/milvus/v2/vectordb/{group}/{action}"})
+#: (The ingest upload's body is a file, not JSON: its documents are checked as RPC requests.)
+SELF_CHECKED_ROUTES: Final = frozenset(
+    {"/milvus/v2/vectordb/{group}/{action}", "/v1/collections/{collection}/documents:ingest"}
+)
 
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 

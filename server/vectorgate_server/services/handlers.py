@@ -138,6 +138,22 @@ class CollectionAdminService:
         return response
 
     @requires(Permission.ADMIN)
+    async def ListStores(
+        self, request: cpb.ListStoresRequest, ctx: CallContext
+    ) -> cpb.ListStoresResponse:
+        """The configured stores."""
+        response = cpb.ListStoresResponse()
+        for name in sorted(self.gw.stores):
+            adapter = self.gw.stores[name]
+            response.stores.add(
+                name=name,
+                backend=adapter.backend,
+                is_default=name == self.gw.default_store,
+                keyword_search=adapter.capabilities.keyword_search,
+            )
+        return response
+
+    @requires(Permission.ADMIN)
     async def DeleteCollection(
         self, request: cpb.DeleteCollectionRequest, ctx: CallContext
     ) -> cpb.DeleteCollectionResponse:
@@ -240,6 +256,20 @@ class UpsertService:
         docs = await self.gw.get(target, list(request.ids), request.include_vectors)
         response = upb.GetDocumentsResponse()
         for doc in docs:
+            convert.document_to_pb(doc, response.documents.add())
+        return response
+
+    @requires(Permission.READ)
+    async def ListDocuments(
+        self, request: upb.ListDocumentsRequest, ctx: CallContext
+    ) -> upb.ListDocumentsResponse:
+        """Documents a page at a time, in scan order."""
+        target = self.gw.resolve(request.store, request.collection)
+        page = await self.gw.list_documents(
+            target, request.page_size, request.page_token, request.include_vectors
+        )
+        response = upb.ListDocumentsResponse(next_page_token=page.next_page_token)
+        for doc in page.items:
             convert.document_to_pb(doc, response.documents.add())
         return response
 

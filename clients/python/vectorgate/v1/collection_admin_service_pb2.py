@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from vectorgate.v1 import types_pb2 as vectorgate_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,vectorgate/v1/collection_admin_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19vectorgate/v1/types.proto\"N\n\x17\x43reateCollectionRequest\x12\x33\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.CollectionB\x04\xe2\x41\x01\x02\"I\n\x18\x43reateCollectionResponse\x12-\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.Collection\"9\n\x14GetCollectionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\"F\n\x15GetCollectionResponse\x12-\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.Collection\"N\n\x16ListCollectionsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"b\n\x17ListCollectionsResponse\x12.\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x19.vectorgate.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x17\x44\x65leteCollectionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse2\x96\x04\n\x16\x43ollectionAdminService\x12\x7f\n\x10\x43reateCollection\x12&.vectorgate.v1.CreateCollectionRequest\x1a\'.vectorgate.v1.CreateCollectionResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/collections:\x01*\x12z\n\rGetCollection\x12#.vectorgate.v1.GetCollectionRequest\x1a$.vectorgate.v1.GetCollectionResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/collections/{name}\x12y\n\x0fListCollections\x12%.vectorgate.v1.ListCollectionsRequest\x1a&.vectorgate.v1.ListCollectionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/collections\x12\x83\x01\n\x10\x44\x65leteCollection\x12&.vectorgate.v1.DeleteCollectionRequest\x1a\'.vectorgate.v1.DeleteCollectionResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/collections/{name}BDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,vectorgate/v1/collection_admin_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19vectorgate/v1/types.proto\"N\n\x17\x43reateCollectionRequest\x12\x33\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.CollectionB\x04\xe2\x41\x01\x02\"I\n\x18\x43reateCollectionResponse\x12-\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.Collection\"9\n\x14GetCollectionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\"F\n\x15GetCollectionResponse\x12-\n\ncollection\x18\x01 \x01(\x0b\x32\x19.vectorgate.v1.Collection\"N\n\x16ListCollectionsRequest\x12\r\n\x05store\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"b\n\x17ListCollectionsResponse\x12.\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x19.vectorgate.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x17\x44\x65leteCollectionRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse\"\x13\n\x11ListStoresRequest\"V\n\tStoreInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x12\n\nis_default\x18\x03 \x01(\x08\x12\x16\n\x0ekeyword_search\x18\x04 \x01(\x08\">\n\x12ListStoresResponse\x12(\n\x06stores\x18\x01 \x03(\x0b\x32\x18.vectorgate.v1.StoreInfo2\xfd\x04\n\x16\x43ollectionAdminService\x12\x7f\n\x10\x43reateCollection\x12&.vectorgate.v1.CreateCollectionRequest\x1a\'.vectorgate.v1.CreateCollectionResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/collections:\x01*\x12z\n\rGetCollection\x12#.vectorgate.v1.GetCollectionRequest\x1a$.vectorgate.v1.GetCollectionResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/collections/{name}\x12y\n\x0fListCollections\x12%.vectorgate.v1.ListCollectionsRequest\x1a&.vectorgate.v1.ListCollectionsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/collections\x12\x83\x01\n\x10\x44\x65leteCollection\x12&.vectorgate.v1.DeleteCollectionRequest\x1a\'.vectorgate.v1.DeleteCollectionResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/collections/{name}\x12\x65\n\nListStores\x12 .vectorgate.v1.ListStoresRequest\x1a!.vectorgate.v1.ListStoresResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/storesBDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,6 +49,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLLECTIONADMINSERVICE'].methods_by_name['ListCollections']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/collections'
   _globals['_COLLECTIONADMINSERVICE'].methods_by_name['DeleteCollection']._loaded_options = None
   _globals['_COLLECTIONADMINSERVICE'].methods_by_name['DeleteCollection']._serialized_options = b'\202\323\344\223\002\030*\026/v1/collections/{name}'
+  _globals['_COLLECTIONADMINSERVICE'].methods_by_name['ListStores']._loaded_options = None
+  _globals['_COLLECTIONADMINSERVICE'].methods_by_name['ListStores']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/stores'
   _globals['_CREATECOLLECTIONREQUEST']._serialized_start=153
   _globals['_CREATECOLLECTIONREQUEST']._serialized_end=231
   _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=233
@@ -65,6 +67,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECOLLECTIONREQUEST']._serialized_end=679
   _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=681
   _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=707
-  _globals['_COLLECTIONADMINSERVICE']._serialized_start=710
-  _globals['_COLLECTIONADMINSERVICE']._serialized_end=1244
+  _globals['_LISTSTORESREQUEST']._serialized_start=709
+  _globals['_LISTSTORESREQUEST']._serialized_end=728
+  _globals['_STOREINFO']._serialized_start=730
+  _globals['_STOREINFO']._serialized_end=816
+  _globals['_LISTSTORESRESPONSE']._serialized_start=818
+  _globals['_LISTSTORESRESPONSE']._serialized_end=880
+  _globals['_COLLECTIONADMINSERVICE']._serialized_start=883
+  _globals['_COLLECTIONADMINSERVICE']._serialized_end=1520
 # @@protoc_insertion_point(module_scope)

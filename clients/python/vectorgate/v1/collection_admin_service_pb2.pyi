@@ -64,3 +64,25 @@ class DeleteCollectionRequest(_message.Message):
 class DeleteCollectionResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListStoresRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StoreInfo(_message.Message):
+    __slots__ = ("name", "backend", "is_default", "keyword_search")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_SEARCH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    backend: str
+    is_default: bool
+    keyword_search: bool
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., is_default: _Optional[bool] = ..., keyword_search: _Optional[bool] = ...) -> None: ...
+
+class ListStoresResponse(_message.Message):
+    __slots__ = ("stores",)
+    STORES_FIELD_NUMBER: _ClassVar[int]
+    stores: _containers.RepeatedCompositeFieldContainer[StoreInfo]
+    def __init__(self, stores: _Optional[_Iterable[_Union[StoreInfo, _Mapping]]] = ...) -> None: ...

@@ -55,6 +55,11 @@ class CollectionAdminServiceStub:
                 request_serializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionRequest.SerializeToString,
                 response_deserializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionResponse.FromString,
                 _registered_method=True)
+        self.ListStores = channel.unary_unary(
+                '/vectorgate.v1.CollectionAdminService/ListStores',
+                request_serializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresRequest.SerializeToString,
+                response_deserializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionAdminServiceServicer:
@@ -89,6 +94,13 @@ class CollectionAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStores(self, request, context):
+        """Lists the configured stores, in name order, with their backend (master key only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +123,11 @@ def add_CollectionAdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteCollection,
                     request_deserializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionRequest.FromString,
                     response_serializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionResponse.SerializeToString,
+            ),
+            'ListStores': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStores,
+                    request_deserializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresRequest.FromString,
+                    response_serializer=vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +239,33 @@ class CollectionAdminService:
             '/vectorgate.v1.CollectionAdminService/DeleteCollection',
             vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionRequest.SerializeToString,
             vectorgate_dot_v1_dot_collection__admin__service__pb2.DeleteCollectionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vectorgate.v1.CollectionAdminService/ListStores',
+            vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresRequest.SerializeToString,
+            vectorgate_dot_v1_dot_collection__admin__service__pb2.ListStoresResponse.FromString,
             options,
             channel_credentials,
             insecure,

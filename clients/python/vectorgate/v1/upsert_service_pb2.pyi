@@ -76,3 +76,25 @@ class DeleteDocumentsRequest(_message.Message):
 class DeleteDocumentsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListDocumentsRequest(_message.Message):
+    __slots__ = ("collection", "store", "page_size", "page_token", "include_vectors")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_VECTORS_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    store: str
+    page_size: int
+    page_token: str
+    include_vectors: bool
+    def __init__(self, collection: _Optional[str] = ..., store: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_vectors: _Optional[bool] = ...) -> None: ...
+
+class ListDocumentsResponse(_message.Message):
+    __slots__ = ("documents", "next_page_token")
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    documents: _containers.RepeatedCompositeFieldContainer[_types_pb2.Document]
+    next_page_token: str
+    def __init__(self, documents: _Optional[_Iterable[_Union[_types_pb2.Document, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -55,6 +55,11 @@ class UpsertServiceStub:
                 request_serializer=vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsRequest.SerializeToString,
                 response_deserializer=vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsResponse.FromString,
                 _registered_method=True)
+        self.ListDocuments = channel.unary_unary(
+                '/vectorgate.v1.UpsertService/ListDocuments',
+                request_serializer=vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsRequest.SerializeToString,
+                response_deserializer=vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsResponse.FromString,
+                _registered_method=True)
 
 
 class UpsertServiceServicer:
@@ -93,6 +98,17 @@ class UpsertServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListDocuments(self, request, context):
+        """Lists the documents of a collection a page at a time, in the store's scan
+        order (ascending id unless the backend documents another order). Through a
+        virtual index, only the documents inside its policy filter are listed, so a
+        page may hold fewer than `page_size` documents before the last one.
+        UNIMPLEMENTED for a backend that cannot enumerate documents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UpsertServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +131,11 @@ def add_UpsertServiceServicer_to_server(servicer, server):
                     servicer.DeleteDocuments,
                     request_deserializer=vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsRequest.FromString,
                     response_serializer=vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsResponse.SerializeToString,
+            ),
+            'ListDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDocuments,
+                    request_deserializer=vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsRequest.FromString,
+                    response_serializer=vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +247,33 @@ class UpsertService:
             '/vectorgate.v1.UpsertService/DeleteDocuments',
             vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsRequest.SerializeToString,
             vectorgate_dot_v1_dot_upsert__service__pb2.DeleteDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vectorgate.v1.UpsertService/ListDocuments',
+            vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsRequest.SerializeToString,
+            vectorgate_dot_v1_dot_upsert__service__pb2.ListDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,
