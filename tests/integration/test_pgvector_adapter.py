@@ -36,7 +36,7 @@ from vectorgate_server.domain import (
     SearchQuery,
     as_float32,
 )
-from vectorgate_server.errors import InvalidArgument, Unavailable
+from vectorgate_server.errors import InvalidArgument, Unavailable, Unsupported
 from vectorgate_server.filters.pgvector import compile_filter
 
 pytestmark = pytest.mark.integration
@@ -208,16 +208,17 @@ async def test_invalid_index_specs(pg: PgvectorAdapter, index: IndexSpec, field:
 
 
 async def test_dimensions_beyond_what_pgvector_indexes(pg: PgvectorAdapter) -> None:
-    with pytest.raises(InvalidArgument) as info:
+    with pytest.raises(Unsupported) as info:
         await pg.create_collection(CollectionSpec("wide", 3000))
-    assert info.value.field == "index_type"
+    assert "HNSW indexes over more than 2000 dimensions" in info.value.message
     info_flat = await pg.create_collection(
         CollectionSpec("wide", 3000, index=IndexSpec(type="FLAT"))
     )
     assert info_flat.dimension == 3000
-    with pytest.raises(InvalidArgument) as too_wide:
+    with pytest.raises(Unsupported) as too_wide:
         await pg.create_collection(CollectionSpec("wider", 20000, index=IndexSpec(type="FLAT")))
-    assert too_wide.value.field == "collection.dimension"
+    assert too_wide.value.backend == "pgvector"
+    assert await pg.list_collections() == ["wide"]
 
 
 async def test_ivf_flat_spelling_and_store_defaults(

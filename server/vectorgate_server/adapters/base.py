@@ -85,7 +85,7 @@ class Adapter(Protocol):
 
     #: Configured store name.
     store: str
-    #: Backend kind: "lancedb", "milvus", "qdrant", "opensearch", "pinecone".
+    #: Backend kind: "lancedb", "milvus", "qdrant", "opensearch", "pinecone", "pgvector".
     backend: str
     capabilities: Capabilities
 

@@ -106,6 +106,7 @@ from ..errors import (
     InvalidVector,
     NotFound,
     Unavailable,
+    Unsupported,
     VectorgateError,
 )
 from ..filters.common import FieldType, metadata_type
@@ -428,10 +429,10 @@ class PgvectorAdapter:
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Record the spec in the catalog and create the table and its indexes, atomically."""
         if spec.dimension > _MAX_DIMENSION:
-            raise InvalidArgument(
-                f"collection.dimension: pgvector's vector type holds at most {_MAX_DIMENSION} "
-                "dimensions",
-                field="collection.dimension",
+            raise Unsupported(
+                backend=BACKEND,
+                operation=f"vectors of more than {_MAX_DIMENSION} dimensions",
+                detail=f"collection {spec.name!r} asks for {spec.dimension}",
             )
         index = (
             _check_index(spec.index, spec.dimension, "collection.index")
@@ -569,6 +570,8 @@ class PgvectorAdapter:
         layout = await self._layout(name)
         for attempt in range(3):
             rows = await _rows_off_loop(documents, layout, name)
+            if not rows.ids:
+                return
             try:
                 await self._write(name, layout, rows)
             except _TypeRace:
@@ -916,6 +919,9 @@ class PgvectorAdapter:
                     )
                 raise
             layout.ann = _Ann(kind=layout.index.type, lists=int(params.get("lists", 0)))
+            # Other cached copies of the layout learn about the index on their next use.
+            if self._layouts.get(name) is not layout:
+                self._layouts.pop(name, None)
             log.info(
                 "pgvector store %r: built the %s index of %r (%d rows)",
                 self.store,
@@ -963,6 +969,12 @@ class PgvectorAdapter:
         except pg_errors.UndefinedTable as exc:
             if collection is None:
                 raise Unavailable(f"{self._where()}: {_first_line(exc)}") from exc
+            self._layouts.pop(collection, None)
+            raise self._not_found(collection) from exc
+        except pg_errors.ForeignKeyViolation as exc:
+            # A metadata type recorded for a collection dropped meanwhile.
+            if collection is None:
+                raise
             self._layouts.pop(collection, None)
             raise self._not_found(collection) from exc
         except pg_errors.QueryCanceled as exc:
@@ -1046,6 +1058,8 @@ class PgvectorAdapter:
             fresh.next_index_rows = layout.next_index_rows
         else:
             fresh.next_index_rows = self.index_min_rows
+            # Unknown size (e.g. a restart during a build): the next write counts the rows.
+            fresh.rows_estimate = self.index_min_rows
         self._layouts[name] = fresh
         return fresh
 
@@ -1120,10 +1134,10 @@ def _check_index(index: IndexSpec, dimension: int | None, path: str) -> IndexSpe
             f"{field_name}: ef_construction must be at least twice m", field=field_name
         )
     if kind != _FLAT and dimension is not None and dimension > _MAX_INDEXED_DIMENSION:
-        raise InvalidArgument(
-            f"{type_field}: pgvector indexes vectors of at most {_MAX_INDEXED_DIMENSION} "
-            f"dimensions (this collection has {dimension}); use {_FLAT}",
-            field=type_field,
+        raise Unsupported(
+            backend=BACKEND,
+            operation=f"{kind} indexes over more than {_MAX_INDEXED_DIMENSION} dimensions",
+            detail=f"the collection has {dimension}; use index type {_FLAT} (exact search)",
         )
     return IndexSpec(type=kind, params=params)
 
