@@ -576,7 +576,11 @@ class PgvectorAdapter:
                 await self._write(name, layout, rows)
             except _TypeRace:
                 if attempt == 2:
-                    raise
+                    # Writers keep typing new keys under this batch: retryable.
+                    raise Unavailable(
+                        f"{self._where()}: metadata keys of collection {name!r} kept changing "
+                        "while this batch was written; retry it"
+                    ) from None
                 layout = await self._layout(name, refresh=True)
                 continue
             break
