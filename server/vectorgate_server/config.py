@@ -23,6 +23,7 @@ Stores
 ``qdrant``     :class:`QdrantConfig`      ``collection_name``       ``vector_size``
 ``opensearch`` :class:`OpenSearchConfig`  ``index_name``            ``dimensions``
 ``pinecone``   :class:`PineconeConfig`    ``index_name``            ``dimensions``
+``pgvector``   :class:`PgvectorConfig`    ``collection_name``       ``dimensions``
 =============  =========================  ========================  ===================
 
 Every store model has ``name``, ``type``, ``origin`` and the uniform accessors
@@ -104,6 +105,7 @@ __all__ = [
     "MilvusConfig",
     "OpenSearchAuth",
     "OpenSearchConfig",
+    "PgvectorConfig",
     "PineconeConfig",
     "QdrantConfig",
     "RagSettings",
@@ -116,13 +118,14 @@ __all__ = [
     "load_config",
 ]
 
-StoreType: TypeAlias = Literal["lancedb", "milvus", "qdrant", "opensearch", "pinecone"]
+StoreType: TypeAlias = Literal["lancedb", "milvus", "qdrant", "opensearch", "pinecone", "pgvector"]
 STORE_TYPES: Final[tuple[StoreType, ...]] = (
     "lancedb",
     "milvus",
     "qdrant",
     "opensearch",
     "pinecone",
+    "pgvector",
 )
 MetricName: TypeAlias = Literal["cosine", "l2", "ip"]
 #: Where a store definition came from.
@@ -137,7 +140,7 @@ _STORE_NAME_RE: Final = re.compile(r"[^\s/]{1,128}")
 #: Keys whose values are secrets: never echoed in errors, wrapped in SecretStr in free-form dicts.
 _SECRET_KEY_RE: Final = re.compile(
     r"(api_?key|apikey|password|passwd|secret|token|credential|master_key|database_url"
-    r"|private_key|access_key)",
+    r"|private_key|access_key|dsn)",
     re.IGNORECASE,
 )
 
@@ -496,9 +499,97 @@ class PineconeConfig(BaseStoreConfig):
         return self.dimensions
 
 
+_PG_PREFIX_RE: Final = re.compile(r"[a-z_][a-z0-9_]{0,15}")
+_PG_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_PG_INDEX_TYPES: Final[Mapping[str, str]] = {
+    "HNSW": "HNSW",
+    "IVFFLAT": "IVFFLAT",
+    "IVF_FLAT": "IVFFLAT",
+    "FLAT": "FLAT",
+}
+
+
+class PgvectorConfig(BaseStoreConfig):
+    """PostgreSQL with the pgvector extension: one table per collection."""
+
+    type: Literal["pgvector"] = "pgvector"
+    #: libpq connection string or URI (``postgresql://user:password@host:5432/db``).
+    dsn: SecretStr
+    #: Schema holding the tables (created if missing).
+    schema_name: str = "public"
+    #: Prefix of every table vectorgate creates (catalog and collections).
+    table_prefix: str = "vg_"
+    collection_name: str | None = None
+    #: ANN index of new collections that name none: ``HNSW`` (default), ``IVFFLAT`` or
+    #: ``FLAT`` (no index: exact search).
+    index_type: str | None = None
+    index_params: dict[str, Any] = Field(default_factory=dict)
+    #: ``COSINE``, ``L2`` or ``IP`` (same as ``metric``; the seeds' spelling).
+    metric_type: str | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    #: A collection gets its ANN index once it holds this many rows; below, search is exact.
+    index_min_rows: int = Field(default=20_000, ge=1)
+    #: PostgreSQL text search configuration of new collections (keyword search).
+    text_search_config: str = "english"
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+
+    @field_validator("index_type", "metric_type", mode="after")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value is not None else None
+
+    @model_validator(mode="after")
+    def _check(self) -> PgvectorConfig:
+        if not _PG_PREFIX_RE.fullmatch(self.table_prefix):
+            raise ValueError(
+                f"table_prefix {self.table_prefix!r}: 1-16 characters, lower-case letters, "
+                "digits and '_', not starting with a digit"
+            )
+        if not _PG_NAME_RE.fullmatch(self.schema_name):
+            raise ValueError(f"schema_name {self.schema_name!r} is not a plain SQL identifier")
+        if not _PG_NAME_RE.fullmatch(self.text_search_config):
+            raise ValueError(
+                f"text_search_config {self.text_search_config!r} is not a configuration name"
+            )
+        if self.index_type is not None and self.index_type not in _PG_INDEX_TYPES:
+            raise ValueError(
+                f"index_type {self.index_type!r}: expected HNSW, IVFFLAT (or IVF_FLAT) or FLAT"
+            )
+        if self.metric_type is not None:
+            metric = _METRIC_ALIASES.get(self.metric_type.lower())
+            if metric is None:
+                raise ValueError(f"metric_type {self.metric_type!r}: expected COSINE, L2 or IP")
+            if self.metric is not None and self.metric != metric:
+                raise ValueError(
+                    f"'metric' ({self.metric}) and 'metric_type' ({self.metric_type}) disagree"
+                )
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size must not exceed pool_max_size")
+        return self
+
+    @property
+    def default_index_type(self) -> str:
+        """The index type of new collections that name none (canonical spelling)."""
+        return _PG_INDEX_TYPES[self.index_type] if self.index_type else "HNSW"
+
+    @property
+    def collection(self) -> str | None:
+        return self.collection_name
+
+    @property
+    def dimension(self) -> int | None:
+        return self.dimensions
+
+
 #: Any store configuration; discriminated on ``type``.
 StoreConfig: TypeAlias = Annotated[
-    LanceDBConfig | MilvusConfig | QdrantConfig | OpenSearchConfig | PineconeConfig,
+    LanceDBConfig
+    | MilvusConfig
+    | QdrantConfig
+    | OpenSearchConfig
+    | PineconeConfig
+    | PgvectorConfig,
     Field(discriminator="type"),
 ]
 
@@ -508,6 +599,7 @@ _STORE_CLASSES: Final[Mapping[str, type[BaseStoreConfig]]] = {
     "qdrant": QdrantConfig,
     "opensearch": OpenSearchConfig,
     "pinecone": PineconeConfig,
+    "pgvector": PgvectorConfig,
 }
 
 
@@ -1045,6 +1137,7 @@ _REGISTRY_COLLECTION_FIELD: Final[Mapping[str, str]] = {
     "qdrant": "collection_name",
     "opensearch": "index_name",
     "pinecone": "index_name",
+    "pgvector": "collection_name",
 }
 _REGISTRY_BASE_FIELD: Final[Mapping[str, str]] = {
     "lancedb": "uri",
@@ -1052,6 +1145,7 @@ _REGISTRY_BASE_FIELD: Final[Mapping[str, str]] = {
     "qdrant": "url",
     "opensearch": "hosts",
     "pinecone": "host",
+    "pgvector": "dsn",
 }
 #: LiteLLM-native parameter -> store field, per provider (kept in native_defaults too).
 _REGISTRY_NATIVE_FIELDS: Final[Mapping[str, Mapping[str, str]]] = {

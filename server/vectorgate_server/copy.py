@@ -136,7 +136,9 @@ class CopyResult:
 ProgressCallback = Callable[[int, int | None], None]
 
 
-async def _prepare_target(source_info: CollectionInfo, target: Adapter, target_name: str) -> bool:
+async def _prepare_target(
+    source_info: CollectionInfo, source_backend: str, target: Adapter, target_name: str
+) -> bool:
     """Create the target collection like the source; True if created. Refuses a mismatch."""
     try:
         existing = await target.describe_collection(target_name)
@@ -145,6 +147,10 @@ async def _prepare_target(source_info: CollectionInfo, target: Adapter, target_n
         accepted = target.capabilities.index_types
         if index.type and accepted and index.type.upper() not in accepted:
             index = IndexSpec()
+        elif index.params and source_backend != target.backend:
+            # Build parameters are named per backend (Milvus nlist, Qdrant ef_construct,
+            # OpenSearch engine, pgvector lists): another backend gets the type alone.
+            index = IndexSpec(type=index.type)
         await target.create_collection(
             CollectionSpec(
                 name=target_name,
@@ -207,7 +213,7 @@ async def copy_collection(
             )
         after, copied = state.after, state.copied
         resumed_after = after
-    created = await _prepare_target(source_info, target, target_name)
+    created = await _prepare_target(source_info, source.backend, target, target_name)
     total = source_info.document_count
     if total is None:
         total = await source.count(source_name)

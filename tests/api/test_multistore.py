@@ -16,9 +16,9 @@ import grpc
 import httpx
 import pytest
 
-from tests.support.corpus import PRODUCTS
 from tests.support.servers import ServerThread, make_config
 from vectorgate import Client
+from vectorgate.testing.corpus import PRODUCTS
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import search_service_pb2_grpc as sgrpc
 from vectorgate.v1 import types_pb2

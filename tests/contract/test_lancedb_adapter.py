@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tests.support.reference import brute_force
+from vectorgate.testing.reference import brute_force
 from vectorgate_server.adapters.lancedb import LanceDBAdapter
 from vectorgate_server.domain import (
     CollectionSpec,

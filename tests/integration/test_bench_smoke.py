@@ -33,7 +33,7 @@ def test_bench_search_smoke(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert results["mode"] == "smoke"
     by_name = {b["backend"]: b for b in results["backends"]}
-    for backend in ("lancedb", "qdrant-edge"):
+    for backend in ("lancedb", "qdrant-edge", "pgvector"):
         measured = by_name[backend]
         assert "error" not in measured, measured
         size = measured["sizes"][0]

@@ -1,4 +1,5 @@
-"""``vectorgate copy``: LanceDB -> Milvus Lite -> Qdrant -> LanceDB, resume, refusals.
+"""``vectorgate copy``: LanceDB -> Milvus Lite -> Qdrant -> LanceDB, resume, refusals,
+and pgvector to and from every other backend.
 
 The ``qd`` store is a ``path:`` Qdrant store: embedded Qdrant, i.e. Qdrant's own
 engine in-process (qdrant-edge).
@@ -7,6 +8,7 @@ engine in-process (qdrant-edge).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.contract.backends import lancedb, milvus, opensearch, pgvector, pinecone, qdrant
+from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.cli import main
@@ -254,3 +258,77 @@ def test_copy_to_and_from_the_real_milvus_server(
     assert capsys.readouterr().out.count("counts verified: 2000") == 3
     for store, name in (("srv", "docs"), ("mil", "fromsrv"), ("qd", "fromsrv")):
         assert_same(asyncio.run(read_all(config, store, name)), docs)
+
+
+def test_copy_with_pgvector_through_the_cli(
+    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LanceDB -> pgvector -> Milvus Lite, each store from the configuration file."""
+    server = request.getfixturevalue("pgvector_server")
+    schema = pgvector.schema_for(request, server.dsn(), tmp_path)
+    config_path = write_config(tmp_path)
+    config_path.write_text(
+        config_path.read_text(encoding="utf-8")
+        + f"  pg:\n    type: pgvector\n    dsn: {server.dsn()}\n    schema_name: {schema}\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    docs = make_documents(3_000, seed=4)
+    asyncio.run(seed(config, "lance", "docs", docs))
+
+    assert copy_cli(config_path, "lance/docs", "pg/docs") == 0
+    assert copy_cli(config_path, "pg/docs", "mil/frompg", "--page-size", "700") == 0
+    assert capsys.readouterr().out.count("counts verified: 3000") == 2
+    for store, name in (("pg", "docs"), ("mil", "frompg")):
+        assert_same(asyncio.run(read_all(config, store, name)), docs)
+
+
+#: Every other backend's factories of the contract suite (those without a server skip).
+OTHER_BACKENDS: dict[str, Factory] = {
+    name: factory
+    for module in (lancedb, milvus, qdrant, opensearch, pinecone)
+    for name, factory in module.FACTORIES.items()
+}
+
+
+async def _read(adapter: Adapter, name: str) -> list[Document]:
+    out: list[Document] = []
+    after: str | None = None
+    while page := await adapter.scan(name, after=after, limit=400, include_vectors=True):
+        out.extend(page)
+        after = page[-1].id
+    return out
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_BACKENDS))
+async def test_copy_between_pgvector_and_every_backend(
+    other: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """pgvector -> other backend -> pgvector (a new collection): nothing lost or changed."""
+    docs = make_documents(600, seed=5)
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "other").mkdir()
+    async with (
+        pgvector.server(request, tmp_path / "pg") as pg,
+        OTHER_BACKENDS[other](request, tmp_path / "other") as target,
+    ):
+        await pg.create_collection(
+            CollectionSpec(name="src", dimension=DIM, metric=Metric.COSINE, embedding_model="none")
+        )
+        await pg.upsert("src", docs)
+        try:
+            there = await copy_collection(pg, "src", target, "copied", page_size=250)
+            assert there.copied == len(docs)
+            assert_same(await _read(target, "copied"), docs)
+            back = await copy_collection(target, "copied", pg, "back", page_size=250)
+            assert back.copied == len(docs)
+            assert_same(await _read(pg, "back"), docs)
+            info = await pg.describe_collection("back")
+            assert (info.dimension, info.metric, info.document_count) == (
+                DIM,
+                Metric.COSINE,
+                len(docs),
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await target.drop_collection("copied")

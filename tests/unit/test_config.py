@@ -16,6 +16,7 @@ from vectorgate_server.config import (
     LanceDBConfig,
     MilvusConfig,
     OpenSearchConfig,
+    PgvectorConfig,
     PineconeConfig,
     QdrantConfig,
     load_config,
@@ -645,12 +646,12 @@ def test_store_type_required_unless_name_is_a_type(tmp_path: Path) -> None:
     err = load_error(tmp_path, "vector_stores:\n  docs:\n    uri: /x\n")
     assert err.errors == (
         "vector_stores.docs.type: field required (the store name 'docs' is not a store type; "
-        "set type to one of lancedb, milvus, qdrant, opensearch, pinecone)",
+        "set type to one of lancedb, milvus, qdrant, opensearch, pinecone, pgvector)",
     )
     err = load_error(tmp_path, "vector_stores:\n  docs:\n    type: chroma\n")
     assert err.errors == (
         "vector_stores.docs.type: unknown store type 'chroma'; "
-        "expected one of lancedb, milvus, qdrant, opensearch, pinecone",
+        "expected one of lancedb, milvus, qdrant, opensearch, pinecone, pgvector",
     )
 
 
@@ -831,7 +832,7 @@ def test_registry_unsupported_provider_and_missing_fields(tmp_path: Path) -> Non
     )
     assert err.errors == (
         "vector_store_registry[0].litellm_params.custom_llm_provider: unsupported provider "
-        "'bedrock'; vectorgate supports lancedb, milvus, qdrant, opensearch, pinecone",
+        "'bedrock'; vectorgate supports lancedb, milvus, qdrant, opensearch, pinecone, pgvector",
         "vector_store_registry[1].litellm_params.vector_store_id: field required",
         "vector_store_registry[2].extra_thing: unknown key",
     )
@@ -1169,7 +1170,7 @@ def test_vector_store_type_selects(tmp_path: Path, value: str, expected: str) ->
         (
             "chroma",
             "VECTOR_STORE_TYPE: 'chroma' is neither a configured store (docs, faq, local, "
-            "search) nor a store type (lancedb, milvus, qdrant, opensearch, pinecone)",
+            "search) nor a store type (lancedb, milvus, qdrant, opensearch, pinecone, pgvector)",
         ),
     ],
 )
@@ -1228,6 +1229,7 @@ def test_example_config_every_store_valid(tmp_path: Path) -> None:
             "OPENSEARCH_USER",
             "OPENSEARCH_PASSWORD",
             "PINECONE_API_KEY",
+            "PGVECTOR_DSN",
         )
     }
     config = load(tmp_path, text, env)
@@ -1237,6 +1239,7 @@ def test_example_config_every_store_valid(tmp_path: Path) -> None:
         "qdrant",
         "opensearch",
         "pinecone",
+        "pgvector",
     ]
 
 
@@ -1249,3 +1252,93 @@ def test_server_overrides_apply_before_derived_paths(tmp_path: Path) -> None:
     store = cfg.stores["lancedb"]
     assert isinstance(store, LanceDBConfig)
     assert store.uri == str(tmp_path / "d" / "lancedb")
+
+
+SEED_PGVECTOR = """\
+vector_stores:
+  pgvector:
+    enabled: true
+    dsn: os.environ/PGVECTOR_DSN
+    table_prefix: rag_
+    embedding_model: "text-embedding-3-small"
+    dimensions: 1536
+    index_type: hnsw
+    metric_type: COSINE
+"""
+
+
+def test_seed_style_pgvector(tmp_path: Path) -> None:
+    dsn = "postgresql://vg:pg-secret-pw@db:5432/rag"
+    config = load(tmp_path, SEED_PGVECTOR, {"PGVECTOR_DSN": dsn})
+    store = config.stores["pgvector"]
+    assert isinstance(store, PgvectorConfig)
+    assert store.type == "pgvector"
+    assert store.dsn.get_secret_value() == dsn
+    assert (store.table_prefix, store.schema_name) == ("rag_", "public")
+    assert (store.index_type, store.default_index_type, store.metric_type) == (
+        "HNSW",
+        "HNSW",
+        "COSINE",
+    )
+    assert (store.dimension, store.embedding_model) == (1536, "text-embedding-3-small")
+    assert store.index_min_rows == 20_000
+    assert "pg-secret-pw" not in repr(store)
+    assert "pg-secret-pw" not in str(config.redacted_dict())
+
+
+def test_pgvector_dsn_is_required_and_never_echoed(tmp_path: Path) -> None:
+    err = load_error(tmp_path, "vector_stores:\n  pgvector:\n    table_prefix: x_\n")
+    assert any(e.startswith("vector_stores.pgvector.dsn: field required") for e in err.errors)
+    err = load_error(
+        tmp_path,
+        "vector_stores:\n  pgvector:\n    dsn: [postgresql://u:pg-secret-pw@h/db]\n",
+    )
+    assert "pg-secret-pw" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("table_prefix: Bad-Prefix", "table_prefix 'Bad-Prefix'"),
+        ("table_prefix: ''", "table_prefix ''"),
+        ("schema_name: 'a b'", "schema_name 'a b'"),
+        ('text_search_config: "english\'; --"', "text_search_config"),
+        ("index_type: diskann", "index_type 'DISKANN'"),
+        ("metric_type: hamming", "metric_type 'HAMMING'"),
+        ("metric: l2\n    metric_type: COSINE", "disagree"),
+        ("pool_min_size: 5\n    pool_max_size: 2", "pool_min_size"),
+        ("index_min_rows: 0", "index_min_rows"),
+    ],
+)
+def test_pgvector_invalid_settings(tmp_path: Path, extra: str, message: str) -> None:
+    err = load_error(
+        tmp_path,
+        f"vector_stores:\n  pg:\n    type: pgvector\n    dsn: postgresql://h/db\n    {extra}\n",
+    )
+    assert any(message in e for e in err.errors), err.errors
+
+
+def test_pgvector_ivf_flat_spelling_and_registry(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        vector_stores:
+          pg:
+            type: pgvector
+            dsn: postgresql://h/db
+            index_type: IVF_FLAT
+        vector_store_registry:
+          - vector_store_name: kb
+            litellm_params:
+              custom_llm_provider: pgvector
+              vector_store_id: docs
+              api_base: postgresql://u:pw@h/db
+        """,
+    )
+    pg = config.stores["pg"]
+    assert isinstance(pg, PgvectorConfig)
+    assert (pg.index_type, pg.default_index_type) == ("IVF_FLAT", "IVFFLAT")
+    kb = config.stores["kb"]
+    assert isinstance(kb, PgvectorConfig)
+    assert kb.collection == "docs"
+    assert kb.dsn.get_secret_value() == "postgresql://u:pw@h/db"

@@ -2,7 +2,7 @@
 
 The compiled queries are also run through the OpenSearch test server against
 documents in the typed metadata layout and compared with the reference
-evaluator (``tests/support/reference.py``), so the golden shapes are known to
+evaluator (``vectorgate/testing/reference.py``), so the golden shapes are known to
 mean what the portable semantics say.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
-from tests.support.reference import matches
+from vectorgate.testing.reference import matches
 from vectorgate_server.domain import And, Condition, Filter, Metadata, Not, Op, Or
 from vectorgate_server.errors import InvalidFilter
 from vectorgate_server.filters.common import FieldType

@@ -2,7 +2,7 @@
 
 * Random filter trees over random metadata: the LanceDB adapter (its SQL run
   against a real table) and the Qdrant adapter (local mode) select exactly the
-  documents :func:`tests.support.reference.matches` selects.
+  documents :func:`vectorgate.testing.reference.matches` selects.
 * The other compilers (Milvus, OpenSearch, Pinecone) raise nothing but domain
   errors, and every string reaches their output escaped.
 * The vector codec round-trips, rejects NaN/Inf, and never crashes on bytes.
@@ -26,7 +26,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tests.support.reference import matches
+from vectorgate.testing.reference import matches
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import types_pb2
 from vectorgate.v1 import upsert_service_pb2 as upb

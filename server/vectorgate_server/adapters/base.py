@@ -3,8 +3,8 @@
 An adapter owns one configured store (one client / connection pool) and speaks
 domain types only: it never imports protobuf, never sees HTTP or gRPC, and
 raises :mod:`vectorgate_server.errors` exceptions. Blocking SDK calls run off
-the event loop. The contract suite in ``tests/contract`` is the definition of
-"an adapter works".
+the event loop. The contract suite (:mod:`vectorgate.testing`, run on every
+backend by ``tests/contract``) is the definition of "an adapter works".
 
 Semantics every adapter must honour:
 
@@ -85,7 +85,7 @@ class Adapter(Protocol):
 
     #: Configured store name.
     store: str
-    #: Backend kind: "lancedb", "milvus", "qdrant", "opensearch", "pinecone".
+    #: Backend kind: "lancedb", "milvus", "qdrant", "opensearch", "pinecone", "pgvector".
     backend: str
     capabilities: Capabilities
 

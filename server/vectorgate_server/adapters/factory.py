@@ -12,6 +12,7 @@ from ..config import (
     LanceDBConfig,
     MilvusConfig,
     OpenSearchConfig,
+    PgvectorConfig,
     PineconeConfig,
     QdrantConfig,
     StoreConfig,
@@ -58,6 +59,10 @@ def create_adapter(config: StoreConfig, *, data_dir: Path) -> Adapter:
             from .pinecone import PineconeAdapter
 
             return PineconeAdapter.from_config(config)
+        if isinstance(config, PgvectorConfig):
+            from .pgvector import PgvectorAdapter
+
+            return PgvectorAdapter.from_config(config)
     except ImportError as exc:
         raise _missing(config, exc) from exc
     raise BackendUnavailable(f"store {config.name!r}: unknown backend type {config.type!r}")

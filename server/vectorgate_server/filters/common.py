@@ -5,7 +5,7 @@ Portable semantics
 
 Every backend compiles a :data:`~vectorgate_server.domain.Filter` tree so that
 it selects exactly the documents this section describes;
-``tests/support/reference.py`` is the executable form of it and the contract
+``vectorgate.testing.reference`` is the executable form of it and the contract
 suite checks every adapter against it.
 
 Field types

@@ -16,18 +16,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.support.milvus_fixtures import MilvusServerInfo
+from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
 from vectorgate_server.adapters.milvus import MilvusAdapter
 from vectorgate_server.config import MilvusConfig
-
-Factory = Callable[
-    [pytest.FixtureRequest, pathlib.Path], contextlib.AbstractAsyncContextManager[Adapter]
-]
 
 
 @contextlib.asynccontextmanager

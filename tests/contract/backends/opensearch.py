@@ -22,16 +22,13 @@ import contextlib
 import hashlib
 import os
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
+from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
 from vectorgate_server.adapters.opensearch import OpenSearchAdapter
-
-Factory = Callable[
-    [pytest.FixtureRequest, pathlib.Path], contextlib.AbstractAsyncContextManager[Adapter]
-]
 
 
 def _prefix(tmp_path: pathlib.Path) -> str:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
+from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
 from vectorgate_server.adapters.pinecone import PineconeAdapter
-
-Factory = Callable[
-    [pytest.FixtureRequest, pathlib.Path], contextlib.AbstractAsyncContextManager[Adapter]
-]
 
 
 @contextlib.asynccontextmanager

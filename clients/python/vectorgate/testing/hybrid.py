@@ -10,13 +10,13 @@ closer to the bare query), checked on each backend rather than assumed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
-from tests.support import corpus
 from vectorgate_server.adapters.base import Adapter, supports_keyword_search
 from vectorgate_server.app import Gateway
 from vectorgate_server.domain import Document, IndexSpec
@@ -27,8 +27,8 @@ from vectorgate_server.multisearch import FusedSearchRequest, MultiSearcher, Ret
 from vectorgate_server.services.registry import CallContext
 from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
 
-if TYPE_CHECKING:
-    from tests.contract.conftest import Names
+from . import corpus
+from .fixtures import AdapterFixtures, Names
 
 STORE = "store"
 
@@ -52,27 +52,12 @@ KEYWORD = frozenset({Retriever.KEYWORD})
 HYBRID = frozenset({Retriever.DENSE, Retriever.KEYWORD})
 
 
-@pytest.fixture(scope="module")
-def embeddings() -> EmbeddingRegistry:
+@functools.cache
+def _embeddings() -> EmbeddingRegistry:
+    """The local embedding model, loaded once per process."""
     registry = default_registry()
     registry.warm_up()
     return registry
-
-
-@pytest.fixture
-async def searcher(
-    adapter: Adapter, embeddings: EmbeddingRegistry, tmp_path: Path
-) -> AsyncIterator[MultiSearcher]:
-    db = Database(tmp_path / "state.db")
-    gateway = Gateway(
-        stores={STORE: adapter},
-        default_store=STORE,
-        embeddings=embeddings,
-        indexes=IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json),
-        database=db,
-    )
-    yield MultiSearcher(gateway, Retrieval())
-    db.close()
 
 
 async def _load(searcher: MultiSearcher, name: str) -> None:
@@ -110,22 +95,48 @@ async def _ids(
     return [h.hit.id for h in outcome.hits]
 
 
-async def test_hybrid_finds_exact_terms_that_dense_misses(
-    adapter: Adapter, searcher: MultiSearcher, names: Names
-) -> None:
-    name = names.new("hybrid")
-    await _load(searcher, name)
-    if not supports_keyword_search(adapter):
-        with pytest.raises(Unsupported) as info:
-            await _ids(searcher, name, "ZX-4471-Q", HYBRID, 3)
-        assert info.value.operation == "keyword search"
-        return
-    for query, wanted in (("ZX-4471-Q", "p1"), ("Oyelaran-Whitcombe", "n1")):
-        dense = await _ids(searcher, name, query, DENSE, 1)
-        keyword = await _ids(searcher, name, query, KEYWORD, 3)
-        hybrid = await _ids(searcher, name, query, HYBRID, 3, keyword_weight=2.0)
-        # Dense alone does not put the exact match first; keyword search does,
-        # and hybrid (keyword weighted 2:1) keeps it first.
-        assert dense != [wanted], (query, dense)
-        assert keyword[0] == wanted, (query, keyword)
-        assert hybrid[0] == wanted, (query, hybrid)
+class HybridSearchContractTests(AdapterFixtures):
+    """Hybrid search through the gateway finds what dense search misses."""
+
+    pytestmark = [pytest.mark.asyncio]
+
+    @pytest.fixture
+    def embeddings(self) -> EmbeddingRegistry:
+        """The gateway's default embedding model (the local ONNX MiniLM)."""
+        return _embeddings()
+
+    @pytest_asyncio.fixture
+    async def searcher(
+        self, adapter: Adapter, embeddings: EmbeddingRegistry, tmp_path: Path
+    ) -> AsyncIterator[MultiSearcher]:
+        """A gateway with ``adapter`` as its only store, and its fused searcher."""
+        db = Database(tmp_path / "state.db")
+        gateway = Gateway(
+            stores={STORE: adapter},
+            default_store=STORE,
+            embeddings=embeddings,
+            indexes=IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json),
+            database=db,
+        )
+        yield MultiSearcher(gateway, Retrieval())
+        db.close()
+
+    async def test_hybrid_finds_exact_terms_that_dense_misses(
+        self, adapter: Adapter, searcher: MultiSearcher, names: Names
+    ) -> None:
+        name = names.new("hybrid")
+        await _load(searcher, name)
+        if not supports_keyword_search(adapter):
+            with pytest.raises(Unsupported) as info:
+                await _ids(searcher, name, "ZX-4471-Q", HYBRID, 3)
+            assert info.value.operation == "keyword search"
+            return
+        for query, wanted in (("ZX-4471-Q", "p1"), ("Oyelaran-Whitcombe", "n1")):
+            dense = await _ids(searcher, name, query, DENSE, 1)
+            keyword = await _ids(searcher, name, query, KEYWORD, 3)
+            hybrid = await _ids(searcher, name, query, HYBRID, 3, keyword_weight=2.0)
+            # Dense alone does not put the exact match first; keyword search does,
+            # and hybrid (keyword weighted 2:1) keeps it first.
+            assert dense != [wanted], (query, dense)
+            assert keyword[0] == wanted, (query, keyword)
+            assert hybrid[0] == wanted, (query, hybrid)
