@@ -171,11 +171,6 @@ CREATE_INDEX = Cite(
     _DOCS + "api-reference/index-apis/create-index/",
     "(paraphrase) PUT /{index} creates a new index; the body takes settings, mappings and aliases.",
 )
-INDEX_EXISTS = Cite(
-    _DOCS + "api-reference/index-apis/exists/",
-    "The index exists API operation returns only one of two possible response codes: 200 -- "
-    "the index exists, and 404 -- the index does not exist.",
-)
 INDEX_NOT_FOUND = Cite(
     _DOCS + "api-reference/document-apis/delete-document/",
     "attempting to delete a document from a non-existent index returns an "
@@ -196,8 +191,8 @@ KNN_SETTINGS = Cite(
     _DOCS + "vector-search/settings/",
     "(table) index.knn: Whether the index should build native library indexes for the "
     "knn_vector fields. If set to false, the knn_vector fields will be stored in doc values, "
-    "but approximate k-NN search functionality will be disabled. (Boolean; "
-    "index.knn.algo_param.ef_search: an integer.)",
+    "but approximate k-NN search functionality will be disabled. (paraphrase) index.knn is a "
+    "Boolean, index.knn.algo_param.ef_search an integer.",
 )
 MAPPINGS = Cite(
     _DOCS + "mappings/",
@@ -249,7 +244,8 @@ KNN_METHODS = Cite(
 KNN_ENGINE_SPACES = Cite(
     _DOCS + "mappings/supported-field-types/knn-methods-engines/",
     "(tables) Lucene hnsw: l2, cosinesimil, innerproduct (supported in OpenSearch 2.13 and "
-    "later); Faiss hnsw: l2, innerproduct, hamming, and cosinesimil (supported in OpenSearch "
+    "later); Faiss hnsw: l2, innerproduct (not available when PQ is used), hamming, and "
+    "cosinesimil (supported in OpenSearch "
     "2.19 and later); NMSLIB hnsw: l2, innerproduct, cosinesimil, l1, linf.",
 )
 KNN_SPACES = Cite(
@@ -270,11 +266,6 @@ KNN_FILTER = Cite(
     "engines: Lucene engine with a Hierarchical Navigable Small World (HNSW) algorithm "
     "(OpenSearch version 2.4 and later); Faiss engine with an HNSW algorithm (OpenSearch "
     "version 2.9 and later)",
-)
-APPROXIMATE_KNN = Cite(
-    _DOCS + "vector-search/vector-search-techniques/approximate-knn/",
-    "(paraphrase) Approximate k-NN search runs on knn_vector fields of an index created with "
-    "index.knn set to true and a method definition.",
 )
 SCORE_SCRIPT = Cite(
     _DOCS + "vector-search/vector-search-techniques/knn-score-script/",
@@ -324,11 +315,6 @@ REFRESH = Cite(
 QUERY_DSL = Cite(
     _DOCS + "query-dsl/index/",
     "(paraphrase) A query is a JSON object naming one query type, whose body is an object.",
-)
-BOOL_QUERY = Cite(
-    _DOCS + "query-dsl/compound/bool/",
-    "(paraphrase) Clauses must, must_not, should and filter; minimum_should_match sets how "
-    "many should clauses must match.",
 )
 MINIMUM_SHOULD_MATCH = Cite(
     _DOCS + "query-dsl/minimum-should-match/",
