@@ -180,7 +180,10 @@ INDEX_SETTINGS = Cite(
     _DOCS + "install-and-configure/configuring-opensearch/index-settings/",
     "index.max_result_window (Integer): The maximum value of from + size for searches of the "
     "index. Default is 10000. index.max_terms_count (Integer): The maximum number of terms a "
-    "terms query can accept. Default is 65536.",
+    "terms query can accept. Default is 65536. index.number_of_shards (Integer): The number "
+    "of primary shards in the index. index.number_of_replicas (Integer): The number of "
+    "replica shards each primary shard should have. index.refresh_interval (Time unit): ... "
+    "Can be set to -1 to disable refreshing.",
 )
 MAX_CLAUSE_COUNT = Cite(
     _DOCS + "install-and-configure/configuring-opensearch/index-settings/",
@@ -356,6 +359,11 @@ SOURCE = Cite(
     _DOCS + "api-reference/search-apis/search/",
     "(paraphrase) _source: whether to include the _source field in the response, or the "
     "fields (and includes / excludes patterns) to return.",
+)
+TIME_UNITS = Cite(
+    _DOCS + "api-reference/units/",
+    "The supported units for time are d for days, h for hours, m for minutes, s for seconds, "
+    "ms for milliseconds, micros for microseconds, and nanos for nanoseconds.",
 )
 PARAMETERS = Cite(
     _DOCS + "api-reference/common-parameters/",
@@ -1321,10 +1329,10 @@ class OpenSearchTestServer:
             elif key in ("index.knn.algo_param.ef_search", "index.max_result_window"):
                 _int_setting(key, value, minimum=1)
             elif key == "index.refresh_interval":
-                if not re.fullmatch(r"-1|\d+(ms|s|m|h)?", value):
+                if not re.fullmatch(r"-1|\d+(d|h|m|s|ms|micros|nanos)?", value):
                     raise _bad_request(
                         f"failed to parse setting [{key}] with value [{value}]",
-                        source=INDEX_SETTINGS,
+                        source=TIME_UNITS,
                     )
             else:
                 raise _bad_request(

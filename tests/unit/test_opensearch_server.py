@@ -802,3 +802,11 @@ def test_what_the_server_does_not_emulate_says_so(http: httpx.Client) -> None:
     unknown = http.get("/_cat/indices")
     assert unknown.status_code == 400
     assert "does not emulate" in unknown.json()["error"]["reason"]
+
+
+def test_refresh_interval_takes_every_documented_time_unit(http: httpx.Client) -> None:
+    for i, value in enumerate(("-1", "1d", "2h", "3m", "4s", "5ms", "6micros", "7nanos")):
+        body = {"settings": {"index": {"refresh_interval": value}}}
+        assert http.put(f"/interval-{i}", json=body).status_code == 200, value
+    bad = http.put("/interval-bad", json={"settings": {"index": {"refresh_interval": "1w"}}})
+    assert bad.status_code == 400
