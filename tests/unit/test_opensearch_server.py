@@ -802,6 +802,15 @@ def test_what_the_server_does_not_emulate_says_so(http: httpx.Client) -> None:
     unknown = http.get("/_cat/indices")
     assert unknown.status_code == 400
     assert "does not emulate" in unknown.json()["error"]["reason"]
+    # Documented keys and mapping parameters it lacks are refused as its own limits.
+    http.put("/plain")
+    aggs = http.post("/plain/_search", json={"aggs": {"n": {"terms": {"field": "x"}}}})
+    assert aggs.status_code == 400
+    assert "does not emulate" in aggs.json()["error"]["reason"]
+    norms = {"mappings": {"properties": {"t": {"type": "text", "norms": False}}}}
+    refused = http.put("/norms", json=norms)
+    assert refused.status_code == 400
+    assert "does not emulate" in refused.json()["error"]["reason"]
 
 
 def test_refresh_interval_takes_every_documented_time_unit(http: httpx.Client) -> None:
