@@ -44,9 +44,19 @@ semantics:
   ``resource_already_exists_exception`` 400, ``mapper_parsing_exception``,
   ``search_phase_execution_exception`` ...), optional HTTP basic auth (401).
 
-Anything it does not implement (an unknown endpoint, query parameter, query
-type, body key or mapping parameter) is rejected with a 400, so an adapter bug
-cannot pass silently. Known simplifications: one shard; deleted documents leave
+Honesty: it enforces only what OpenSearch documents. Every refusal goes
+through :func:`api_error` (or the helpers built on it) with its source
+(:mod:`tests.servers.citations`): a :class:`Cite` of the OpenSearch
+documentation page and its statement (the constants below), or
+:class:`NotEmulated` for what this server does not implement (an endpoint,
+query parameter, query type, body key or mapping parameter it does not know is
+refused with a 400 whose reason says "this test server does not emulate ...",
+so an adapter bug cannot pass silently, and is never presented as OpenSearch's
+rule); ``tests/unit/test_double_citations.py`` checks every refusal. Rules
+OpenSearch enforces without documenting them are left out (index names of more
+than 255 bytes, nmslib refused for new indexes from 3.0, Lucene's ``m`` <= 512);
+the one exception is Lucene's 32,766-byte term limit, cited from Lucene's own
+documentation (OpenSearch's engine). Known simplifications: one shard; deleted documents leave
 the BM25 statistics at once (as if merged away); leaf queries other than
 ``match`` score a constant (their boost, 1.0), where OpenSearch scores a ``term``
 query with BM25 too; the standard tokenizer's Unicode word-break classes are
@@ -78,6 +88,8 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from tests.servers.citations import Cite, NotEmulated, Source, check_source
 
 __all__ = [
     "ApiError",
@@ -134,12 +146,320 @@ ENGINE_PARAMS: dict[str, frozenset[str]] = {
     "nmslib": frozenset({"m", "ef_construction"}),
 }
 _SCRIPT_SPACES = frozenset({"l2", "cosinesimil", "innerproduct", "l1", "linf"})
-_INVALID_INDEX_CHARS = (" ", '"', "*", "\\", "<", "|", ",", ">", "/", "?")
+_INVALID_INDEX_CHARS = (" ", ",", ":", '"', "*", "+", "/", "\\", "|", "?", "#", ">", "<")
 _DATE_RE = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}([T ][0-9:.+\-Z]*)?$")
 
+#: The mapping parameters OpenSearch documents (mappings/mapping-parameters/).
+_DOCUMENTED_MAPPING_PARAMS = frozenset(
+    {
+        "analyzer",
+        "boost",
+        "coerce",
+        "copy_to",
+        "doc_values",
+        "dynamic",
+        "eager_global_ordinals",
+        "enabled",
+        "fielddata",
+        "fields",
+        "format",
+        "ignore_above",
+        "ignore_malformed",
+        "index_options",
+        "index",
+        "index_phrases",
+        "index_prefixes",
+        "meta",
+        "normalizer",
+        "norms",
+        "null_value",
+        "position_increment_gap",
+        "properties",
+        "search_analyzer",
+        "similarity",
+        "store",
+        "term_vector",
+    }
+)
 _GLOBAL_PARAMS = frozenset({"pretty", "human", "error_trace"})
 _INDEX_OPTS = frozenset({"ignore_unavailable", "allow_no_indices", "expand_wildcards"})
 _SOURCE_PARAMS = frozenset({"_source", "_source_includes", "_source_excludes"})
+
+
+# --------------------------------------------------------------------------- sources
+# The OpenSearch documentation each rule below follows: the page and its statement
+# (quoted, or closely paraphrased where marked "(paraphrase)"; "(table)" marks a row
+# of a parameter table). Checked against the documentation-website sources.
+
+_DOCS = "https://docs.opensearch.org/latest/"
+
+INDEX_NAMING = Cite(
+    _DOCS + "api-reference/index-apis/create-index/",
+    "All letters must be lowercase. Index names can't begin with underscores (_) or hyphens "
+    "(-). Index names can't contain spaces, commas, or the following characters: :, \", *, "
+    "+, /, \\, |, ?, #, >, or <",
+)
+CREATE_INDEX = Cite(
+    _DOCS + "api-reference/index-apis/create-index/",
+    "(paraphrase) PUT /{index} creates a new index; the body takes settings, mappings and aliases.",
+)
+INDEX_NOT_FOUND = Cite(
+    _DOCS + "api-reference/document-apis/delete-document/",
+    "attempting to delete a document from a non-existent index returns an "
+    "index_not_found_exception error.",
+)
+INDEX_SETTINGS = Cite(
+    _DOCS + "install-and-configure/configuring-opensearch/index-settings/",
+    "index.max_result_window (Integer): The maximum value of from + size for searches of the "
+    "index. Default is 10000. index.max_terms_count (Integer): The maximum number of terms a "
+    "terms query can accept. Default is 65536. index.number_of_shards (Integer): The number "
+    "of primary shards in the index. index.number_of_replicas (Integer): The number of "
+    "replica shards each primary shard should have. index.refresh_interval (Time unit): ... "
+    "Can be set to -1 to disable refreshing.",
+)
+MAX_CLAUSE_COUNT = Cite(
+    _DOCS + "install-and-configure/configuring-opensearch/index-settings/",
+    "indices.query.bool.max_clause_count (Integer): Defines the maximum product of fields and "
+    "terms that can be searched simultaneously. (paraphrase) Exceeding it raises TooManyClauses.",
+)
+KNN_SETTINGS = Cite(
+    _DOCS + "vector-search/settings/",
+    "(table) index.knn: Whether the index should build native library indexes for the "
+    "knn_vector fields. If set to false, the knn_vector fields will be stored in doc values, "
+    "but approximate k-NN search functionality will be disabled. (paraphrase) index.knn is a "
+    "Boolean, index.knn.algo_param.ef_search an integer.",
+)
+MAPPINGS = Cite(
+    _DOCS + "mappings/",
+    "(paraphrase) A mapping defines fields with properties (field types and their "
+    "parameters), dynamic, dynamic_templates, date_detection and _meta.",
+)
+MAPPING_PARAMS = Cite(
+    _DOCS + "mappings/mapping-parameters/index/",
+    "(paraphrase) Each field type accepts the mapping parameters listed for it.",
+)
+DYNAMIC = Cite(
+    _DOCS + "mappings/mapping-parameters/dynamic/",
+    "strict: Throws an exception. The indexing operation fails when new fields are detected.",
+)
+DYNAMIC_TEMPLATES = Cite(
+    _DOCS + "mappings/",
+    "(paraphrase) A dynamic template is a named object with match conditions "
+    "(match_mapping_type, match, unmatch, path_match, path_unmatch) and a mapping.",
+)
+FIELD_TYPES = Cite(
+    _DOCS + "mappings/supported-field-types/index/",
+    "(paraphrase) A field's type is one of the supported field types.",
+)
+NUMERIC = Cite(
+    _DOCS + "mappings/supported-field-types/numeric/",
+    "byte: A signed 8-bit integer. Minimum is -128. Maximum is 127. (likewise short, integer, "
+    "long) float: A single-precision 32-bit IEEE 754 floating-point value.",
+)
+BOOLEAN = Cite(
+    _DOCS + "mappings/supported-field-types/boolean/",
+    'A Boolean field type takes true or false values, or "true" or "false" strings. You can '
+    'also pass an empty string ("") in place of a false value.',
+)
+KEYWORD = Cite(
+    _DOCS + "mappings/supported-field-types/keyword/",
+    "(table) ignore_above: Any string longer than this integer value should not be indexed.",
+)
+KNN_VECTOR = Cite(
+    _DOCS + "mappings/supported-field-types/knn-vector/",
+    "(table) dimension: The size of the vectors used. Valid values are in the [1, 16,000] "
+    "range. Required.",
+)
+KNN_METHODS = Cite(
+    _DOCS + "mappings/supported-field-types/knn-methods-engines/",
+    "(table) name: Valid values are hnsw, ivf, and flat; engine: Valid values are faiss, "
+    "lucene, and nmslib (deprecated); Not every method/engine combination supports each of "
+    "the spaces; each engine's section lists its method parameters.",
+)
+KNN_ENGINE_SPACES = Cite(
+    _DOCS + "mappings/supported-field-types/knn-methods-engines/",
+    "(tables) Lucene hnsw: l2, cosinesimil, innerproduct (supported in OpenSearch 2.13 and "
+    "later); Faiss hnsw: l2, innerproduct (not available when PQ is used), hamming, and "
+    "cosinesimil (supported in OpenSearch "
+    "2.19 and later); NMSLIB hnsw: l2, innerproduct, cosinesimil, l1, linf.",
+)
+KNN_SPACES = Cite(
+    _DOCS + "mappings/supported-field-types/knn-spaces/",
+    "With cosine similarity, it is not valid to pass a zero vector ([0, 0, ...]) as input. "
+    "Requests containing the zero vector will be rejected, and a corresponding exception "
+    "will be thrown.",
+)
+KNN_QUERY = Cite(
+    _DOCS + "query-dsl/specialized/k-nn/index/",
+    "(table) vector: Required. The data type of the vector elements must match the data type "
+    "of vectors indexed in the knn_vector field searched. k: The number of nearest neighbors "
+    "to return. Valid values are in the [1, 10,000] range.",
+)
+KNN_FILTER = Cite(
+    _DOCS + "vector-search/filter-search-knn/index/",
+    "Efficient k-nearest neighbors (k-NN) filtering ... is supported by the following "
+    "engines: Lucene engine with a Hierarchical Navigable Small World (HNSW) algorithm "
+    "(OpenSearch version 2.4 and later); Faiss engine with an HNSW algorithm (OpenSearch "
+    "version 2.9 and later)",
+)
+SCORE_SCRIPT = Cite(
+    _DOCS + "vector-search/vector-search-techniques/knn-score-script/",
+    "(paraphrase) The script has lang knn, source knn_score and params field, query_value and "
+    "space_type; the field must be a knn_vector field.",
+)
+BULK = Cite(
+    _DOCS + "api-reference/document-apis/bulk/",
+    "The Bulk API uses a newline-delimited JSON (NDJSON) structure for the request body. Each "
+    "action is specified on one line, and if the action requires source data (such as for "
+    "index, create, or update operations), the source data is provided on the following line.",
+)
+BULK_ID = Cite(
+    _DOCS + "api-reference/document-apis/bulk/",
+    "Beginning in OpenSearch 2.9, when indexing documents using the bulk operation, the "
+    "document _id must be 512 bytes or less in size.",
+)
+INDEX_DOCUMENT = Cite(
+    _DOCS + "api-reference/document-apis/index-document/",
+    "(table) op_type: Valid values are create (indexes a document only if it does not already "
+    "exist) and index (creates a new document or updates an existing document).",
+)
+MGET = Cite(
+    _DOCS + "api-reference/document-apis/multi-get/",
+    "(paraphrase) The body takes docs (each with _id and optionally _index and _source) or "
+    "ids; an index is required in the path or in each doc.",
+)
+SEARCH = Cite(
+    _DOCS + "api-reference/search-apis/search/",
+    "(paraphrase) The request body takes query, from, size, _source, sort, search_after, "
+    "timeout and track_total_hits (Boolean or Integer).",
+)
+COUNT = Cite(
+    _DOCS + "api-reference/search-apis/count/",
+    "(paraphrase) The count API takes a query in the request body.",
+)
+DELETE_BY_QUERY = Cite(
+    _DOCS + "api-reference/document-apis/delete-by-query/",
+    "(table) conflicts: What to do if delete by query hits version conflicts: abort or "
+    "proceed. (paraphrase) The request body takes a query.",
+)
+REFRESH = Cite(
+    _DOCS + "api-reference/document-apis/bulk/",
+    "(table) refresh: Whether to refresh the affected shards after performing the indexing "
+    "operations. Default is false. ... wait_for waits for a refresh.",
+)
+QUERY_DSL = Cite(
+    _DOCS + "query-dsl/index/",
+    "(paraphrase) A query is a JSON object naming one query type, whose body is an object.",
+)
+MINIMUM_SHOULD_MATCH = Cite(
+    _DOCS + "query-dsl/minimum-should-match/",
+    "(paraphrase) minimum_should_match takes an integer, a negative integer, a percentage or a "
+    "negative percentage.",
+)
+TERM_QUERY = Cite(
+    _DOCS + "query-dsl/term/term/",
+    "The <field> accepts the following parameters. All parameters except value are optional.",
+)
+TERMS_QUERY = Cite(
+    _DOCS + "query-dsl/term/terms/",
+    "By default, the maximum number of terms allowed in a terms query is 65,536. To change the "
+    "maximum number of terms, update the index.max_terms_count setting.",
+)
+RANGE_QUERY = Cite(
+    _DOCS + "query-dsl/term/range/",
+    "(paraphrase) A range query takes one field with the operators gte, gt, lte and lt.",
+)
+EXISTS_QUERY = Cite(
+    _DOCS + "query-dsl/term/exists/",
+    "Use the exists query to search for documents that contain a specific field.",
+)
+IDS_QUERY = Cite(
+    _DOCS + "query-dsl/term/ids/",
+    "Use the ids query to search for documents with one or more specific document ID values "
+    "in the _id field.",
+)
+MATCH_QUERY = Cite(
+    _DOCS + "query-dsl/full-text/match/",
+    "(paraphrase) The query is analyzed and the resulting tokens are combined with the "
+    "operator (or, the default, or and); a match query requires a query value.",
+)
+BOOST = Cite(
+    _DOCS + "mappings/mapping-parameters/boost/",
+    "(paraphrase) boost is a floating-point multiplier of relevance scores.",
+)
+SOURCE = Cite(
+    _DOCS + "api-reference/search-apis/search/",
+    "(paraphrase) _source: whether to include the _source field in the response, or the "
+    "fields (and includes / excludes patterns) to return.",
+)
+TIME_UNITS = Cite(
+    _DOCS + "api-reference/units/",
+    "The supported units for time are d for days, h for hours, m for minutes, s for seconds, "
+    "ms for milliseconds, micros for microseconds, and nanos for nanoseconds.",
+)
+PARAMETERS = Cite(
+    _DOCS + "api-reference/common-parameters/",
+    "(paraphrase) Boolean query parameters take true or false; each API lists the query "
+    "parameters it accepts.",
+)
+JSON_BODY = Cite(
+    _DOCS + "api-reference/index/",
+    "(paraphrase) REST request bodies are JSON (the bulk API takes NDJSON).",
+)
+AUTH = Cite(
+    _DOCS + "security/authentication-backends/basic-authc/",
+    "When challenge is set to true, the Security plugin sends a response with the status "
+    "UNAUTHORIZED (401) back to the client.",
+)
+INDEX_ALREADY_EXISTS = Cite(
+    _DOCS + "api-reference/index-apis/create-index/",
+    "(paraphrase) Create index creates a new index; OpenSearch refuses an existing name with "
+    "resource_already_exists_exception (the page does not show the error; the replication "
+    "plugin's bulk API page shows it).",
+)
+KNN_METHOD_PARAMETERS = Cite(
+    _DOCS + "query-dsl/specialized/k-nn/index/",
+    "(table) method_parameters: Additional parameters for fine-tuning the search: ef_search "
+    "(Integer): The number of vectors to examine (for the hnsw method); nprobes (Integer) "
+    "(for the ivf method).",
+)
+SEARCH_AFTER = Cite(
+    _DOCS + "search-plugins/searching-data/paginate/",
+    "The search_after parameter provides a live cursor that uses the previous page's results "
+    "to obtain the next page's results. ... You can use search_after only when sorting is "
+    "applied.",
+)
+FINITE_FLOATS = Cite(
+    _DOCS + "mappings/",
+    "(dynamic mapping table) float: A single-precision, 32-bit IEEE 754 floating-point "
+    "number, restricted to finite values.",
+)
+INDEX_PARAM = Cite(
+    _DOCS + "mappings/mapping-parameters/index-parameter/",
+    "When set to false, the field is stored in the document but not indexed, making it "
+    "non-searchable.",
+)
+LUCENE_TERM_LENGTH = Cite(
+    "https://lucene.apache.org/core/9_12_0/core/org/apache/lucene/index/IndexWriter.html"
+    "#MAX_TERM_LENGTH",
+    "MAX_TERM_LENGTH (32766): Absolute hard maximum length for a term, in bytes once encoded "
+    "as UTF8. If a term arrives from the analyzer longer than this length, an "
+    "IllegalArgumentException is thrown.",
+)
+# What this server does not implement (refused, and said so; not OpenSearch's rules).
+_ENDPOINTS = NotEmulated("endpoints and HTTP methods other than those listed in this module")
+_PARAMS = NotEmulated("query parameters other than those it lists for each endpoint")
+_ALIASES = NotEmulated("aliases")
+#: A key or parameter outside what this server implements. OpenSearch refuses unknown
+#: ones too, but this server cannot tell them from documented ones it lacks.
+_UNKNOWN_KEY = NotEmulated("this key here (it implements only the keys the adapter sends)")
+_MAPPING_PARAM = NotEmulated(
+    "this documented mapping parameter on this field type (model_id, copy_to, norms, ...)"
+)
+_SETTINGS = NotEmulated(
+    "index settings other than index.knn, index.knn.algo_param.ef_search, "
+    "index.max_result_window, number_of_shards / number_of_replicas and refresh_interval"
+)
 
 
 def parse_version(version: str) -> tuple[int, ...]:
@@ -182,12 +502,35 @@ class ApiError(Exception):
         return {"error": {"root_cause": [root], **self.cause()}, "status": self.status}
 
 
-def index_not_found(name: str) -> ApiError:
+def _reason(reason: str, source: Source) -> str:
+    source = check_source(source)
+    return source.message(reason) if isinstance(source, NotEmulated) else reason
+
+
+def api_error(
+    status: int,
+    type_: str,
+    reason: str,
+    *,
+    source: Source,
+    caused_by: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> ApiError:
+    """An OpenSearch error response; ``source`` says where the refusal comes from.
+
+    A :class:`NotEmulated` source appends to the reason that this server does not
+    emulate the thing refused (see :mod:`tests.servers.citations`).
+    """
+    return ApiError(status, type_, _reason(reason, source), caused_by=caused_by, **extra)
+
+
+def index_not_found(name: str, *, source: Source) -> ApiError:
     """OpenSearch's 404 for a missing index."""
-    return ApiError(
+    return api_error(
         404,
         "index_not_found_exception",
         f"no such index [{name}]",
+        source=source,
         **_resource(name, "index_or_alias"),
     )
 
@@ -196,22 +539,29 @@ def _resource(name: str, kind: str) -> dict[str, Any]:
     return {"index": name, "resource.id": name, "resource.type": kind, "index_uuid": "_na_"}
 
 
-def _bad_request(reason: str, type_: str = "illegal_argument_exception") -> ApiError:
-    return ApiError(400, type_, reason)
+def _bad_request(
+    reason: str, type_: str = "illegal_argument_exception", *, source: Source
+) -> ApiError:
+    return api_error(400, type_, reason, source=source)
 
 
-def _parsing(reason: str) -> ApiError:
-    return ApiError(400, "parsing_exception", reason, line=1, col=1)
+def _parsing(reason: str, *, source: Source) -> ApiError:
+    return api_error(400, "parsing_exception", reason, source=source, line=1, col=1)
 
 
-def _mapper_parsing(reason: str, caused_by: Mapping[str, Any] | None = None) -> ApiError:
-    return ApiError(400, "mapper_parsing_exception", reason, caused_by=caused_by)
+def _mapper_parsing(
+    reason: str, caused_by: Mapping[str, Any] | None = None, *, source: Source
+) -> ApiError:
+    return api_error(400, "mapper_parsing_exception", reason, source=source, caused_by=caused_by)
 
 
 class _ShardError(Exception):
     """A query that fails on the shard (wrapped in ``search_phase_execution_exception``)."""
 
-    def __init__(self, reason: str, type_: str = "query_shard_exception") -> None:
+    def __init__(
+        self, reason: str, type_: str = "query_shard_exception", *, source: Source
+    ) -> None:
+        reason = _reason(reason, source)
         super().__init__(reason)
         self.reason = reason
         self.type = type_
@@ -273,7 +623,9 @@ def knn_score(
         else:
             out = 1.0 / (1.0 + (1.0 - cos))
         return np.asarray(out, dtype=np.float32)
-    raise ValueError(f"unknown space type {space_type!r}")
+    raise _bad_request(
+        "Invalid space type. Please refer to the available space types.", source=KNN_SPACES
+    )
 
 
 # --------------------------------------------------------------------------- analysis
@@ -723,8 +1075,14 @@ class OpenSearchTestServer:
         path = request.url.path
         params = dict(request.query_params)
         if len(request.query_params.multi_items()) != len(params):
-            return _json(_bad_request("repeated query parameter").body(), 400)
+            return _json(
+                _bad_request(
+                    "repeated query parameter", source=NotEmulated("repeated query parameters")
+                ).body(),
+                400,
+            )
         if self.username is not None and not self._authorised(request):
+            check_source(AUTH)  # HTTP basic authentication's challenge (401)
             return Response(
                 "Unauthorized",
                 status_code=401,
@@ -761,8 +1119,11 @@ class OpenSearchTestServer:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise ApiError(
-                400, "json_parse_exception", f"Unexpected character in request body: {exc}"
+            raise api_error(
+                400,
+                "json_parse_exception",
+                f"Unexpected character in request body: {exc}",
+                source=JSON_BODY,
             ) from exc
 
     def _route(self, method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -805,10 +1166,11 @@ class OpenSearchTestServer:
                 return handler(head, params, body)
         elif len(parts) == 3 and not head.startswith("_") and parts[1] == "_doc":
             return self._doc(method, head, parts[2], params, body)
-        raise ApiError(
+        raise api_error(
             400,
             "illegal_argument_exception",
             f"no handler found for uri [{path}] and method [{method}]",
+            source=_ENDPOINTS,
         )
 
     @staticmethod
@@ -818,15 +1180,19 @@ class OpenSearchTestServer:
         if unknown:
             raise _bad_request(
                 f"request contains unrecognized parameter{'s' if len(unknown) > 1 else ''}: "
-                + ", ".join(f"[{k}]" for k in unknown)
+                + ", ".join(f"[{k}]" for k in unknown),
+                source=_PARAMS,
             )
 
     def _index(self, name: str) -> Index:
         if any(ch in name for ch in "*,"):
-            raise _bad_request(f"the test server does not resolve index expressions: [{name}]")
+            raise _bad_request(
+                f"index expression [{name}]",
+                source=NotEmulated("index expressions (wildcards, lists, aliases)"),
+            )
         index = self.indices.get(name)
         if index is None:
-            raise index_not_found(name)
+            raise index_not_found(name, source=INDEX_NOT_FOUND)
         return index
 
     # ------------------------------------------------------------------ cluster
@@ -891,11 +1257,12 @@ class OpenSearchTestServer:
             )
             rendered = settings if flat else _nest_settings(settings)
             return 200, {name: {"aliases": {}, "mappings": index.mapping, "settings": rendered}}
-        raise ApiError(
+        raise api_error(
             405 if method in ("POST",) else 400,
             "illegal_argument_exception",
             f"Incorrect HTTP method for uri [/{name}] and method [{method}], allowed: "
             "[HEAD, DELETE, GET, PUT]",
+            source=_ENDPOINTS,
         )
 
     def _get_mapping(self, name: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
@@ -910,47 +1277,48 @@ class OpenSearchTestServer:
 
     @staticmethod
     def _validate_index_name(name: str) -> None:
-        def invalid(why: str) -> ApiError:
-            return ApiError(
+        # Only the documented restrictions (INDEX_NAMING): OpenSearch also refuses names
+        # of more than 255 bytes and "." / "..", which its documentation does not state.
+        def invalid(why: str, *, source: Source) -> ApiError:
+            return api_error(
                 400,
                 "invalid_index_name_exception",
                 f"Invalid index name [{name}], {why}",
+                source=source,
                 index=name,
                 index_uuid="_na_",
             )
 
         if name != name.lower():
-            raise invalid("must be lowercase")
-        if name[:1] in ("_", "-", "+"):
-            raise invalid("must not start with '_', '-', or '+'")
-        if any(ch in name for ch in _INVALID_INDEX_CHARS) or "#" in name or ":" in name:
+            raise invalid("must be lowercase", source=INDEX_NAMING)
+        if name[:1] in ("_", "-"):
+            raise invalid("must not start with '_' or '-'", source=INDEX_NAMING)
+        if any(ch in name for ch in _INVALID_INDEX_CHARS):
             raise invalid(
-                'must not contain the following characters [ , ", *, \\, <, |, ,, >, /, ?]'
+                'must not contain the following characters [ , :, ", *, +, /, \\, |, ?, #, >, <]',
+                source=INDEX_NAMING,
             )
-        if name in (".", ".."):
-            raise invalid("must not be '.' or '..'")
-        if len(name.encode()) > 255:
-            raise invalid(f"index name is too long, ({len(name.encode())} > 255)")
 
     def _create_index(self, name: str, body: Any, *, auto: bool = False) -> dict[str, Any]:
         self._validate_index_name(name)
         if name in self.indices:
             existing = self.indices[name]
-            raise ApiError(
+            raise api_error(
                 400,
                 "resource_already_exists_exception",
                 f"index [{name}/{existing.uuid}] already exists",
                 index=name,
                 index_uuid=existing.uuid,
+                source=INDEX_ALREADY_EXISTS,
             )
         body = body or {}
         if not isinstance(body, dict):
-            raise _parsing("request body must be an object")
+            raise _parsing("request body must be an object", source=CREATE_INDEX)
         unknown = sorted(set(body) - {"settings", "mappings", "aliases"})
         if unknown:
-            raise _parsing(f"unknown key [{unknown[0]}] for create index")
+            raise _parsing(f"unknown key [{unknown[0]}] for create index", source=CREATE_INDEX)
         if body.get("aliases"):
-            raise _bad_request("the test server does not implement aliases")
+            raise _bad_request("aliases", source=_ALIASES)
         settings = self._parse_settings(body.get("settings") or {})
         mapping = self._parse_mappings(body.get("mappings") or {}, settings)
         index = Index(
@@ -965,7 +1333,9 @@ class OpenSearchTestServer:
 
     def _parse_settings(self, raw: Any) -> dict[str, str]:
         if not isinstance(raw, dict):
-            raise _bad_request("settings must be an object", "settings_exception")
+            raise _bad_request(
+                "settings must be an object", "settings_exception", source=CREATE_INDEX
+            )
         flat: dict[str, str] = {}
 
         def walk(prefix: str, node: Any) -> None:
@@ -977,7 +1347,9 @@ class OpenSearchTestServer:
             if isinstance(node, bool):
                 flat[key] = "true" if node else "false"
             elif isinstance(node, list):
-                raise _bad_request(f"the test server does not support list setting [{key}]")
+                raise _bad_request(
+                    f"list setting [{key}]", source=NotEmulated("list-valued index settings")
+                )
             else:
                 flat[key] = str(node)
 
@@ -989,24 +1361,31 @@ class OpenSearchTestServer:
             elif key == "index.knn":
                 if value not in ("true", "false"):
                     raise _bad_request(
-                        f"Failed to parse value [{value}] as only [true] or [false] are allowed."
+                        f"Failed to parse value [{value}] as only [true] or [false] are allowed.",
+                        source=KNN_SETTINGS,
                     )
             elif key in ("index.knn.algo_param.ef_search", "index.max_result_window"):
                 _int_setting(key, value, minimum=1)
             elif key == "index.refresh_interval":
-                if not re.fullmatch(r"-1|\d+(ms|s|m|h)?", value):
-                    raise _bad_request(f"failed to parse setting [{key}] with value [{value}]")
+                if not re.fullmatch(r"-1|\d+(d|h|m|s|ms|micros|nanos)?", value):
+                    raise _bad_request(
+                        f"failed to parse setting [{key}] with value [{value}]",
+                        source=TIME_UNITS,
+                    )
             else:
                 raise _bad_request(
                     f"unknown setting [{key}] please check that any required plugins are "
-                    "installed, or check the breaking changes documentation for removed settings"
+                    "installed, or check the breaking changes documentation for removed settings",
+                    source=_SETTINGS,
                 )
             out[key] = value
         return out
 
     def _parse_mappings(self, raw: Any, settings: Mapping[str, str]) -> dict[str, Any]:
         if not isinstance(raw, dict):
-            raise _mapper_parsing("Failed to parse mapping: mappings must be an object")
+            raise _mapper_parsing(
+                "Failed to parse mapping: mappings must be an object", source=MAPPINGS
+            )
         allowed = {
             "properties",
             "dynamic",
@@ -1019,20 +1398,29 @@ class OpenSearchTestServer:
         if unknown:
             details = ", ".join(f"{k} : {json.dumps(raw[k])}" for k in unknown)
             raise _mapper_parsing(
-                f"Root mapping definition has unsupported parameters:  [{details}]"
+                f"Root mapping definition has unsupported parameters:  [{details}]",
+                source=_UNKNOWN_KEY,
             )
         mapping = copy.deepcopy(raw)
         if "dynamic" in mapping:
             mapping["dynamic"] = _dynamic_value(mapping["dynamic"], "_doc")
         if "_meta" in mapping and not isinstance(mapping["_meta"], dict):
-            raise _mapper_parsing("Failed to parse mapping: [_meta] must be an object")
+            raise _mapper_parsing(
+                "Failed to parse mapping: [_meta] must be an object", source=MAPPINGS
+            )
         if "_source" in mapping and mapping["_source"] != {"enabled": True}:
-            raise _bad_request("the test server only supports _source: {enabled: true}")
+            raise _bad_request(
+                "[_source] mapping", source=NotEmulated("_source mappings other than enabled: true")
+            )
         if "date_detection" in mapping and not isinstance(mapping["date_detection"], bool):
-            raise _mapper_parsing("Failed to parse mapping: [date_detection] must be a boolean")
+            raise _mapper_parsing(
+                "Failed to parse mapping: [date_detection] must be a boolean", source=MAPPINGS
+            )
         templates = mapping.get("dynamic_templates", [])
         if not isinstance(templates, list):
-            raise _mapper_parsing("Failed to parse mapping: Dynamic template syntax error")
+            raise _mapper_parsing(
+                "Failed to parse mapping: Dynamic template syntax error", source=DYNAMIC_TEMPLATES
+            )
         for template in templates:
             self._check_template(template, settings)
         self._check_properties(mapping.get("properties", {}), "", settings)
@@ -1041,11 +1429,15 @@ class OpenSearchTestServer:
     def _check_template(self, template: Any, settings: Mapping[str, str]) -> None:
         if not isinstance(template, dict) or len(template) != 1:
             raise _mapper_parsing(
-                "Failed to parse mapping: A dynamic template must be defined with a name"
+                "Failed to parse mapping: A dynamic template must be defined with a name",
+                source=DYNAMIC_TEMPLATES,
             )
         ((name, spec),) = template.items()
         if not isinstance(spec, dict) or "mapping" not in spec:
-            raise _mapper_parsing(f"Failed to parse mapping: template [{name}] must have a mapping")
+            raise _mapper_parsing(
+                f"Failed to parse mapping: template [{name}] must have a mapping",
+                source=DYNAMIC_TEMPLATES,
+            )
         allowed = {
             "mapping",
             "match_mapping_type",
@@ -1057,7 +1449,8 @@ class OpenSearchTestServer:
         unknown = sorted(set(spec) - allowed)
         if unknown:
             raise _mapper_parsing(
-                f"Failed to parse mapping: Illegal dynamic template parameter: [{unknown[0]}]"
+                f"Failed to parse mapping: Illegal dynamic template parameter: [{unknown[0]}]",
+                source=_UNKNOWN_KEY,
             )
         mmt = spec.get("match_mapping_type")
         if mmt is not None and mmt not in (
@@ -1069,26 +1462,38 @@ class OpenSearchTestServer:
             "object",
             "date",
         ):
-            raise _mapper_parsing(f"Failed to parse mapping: No field type matched on [{mmt}]")
+            raise _mapper_parsing(
+                f"Failed to parse mapping: No field type matched on [{mmt}]",
+                source=DYNAMIC_TEMPLATES,
+            )
         if not isinstance(spec["mapping"], dict):
-            raise _mapper_parsing(f"Failed to parse mapping: template [{name}] mapping")
+            raise _mapper_parsing(
+                f"Failed to parse mapping: template [{name}] mapping", source=DYNAMIC_TEMPLATES
+            )
         probe = dict(spec["mapping"])
         if "type" in probe and probe["type"] not in ("{dynamic_type}", "{dynamic_types}"):
             self._check_field("template_probe", probe, "", settings)
 
     def _check_properties(self, props: Any, prefix: str, settings: Mapping[str, str]) -> None:
         if not isinstance(props, dict):
-            raise _mapper_parsing("Failed to parse mapping: properties must be an object")
+            raise _mapper_parsing(
+                "Failed to parse mapping: properties must be an object", source=MAPPINGS
+            )
         for name, definition in props.items():
             if not name or not str(name).strip():
-                raise _mapper_parsing("Failed to parse mapping: field name cannot be empty")
+                raise _mapper_parsing(
+                    "Failed to parse mapping: field name cannot be empty", source=MAPPINGS
+                )
             if "." in name:
                 raise _bad_request(
-                    f"the test server does not support dotted field names in mappings: [{name}]"
+                    f"dotted field name in mappings [{name}]",
+                    source=NotEmulated("dotted field names in mappings"),
                 )
             if not isinstance(definition, dict):
                 raise _mapper_parsing(
-                    f"Failed to parse mapping: Expected map for property [fields] on field [{name}]"
+                    "Failed to parse mapping: Expected map for property [fields] on field "
+                    f"[{name}]",
+                    source=MAPPINGS,
                 )
             self._check_field(name, definition, prefix, settings)
 
@@ -1098,38 +1503,57 @@ class OpenSearchTestServer:
         full = prefix + name
         ftype = definition.get("type", "object")
         if ftype == "nested":
-            raise _bad_request("the test server does not implement nested fields")
+            raise _bad_request("[nested] field", source=NotEmulated("nested fields"))
         if ftype not in _FIELD_PARAMS:
             raise _mapper_parsing(
-                f"Failed to parse mapping: No handler for type [{ftype}] declared on field [{name}]"
+                f"Failed to parse mapping: No handler for type [{ftype}] declared on field "
+                f"[{name}]",
+                source=FIELD_TYPES,
             )
         for param in definition:
             if param not in _FIELD_PARAMS[ftype]:
-                raise _mapper_parsing(
+                # A documented mapping parameter this server does not implement is not
+                # OpenSearch's refusal; only an undocumented one is.
+                reason = (
                     f"Failed to parse mapping: unknown parameter [{param}] on mapper "
                     f"[{name}] of type [{ftype}]"
                 )
+                if param in _DOCUMENTED_MAPPING_PARAMS or param == "model_id":
+                    raise _mapper_parsing(reason, source=_MAPPING_PARAM)
+                raise _mapper_parsing(reason, source=MAPPING_PARAMS)
         if ftype == "object":
             if "dynamic" in definition:
                 definition["dynamic"] = _dynamic_value(definition["dynamic"], full)
             if "enabled" in definition and not isinstance(definition["enabled"], bool):
-                raise _mapper_parsing(f"Failed to parse mapping: [enabled] on [{full}]")
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: [enabled] on [{full}]", source=MAPPINGS
+                )
             self._check_properties(definition.get("properties", {}), full + ".", settings)
         elif ftype == "knn_vector":
             self._check_knn(full, definition, settings)
         elif ftype == "text" and definition.get("analyzer", "standard") != "standard":
-            raise _bad_request("the test server only implements the standard analyzer")
+            raise _bad_request(
+                f"analyzer [{definition['analyzer']}]",
+                source=NotEmulated("analyzers other than standard"),
+            )
         if "fields" in definition:
             if ftype == "object" or not isinstance(definition["fields"], dict):
-                raise _mapper_parsing(f"Failed to parse mapping: [fields] on [{full}]")
+                raise _mapper_parsing(
+                    f"Failed to parse mapping: [fields] on [{full}]", source=MAPPING_PARAMS
+                )
             for sub, sub_def in definition["fields"].items():
                 if not isinstance(sub_def, dict) or sub_def.get("type") in (None, "object"):
-                    raise _mapper_parsing(f"Failed to parse mapping: multi-field [{full}.{sub}]")
+                    raise _mapper_parsing(
+                        f"Failed to parse mapping: multi-field [{full}.{sub}]",
+                        source=MAPPING_PARAMS,
+                    )
                 self._check_field(sub, sub_def, full + ".", settings)
         if "ignore_above" in definition and not (
             isinstance(definition["ignore_above"], int) and definition["ignore_above"] >= 0
         ):
-            raise _mapper_parsing(f"Failed to parse mapping: [ignore_above] on [{full}]")
+            raise _mapper_parsing(
+                f"Failed to parse mapping: [ignore_above] on [{full}]", source=KEYWORD
+            )
 
     def _check_knn(
         self, full: str, definition: dict[str, Any], settings: Mapping[str, str]
@@ -1137,87 +1561,111 @@ class OpenSearchTestServer:
         dimension = definition.get("dimension")
         if dimension is None:
             raise _mapper_parsing(
-                f"Failed to parse mapping: Dimension value missing for vector: {full}"
+                f"Failed to parse mapping: Dimension value missing for vector: {full}",
+                source=KNN_VECTOR,
             )
         if not isinstance(dimension, int) or isinstance(dimension, bool) or dimension < 1:
             raise _mapper_parsing(
                 f"Failed to parse mapping: Unable to parse [dimension] from provided value "
-                f"[{dimension}] for vector [{full}]"
+                f"[{dimension}] for vector [{full}]",
+                source=KNN_VECTOR,
             )
         if dimension > MAX_DIMENSION:
             raise _mapper_parsing(
                 f"Failed to parse mapping: Dimension value cannot be greater than "
-                f"{MAX_DIMENSION} for vector: {full}"
+                f"{MAX_DIMENSION} for vector: {full}",
+                source=KNN_VECTOR,
             )
         if definition.get("data_type", "float") != "float":
-            raise _bad_request("the test server only implements float vectors")
+            raise _bad_request(
+                f"data_type [{definition['data_type']}]",
+                source=NotEmulated("data_type other than float"),
+            )
         if "mode" in definition or "compression_level" in definition:
-            raise _bad_request("the test server does not implement mode / compression_level")
+            raise _bad_request(
+                "[mode] / [compression_level]", source=NotEmulated("mode / compression_level")
+            )
         top_space = definition.get("space_type")
         method = definition.get("method")
         if method is None:
             if top_space is not None and top_space not in ENGINE_SPACES["nmslib"]:
                 raise _mapper_parsing(
-                    f"Failed to parse mapping: Unable to find the space_type {top_space}"
+                    f"Failed to parse mapping: Unable to find the space_type {top_space}",
+                    source=KNN_VECTOR,
                 )
             return
         if not isinstance(method, dict):
             raise _mapper_parsing(
-                f"Failed to parse mapping: [method] on [{full}] must be an object"
+                f"Failed to parse mapping: [method] on [{full}] must be an object",
+                source=KNN_METHODS,
             )
         unknown = sorted(set(method) - {"name", "engine", "space_type", "parameters"})
         if unknown:
             raise _mapper_parsing(
-                f"Failed to parse mapping: Unable to parse MethodComponent [{unknown[0]}]"
+                f"Failed to parse mapping: Unable to parse MethodComponent [{unknown[0]}]",
+                source=KNN_METHODS,
             )
-        if method.get("name") != "hnsw":
+        if method.get("name") not in ("hnsw", "ivf", "flat"):
             raise _mapper_parsing(
-                f"Failed to parse mapping: Invalid method name: {method.get('name')}"
-                if method.get("name") not in ("ivf",)
-                else "Failed to parse mapping: the test server does not implement trained methods"
+                f"Failed to parse mapping: Invalid method name: {method.get('name')}",
+                source=KNN_METHODS,
+            )
+        if method["name"] != "hnsw":
+            raise _mapper_parsing(
+                f"Failed to parse mapping: method [{method['name']}]",
+                source=NotEmulated("k-NN methods other than hnsw"),
             )
         engine = method.get("engine", self.default_engine)
         if engine not in ENGINE_SPACES:
-            raise _mapper_parsing(f"Failed to parse mapping: Invalid engine type: {engine}")
-        if engine == "nmslib" and self.version_tuple >= (3, 0):
             raise _mapper_parsing(
-                "Failed to parse mapping: nmslib engine is deprecated in OpenSearch and cannot "
-                "be used for new index creation starting from version 3.0.0."
+                f"Failed to parse mapping: Invalid engine type: {engine}", source=KNN_METHODS
             )
+        # OpenSearch 3.x refuses new nmslib indexes, but its documentation says only that
+        # the engine is deprecated ("While still supported"), so the server accepts it.
         space = method.get("space_type", top_space or "l2")
         if top_space is not None and top_space != space:
             raise _mapper_parsing(
                 'Failed to parse mapping: Space type in "method" and top level space type '
-                "should be same or one of them should be defined"
+                "should be same or one of them should be defined",
+                source=KNN_METHODS,
             )
         if space not in ENGINE_SPACES[engine]:
             raise _mapper_parsing(
                 f'Failed to parse mapping: Validation Failed: 1: "{engine}" configuration does '
-                f'not support space type: "{space}".;'
+                f'not support space type: "{space}".;',
+                source=KNN_ENGINE_SPACES,
             )
         if engine == "faiss" and space == "cosinesimil" and self.version_tuple < (2, 19):
             raise _mapper_parsing(
                 'Failed to parse mapping: Validation Failed: 1: "faiss" configuration does not '
-                'support space type: "cosinesimil".;'
+                'support space type: "cosinesimil".;',
+                source=KNN_ENGINE_SPACES,
             )
         if engine == "lucene" and space == "innerproduct" and self.version_tuple < (2, 13):
-            raise _mapper_parsing("Failed to parse mapping: lucene does not support innerproduct")
+            raise _mapper_parsing(
+                "Failed to parse mapping: lucene does not support innerproduct",
+                source=KNN_ENGINE_SPACES,
+            )
         parameters = method.get("parameters", {})
         if not isinstance(parameters, dict):
-            raise _mapper_parsing("Failed to parse mapping: [parameters] must be an object")
+            raise _mapper_parsing(
+                "Failed to parse mapping: [parameters] must be an object", source=KNN_METHODS
+            )
         for key, value in parameters.items():
             if key not in ENGINE_PARAMS[engine]:
-                raise _mapper_parsing(
+                reason = (
                     f"Failed to parse mapping: Validation Failed: 1: Invalid parameter for "
                     f'method "hnsw": {key};'
                 )
+                if engine == "faiss" and key == "encoder":  # documented, not implemented
+                    raise _mapper_parsing(reason, source=_UNKNOWN_KEY)
+                raise _mapper_parsing(reason, source=KNN_METHODS)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise _mapper_parsing(
                     f"Failed to parse mapping: Validation Failed: 1: Value for parameter "
-                    f'"{key}" must be a positive integer;'
+                    f'"{key}" must be a positive integer;',
+                    source=KNN_METHODS,
                 )
-        if engine == "lucene" and parameters.get("m", 16) > 512:
-            raise _mapper_parsing("Failed to parse mapping: m must be <= 512 for lucene")
         # OpenSearch stores the resolved method (engine and space type filled in).
         method["engine"] = engine
         method["space_type"] = space
@@ -1230,7 +1678,7 @@ class OpenSearchTestServer:
     ) -> tuple[dict[str, list[Any]], dict[str, np.ndarray], dict[str, Any]]:
         """Indexed values, vectors and the (possibly extended) mapping for a document."""
         if not isinstance(source, dict):
-            raise _mapper_parsing("failed to parse, document is empty")
+            raise _mapper_parsing("failed to parse, document is empty", source=BULK)
         mapping = copy.deepcopy(index.mapping)
         values: dict[str, list[Any]] = {}
         vectors: dict[str, np.ndarray] = {}
@@ -1241,7 +1689,7 @@ class OpenSearchTestServer:
     def _write(self, index: Index, doc_id: str, source: Any, *, create: bool) -> dict[str, Any]:
         existing = index.live.get(doc_id)
         if create and existing is not None:
-            raise ApiError(
+            raise api_error(
                 409,
                 "version_conflict_engine_exception",
                 f"[{doc_id}]: version conflict, document already exists (current version "
@@ -1249,6 +1697,7 @@ class OpenSearchTestServer:
                 index=index.name,
                 shard="0",
                 index_uuid=index.uuid,
+                source=INDEX_DOCUMENT,
             )
         values, vectors, mapping = self._parse_document(index, doc_id, source)
         index.mapping = mapping
@@ -1296,15 +1745,18 @@ class OpenSearchTestServer:
         self._params(params, {"refresh", "timeout", "wait_for_active_shards", "require_alias"})
         refresh = _refresh_param(params, allow_wait_for=True)
         if _bool_param(params, "require_alias", False):
-            raise _bad_request("the test server does not implement aliases")
+            raise _bad_request("aliases", source=_ALIASES)
         if not isinstance(body, str) or not body.strip():
-            raise ApiError(
+            raise api_error(
                 400,
                 "action_request_validation_exception",
                 "Validation Failed: 1: no requests added;",
+                source=BULK,
             )
         if not body.endswith("\n"):
-            raise _bad_request("The bulk request must be terminated by a newline [\\n]")
+            raise _bad_request(
+                "The bulk request must be terminated by a newline [\\n]", source=BULK
+            )
         started = time.monotonic()
         lines = body.split("\n")[:-1]
         actions: list[tuple[str, dict[str, Any], Any]] = []
@@ -1317,38 +1769,48 @@ class OpenSearchTestServer:
                 action_line = json.loads(lines[i])
             except ValueError as exc:
                 raise _bad_request(
-                    f"Malformed action/metadata line [{i + 1}]", "x_content_parse_exception"
+                    f"Malformed action/metadata line [{i + 1}]",
+                    "x_content_parse_exception",
+                    source=BULK,
                 ) from exc
             if not isinstance(action_line, dict) or len(action_line) != 1:
                 raise _bad_request(
                     f"Malformed action/metadata line [{i + 1}], expected a simple value for "
-                    "field [_index] but found [START_OBJECT]"
+                    "field [_index] but found [START_OBJECT]",
+                    source=BULK,
                 )
             ((op, meta),) = action_line.items()
             if op not in ("index", "create", "delete", "update"):
                 raise _bad_request(
                     f"Malformed action/metadata line [{i + 1}], expected field [create], "
-                    f"[delete], [index] or [update] but found [{op}]"
+                    f"[delete], [index] or [update] but found [{op}]",
+                    source=BULK,
                 )
             if op == "update":
-                raise _bad_request("the test server does not implement bulk [update]")
+                raise _bad_request(
+                    "bulk [update] action", source=NotEmulated("bulk update actions")
+                )
             if not isinstance(meta, dict):
-                raise _bad_request(f"Malformed action/metadata line [{i + 1}]")
+                raise _bad_request(f"Malformed action/metadata line [{i + 1}]", source=BULK)
             unknown = sorted(set(meta) - {"_index", "_id"})
             if unknown:
                 raise _bad_request(
-                    f"Action/metadata line [{i + 1}] contains an unknown parameter [{unknown[0]}]"
+                    f"Action/metadata line [{i + 1}] contains an unknown parameter [{unknown[0]}]",
+                    source=_UNKNOWN_KEY,
                 )
             source: Any = None
             if op in ("index", "create"):
                 if i + 1 >= len(lines):
-                    raise _bad_request("The bulk request must be terminated by a newline [\\n]")
+                    raise _bad_request(
+                        "The bulk request must be terminated by a newline [\\n]", source=BULK
+                    )
                 try:
                     source = json.loads(lines[i + 1])
                 except ValueError as exc:
                     raise _bad_request(
                         f"Failed to parse document source at line [{i + 2}]",
                         "x_content_parse_exception",
+                        source=BULK,
                     ) from exc
                 i += 2
             else:
@@ -1360,35 +1822,39 @@ class OpenSearchTestServer:
             name = meta.get("_index", default_index)
             doc_id = meta.get("_id")
             if name is None:
-                raise ApiError(
+                raise api_error(
                     400,
                     "action_request_validation_exception",
                     "Validation Failed: 1: index is missing;",
+                    source=BULK,
                 )
             if doc_id is not None and not isinstance(doc_id, str):
                 doc_id = str(doc_id)
             if op == "delete" and doc_id is None:
-                raise ApiError(
+                raise api_error(
                     400,
                     "action_request_validation_exception",
                     "Validation Failed: 1: id is missing;",
+                    source=BULK,
                 )
             try:
                 if doc_id is not None and len(doc_id.encode()) > 512:
-                    raise ApiError(
+                    raise api_error(
                         400,
                         "illegal_argument_exception",
                         f"id [{doc_id}] is too long, must be no longer than 512 bytes but was: "
                         f"{len(doc_id.encode())}",
+                        source=BULK_ID,
                     )
                 index = self.indices.get(name)
                 if index is None:
                     if op == "delete":
-                        raise ApiError(
+                        raise api_error(
                             404,
                             "index_not_found_exception",
                             f"no such index [{name}]",
                             **_resource(name, "index_expression"),
+                            source=INDEX_NOT_FOUND,
                         )
                     self._create_index(name, None, auto=True)
                     index = self.indices[name]
@@ -1433,7 +1899,9 @@ class OpenSearchTestServer:
             refresh = _refresh_param(params, allow_wait_for=True)
             op_type = params.get("op_type", "index")
             if op_type not in ("index", "create"):
-                raise _bad_request(f"opType must be 'create' or 'index', found: [{op_type}]")
+                raise _bad_request(
+                    f"opType must be 'create' or 'index', found: [{op_type}]", source=INDEX_DOCUMENT
+                )
             if name not in self.indices:
                 self._create_index(name, None, auto=True)
             index = self.indices[name]
@@ -1451,8 +1919,11 @@ class OpenSearchTestServer:
                 index.refresh()
             status = result.pop("status")
             return status, result
-        raise ApiError(
-            405, "illegal_argument_exception", f"Incorrect HTTP method [{method}] for _doc"
+        raise api_error(
+            405,
+            "illegal_argument_exception",
+            f"Incorrect HTTP method [{method}] for _doc",
+            source=_ENDPOINTS,
         )
 
     def _found(
@@ -1475,52 +1946,56 @@ class OpenSearchTestServer:
     ) -> tuple[int, Any]:
         self._params(params, _SOURCE_PARAMS | {"realtime", "refresh", "preference"})
         if not isinstance(body, dict):
-            raise ApiError(
+            raise api_error(
                 400,
                 "action_request_validation_exception",
                 "Validation Failed: 1: no documents to get;",
+                source=MGET,
             )
         unknown = sorted(set(body) - {"ids", "docs"})
         if unknown:
-            raise _parsing(f"unknown parameter [{unknown[0]}] in request body")
+            raise _parsing(f"unknown parameter [{unknown[0]}] in request body", source=_UNKNOWN_KEY)
         requests: list[tuple[str | None, str, Any]] = []
         if "ids" in body:
             if not isinstance(body["ids"], list):
-                raise _parsing("ids must be an array")
+                raise _parsing("ids must be an array", source=MGET)
             requests += [(default_index, str(i), None) for i in body["ids"]]
         if "docs" in body:
             if not isinstance(body["docs"], list):
-                raise _parsing("docs must be an array")
+                raise _parsing("docs must be an array", source=MGET)
             for item in body["docs"]:
                 if not isinstance(item, dict) or "_id" not in item:
-                    raise ApiError(
+                    raise api_error(
                         400,
                         "action_request_validation_exception",
                         "Validation Failed: 1: id is missing;",
+                        source=MGET,
                     )
                 bad = sorted(set(item) - {"_index", "_id", "_source"})
                 if bad:
-                    raise _parsing(f"unknown parameter [{bad[0]}] in doc")
+                    raise _parsing(f"unknown parameter [{bad[0]}] in doc", source=_UNKNOWN_KEY)
                 requests.append(
                     (item.get("_index", default_index), str(item["_id"]), item.get("_source"))
                 )
         if not requests:
-            raise ApiError(
+            raise api_error(
                 400,
                 "action_request_validation_exception",
                 "Validation Failed: 1: no documents to get;",
+                source=MGET,
             )
         docs: list[dict[str, Any]] = []
         for position, (name, doc_id, per_doc_source) in enumerate(requests):
             if name is None:
-                raise ApiError(
+                raise api_error(
                     400,
                     "action_request_validation_exception",
                     f"Validation Failed: 1: index is missing for doc {position};",
+                    source=MGET,
                 )
             index = self.indices.get(name)
             if index is None:
-                err = index_not_found(name)
+                err = index_not_found(name, source=INDEX_NOT_FOUND)
                 docs.append({"_index": name, "_id": doc_id, "error": err.body()["error"]})
                 continue
             doc = index.live.get(doc_id)
@@ -1541,26 +2016,33 @@ class OpenSearchTestServer:
             | {"request_cache", "search_type"},
         )
         if params.get("search_type", "query_then_fetch") != "query_then_fetch":
-            raise _bad_request("the test server only implements search_type=query_then_fetch")
+            raise _bad_request(
+                f"search_type [{params['search_type']}]",
+                source=NotEmulated("search types other than query_then_fetch"),
+            )
         index = self._index(name)
         body = body or {}
         if not isinstance(body, dict):
-            raise _parsing("request body must be an object")
+            raise _parsing("request body must be an object", source=SEARCH)
         allowed = {"query", "size", "from", "_source", "track_total_hits", "timeout"}
         allowed |= {"sort", "search_after"}
         unknown = sorted(set(body) - allowed)
         if unknown:
-            raise _parsing(f"Unknown key for a START_OBJECT in [{unknown[0]}].")
+            raise _parsing(
+                f"Unknown key for a START_OBJECT in [{unknown[0]}].", source=_UNKNOWN_KEY
+            )
         sort = self._sort_spec(index, body.get("sort"))
         search_after = body.get("search_after")
         if search_after is not None and (
             sort is None or not isinstance(search_after, list) or len(search_after) != 1
         ):
-            raise _bad_request("Sort must contain at least one field and match [search_after]")
+            raise _bad_request(
+                "Sort must contain at least one field and match [search_after]", source=SEARCH_AFTER
+            )
         size = _int_value(body.get("size", params.get("size", 10)), "size")
         start = _int_value(body.get("from", params.get("from", 0)), "from")
         if size < 0 or start < 0:
-            raise _bad_request("[size] and [from] must be non-negative")
+            raise _bad_request("[size] and [from] must be non-negative", source=SEARCH)
         window = int(index.setting("index.max_result_window", str(MAX_RESULT_WINDOW)) or 0)
         if start + size > window:
             raise _bad_request(
@@ -1569,6 +2051,7 @@ class OpenSearchTestServer:
                 "way to request large data sets. This limit can be set by changing the "
                 "[index.max_result_window] index level setting.",
                 "search_phase_execution_exception",
+                source=INDEX_SETTINGS,
             )
         source_spec = body.get("_source")
         source_filter = _source_filter(params, source_spec)
@@ -1620,7 +2103,9 @@ class OpenSearchTestServer:
             return None
         items = raw if isinstance(raw, list) else [raw]
         if len(items) != 1:
-            raise _bad_request("the test server sorts on exactly one field")
+            raise _bad_request(
+                "[sort] on several fields", source=NotEmulated("sorting on several fields")
+            )
         item = items[0]
         if isinstance(item, str):
             field_name, order = item, "asc"
@@ -1628,12 +2113,13 @@ class OpenSearchTestServer:
             field_name, spec = _single(item, "sort")
             order = spec.get("order", "asc") if isinstance(spec, dict) else spec
         if order not in ("asc", "desc"):
-            raise _parsing(f"[sort] unknown order [{order}]")
+            raise _parsing(f"[sort] unknown order [{order}]", source=SEARCH)
         mapping = index.field_mapping(field_name)
         if mapping is None or _field_type(mapping) != "keyword":
             raise _bad_request(
-                f"the test server only sorts on keyword fields, not [{field_name}]",
+                f"[sort] on field [{field_name}]",
                 "query_shard_exception",
+                source=NotEmulated("sorting on fields other than keyword fields"),
             )
         return field_name, order == "desc"
 
@@ -1657,43 +2143,60 @@ class OpenSearchTestServer:
     def _knn(self, index: Index, spec: Any) -> list[tuple[float, Doc]]:
         field_name, params = _single(spec, "knn")
         if not isinstance(params, dict):
-            raise _parsing(f"[knn] query malformed for field [{field_name}]")
+            raise _parsing(f"[knn] query malformed for field [{field_name}]", source=KNN_QUERY)
         unknown = sorted(set(params) - {"vector", "k", "filter", "method_parameters", "boost"})
         if unknown:
-            raise _parsing(f"[knn] unknown token [{unknown[0]}] after [{field_name}]")
+            raise _parsing(
+                f"[knn] unknown token [{unknown[0]}] after [{field_name}]", source=_UNKNOWN_KEY
+            )
         fm = index.field_mapping(field_name)
         if fm is None or _field_type(fm) != "knn_vector":
-            raise _ShardError(f"Field '{field_name}' is not knn_vector type.")
+            raise _ShardError(f"Field '{field_name}' is not knn_vector type.", source=KNN_QUERY)
         if not index.knn_enabled or "method" not in fm:
             raise _ShardError(
                 f"Field '{field_name}' is not built for ANN search (index.knn is false or the "
-                "field has no method)."
+                "field has no method).",
+                source=KNN_SETTINGS,
             )
         vector = _query_vector(params.get("vector"), fm, "knn")
         k = params.get("k")
         if not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= MAX_K:
-            raise _bad_request(f"[knn] requires k to be in the range (0, {MAX_K}]")
+            raise _bad_request(
+                f"[knn] requires k to be in the range (0, {MAX_K}]", source=KNN_QUERY
+            )
         method = fm["method"]
         engine, space = method["engine"], method["space_type"]
         if space == "cosinesimil" and not np.any(vector):
-            raise _bad_request(f"zero vector is not supported when space type is [{space}]")
+            raise _bad_request(
+                f"zero vector is not supported when space type is [{space}]", source=KNN_SPACES
+            )
         method_params = params.get("method_parameters")
         if method_params is not None:
             if self.version_tuple < (2, 16):
-                raise _parsing("[knn] unknown token [method_parameters]")
+                raise _parsing(
+                    "[knn] unknown token [method_parameters]", source=KNN_METHOD_PARAMETERS
+                )
             if not isinstance(method_params, dict):
-                raise _parsing("[knn] method_parameters must be an object")
+                raise _parsing(
+                    "[knn] method_parameters must be an object", source=KNN_METHOD_PARAMETERS
+                )
             for key, value in method_params.items():
                 if key != "ef_search":
-                    raise _bad_request(f"Invalid parameter for method: {key}")
+                    raise _bad_request(
+                        f"Invalid parameter for method: {key}", source=KNN_METHOD_PARAMETERS
+                    )
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    raise _bad_request("[ef_search] must be a positive integer")
+                    raise _bad_request(
+                        "[ef_search] must be a positive integer", source=KNN_METHOD_PARAMETERS
+                    )
         candidates = [doc for doc in index.searchable.values() if field_name in doc.vectors]
         if "filter" in params:
             if engine == "nmslib":
-                raise _bad_request(f"Engine [{engine.upper()}] does not support filters")
+                raise _bad_request(
+                    f"Engine [{engine.upper()}] does not support filters", source=KNN_FILTER
+                )
             if engine == "faiss" and self.version_tuple < (2, 9):
-                raise _bad_request("Engine [FAISS] does not support filters")
+                raise _bad_request("Engine [FAISS] does not support filters", source=KNN_FILTER)
             matcher = _QueryCompiler(self, index).compile(params["filter"])
             candidates = [doc for doc in candidates if matcher(doc)]
         if not candidates:
@@ -1710,44 +2213,58 @@ class OpenSearchTestServer:
 
     def _script_score(self, index: Index, spec: Any) -> list[tuple[float, Doc]]:
         if not isinstance(spec, dict):
-            raise _parsing("[script_score] malformed query")
+            raise _parsing("[script_score] malformed query", source=SCORE_SCRIPT)
         unknown = sorted(set(spec) - {"query", "script", "min_score", "boost"})
         if unknown:
-            raise _parsing(f"[script_score] query does not support [{unknown[0]}]")
+            raise _parsing(
+                f"[script_score] query does not support [{unknown[0]}]", source=_UNKNOWN_KEY
+            )
         if "query" not in spec:
-            raise _parsing("[script_score] requires 'query' field")
+            raise _parsing("[script_score] requires 'query' field", source=SCORE_SCRIPT)
         script = spec.get("script")
         if not isinstance(script, dict):
-            raise _parsing("[script_score] requires 'script' field")
+            raise _parsing("[script_score] requires 'script' field", source=SCORE_SCRIPT)
         if script.get("lang") != "knn" or script.get("source") != "knn_score":
-            raise _bad_request("the test server only implements the knn_score script (lang knn)")
+            raise _bad_request(
+                "[script] other than knn_score", source=NotEmulated("scripts other than knn_score")
+            )
         unknown = sorted(set(script) - {"lang", "source", "params"})
         if unknown:
-            raise _parsing(f"[script] unknown field [{unknown[0]}]")
+            raise _parsing(f"[script] unknown field [{unknown[0]}]", source=_UNKNOWN_KEY)
         params = script.get("params")
         if not isinstance(params, dict):
-            raise _ShardError("Missing parameter [field]", "illegal_argument_exception")
+            raise _ShardError(
+                "Missing parameter [field]", "illegal_argument_exception", source=SCORE_SCRIPT
+            )
         for key in ("field", "query_value", "space_type"):
             if key not in params:
-                raise _ShardError(f"Missing parameter [{key}]", "illegal_argument_exception")
+                raise _ShardError(
+                    f"Missing parameter [{key}]", "illegal_argument_exception", source=SCORE_SCRIPT
+                )
         bad = sorted(set(params) - {"field", "query_value", "space_type"})
         if bad:
-            raise _ShardError(f"Unknown parameter [{bad[0]}]", "illegal_argument_exception")
+            raise _ShardError(
+                f"Unknown parameter [{bad[0]}]", "illegal_argument_exception", source=SCORE_SCRIPT
+            )
         field_name, space = params["field"], params["space_type"]
         if space not in _SCRIPT_SPACES:
             raise _ShardError(
                 "Invalid space type. Please refer to the available space types.",
                 "illegal_argument_exception",
+                source=SCORE_SCRIPT,
             )
         fm = index.field_mapping(str(field_name))
         if fm is None or _field_type(fm) != "knn_vector":
             raise _ShardError(
                 f"Incompatible field_type for {space} space. The field type must be knn_vector.",
                 "illegal_argument_exception",
+                source=SCORE_SCRIPT,
             )
         vector = _query_vector(params["query_value"], fm, "script_score")
         if space == "cosinesimil" and not np.any(vector):
-            raise _ShardError("zero vector is not supported", "illegal_argument_exception")
+            raise _ShardError(
+                "zero vector is not supported", "illegal_argument_exception", source=KNN_SPACES
+            )
         matcher = _QueryCompiler(self, index).compile(spec["query"])
         candidates = [doc for doc in index.searchable.values() if matcher(doc)]
         with_vector = [doc for doc in candidates if field_name in doc.vectors]
@@ -1772,14 +2289,17 @@ class OpenSearchTestServer:
         index = self._index(name)
         body = body or {}
         if not isinstance(body, dict):
-            raise _parsing("request body must be an object")
+            raise _parsing("request body must be an object", source=COUNT)
         unknown = sorted(set(body) - {"query"})
         if unknown:
-            raise _parsing(f"request does not support [{unknown[0]}]")
+            raise _parsing(f"request does not support [{unknown[0]}]", source=_UNKNOWN_KEY)
         query = body.get("query", {"match_all": {}})
         kind, _ = _single(query, "query")
         if kind in ("knn", "script_score"):
-            raise _bad_request(f"the test server does not count [{kind}] queries")
+            raise _bad_request(
+                f"[_count] with a [{kind}] query",
+                source=NotEmulated("counting by knn or script_score queries"),
+            )
         try:
             matcher = _QueryCompiler(self, index).compile(query)
         except _ShardError as err:
@@ -1800,22 +2320,34 @@ class OpenSearchTestServer:
         refresh = _refresh_param(params, allow_wait_for=False)
         conflicts = params.get("conflicts", "abort")
         if conflicts not in ("abort", "proceed"):
-            raise _bad_request(f'conflicts may only be "proceed" or "abort" but was [{conflicts}]')
+            raise _bad_request(
+                f'conflicts may only be "proceed" or "abort" but was [{conflicts}]',
+                source=DELETE_BY_QUERY,
+            )
         if not _bool_param(params, "wait_for_completion", True):
-            raise _bad_request("the test server only runs delete_by_query synchronously")
+            raise _bad_request(
+                "[wait_for_completion] false",
+                source=NotEmulated("asynchronous delete by query (wait_for_completion=false)"),
+            )
         index = self._index(name)
         if not isinstance(body, dict) or "query" not in body:
-            raise ApiError(
+            raise api_error(
                 400,
                 "action_request_validation_exception",
                 "Validation Failed: 1: query is missing;",
+                source=DELETE_BY_QUERY,
             )
         unknown = sorted(set(body) - {"query"})
         if unknown:
-            raise _parsing(f"Unknown key for a START_OBJECT in [{unknown[0]}].")
+            raise _parsing(
+                f"Unknown key for a START_OBJECT in [{unknown[0]}].", source=_UNKNOWN_KEY
+            )
         kind, _ = _single(body["query"], "query")
         if kind in ("knn", "script_score"):
-            raise _bad_request(f"the test server does not delete by [{kind}] queries")
+            raise _bad_request(
+                f"[_delete_by_query] with a [{kind}] query",
+                source=NotEmulated("delete by knn or script_score queries"),
+            )
         started = time.monotonic()
         try:
             matcher = _QueryCompiler(self, index).compile(body["query"])
@@ -1890,13 +2422,15 @@ class _DocumentParser:
                         "type": "illegal_argument_exception",
                         "reason": "field name cannot be an empty string",
                     },
+                    source=MAPPINGS,
                 )
             if "." in key:
                 head, _, rest = key.partition(".")
                 if not head or not rest:
                     raise _mapper_parsing(
                         f"failed to parse: field name [{key}] cannot contain only dots or "
-                        "start or end with a dot"
+                        "start or end with a dot",
+                        source=MAPPINGS,
                     )
                 self.parse_object({head: {rest: value}}, node, prefix, dynamic)
                 continue
@@ -1909,11 +2443,12 @@ class _DocumentParser:
                     continue
                 if dynamic == "strict":
                     parent = prefix[:-1] if prefix else "_doc"
-                    raise ApiError(
+                    raise api_error(
                         400,
                         "strict_dynamic_mapping_exception",
                         f"mapping set to strict, dynamic introduction of [{key}] within "
                         f"[{parent}] is not allowed",
+                        source=DYNAMIC,
                     )
                 if dynamic == "false":
                     continue
@@ -1956,7 +2491,8 @@ class _DocumentParser:
                 if "type" in mapping:
                     raise _mapper_parsing(
                         f"failed to parse field [{full}]: a dynamic template maps an object to "
-                        f"[{mapping['type']}]"
+                        f"[{mapping['type']}]",
+                        source=DYNAMIC_TEMPLATES,
                     )
             elif "type" not in mapping:
                 mapping["type"] = _DEFAULT_DYNAMIC[detected]["type"]
@@ -1975,7 +2511,8 @@ class _DocumentParser:
                 if not isinstance(item, dict):
                     raise _mapper_parsing(
                         f"object mapping for [{full}] tried to parse field [{key}] as object, "
-                        "but found a concrete value"
+                        "but found a concrete value",
+                        source=MAPPINGS,
                     )
                 if fm.get("enabled", True) is False:
                     continue
@@ -1995,17 +2532,21 @@ class _DocumentParser:
                         "type": "illegal_state_exception",
                         "reason": f"Can't get text on a START_OBJECT at 1:{len(full)}",
                     },
+                    source=MAPPINGS,
                 )
             self._index_leaf(fm, ftype, item, full)
             for sub, sub_fm in fm.get("fields", {}).items():
                 self._index_leaf(sub_fm, _field_type(sub_fm), item, f"{full}.{sub}")
 
     def _index_leaf(self, fm: Mapping[str, Any], ftype: str, item: Any, full: str) -> None:
-        def fail(cause: str, cause_type: str = "illegal_argument_exception") -> ApiError:
+        def fail(
+            cause: str, cause_type: str = "illegal_argument_exception", *, source: Source
+        ) -> ApiError:
             return _mapper_parsing(
                 f"failed to parse field [{full}] of type [{ftype}] in document with id "
                 f"'{self.doc_id}'. Preview of field's value: '{_preview(item)}'",
                 {"type": cause_type, "reason": cause},
+                source=source,
             )
 
         bucket = self.values.setdefault(full, [])
@@ -2014,7 +2555,7 @@ class _DocumentParser:
             if len(text) > fm.get("ignore_above", 2**31):
                 return
             if len(text.encode()) > MAX_TERM_BYTES:
-                raise ApiError(
+                raise api_error(
                     400,
                     "illegal_argument_exception",
                     f'Document contains at least one immense term in field="{full}" (whose '
@@ -2025,6 +2566,7 @@ class _DocumentParser:
                         "reason": f"bytes can be at most {MAX_TERM_BYTES} in length; got "
                         f"{len(text.encode())}",
                     },
+                    source=LUCENE_TERM_LENGTH,
                 )
             bucket.append(text)
         elif ftype == "text":
@@ -2033,7 +2575,8 @@ class _DocumentParser:
             if isinstance(item, bool):
                 raise fail(
                     f"Current token (VALUE_{'TRUE' if item else 'FALSE'}) not numeric, can not "
-                    "use numeric value accessors"
+                    "use numeric value accessors",
+                    source=NUMERIC,
                 )
             number: float | int
             if isinstance(item, int | float):
@@ -2042,19 +2585,24 @@ class _DocumentParser:
                 try:
                     number = float(str(item).strip())
                 except ValueError:
-                    raise fail(f'For input string: "{item}"', "number_format_exception") from None
+                    raise fail(
+                        f'For input string: "{item}"', "number_format_exception", source=NUMERIC
+                    ) from None
             if ftype in _INTEGER_RANGES:
                 low, high = _INTEGER_RANGES[ftype]
                 if isinstance(number, float) and not math.isfinite(number):
-                    raise fail(f"Value [{item}] is out of range for a {ftype}")
+                    raise fail(f"Value [{item}] is out of range for a {ftype}", source=NUMERIC)
                 integral = int(number)
                 if not low <= integral <= high:
-                    raise fail(f"Value [{item}] is out of range for a {ftype}")
+                    raise fail(f"Value [{item}] is out of range for a {ftype}", source=NUMERIC)
                 bucket.append(integral)
             else:
                 as_float = float(number)
                 if not math.isfinite(as_float):
-                    raise fail(f"[{ftype}] supports only finite values, but got [{item}]")
+                    raise fail(
+                        f"[{ftype}] supports only finite values, but got [{item}]",
+                        source=FINITE_FLOATS,
+                    )
                 if ftype in ("float", "half_float"):
                     as_float = float(np.float32(as_float))
                 bucket.append(as_float)
@@ -2064,34 +2612,45 @@ class _DocumentParser:
             elif item in ("true", "false", ""):
                 bucket.append(item == "true")
             else:
-                raise fail(f"Failed to parse value [{item}] as only [true] or [false] are allowed.")
+                raise fail(
+                    f"Failed to parse value [{item}] as only [true] or [false] are allowed.",
+                    source=BOOLEAN,
+                )
         elif ftype == "date":
             bucket.append(str(item))
         else:
-            raise fail(f"the test server cannot index [{ftype}]")
+            raise fail(
+                f"indexing a [{ftype}] field", source=NotEmulated("indexing this field type")
+            )
 
     def _vector(self, fm: Mapping[str, Any], value: Any, full: str) -> np.ndarray:
         dimension = int(fm["dimension"])
 
-        def fail(reason: str) -> ApiError:
+        def fail(reason: str, *, source: Source) -> ApiError:
             return _mapper_parsing(
                 f"failed to parse field [{full}] of type [knn_vector] in document with id "
                 f"'{self.doc_id}'. Preview of field's value: '{_preview(value)}'",
                 {"type": "illegal_argument_exception", "reason": reason},
+                source=source,
             )
 
         if not isinstance(value, list) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in value
         ):
-            raise fail("Vector values must be an array of numbers")
+            raise fail("Vector values must be an array of numbers", source=KNN_VECTOR)
         if len(value) != dimension:
-            raise fail(f"Vector dimension mismatch. Expected: {dimension}, Given: {len(value)}")
+            raise fail(
+                f"Vector dimension mismatch. Expected: {dimension}, Given: {len(value)}",
+                source=KNN_VECTOR,
+            )
         vector = np.asarray(value, dtype=np.float32)
         if not np.all(np.isfinite(vector)):
-            raise fail("KNN vector values cannot be NaN or Infinity")
+            raise fail("KNN vector values cannot be NaN or Infinity", source=FINITE_FLOATS)
         space = (fm.get("method") or {}).get("space_type", fm.get("space_type"))
         if space == "cosinesimil" and not np.any(vector):
-            raise fail(f"zero vector is not supported when space type is [{space}]")
+            raise fail(
+                f"zero vector is not supported when space type is [{space}]", source=KNN_SPACES
+            )
         return vector
 
 
@@ -2194,6 +2753,7 @@ class _QueryCompiler:
             raise _ShardError(
                 f"Query contains too many nested clauses; maxClauseCount is set to {MAX_CLAUSES}",
                 "too_many_nested_clauses",
+                source=MAX_CLAUSE_COUNT,
             )
         return scorer
 
@@ -2215,9 +2775,10 @@ class _QueryCompiler:
         if handler is None:
             if kind in ("knn", "script_score"):
                 raise _bad_request(
-                    f"the test server supports [{kind}] only as the top-level search query"
+                    f"[{kind}] query inside another query",
+                    source=NotEmulated("this query type below the top level of a search"),
                 )
-            raise _parsing(f"unknown query [{kind}]")
+            raise _parsing(f"unknown query [{kind}]", source=QUERY_DSL)
         matcher = handler(spec)
         if matcher is _never:
             return _no_score
@@ -2298,27 +2859,36 @@ class _QueryCompiler:
         if isinstance(raw, dict):
             _check_keys(raw, {"query", "operator", "boost", "_name"}, "match")
             if "query" not in raw:
-                raise _parsing(f"[match] requires query value for field [{name}]")
+                raise _parsing(
+                    f"[match] requires query value for field [{name}]", source=MATCH_QUERY
+                )
             value = raw["query"]
             operator = str(raw.get("operator", "or")).lower()
             if operator not in ("or", "and"):
-                raise _bad_request(f"operator needs to be either [and] or [or], got [{operator}]")
+                raise _bad_request(
+                    f"operator needs to be either [and] or [or], got [{operator}]",
+                    source=MATCH_QUERY,
+                )
             own = _boost_value(raw.get("boost"))
         else:
             value = raw
         if value is None or isinstance(value, list | dict):
-            raise _parsing(f"[match] unknown token [{type(value).__name__}] after [query]")
+            raise _parsing(
+                f"[match] unknown token [{type(value).__name__}] after [query]", source=MATCH_QUERY
+            )
         fm = self.index.field_mapping(name)
         if fm is None:
             return _no_score  # an unmapped field matches nothing
         ftype = _field_type(fm)
         if ftype != "text":
             raise _bad_request(
-                f"the test server implements [match] only on text fields, not on [{ftype}] "
-                f"field [{name}]"
+                f"[match] query on [{ftype}] field [{name}]",
+                source=NotEmulated("match queries on fields other than text fields"),
             )
         if fm.get("index") is False:
-            raise _ShardError(f"Cannot search on field [{name}] since it is not indexed.")
+            raise _ShardError(
+                f"Cannot search on field [{name}] since it is not indexed.", source=INDEX_PARAM
+            )
         tokens = standard_analyze(_keyword_string(value))
         if len(tokens) > 1:
             self._clauses += len(tokens)
@@ -2348,14 +2918,17 @@ class _QueryCompiler:
 
     def _field_spec(self, spec: Any, kind: str, extra: set[str]) -> tuple[str, Any, dict[str, Any]]:
         if not isinstance(spec, dict):
-            raise _parsing(f"[{kind}] query malformed, no start_object after query name")
+            raise _parsing(
+                f"[{kind}] query malformed, no start_object after query name", source=QUERY_DSL
+            )
         fields = [k for k in spec if k not in extra]
         if len(fields) != 1:
             if not fields:
-                raise _parsing(f"[{kind}] query doesn't have a field")
+                raise _parsing(f"[{kind}] query doesn't have a field", source=QUERY_DSL)
             raise _parsing(
                 f"[{kind}] query doesn't support multiple fields, found [{fields[0]}] and "
-                f"[{fields[1]}]"
+                f"[{fields[1]}]",
+                source=QUERY_DSL,
             )
         name = fields[0]
         return name, spec[name], {k: v for k, v in spec.items() if k in extra}
@@ -2365,14 +2938,19 @@ class _QueryCompiler:
         if isinstance(raw, dict):
             _check_keys(raw, {"value", "boost", "case_insensitive", "_name"}, "term")
             if "value" not in raw:
-                raise _parsing("[term] query requires a value")
+                raise _parsing("[term] query requires a value", source=TERM_QUERY)
             if raw.get("case_insensitive", False):
-                raise _bad_request("the test server does not implement case_insensitive")
+                raise _bad_request(
+                    "[case_insensitive]", source=NotEmulated("case_insensitive term queries")
+                )
             value = raw["value"]
         else:
             value = raw
         if isinstance(value, list | dict) or value is None:
-            raise _parsing(f"[term] query does not support array or object values for [{name}]")
+            raise _parsing(
+                f"[term] query does not support array or object values for [{name}]",
+                source=TERM_QUERY,
+            )
         probe = self._value_probe(name, "term")
         if probe is None:
             return _never
@@ -2382,16 +2960,17 @@ class _QueryCompiler:
     def _terms(self, spec: Any) -> Matcher:
         name, raw, _ = self._field_spec(spec, "terms", {"boost", "_name"})
         if not isinstance(raw, list):
-            raise _parsing("[terms] query does not support terms lookup in the test server")
+            raise _parsing("[terms] lookup", source=NotEmulated("terms lookup"))
         if len(raw) > MAX_TERMS:
             raise _ShardError(
                 f"The number of terms [{len(raw)}] used in the Terms Query request has exceeded "
                 f"the allowed maximum of [{MAX_TERMS}].",
                 "illegal_argument_exception",
+                source=TERMS_QUERY,
             )
         for value in raw:
             if isinstance(value, list | dict) or value is None:
-                raise _parsing("[terms] query does not support nested values")
+                raise _parsing("[terms] query does not support nested values", source=TERMS_QUERY)
         probe = self._value_probe(name, "terms")
         if probe is None:
             return _never
@@ -2401,7 +2980,9 @@ class _QueryCompiler:
     def _range(self, spec: Any) -> Matcher:
         name, raw, _ = self._field_spec(spec, "range", set())
         if not isinstance(raw, dict):
-            raise _parsing(f"[range] query malformed, no start_object after field [{name}]")
+            raise _parsing(
+                f"[range] query malformed, no start_object after field [{name}]", source=RANGE_QUERY
+            )
         _check_keys(raw, {"gt", "gte", "lt", "lte", "boost", "_name"}, "range")
         fm = self.index.field_mapping(name)
         if fm is None:
@@ -2414,7 +2995,8 @@ class _QueryCompiler:
             convert = _keyword_string
         else:
             raise _ShardError(
-                f"the test server does not implement range on [{ftype}] field [{name}]"
+                f"[range] query on [{ftype}] field [{name}]",
+                source=NotEmulated("range queries on this field type"),
             )
         bounds = {
             op: convert(raw[op]) for op in ("gt", "gte", "lt", "lte") if raw.get(op) is not None
@@ -2433,7 +3015,7 @@ class _QueryCompiler:
     def _exists(self, spec: Any) -> Matcher:
         _check_keys(spec, {"field", "boost", "_name"}, "exists")
         if not isinstance(spec.get("field"), str):
-            raise _parsing("[exists] must be provided with a [field]")
+            raise _parsing("[exists] must be provided with a [field]", source=EXISTS_QUERY)
         pattern = spec["field"]
 
         def match(doc: Doc) -> bool:
@@ -2455,9 +3037,9 @@ class _QueryCompiler:
         _check_keys(spec, {"values", "boost", "_name"}, "ids")
         values = spec.get("values")
         if not isinstance(values, list):
-            raise _parsing("[ids] query malformed, values must be an array")
+            raise _parsing("[ids] query malformed, values must be an array", source=IDS_QUERY)
         if any(isinstance(v, list | dict | bool) or v is None for v in values):
-            raise _parsing("[ids] query values must be strings")
+            raise _parsing("[ids] query values must be strings", source=IDS_QUERY)
         wanted = {str(v) for v in values}
         return lambda doc: doc.id in wanted
 
@@ -2487,7 +3069,8 @@ class _QueryCompiler:
         if ftype == "object":
             return None
         raise _ShardError(
-            f"Field [{name}] of type [{ftype}] does not support {kind} queries in the test server"
+            f"[{kind}] query on field [{name}] of type [{ftype}]",
+            source=NotEmulated("this query type on this field type"),
         )
 
     def _any_value(self, name: str, test: Callable[[Any], bool]) -> Matcher:
@@ -2552,19 +3135,22 @@ def _single(value: Any, what: str) -> tuple[str, Any]:
         if isinstance(value, dict) and len(value) > 1:
             raise _parsing(
                 f"[{next(iter(value))}] malformed query, expected [END_OBJECT] but found "
-                "[FIELD_NAME]"
+                "[FIELD_NAME]",
+                source=QUERY_DSL,
             )
-        raise _parsing(f"[{what}] malformed, expected an object with one key")
+        raise _parsing(f"[{what}] malformed, expected an object with one key", source=QUERY_DSL)
     ((key, spec),) = value.items()
     return str(key), spec
 
 
 def _check_keys(spec: Any, allowed: set[str], kind: str) -> None:
     if not isinstance(spec, dict):
-        raise _parsing(f"[{kind}] query malformed, no start_object after query name")
+        raise _parsing(
+            f"[{kind}] query malformed, no start_object after query name", source=QUERY_DSL
+        )
     for key in spec:
         if key not in allowed:
-            raise _parsing(f"[{kind}] query does not support [{key}]")
+            raise _parsing(f"[{kind}] query does not support [{key}]", source=_UNKNOWN_KEY)
 
 
 def _total_hits(count: int, track: Any) -> dict[str, Any]:
@@ -2576,7 +3162,9 @@ def _total_hits(count: int, track: Any) -> dict[str, Any]:
     if track is True:
         return {"total": {"value": count, "relation": "eq"}}
     if not isinstance(track, int) or track < 0:
-        raise _bad_request("[track_total_hits] must be a boolean or a non-negative integer")
+        raise _bad_request(
+            "[track_total_hits] must be a boolean or a non-negative integer", source=SEARCH
+        )
     if count > track:
         return {"total": {"value": track, "relation": "gte"}}
     return {"total": {"value": count, "relation": "eq"}}
@@ -2587,13 +3175,13 @@ def _boost_value(raw: Any) -> float:
     if raw is None:
         return 1.0
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise _parsing("[boost] must be a number")
+        raise _parsing("[boost] must be a number", source=BOOST)
     try:
         value = float(raw)
     except ValueError:
-        raise _parsing(f"[boost] must be a number, got [{raw}]") from None
+        raise _parsing(f"[boost] must be a number, got [{raw}]", source=BOOST) from None
     if value < 0 or not math.isfinite(value):
-        raise _bad_request(f"negative [boost] are not allowed, got [{raw}]")
+        raise _bad_request(f"negative [boost] are not allowed, got [{raw}]", source=BOOST)
     return value
 
 
@@ -2611,7 +3199,9 @@ def _leaf_boost(spec: Any) -> float:
 
 def _minimum_should_match(raw: Any, clauses: int) -> int:
     if isinstance(raw, bool):
-        raise _parsing("[bool] minimum_should_match must be a number or a string")
+        raise _parsing(
+            "[bool] minimum_should_match must be a number or a string", source=MINIMUM_SHOULD_MATCH
+        )
     if isinstance(raw, int):
         value = raw
     elif isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
@@ -2621,7 +3211,9 @@ def _minimum_should_match(raw: Any, clauses: int) -> int:
         value = clauses * percent // 100 if percent >= 0 else clauses - clauses * -percent // 100
         return max(value, 0)
     else:
-        raise _bad_request(f"the test server does not implement minimum_should_match [{raw}]")
+        raise _bad_request(
+            f"minimum_should_match [{raw}]", source=NotEmulated("this minimum_should_match form")
+        )
     if value < 0:
         value = clauses + value
     return max(value, 0)
@@ -2637,13 +3229,15 @@ def _keyword_string(value: Any) -> str:
 
 def _numeric_query_value(value: Any, name: str) -> float | int:
     if isinstance(value, bool):
-        raise _ShardError(f'For input string: "{str(value).lower()}"', "query_shard_exception")
+        raise _ShardError(
+            f'For input string: "{str(value).lower()}"', "query_shard_exception", source=NUMERIC
+        )
     if isinstance(value, int | float):
         return value
     try:
         return float(str(value).strip())
     except ValueError:
-        raise _ShardError(f'For input string: "{value}"') from None
+        raise _ShardError(f'For input string: "{value}"', source=NUMERIC) from None
 
 
 def _boolean_query_value(value: Any, name: str) -> bool:
@@ -2651,22 +3245,27 @@ def _boolean_query_value(value: Any, name: str) -> bool:
         return value
     if value in ("true", "false"):
         return bool(value == "true")
-    raise _ShardError(f"Can't parse boolean value [{value}], expected [true] or [false]")
+    raise _ShardError(
+        f"Can't parse boolean value [{value}], expected [true] or [false]", source=BOOLEAN
+    )
 
 
 def _query_vector(raw: Any, fm: Mapping[str, Any], kind: str) -> np.ndarray:
     if not isinstance(raw, list) or not all(
         isinstance(x, int | float) and not isinstance(x, bool) for x in raw
     ):
-        raise _parsing(f"[{kind}] query vector must be an array of numbers")
+        raise _parsing(f"[{kind}] query vector must be an array of numbers", source=KNN_QUERY)
     if len(raw) != int(fm["dimension"]):
         raise _bad_request(
             f"Query vector has invalid dimension: {len(raw)}. "
-            f"Dimension should be: {fm['dimension']}"
+            f"Dimension should be: {fm['dimension']}",
+            source=KNN_VECTOR,
         )
     vector = np.asarray(raw, dtype=np.float32)
     if not np.all(np.isfinite(vector)):
-        raise _bad_request("KNN query vector values cannot be NaN or Infinity")
+        raise _bad_request(
+            "KNN query vector values cannot be NaN or Infinity", source=FINITE_FLOATS
+        )
     return vector
 
 
@@ -2678,7 +3277,8 @@ def _dynamic_value(value: Any, where: str) -> str:
     if value == "strict":
         return "strict"
     raise _mapper_parsing(
-        f"Failed to parse mapping: Could not convert [{where}.dynamic] to boolean"
+        f"Failed to parse mapping: Could not convert [{where}.dynamic] to boolean",
+        source=DYNAMIC,
     )
 
 
@@ -2732,7 +3332,9 @@ def _bool_param(params: Mapping[str, str], key: str, default: bool) -> bool:
         return True
     if value == "false":
         return False
-    raise _bad_request(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+    raise _bad_request(
+        f"Failed to parse value [{value}] as only [true] or [false] are allowed.", source=PARAMETERS
+    )
 
 
 def _refresh_param(params: Mapping[str, str], *, allow_wait_for: bool) -> str:
@@ -2745,7 +3347,9 @@ def _refresh_param(params: Mapping[str, str], *, allow_wait_for: bool) -> str:
         return "false"
     if value == "wait_for" and allow_wait_for:
         return "wait_for"
-    raise _bad_request(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+    raise _bad_request(
+        f"Failed to parse value [{value}] as only [true] or [false] are allowed.", source=REFRESH
+    )
 
 
 def _sort_value(doc: Doc, field_name: str, descending: bool) -> str | None:
@@ -2758,21 +3362,24 @@ def _sort_value(doc: Doc, field_name: str, descending: bool) -> str | None:
 
 def _int_value(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        raise _parsing(f"[{name}] must be an integer")
+        raise _parsing(f"[{name}] must be an integer", source=SEARCH)
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise _parsing(f"[{name}] must be an integer") from None
+        raise _parsing(f"[{name}] must be an integer", source=SEARCH) from None
 
 
 def _int_setting(key: str, value: str, *, minimum: int) -> None:
     try:
         parsed = int(value)
     except ValueError:
-        raise _bad_request(f"Failed to parse value [{value}] for setting [{key}]") from None
+        raise _bad_request(
+            f"Failed to parse value [{value}] for setting [{key}]", source=INDEX_SETTINGS
+        ) from None
     if parsed < minimum:
         raise _bad_request(
-            f"Failed to parse value [{value}] for setting [{key}] must be >= {minimum}"
+            f"Failed to parse value [{value}] for setting [{key}] must be >= {minimum}",
+            source=INDEX_SETTINGS,
         )
 
 
@@ -2825,11 +3432,11 @@ def _source_filter(
     elif isinstance(spec, dict):
         bad = sorted(set(spec) - {"includes", "excludes"})
         if bad:
-            raise _parsing(f"Unknown key for a START_ARRAY in [{bad[0]}].")
+            raise _parsing(f"Unknown key for a START_ARRAY in [{bad[0]}].", source=SOURCE)
         includes = list(spec.get("includes", []))
         excludes = list(spec.get("excludes", []))
     elif spec not in (None, True):
-        raise _parsing("[_source] must be a boolean, string, array or object")
+        raise _parsing("[_source] must be a boolean, string, array or object", source=SOURCE)
     if "_source_includes" in params:
         includes = params["_source_includes"].split(",")
     if "_source_excludes" in params:

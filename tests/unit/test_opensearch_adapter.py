@@ -314,16 +314,17 @@ async def test_invalid_index_specs(
 
 
 async def test_index_the_cluster_rejects_is_invalid_argument() -> None:
-    with OpenSearchTestServer(version="3.1.0") as srv:
-        adapter = OpenSearchAdapter("os", [srv.url], engine="nmslib")
+    # Lucene supports innerproduct "in OpenSearch 2.13 and later" (methods and engines).
+    with OpenSearchTestServer(version="2.11.1") as srv:
+        adapter = OpenSearchAdapter("os", [srv.url], engine="lucene")
         await adapter.start()
         try:
             with pytest.raises(InvalidArgument) as err:
-                await adapter.create_collection(CollectionSpec("c", 2))
+                await adapter.create_collection(CollectionSpec("c", 2, Metric.IP))
         finally:
             await adapter.close()
     assert err.value.field == "collection.index"
-    assert "nmslib" in err.value.message
+    assert "innerproduct" in err.value.message
 
 
 async def test_rejected_document_names_the_field(adapter: OpenSearchAdapter) -> None:

@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -770,3 +771,51 @@ def test_match_terms_count_towards_the_clause_limit(http: httpx.Client) -> None:
     response = http.post("/t/_search", json={"query": {"match": {"body": too_many}}})
     assert response.status_code == 400
     assert response.json()["error"]["root_cause"][0]["type"] == "too_many_nested_clauses"
+
+
+def test_index_names_follow_the_documented_restrictions(http: httpx.Client) -> None:
+    # create-index: lowercase; no leading _ or -; no space , : " * + / \ | ? # > <.
+    for bad in ("Upper", "_x", "-x", "a b", "a,b", "a:b", "a+b", "a#b", "a*b", "a?b"):
+        response = http.put("/" + quote(bad, safe=""))
+        assert response.status_code == 400, bad
+        assert response.json()["error"]["type"] == "invalid_index_name_exception"
+    # An undocumented limit is not enforced (names of more than 255 bytes).
+    assert http.put("/" + "x" * 300).status_code == 200
+
+
+def test_undocumented_knn_rules_are_not_enforced() -> None:
+    # The documentation calls nmslib deprecated "While still supported" and shows a
+    # Lucene method with m 2048; neither is refused.
+    with OpenSearchTestServer(version="3.1.0") as srv, httpx.Client(base_url=srv.url) as http:
+        for engine, parameters in (("nmslib", {}), ("lucene", {"m": 2048})):
+            index = json.loads(json.dumps(KNN_INDEX))
+            index["mappings"]["properties"]["vector"]["method"].update(
+                engine=engine, parameters=parameters
+            )
+            assert http.put(f"/{engine}", json=index).status_code == 200, engine
+
+
+def test_what_the_server_does_not_emulate_says_so(http: httpx.Client) -> None:
+    response = http.put("/aliased", json={"aliases": {"a": {}}})
+    assert response.status_code == 400
+    assert "this test server does not emulate aliases" in response.json()["error"]["reason"]
+    unknown = http.get("/_cat/indices")
+    assert unknown.status_code == 400
+    assert "does not emulate" in unknown.json()["error"]["reason"]
+    # Documented keys and mapping parameters it lacks are refused as its own limits.
+    http.put("/plain")
+    aggs = http.post("/plain/_search", json={"aggs": {"n": {"terms": {"field": "x"}}}})
+    assert aggs.status_code == 400
+    assert "does not emulate" in aggs.json()["error"]["reason"]
+    norms = {"mappings": {"properties": {"t": {"type": "text", "norms": False}}}}
+    refused = http.put("/norms", json=norms)
+    assert refused.status_code == 400
+    assert "does not emulate" in refused.json()["error"]["reason"]
+
+
+def test_refresh_interval_takes_every_documented_time_unit(http: httpx.Client) -> None:
+    for i, value in enumerate(("-1", "1d", "2h", "3m", "4s", "5ms", "6micros", "7nanos")):
+        body = {"settings": {"index": {"refresh_interval": value}}}
+        assert http.put(f"/interval-{i}", json=body).status_code == 200, value
+    bad = http.put("/interval-bad", json={"settings": {"index": {"refresh_interval": "1w"}}})
+    assert bad.status_code == 400

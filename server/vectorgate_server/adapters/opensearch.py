@@ -107,7 +107,36 @@ test server emulates), with the page it follows:
   ("l2: score = 1 / (1 + d)" with d the squared distance, ...);
 * ``match`` scored with BM25 (the default similarity), ``track_total_hits``:
   https://docs.opensearch.org/latest/query-dsl/full-text/match/ and
-  https://docs.opensearch.org/latest/api-reference/search-apis/search/ .
+  https://docs.opensearch.org/latest/api-reference/search-apis/search/ ;
+* the cosine scores before 2.19 (the second set of inversions above): approximate
+  search "NMSLIB and Faiss: score = 1 / (1 + d); Lucene: score = (2 - d) / 2" and the
+  ``knn_score`` script "score = 2 - d", with d = 1 - cos:
+  https://docs.opensearch.org/2.18/search-plugins/knn/approximate-knn/ and
+  https://docs.opensearch.org/2.18/search-plugins/knn/knn-score-script/ ;
+* a zero vector is refused with ``cosinesimil`` ("Requests containing the zero vector will
+  be rejected"): https://docs.opensearch.org/latest/mappings/supported-field-types/knn-spaces/ ;
+* the version gates: efficient filtering with faiss HNSW "OpenSearch version 2.9 and
+  later" (https://docs.opensearch.org/latest/vector-search/filter-search-knn/index/),
+  "Starting with version 2.16, you can provide method_parameters in a search request"
+  (https://docs.opensearch.org/latest/query-dsl/specialized/k-nn/index/), Lucene
+  ``innerproduct`` "supported in OpenSearch 2.13 and later" and faiss ``cosinesimil``
+  "supported in OpenSearch 2.19 and later"
+  (https://docs.opensearch.org/latest/mappings/supported-field-types/knn-methods-engines/);
+* ``index.knn: false`` (``FLAT``) builds no graph, "approximate k-NN search functionality
+  will be disabled" and the exact script still works:
+  https://docs.opensearch.org/latest/vector-search/settings/ ;
+* at most ``index.max_result_window`` (default 10000) hits per search, "The maximum value
+  of from + size":
+  https://docs.opensearch.org/latest/install-and-configure/configuring-opensearch/index-settings/ ;
+* ``scan`` pages with ``sort`` and ``search_after`` ("You can use search_after only when
+  sorting is applied"):
+  https://docs.opensearch.org/latest/search-plugins/searching-data/paginate/ ;
+* ``_mget`` (per-document ``found``) and ``_count``:
+  https://docs.opensearch.org/latest/api-reference/document-apis/multi-get/ and
+  https://docs.opensearch.org/latest/api-reference/search-apis/count/ ;
+* a keyword value longer than Lucene's term limit (32,766 UTF-8 bytes) fails its item:
+  https://lucene.apache.org/core/9_12_0/core/org/apache/lucene/index/IndexWriter.html
+  (``MAX_TERM_LENGTH``), the engine OpenSearch indexes with.
 
 Requirements: OpenSearch 2.x / 3.x with the k-NN plugin; ``method_parameters``
 (``native_params.ef_search``) needs 2.16, Lucene ``innerproduct`` 2.13, faiss
