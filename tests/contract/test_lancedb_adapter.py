@@ -329,15 +329,22 @@ async def test_reserved_looking_keys_are_mapped(lance: LanceDBAdapter) -> None:
     assert info.value.field == "documents[0].metadata._rowid"
 
 
-async def test_numbers_follow_json_semantics(lance: LanceDBAdapter) -> None:
+async def test_numbers_keep_their_type(lance: LanceDBAdapter) -> None:
     await lance.create_collection(CollectionSpec("num", 4))
-    meta = {"int_as_float": 3.0, "huge": 2.0**60, "frac": 0.1, "big_int": 2**52}
+    meta = {"int_as_float": 3.0, "huge": 2.0**60, "frac": 0.1, "big_int": 2**52, "i64": 2**63 - 1}
     await lance.upsert("num", [Document("n", "", as_float32(vectors(1, 4, 0)[0]), dict(meta))])
     [doc] = await lance.get("num", ["n"], False)
     assert doc.metadata == meta
-    assert isinstance(doc.metadata["int_as_float"], int)
-    assert isinstance(doc.metadata["huge"], float)  # beyond 2**53: stays a float
+    assert isinstance(doc.metadata["int_as_float"], float)  # 3.0 stays a float
+    assert isinstance(doc.metadata["huge"], float)
     assert isinstance(doc.metadata["big_int"], int)
+    assert isinstance(doc.metadata["i64"], int)
+    # One key holds ints and floats alike (one numeric type), each read back as written.
+    await lance.upsert(
+        "num", [Document("m", "", as_float32(vectors(1, 4, 0)[0]), {"int_as_float": 7})]
+    )
+    got = {d.id: d.metadata["int_as_float"] for d in await lance.get("num", ["n", "m"], False)}
+    assert got == {"n": 3.0, "m": 7} and isinstance(got["m"], int)
     with pytest.raises(InvalidArgument) as info:
         await lance.upsert(
             "num", [Document("m", "", as_float32(vectors(1, 4, 0)[0]), {"x": float("nan")})]

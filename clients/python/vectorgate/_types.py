@@ -13,7 +13,8 @@ class Document:
 
     Give ``vector`` to store your own embedding; leave it ``None`` to have the
     server embed ``text`` with the collection's model. ``metadata`` values are
-    strings, numbers, bools or lists of strings.
+    strings, ints (64-bit, kept exact), floats (kept floats: ``3.0`` reads back
+    ``3.0``), bools or lists of strings.
     """
 
     id: str
@@ -46,8 +47,8 @@ class Hit:
 class CollectionInfo:
     """A collection as the server describes it.
 
-    ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is 0 in
-    the results of ``list_collections`` (the server does not count there).
+    ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is the
+    current number of documents (``get_collection`` and ``list_collections``).
     """
 
     name: str

@@ -132,7 +132,7 @@ def _search_request(
     filter: FilterLike | None,
     output_fields: Sequence[str] | None,
     native_params: Mapping[str, Any] | None,
-    score_threshold: float,
+    score_threshold: float | None,
     store: str | None,
     explain: bool,
 ) -> search_pb2.SearchRequest:
@@ -142,9 +142,10 @@ def _search_request(
         collection=collection,
         store=store or "",
         top_k=top_k,
-        score_threshold=score_threshold,
         explain=explain,
     )
+    if score_threshold is not None:
+        request.score_threshold = score_threshold
     if text is not None:
         request.text = text
     elif vector is not None:
@@ -343,7 +344,7 @@ class Client:
         """Returns every collection of a store, in name order.
 
         All pages are fetched, ``page_size`` (0: the server's default) per
-        call. ``document_count`` is not filled in.
+        call. Each has its current ``document_count``.
         """
         result: list[CollectionInfo] = []
         token = ""
@@ -505,7 +506,7 @@ class Client:
         filter: FilterLike | None = None,
         output_fields: Sequence[str] | None = None,
         native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
+        score_threshold: float | None = None,
         store: str | None = None,
     ) -> list[Hit]:
         """Returns the ``top_k`` documents nearest the query, best first.
@@ -521,7 +522,8 @@ class Client:
             output_fields: what to return of each hit: ``"text"``, ``"vector"``,
                 ``"metadata"`` or ``"metadata.KEY"``; ``None`` for text and all metadata.
             native_params: backend search parameters, e.g. ``{"ef": 128}``.
-            score_threshold: hits with a lower normalised score are dropped.
+            score_threshold: hits with a lower normalised score are dropped; ``None``
+                for no threshold (``0.0`` drops the hits scoring below 0).
             store: the store; ``None`` for the default (or the virtual index's).
         """
         request = _search_request(
@@ -549,7 +551,7 @@ class Client:
         filter: FilterLike | None = None,
         output_fields: Sequence[str] | None = None,
         native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
+        score_threshold: float | None = None,
         store: str | None = None,
     ) -> Explanation:
         """Returns what :meth:`search` with these arguments would send to the backend.
@@ -858,7 +860,7 @@ class AsyncClient:
         filter: FilterLike | None = None,
         output_fields: Sequence[str] | None = None,
         native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
+        score_threshold: float | None = None,
         store: str | None = None,
     ) -> list[Hit]:
         """Returns the ``top_k`` nearest documents; see :meth:`Client.search`."""
@@ -887,7 +889,7 @@ class AsyncClient:
         filter: FilterLike | None = None,
         output_fields: Sequence[str] | None = None,
         native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
+        score_threshold: float | None = None,
         store: str | None = None,
     ) -> Explanation:
         """Returns what a search would send to the backend; see :meth:`Client.explain`."""

@@ -185,6 +185,9 @@ class SchemaBuilder:
             if not oneof.name.startswith("_")
             for pair in combinations([f.name for f in oneof.fields], 2)
         ]
+        if "typed_metadata" in desc.fields_by_name and "metadata" in desc.fields_by_name:
+            # Two forms of one value (see Document.typed_metadata): a request sets one.
+            exclusive.append({"required": ["metadata", "typed_metadata"]})
         if exclusive:
             schema["not"] = {"anyOf": exclusive}
             names = "; ".join(
