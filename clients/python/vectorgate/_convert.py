@@ -20,7 +20,18 @@ from google.protobuf import timestamp_pb2
 
 from vectorgate import _values
 from vectorgate._filters import filter_to_dict
-from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
+from vectorgate._types import (
+    CollectionInfo,
+    Document,
+    Explanation,
+    Hit,
+    HitSource,
+    Passage,
+    RetrieveResult,
+    SearchResults,
+    TargetFailure,
+    VirtualIndex,
+)
 from vectorgate.v1 import (
     index_admin_service_pb2,
     search_service_pb2,
@@ -238,6 +249,34 @@ def collection_from_proto(pb: types_pb2.Collection) -> CollectionInfo:
     )
 
 
+_RETRIEVERS = {types_pb2.RETRIEVER_DENSE: "dense", types_pb2.RETRIEVER_KEYWORD: "keyword"}
+
+
+def source_from_proto(pb: types_pb2.HitSource) -> HitSource:
+    """A HitSource dataclass from a HitSource message."""
+    return HitSource(
+        store=pb.store,
+        collection=pb.collection,
+        retriever=_RETRIEVERS.get(pb.retriever, ""),
+        rank=pb.rank,
+        score=pb.score,
+        raw_score=pb.raw_score,
+        contribution=pb.contribution,
+    )
+
+
+def failure_from_proto(pb: search_service_pb2.TargetFailure) -> TargetFailure:
+    """A TargetFailure dataclass from a TargetFailure message."""
+    return TargetFailure(
+        store=pb.store,
+        collection=pb.collection,
+        stage=pb.stage,
+        code=pb.code,
+        reason=pb.reason,
+        message=pb.message,
+    )
+
+
 def hit_from_proto(pb: types_pb2.Hit) -> Hit:
     """A Hit dataclass from a Hit message."""
     return Hit(
@@ -249,6 +288,40 @@ def hit_from_proto(pb: types_pb2.Hit) -> Hit:
         store=pb.store,
         collection=pb.collection,
         vector=unpack_vector(pb.vector) if pb.HasField("vector") else None,
+        sources=tuple(source_from_proto(s) for s in pb.sources),
+    )
+
+
+def search_results_from_proto(pb: search_service_pb2.SearchResponse) -> SearchResults:
+    """The hits and failures of a SearchResponse."""
+    return SearchResults(
+        [hit_from_proto(hit) for hit in pb.hits],
+        [failure_from_proto(f) for f in pb.failures],
+    )
+
+
+def retrieve_from_proto(pb: search_service_pb2.RetrieveResponse) -> RetrieveResult:
+    """A RetrieveResult from a RetrieveResponse."""
+    return RetrieveResult(
+        context=pb.context,
+        passages=[
+            Passage(
+                citation=p.citation,
+                id=p.id,
+                store=p.store,
+                collection=p.collection,
+                text=p.text,
+                metadata=metadata_from_proto(p),
+                score=p.score,
+                token_count=p.token_count,
+                truncated=p.truncated,
+                sources=tuple(source_from_proto(s) for s in p.sources),
+            )
+            for p in pb.passages
+        ],
+        token_count=pb.token_count,
+        omitted_count=pb.omitted_count,
+        failures=[failure_from_proto(f) for f in pb.failures],
     )
 
 

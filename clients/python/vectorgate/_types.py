@@ -24,6 +24,48 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class HitSource:
+    """One ranked list in which a fused hit was found.
+
+    ``retriever`` is ``"dense"`` or ``"keyword"``; ``rank`` is 1-based;
+    ``contribution`` is this list's share of the fusion score.
+    """
+
+    store: str
+    collection: str
+    retriever: str
+    rank: int
+    score: float
+    raw_score: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFailure:
+    """A target (or stage) of a fused search that failed; its hits are missing.
+
+    ``stage`` is ``"search"``, ``"keyword"``, ``"embed"`` or ``"rerank"``;
+    ``code`` the gRPC status name and ``reason`` the ``ErrorReason`` name.
+    """
+
+    store: str
+    collection: str
+    stage: str
+    code: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTarget:
+    """One collection of a multi-target search; ``weight`` ``None`` means 1 (or the group's)."""
+
+    collection: str
+    store: str = ""
+    weight: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One search result.
 
@@ -41,6 +83,46 @@ class Hit:
     store: str
     collection: str
     vector: list[float] | None = None
+    #: Where a fused hit was found (empty for a single-collection dense search).
+    sources: tuple[HitSource, ...] = ()
+
+
+class SearchResults(list[Hit]):
+    """The hits of a search, best first (a ``list``), with ``failures``: the targets of a
+    fused search that did not answer (empty when everything answered)."""
+
+    failures: list[TargetFailure]
+
+    def __init__(self, hits: list[Hit], failures: list[TargetFailure] | None = None) -> None:
+        super().__init__(hits)
+        self.failures = failures or []
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage of a retrieved context: ``[citation] text`` in ``RetrieveResult.context``."""
+
+    citation: int
+    id: str
+    store: str
+    collection: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+    token_count: int
+    truncated: bool
+    sources: tuple[HitSource, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveResult:
+    """Context for a prompt: the passages joined as ``[n] text`` blocks, with citations."""
+
+    context: str
+    passages: list[Passage]
+    token_count: int
+    omitted_count: int
+    failures: list[TargetFailure] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, Self, TypeAlias, TypedDict, Unpack
 
 import grpc
 import grpc.aio
@@ -32,14 +32,23 @@ from vectorgate._convert import (
     dict_to_struct,
     document_from_proto,
     explanation_from_proto,
-    hit_from_proto,
     index_from_proto,
     iter_batches,
     metric_to_proto,
     pack_vector,
+    retrieve_from_proto,
+    search_results_from_proto,
 )
 from vectorgate._filters import FilterLike, to_filter_proto
-from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
+from vectorgate._types import (
+    CollectionInfo,
+    Document,
+    Explanation,
+    RetrieveResult,
+    SearchResults,
+    SearchTarget,
+    VirtualIndex,
+)
 from vectorgate.errors import from_rpc_error
 from vectorgate.v1 import collection_admin_service_pb2 as collection_pb2
 from vectorgate.v1 import collection_admin_service_pb2_grpc as collection_grpc
@@ -52,7 +61,7 @@ from vectorgate.v1 import search_service_pb2_grpc as search_grpc
 from vectorgate.v1 import upsert_service_pb2 as upsert_pb2
 from vectorgate.v1 import upsert_service_pb2_grpc as upsert_grpc
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "SearchOptions"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -124,38 +133,200 @@ def _delete_request(
     return request
 
 
+class SearchOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`Client.search` (and ``explain``, ``retrieve``).
+
+    Attributes:
+        text: query text, embedded with each collection's model.
+        vector: query vector (a list of floats or a numpy array). Give exactly
+            one of ``text`` and ``vector``.
+        top_k: number of hits, 1 up to the server's maximum; unset: 10 (the
+            group's ``top_k`` with ``rag_group``).
+        filter: only documents matching it are considered: ``F("year") >= 2000``
+            or the dict form (see :class:`vectorgate.F`).
+        output_fields: what to return of each hit: ``"text"``, ``"vector"``,
+            ``"metadata"`` or ``"metadata.KEY"``; ``None`` for text and all metadata.
+        native_params: backend search parameters, e.g. ``{"ef": 128}``.
+        score_threshold: hits with a lower normalised score are dropped; ``None``
+            for no threshold (``0.0`` drops the hits scoring below 0).
+        store: the store; ``None`` for the default (or the virtual index's).
+        targets: several collections searched together and fused: each a
+            :class:`SearchTarget`, a ``{"collection", "store", "weight"}`` dict or a
+            ``(store, collection)`` pair. ``collection`` and ``store`` stay empty then.
+        rag_group: a configured retrieval group (``"default"``, ``"router"``).
+        mode: ``"dense"`` (default), ``"keyword"`` or ``"hybrid"``.
+        fusion: ``"rrf"`` (default) or ``"weighted"``.
+        rrf_k: the RRF constant; 0 for the configured one.
+        candidates: hits fetched from each ranked list before fusion; 0 for ``top_k``.
+        dense_weight: weight of the dense results in hybrid mode (unset: 1).
+        keyword_weight: weight of the keyword results in hybrid mode (unset: 1).
+        rerank: rerank the fused candidates (``None``: the group's setting).
+        rerank_model: ``"local"`` or a rerank model of the configuration.
+        rerank_top_n: hits returned after reranking; 0 for ``top_k``.
+        rerank_candidates: fused candidates handed to the reranker; 0 for the default.
+        mmr_lambda: maximal marginal relevance in [0, 1] (local reranker).
+    """
+
+    text: str | None
+    vector: VectorLike | None
+    top_k: int | None
+    filter: FilterLike | None
+    output_fields: Sequence[str] | None
+    native_params: Mapping[str, Any] | None
+    score_threshold: float | None
+    store: str | None
+    targets: Sequence[SearchTarget | Mapping[str, Any] | tuple[str, str]] | None
+    rag_group: str | None
+    mode: str | None
+    fusion: str | None
+    rrf_k: int
+    candidates: int
+    dense_weight: float | None
+    keyword_weight: float | None
+    rerank: bool | None
+    rerank_model: str
+    rerank_top_n: int
+    rerank_candidates: int
+    mmr_lambda: float | None
+
+
+_SEARCH_OPTIONS = frozenset(SearchOptions.__annotations__)
+_MODES = {
+    "dense": search_pb2.SEARCH_MODE_DENSE,
+    "keyword": search_pb2.SEARCH_MODE_KEYWORD,
+    "hybrid": search_pb2.SEARCH_MODE_HYBRID,
+}
+_FUSIONS = {"rrf": search_pb2.FUSION_METHOD_RRF, "weighted": search_pb2.FUSION_METHOD_WEIGHTED}
+
+
+def _choice(table: Mapping[str, int], value: str, name: str) -> Any:
+    try:
+        return table[value.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"{name} must be one of {', '.join(table)}, got {value!r}") from None
+
+
+def _fill_target(pb: search_pb2.SearchTarget, target: Any, path: str) -> None:
+    collection: Any
+    store: Any
+    weight: Any
+    if isinstance(target, SearchTarget):
+        collection, store, weight = target.collection, target.store, target.weight
+    elif isinstance(target, Mapping):
+        unknown = set(target) - {"collection", "store", "weight"}
+        if unknown or "collection" not in target:
+            raise ValueError(f"{path}: a target is {{'collection', 'store', 'weight'}}")
+        collection, store, weight = target["collection"], target.get("store"), target.get("weight")
+    elif isinstance(target, tuple) and len(target) == 2:
+        (store, collection), weight = target, None
+    else:
+        raise TypeError(f"{path}: expected a SearchTarget, a dict or a (store, collection) pair")
+    pb.collection = collection
+    pb.store = store or ""
+    if weight is not None:
+        pb.weight = weight
+
+
 def _search_request(
-    collection: str,
-    text: str | None,
-    vector: VectorLike | None,
-    top_k: int,
-    filter: FilterLike | None,
-    output_fields: Sequence[str] | None,
-    native_params: Mapping[str, Any] | None,
-    score_threshold: float | None,
-    store: str | None,
-    explain: bool,
+    collection: str, options: SearchOptions, *, explain: bool = False
 ) -> search_pb2.SearchRequest:
+    unknown = set(options) - _SEARCH_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown search option(s): {', '.join(sorted(unknown))}")
+    text, vector = options.get("text"), options.get("vector")
     if (text is None) == (vector is None):
         raise ValueError("give exactly one of text= or vector=")
+    rag_group = options.get("rag_group") or ""
+    top_k = options.get("top_k")
     request = search_pb2.SearchRequest(
         collection=collection,
-        store=store or "",
-        top_k=top_k,
+        store=options.get("store") or "",
+        top_k=(0 if rag_group else 10) if top_k is None else top_k,
         explain=explain,
+        rag_group=rag_group,
     )
+    score_threshold = options.get("score_threshold")
     if score_threshold is not None:
         request.score_threshold = score_threshold
     if text is not None:
         request.text = text
     elif vector is not None:
         pack_vector(vector, request.vector)
+    filter = options.get("filter")
     if filter is not None:
         request.filter.CopyFrom(to_filter_proto(filter))
+    output_fields = options.get("output_fields")
     if output_fields is not None:
         request.output_fields.extend(_str_list(output_fields, "output_fields"))
+    native_params = options.get("native_params")
     if native_params:
         request.native_params.CopyFrom(dict_to_struct(native_params, "native_params"))
+    targets = options.get("targets")
+    if targets is not None:
+        if isinstance(targets, str | bytes | Mapping):
+            raise TypeError("targets must be a list of targets")
+        for i, target in enumerate(targets):
+            _fill_target(request.targets.add(), target, f"targets[{i}]")
+    mode = options.get("mode")
+    if mode is not None:
+        request.mode = _choice(_MODES, mode, "mode")
+    fusion = options.get("fusion")
+    if fusion is not None:
+        request.fusion.method = _choice(_FUSIONS, fusion, "fusion")
+    if options.get("rrf_k"):
+        request.fusion.rrf_k = options["rrf_k"]
+    if options.get("candidates"):
+        request.fusion.candidates = options["candidates"]
+    for name in ("dense_weight", "keyword_weight"):
+        weight = options.get(name)
+        if weight is not None:
+            setattr(request.hybrid, name, weight)
+    rerank = options.get("rerank")
+    rerank_fields = {
+        "model": options.get("rerank_model") or "",
+        "top_n": options.get("rerank_top_n") or 0,
+        "candidates": options.get("rerank_candidates") or 0,
+    }
+    mmr_lambda = options.get("mmr_lambda")
+    if rerank is not None or any(rerank_fields.values()) or mmr_lambda is not None:
+        request.rerank.SetInParent()
+        if rerank is not None:
+            request.rerank.enabled = rerank
+        for name, value in rerank_fields.items():
+            if value:
+                setattr(request.rerank, name, value)
+        if mmr_lambda is not None:
+            request.rerank.mmr_lambda = mmr_lambda
+    return request
+
+
+def _retrieve_request(
+    collection: str, max_tokens: int, options: SearchOptions
+) -> search_pb2.RetrieveRequest:
+    request = search_pb2.RetrieveRequest(max_tokens=max_tokens)
+    request.search.CopyFrom(_search_request(collection, options))
+    return request
+
+
+def _update_key_request(
+    key: str,
+    indexes: Mapping[str, Sequence[str]] | None,
+    models: Sequence[str] | None,
+    alias: str,
+    duration: str,
+    metadata: Mapping[str, Any] | None,
+) -> key_pb2.UpdateKeyRequest:
+    request = key_pb2.UpdateKeyRequest(key=key, key_alias=alias, duration=duration)
+    if indexes is not None:
+        request.update_indexes = True
+        for name, permissions in indexes.items():
+            request.allowed_vector_store_indexes.add(
+                index_name=name, index_permissions=list(permissions)
+            )
+    if models is not None:
+        request.models.extend(models)
+    if metadata:
+        request.metadata.update(dict(metadata))
     return request
 
 
@@ -496,83 +667,44 @@ class Client:
 
     # search
 
-    def search(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float | None = None,
-        store: str | None = None,
-    ) -> list[Hit]:
-        """Returns the ``top_k`` documents nearest the query, best first.
+    def search(self, collection: str = "", **options: Unpack[SearchOptions]) -> SearchResults:
+        """Returns the best hits for a query, best first, with the failures of a fused search.
 
-        Args:
-            collection: the collection, or the name of a virtual index.
-            text: query text, embedded with the collection's model.
-            vector: query vector (a list of floats or a numpy array). Give
-                exactly one of ``text`` and ``vector``.
-            top_k: number of hits, 1 up to the server's maximum.
-            filter: only documents matching it are considered: ``F("year") >= 2000``
-                or the dict form (see :class:`vectorgate.F`).
-            output_fields: what to return of each hit: ``"text"``, ``"vector"``,
-                ``"metadata"`` or ``"metadata.KEY"``; ``None`` for text and all metadata.
-            native_params: backend search parameters, e.g. ``{"ef": 128}``.
-            score_threshold: hits with a lower normalised score are dropped; ``None``
-                for no threshold (``0.0`` drops the hits scoring below 0).
-            store: the store; ``None`` for the default (or the virtual index's).
+        ``collection`` is a collection or virtual index name; leave it empty with
+        ``targets`` (several collections fused) or with ``rag_group``. The options
+        are those of :class:`SearchOptions`: ``text`` or ``vector``, ``top_k``,
+        ``filter``, ``output_fields``, ``native_params``, ``score_threshold``,
+        ``store``, ``targets``, ``rag_group``, ``mode``, ``fusion``, ``rrf_k``,
+        ``candidates``, ``dense_weight``, ``keyword_weight``, ``rerank``,
+        ``rerank_model``, ``rerank_top_n``, ``rerank_candidates``, ``mmr_lambda``.
+
+        The result is a list of :class:`Hit` (each with its ``sources`` in a fused
+        search) whose ``failures`` lists the targets that did not answer.
         """
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=False,
-        )
+        request = _search_request(collection, options)
         response: search_pb2.SearchResponse = self._call(self._search.Search, request)
-        return [hit_from_proto(hit) for hit in response.hits]
+        return search_results_from_proto(response)
 
-    def explain(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float | None = None,
-        store: str | None = None,
-    ) -> Explanation:
+    def explain(self, collection: str, **options: Unpack[SearchOptions]) -> Explanation:
         """Returns what :meth:`search` with these arguments would send to the backend.
 
         The search is not run: the result carries the backend name, the compiled
         native filter and the native search parameters.
         """
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=True,
-        )
+        request = _search_request(collection, options, explain=True)
         response: search_pb2.SearchResponse = self._call(self._search.Search, request)
         return explanation_from_proto(response.explanation)
+
+    def retrieve(
+        self, collection: str = "", *, max_tokens: int = 0, **options: Unpack[SearchOptions]
+    ) -> RetrieveResult:
+        """Context for a prompt: the search's best passages packed into ``max_tokens``
+        (0: 1024), as ``[n] text`` blocks with citations. Takes the options of
+        :meth:`search` (query ``text``; ``targets``, ``rag_group``, ``rerank``, ...).
+        """
+        request = _retrieve_request(collection, max_tokens, options)
+        response: search_pb2.RetrieveResponse = self._call(self._search.Retrieve, request)
+        return retrieve_from_proto(response)
 
     # virtual indexes
 
@@ -653,6 +785,22 @@ class Client:
         """The keys the caller manages (all of them for the master key)."""
         response = self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
         return [_key_dict(info) for info in response.keys]
+
+    def update_key(
+        self,
+        key: str,
+        *,
+        indexes: Mapping[str, Sequence[str]] | None = None,
+        models: Sequence[str] | None = None,
+        alias: str = "",
+        duration: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Changes a key (by key or token): ``indexes`` replaces its grants when given,
+        ``models`` are added, ``alias`` / ``duration`` / ``metadata`` are set when given.
+        Returns the key's info."""
+        request = _update_key_request(key, indexes, models, alias, duration, metadata)
+        return _key_dict(self._call(self._keys.UpdateKey, request).info)
 
     def delete_keys(self, keys: Sequence[str]) -> list[str]:
         """Deletes keys (by key or by the token that identifies them); returns those deleted."""
@@ -850,63 +998,25 @@ class AsyncClient:
 
     # search
 
-    async def search(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float | None = None,
-        store: str | None = None,
-    ) -> list[Hit]:
-        """Returns the ``top_k`` nearest documents; see :meth:`Client.search`."""
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=False,
-        )
+    async def search(self, collection: str = "", **options: Unpack[SearchOptions]) -> SearchResults:
+        """Returns the best hits; see :meth:`Client.search`."""
+        request = _search_request(collection, options)
         response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
-        return [hit_from_proto(hit) for hit in response.hits]
+        return search_results_from_proto(response)
 
-    async def explain(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float | None = None,
-        store: str | None = None,
-    ) -> Explanation:
-        """Returns what a search would send to the backend; see :meth:`Client.explain`."""
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=True,
-        )
+    async def explain(self, collection: str, **options: Unpack[SearchOptions]) -> Explanation:
+        """What the search would send to the backend; see :meth:`Client.explain`."""
+        request = _search_request(collection, options, explain=True)
         response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
         return explanation_from_proto(response.explanation)
+
+    async def retrieve(
+        self, collection: str = "", *, max_tokens: int = 0, **options: Unpack[SearchOptions]
+    ) -> RetrieveResult:
+        """Context for a prompt; see :meth:`Client.retrieve`."""
+        request = _retrieve_request(collection, max_tokens, options)
+        response: search_pb2.RetrieveResponse = await self._call(self._search.Retrieve, request)
+        return retrieve_from_proto(response)
 
     # virtual indexes
 
@@ -973,6 +1083,20 @@ class AsyncClient:
         """The keys the caller manages; see :meth:`Client.list_keys`."""
         response = await self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
         return [_key_dict(info) for info in response.keys]
+
+    async def update_key(
+        self,
+        key: str,
+        *,
+        indexes: Mapping[str, Sequence[str]] | None = None,
+        models: Sequence[str] | None = None,
+        alias: str = "",
+        duration: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Changes a key; see :meth:`Client.update_key`."""
+        request = _update_key_request(key, indexes, models, alias, duration, metadata)
+        return _key_dict((await self._call(self._keys.UpdateKey, request)).info)
 
     async def delete_keys(self, keys: Sequence[str]) -> list[str]:
         """Deletes keys; see :meth:`Client.delete_keys`."""
