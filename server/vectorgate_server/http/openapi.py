@@ -167,7 +167,14 @@ class SchemaBuilder:
     def _message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         required: list[str] = []
+        typed_metadata = (
+            "typed_metadata" in desc.fields_by_name and "metadata" in desc.fields_by_name
+        )
         for fd in desc.fields:
+            if typed_metadata and fd.name == "typed_metadata":
+                # Over REST the typed values travel in the plain `metadata` object
+                # (http/jsonpb.py): integers stay integers, floats stay floats.
+                continue
             properties[fd.name] = self.field(fd)
             if _REQUIRED in _behaviors(fd):
                 required.append(fd.name)
@@ -185,9 +192,6 @@ class SchemaBuilder:
             if not oneof.name.startswith("_")
             for pair in combinations([f.name for f in oneof.fields], 2)
         ]
-        if "typed_metadata" in desc.fields_by_name and "metadata" in desc.fields_by_name:
-            # Two forms of one value (see Document.typed_metadata): a request sets one.
-            exclusive.append({"required": ["metadata", "typed_metadata"]})
         if exclusive:
             schema["not"] = {"anyOf": exclusive}
             names = "; ".join(
