@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from vectorgate._values import MAX_EXACT_DOUBLE_INT
+
 from . import deadline, policy
 from .adapters.base import Adapter, unsupported_ops
 from .domain import (
     NAME_RE,
+    RANGE_OPS,
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -32,6 +35,7 @@ from .domain import (
     FloatArray,
     Hit,
     IndexSpec,
+    Metadata,
     Metric,
     SearchQuery,
     and_filters,
@@ -42,12 +46,14 @@ from .errors import (
     EmbeddingFailed,
     FailedPrecondition,
     InvalidArgument,
+    InvalidFilter,
     LimitExceeded,
     NotFound,
     PermissionDenied,
     Unavailable,
     Unsupported,
 )
+from .filters.common import conditions
 from .storage import Database, IndexRegistry, VirtualIndex
 
 if TYPE_CHECKING:
@@ -349,13 +355,21 @@ class Gateway:
         token = ""
         if len(names) > size:
             token = self._encode_token(page[-1], scope=f"collections:{adapter.store}")
-        infos: list[CollectionInfo] = []
-        for name in page:
-            try:
-                infos.append(await self.collection(Target(adapter, name)))
-            except NotFound:
-                continue  # dropped between the listing and the description
-        return adapter, Page(infos, token)
+        limit = asyncio.Semaphore(_LIST_COUNT_CONCURRENCY)
+
+        async def described(name: str) -> CollectionInfo | None:
+            target = Target(adapter, name)
+            async with limit:
+                try:
+                    info = await self.collection(target)
+                    count = await self._read(target, lambda: adapter.count(name))
+                except NotFound:
+                    self.forget(target)
+                    return None  # dropped between the listing and the description
+            return replace(info, document_count=count)
+
+        found = await asyncio.gather(*(described(name) for name in page))
+        return adapter, Page([info for info in found if info is not None], token)
 
     async def drop_collection(self, store: str, name: str) -> None:
         """Drop a collection."""
@@ -396,6 +410,7 @@ class Gateway:
             await self._check_policy_write(target, documents, field)
         seen: dict[str, int] = {}
         to_embed: list[int] = []
+        doubles_only = target.adapter.capabilities.metadata_numbers == "double"
         for i, doc in enumerate(documents):
             self.check_id(doc.id, f"{field}[{i}].id")
             if doc.id in seen:
@@ -404,6 +419,8 @@ class Gateway:
                     field=f"{field}[{i}].id",
                 )
             seen[doc.id] = i
+            if doubles_only:
+                _check_double_metadata(doc.metadata, f"{field}[{i}].metadata", target)
             if len(doc.text.encode()) > self.limits.max_text_bytes:
                 raise LimitExceeded(
                     f"{field}[{i}].text: longer than {self.limits.max_text_bytes} bytes",
@@ -574,6 +591,33 @@ class Gateway:
                 operation=f"filter operator {missing[0]}",
                 detail="rewrite the filter without it or use another store",
             )
+        caps = target.adapter.capabilities
+        if caps.metadata_numbers == "double" or not caps.exact_int_ranges:
+            for condition in conditions(filter):
+                value = condition.value
+                values = value if isinstance(value, tuple) else (value,)
+                for item in values:
+                    if caps.metadata_numbers == "double" and _inexact_in_double(item):
+                        raise InvalidFilter(
+                            f"filter: the value {item} for field {condition.field!r} is beyond "
+                            f"2^53; backend {target.adapter.backend!r} stores numbers as 64-bit "
+                            "floats and cannot compare it exactly",
+                            field="filter",
+                        )
+                    if (
+                        not caps.exact_int_ranges
+                        and condition.op in RANGE_OPS
+                        and isinstance(item, int | float)
+                        and not isinstance(item, bool)
+                        and abs(item) >= MAX_EXACT_DOUBLE_INT
+                    ):
+                        raise InvalidFilter(
+                            f"filter: the {condition.op.name} bound {item} for field "
+                            f"{condition.field!r} is 2^53 or more in magnitude; backend "
+                            f"{target.adapter.backend!r} compares ranges as 64-bit floats, "
+                            "which cannot tell such integers apart (EQ and IN are exact)",
+                            field="filter",
+                        )
 
     async def query_vector(
         self, target: Target, text: str | None, vector: FloatArray | None
@@ -604,7 +648,7 @@ class Gateway:
         target: Target,
         query: SearchQuery,
         *,
-        score_threshold: float = 0.0,
+        score_threshold: float | None = None,
     ) -> list[Hit]:
         """Search one collection."""
         query = self._scoped(target, query)
@@ -614,7 +658,7 @@ class Gateway:
         name = target.virtual_name or target.collection
         out = []
         for hit in hits:
-            if score_threshold and hit.score < score_threshold:
+            if score_threshold is not None and hit.score < score_threshold:
                 continue
             hit.store = target.store
             hit.collection = name
@@ -697,3 +741,29 @@ class Gateway:
                 field="page_token",
             )
         return after
+
+
+#: Collections of one ListCollections page described and counted at once.
+_LIST_COUNT_CONCURRENCY = 8
+
+
+def _inexact_in_double(value: object) -> bool:
+    """An int that a 64-bit float does not hold exactly (beyond 2**53)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -MAX_EXACT_DOUBLE_INT <= value <= MAX_EXACT_DOUBLE_INT
+    )
+
+
+def _check_double_metadata(metadata: Metadata, field: str, target: Target) -> None:
+    """Refuses integers a doubles-only backend would round (validated once, here)."""
+    for key, value in metadata.items():
+        if _inexact_in_double(value):
+            path = f"{field}.{key}"
+            raise InvalidArgument(
+                f"{path}: {value} is beyond 2^53; backend {target.adapter.backend!r} (store "
+                f"{target.store!r}) stores numbers as 64-bit floats and would round it. "
+                "Store it as a string, or use a store with exact integers",
+                field=path,
+            )

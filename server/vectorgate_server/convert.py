@@ -10,13 +10,15 @@ Semantic checks that need the collection (dimension, pinned model) live in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import UTC
 from typing import Any
 
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from vectorgate._values import MAX_EXACT_DOUBLE_INT, fill_typed_map, number_from_double
+from vectorgate._values import struct_to_dict as _codec_struct_to_dict
 from vectorgate.v1 import types_pb2
 
 from . import domain
@@ -40,7 +42,7 @@ from .domain import (
 from .errors import InvalidArgument, InvalidFilter, InvalidVector
 
 #: Largest integer a float64 (and so a protobuf Struct number) holds exactly.
-MAX_SAFE_INT = 2**53
+MAX_SAFE_INT = MAX_EXACT_DOUBLE_INT
 #: Deepest filter nesting accepted (protects the recursive compilers).
 MAX_FILTER_DEPTH = 32
 #: Most conditions in one filter.
@@ -151,28 +153,29 @@ def encode_vector(array: FloatArray, *, packed: bool = True) -> types_pb2.Vector
 # --------------------------------------------------------------------------- metadata
 
 
-def _number(value: float) -> int | float:
-    if value.is_integer() and abs(value) < MAX_SAFE_INT:
-        return int(value)
-    return value
+def _check_key(key: str, path: str) -> None:
+    if not METADATA_KEY_RE.match(key):
+        raise InvalidArgument(
+            f"{path}: metadata keys must match {METADATA_KEY_RE.pattern}", field=path
+        )
+    if key in RESERVED_FIELDS:
+        raise InvalidArgument(
+            f"{path}: {key!r} is reserved (reserved: {', '.join(sorted(RESERVED_FIELDS))})",
+            field=path,
+        )
 
 
 def struct_to_metadata(struct: struct_pb2.Struct, field: str) -> Metadata:
-    """Validated metadata: string, number, bool or list-of-string values; nulls dropped."""
+    """Validated metadata: string, number, bool or list-of-string values; nulls dropped.
+
+    Numbers are doubles: read as the shared codec does (:func:`number_from_double`).
+    """
     out: Metadata = {}
     if not len(struct.fields):  # iterating even an empty protobuf map costs microseconds
         return out
     for key, value in struct.fields.items():
         path = f"{field}.{key}"
-        if not METADATA_KEY_RE.match(key):
-            raise InvalidArgument(
-                f"{path}: metadata keys must match {METADATA_KEY_RE.pattern}", field=path
-            )
-        if key in RESERVED_FIELDS:
-            raise InvalidArgument(
-                f"{path}: {key!r} is reserved (reserved: {', '.join(sorted(RESERVED_FIELDS))})",
-                field=path,
-            )
+        _check_key(key, path)
         kind = value.WhichOneof("kind")
         if kind == "null_value" or kind is None:
             continue
@@ -184,7 +187,7 @@ def struct_to_metadata(struct: struct_pb2.Struct, field: str) -> Metadata:
             number = value.number_value
             if not math.isfinite(number):
                 raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-            out[key] = _number(number)
+            out[key] = number_from_double(number)
         elif kind == "list_value":
             items: list[str] = []
             for i, item in enumerate(value.list_value.values):
@@ -203,8 +206,60 @@ def struct_to_metadata(struct: struct_pb2.Struct, field: str) -> Metadata:
     return out
 
 
+def typed_to_metadata(typed: Mapping[str, types_pb2.FilterValue], field: str) -> Metadata:
+    """Validated metadata from ``typed_metadata``: ints exact, floats finite, lists of strings."""
+    out: Metadata = {}
+    if not len(typed):
+        return out
+    for key, value in typed.items():
+        path = f"{field}.{key}"
+        _check_key(key, path)
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":
+            out[key] = value.string_value
+        elif kind == "int_value":
+            out[key] = value.int_value
+        elif kind == "float_value":
+            number = value.float_value
+            if not math.isfinite(number):
+                raise InvalidArgument(f"{path}: numbers must be finite", field=path)
+            out[key] = number
+        elif kind == "bool_value":
+            out[key] = value.bool_value
+        elif kind == "list_value":
+            items: list[str] = []
+            for i, item in enumerate(value.list_value.values):
+                if item.WhichOneof("kind") != "string_value":
+                    ipath = f"{path}[{i}]"
+                    raise InvalidArgument(
+                        f"{ipath}: list metadata values must be strings", field=ipath
+                    )
+                items.append(item.string_value)
+            out[key] = items
+        else:
+            raise InvalidArgument(
+                f"{path}: value type is not set (use string_value, int_value, float_value, "
+                "bool_value or list_value)",
+                field=path,
+            )
+    return out
+
+
+def document_metadata(doc: types_pb2.Document, field: str) -> Metadata:
+    """The validated metadata of a request document: ``typed_metadata`` or ``metadata``."""
+    if len(doc.typed_metadata):
+        if len(doc.metadata.fields):
+            raise InvalidArgument(
+                f"{field}: set metadata or typed_metadata, not both", field=f"{field}.metadata"
+            )
+        # Errors name the document's metadata as users write it (the REST body and the
+        # Python client call it "metadata" whichever form travels).
+        return typed_to_metadata(doc.typed_metadata, f"{field}.metadata")
+    return struct_to_metadata(doc.metadata, f"{field}.metadata")
+
+
 def metadata_to_struct(metadata: Mapping[str, MetadataValue], out: struct_pb2.Struct) -> None:
-    """Fill ``out`` from domain metadata."""
+    """Fill ``out`` from domain metadata (numbers become doubles)."""
     for key, value in metadata.items():
         slot = out.fields[key]
         if isinstance(value, bool):
@@ -217,24 +272,19 @@ def metadata_to_struct(metadata: Mapping[str, MetadataValue], out: struct_pb2.St
             slot.list_value.values.extend(struct_pb2.Value(string_value=s) for s in value)
 
 
+def metadata_to_pb(
+    metadata: Mapping[str, MetadataValue],
+    struct: struct_pb2.Struct,
+    typed: MutableMapping[str, types_pb2.FilterValue],
+) -> None:
+    """Fill both forms of a response's metadata: the Struct and the typed map."""
+    metadata_to_struct(metadata, struct)
+    fill_typed_map(typed, metadata, "metadata")
+
+
 def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     """Plain JSON-like dict (used for native params and index params)."""
-    return {key: _value_to_python(value) for key, value in struct.fields.items()}
-
-
-def _value_to_python(value: struct_pb2.Value) -> Any:
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        return _number(value.number_value)
-    if kind == "string_value":
-        return value.string_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(value.struct_value)
-    if kind == "list_value":
-        return [_value_to_python(v) for v in value.list_value.values]
-    return None
+    return _codec_struct_to_dict(struct)
 
 
 def dict_to_struct(data: Mapping[str, Any], out: struct_pb2.Struct) -> None:
@@ -429,7 +479,7 @@ def hit_to_pb(hit: domain.Hit, out: types_pb2.Hit) -> None:
     out.store = hit.store
     out.collection = hit.collection
     if hit.metadata:
-        metadata_to_struct(hit.metadata, out.metadata)
+        metadata_to_pb(hit.metadata, out.metadata, out.typed_metadata)
     if hit.vector is not None:
         out.vector.packed = np.asarray(hit.vector, dtype="<f4").tobytes()
 
@@ -439,7 +489,7 @@ def document_to_pb(doc: domain.Document, out: types_pb2.Document) -> None:
     out.id = doc.id
     out.text = doc.text
     if doc.metadata:
-        metadata_to_struct(doc.metadata, out.metadata)
+        metadata_to_pb(doc.metadata, out.metadata, out.typed_metadata)
     if doc.vector is not None:
         out.vector.packed = np.asarray(doc.vector, dtype="<f4").tobytes()
 

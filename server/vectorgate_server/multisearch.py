@@ -260,7 +260,7 @@ class FusedSearchRequest:
     filter: Filter | None = None
     output: OutputFields = field(default_factory=OutputFields)
     native_params: Mapping[str, Any] = field(default_factory=dict)
-    score_threshold: float = 0.0
+    score_threshold: float | None = None
     retrievers: frozenset[Retriever] = frozenset({Retriever.DENSE})
     dense_weight: float | None = None
     keyword_weight: float | None = None
@@ -317,7 +317,7 @@ class Plan:
     output: OutputFields
     fetch_output: OutputFields
     native_params: Mapping[str, Any]
-    score_threshold: float
+    score_threshold: float | None
     retrievers: frozenset[Retriever]
     retriever_weights: Mapping[Retriever, float]
     method: FusionMethod
@@ -567,7 +567,7 @@ class MultiSearcher:
                         f"{', '.join(sorted(allowed)) or 'none'})",
                         field=f"native_params.{key}",
                     )
-        if request.score_threshold != request.score_threshold:
+        if request.score_threshold is not None and math.isnan(request.score_threshold):
             raise InvalidArgument("score_threshold: must be a number", field="score_threshold")
         fetch_output = request.output
         if (request.need_text or rerank_plan is not None) and not fetch_output.text:

@@ -329,15 +329,50 @@ async def test_reserved_looking_keys_are_mapped(lance: LanceDBAdapter) -> None:
     assert info.value.field == "documents[0].metadata._rowid"
 
 
-async def test_numbers_follow_json_semantics(lance: LanceDBAdapter) -> None:
+async def test_number_columns_made_before_the_int64_companion(tmp_path: Path) -> None:
+    """A float64 number column without its companion (written by an older vectorgate) reads
+    as before (integral values as ints) and refuses integers a float64 would round."""
+    uri = str(tmp_path / "legacy")
+    first = LanceDBAdapter("lance", uri)
+    await first.start()
+    await first.create_collection(CollectionSpec("old", 4))
+    vec = as_float32(vectors(1, 4, 0)[0])
+    await first.upsert("old", [Document("a", "", vec, {"n": 3.0, "f": 0.5})])
+    await first.close()
+    db = await lancedb.connect_async(uri)
+    table = await db.open_table("old")
+    await table.drop_columns(["n#int64", "f#int64"])
+    again = LanceDBAdapter("lance", uri)
+    await again.start()
+    try:
+        [doc] = await again.get("old", ["a"], False)
+        assert doc.metadata == {"n": 3, "f": 0.5} and isinstance(doc.metadata["n"], int)
+        with pytest.raises(InvalidArgument) as info:
+            await again.upsert("old", [Document("b", "", vec, {"n": 2**53 + 1})])
+        assert info.value.field == "documents[0].metadata.n"
+        await again.upsert("old", [Document("c", "", vec, {"n": 2**53, "new": 2**60 + 1})])
+        got = {d.id: d.metadata for d in await again.get("old", ["c"], False)}
+        assert got == {"c": {"n": 2**53, "new": 2**60 + 1}}  # a new key gets its companion
+    finally:
+        await again.close()
+
+
+async def test_numbers_keep_their_type(lance: LanceDBAdapter) -> None:
     await lance.create_collection(CollectionSpec("num", 4))
-    meta = {"int_as_float": 3.0, "huge": 2.0**60, "frac": 0.1, "big_int": 2**52}
+    meta = {"int_as_float": 3.0, "huge": 2.0**60, "frac": 0.1, "big_int": 2**52, "i64": 2**63 - 1}
     await lance.upsert("num", [Document("n", "", as_float32(vectors(1, 4, 0)[0]), dict(meta))])
     [doc] = await lance.get("num", ["n"], False)
     assert doc.metadata == meta
-    assert isinstance(doc.metadata["int_as_float"], int)
-    assert isinstance(doc.metadata["huge"], float)  # beyond 2**53: stays a float
+    assert isinstance(doc.metadata["int_as_float"], float)  # 3.0 stays a float
+    assert isinstance(doc.metadata["huge"], float)
     assert isinstance(doc.metadata["big_int"], int)
+    assert isinstance(doc.metadata["i64"], int)
+    # One key holds ints and floats alike (one numeric type), each read back as written.
+    await lance.upsert(
+        "num", [Document("m", "", as_float32(vectors(1, 4, 0)[0]), {"int_as_float": 7})]
+    )
+    got = {d.id: d.metadata["int_as_float"] for d in await lance.get("num", ["n", "m"], False)}
+    assert got == {"n": 3.0, "m": 7} and isinstance(got["m"], int)
     with pytest.raises(InvalidArgument) as info:
         await lance.upsert(
             "num", [Document("m", "", as_float32(vectors(1, 4, 0)[0]), {"x": float("nan")})]

@@ -48,7 +48,26 @@ GOLDEN: list[tuple[str, Filter, dict[str, Any]]] = [
     ("eq-negative-int", C("price", Op.EQ, -7), term("metadata.num.price", -7)),
     ("eq-float", C("price", Op.EQ, 2.5), term("metadata.num.price", 2.5)),
     ("eq-integral-float", C("price", Op.EQ, 3.0), term("metadata.num.price", 3.0)),
-    ("eq-int64-max", C("price", Op.EQ, 2**63 - 1), term("metadata.num.price", 2**63 - 1)),
+    # integers of magnitude 2**53 and more: exact on the long companion where a document
+    # has one, the double elsewhere (a float, or a document written before the companion)
+    (
+        "eq-int64-max",
+        C("price", Op.EQ, 2**63 - 1),
+        {
+            "bool": {
+                "should": [
+                    term("metadata.int.price", 2**63 - 1),
+                    {
+                        "bool": {
+                            "filter": [term("metadata.num.price", 2**63 - 1)],
+                            "must_not": [{"exists": {"field": "metadata.int.price"}}],
+                        }
+                    },
+                ],
+                "minimum_should_match": 1,
+            }
+        },
+    ),
     ("eq-true", C("in_stock", Op.EQ, True), term("metadata.bool.in_stock", True)),
     ("eq-false", C("in_stock", Op.EQ, False), term("metadata.bool.in_stock", False)),
     # NE: must_not of EQ (true for missing fields and other types)
@@ -259,6 +278,16 @@ def test_metadata_round_trip() -> None:
     decoded = decode_metadata(json.loads(json.dumps(encoded)))
     assert decoded == metadata
     assert isinstance(decoded["i"], int) and isinstance(decoded["f"], float)
+
+
+def test_big_integers_get_an_exact_companion() -> None:
+    # A double rounds 2**53 + 1; the long companion keeps it for exact filters.
+    encoded = encode_metadata({"n": 2**53 + 1, "m": -(2**63), "small": 2**53 - 1, "f": 3.0})
+    assert encoded["num"] == {"n": 2**53 + 1, "m": -(2**63), "small": 2**53 - 1, "f": 3.0}
+    assert encoded["int"] == {"n": 2**53 + 1, "m": -(2**63)}
+    decoded = decode_metadata(json.loads(json.dumps(encoded)))
+    assert decoded == {"n": 2**53 + 1, "m": -(2**63), "small": 2**53 - 1, "f": 3.0}
+    assert isinstance(decoded["f"], float)
 
 
 def test_decode_ignores_foreign_content() -> None:

@@ -17,8 +17,20 @@
 
 from vectorgate import errors
 from vectorgate._filters import AllOf, AnyOf, Condition, F, FilterExpr, Not
-from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
-from vectorgate.client import AsyncClient, Client
+from vectorgate._types import (
+    CollectionInfo,
+    Document,
+    Explanation,
+    Hit,
+    HitSource,
+    Passage,
+    RetrieveResult,
+    SearchResults,
+    SearchTarget,
+    TargetFailure,
+    VirtualIndex,
+)
+from vectorgate.client import AsyncClient, Client, SearchOptions
 from vectorgate.errors import (
     AlreadyExistsError,
     DeadlineExceededError,
@@ -53,12 +65,19 @@ __all__ = [
     "FieldViolation",
     "FilterExpr",
     "Hit",
+    "HitSource",
     "InternalError",
     "InvalidArgumentError",
     "Not",
     "NotFoundError",
+    "Passage",
     "PermissionDeniedError",
     "ResourceExhaustedError",
+    "RetrieveResult",
+    "SearchOptions",
+    "SearchResults",
+    "SearchTarget",
+    "TargetFailure",
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -17,10 +16,22 @@ from typing import Any, Generic, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
+from vectorgate import _values
 from vectorgate._filters import filter_to_dict
-from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
+from vectorgate._types import (
+    CollectionInfo,
+    Document,
+    Explanation,
+    Hit,
+    HitSource,
+    Passage,
+    RetrieveResult,
+    SearchResults,
+    TargetFailure,
+    VirtualIndex,
+)
 from vectorgate.v1 import (
     index_admin_service_pb2,
     search_service_pb2,
@@ -30,9 +41,6 @@ from vectorgate.v1 import (
 
 VectorLike: TypeAlias = Sequence[float] | npt.NDArray[Any]
 DocumentLike: TypeAlias = Document | Mapping[str, Any] | types_pb2.Document
-
-#: Doubles hold every integer up to 2**53 exactly; beyond it a number stays a float.
-_MAX_EXACT_INT = 2**53
 
 _LE_FLOAT32 = np.dtype("<f4")
 
@@ -71,72 +79,18 @@ def unpack_vector(pb: types_pb2.Vector) -> list[float]:
     return list(pb.values)
 
 
-# -- Struct <-> dict -----------------------------------------------------------------------
+# -- Struct <-> dict: the shared codec (vectorgate._values), re-exported -----------------
+
+dict_to_struct = _values.dict_to_struct
+struct_to_dict = _values.struct_to_dict
+value_to_python = _values.struct_value_to_python
 
 
-def dict_to_struct(values: Mapping[str, Any], path: str = "metadata") -> struct_pb2.Struct:
-    """Converts a dict of JSON-like values (numpy scalars allowed) to a Struct."""
-    pb = struct_pb2.Struct()
-    _fill_struct(pb, values, path)
-    return pb
-
-
-def _fill_struct(pb: struct_pb2.Struct, values: Mapping[str, Any], path: str) -> None:
-    if not isinstance(values, Mapping):
-        raise TypeError(f"{path}: expected a dict, got {type(values).__name__}")
-    for key, value in values.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{path}: keys must be str, got {key!r}")
-        _set_value(pb.fields[key], value, f"{path}.{key}")
-
-
-def _set_value(pb: struct_pb2.Value, value: Any, path: str) -> None:
-    if isinstance(value, np.generic):
-        value = value.item()
-    # bool is an int subclass: test it first.
-    if value is None:
-        pb.null_value = struct_pb2.NULL_VALUE
-    elif isinstance(value, bool):
-        pb.bool_value = value
-    elif isinstance(value, int | float):
-        pb.number_value = value
-    elif isinstance(value, str):
-        pb.string_value = value
-    elif isinstance(value, Mapping):
-        _fill_struct(pb.struct_value, value, path)
-    elif isinstance(value, list | tuple | np.ndarray):
-        items = pb.list_value
-        items.Clear()
-        for i, item in enumerate(value):
-            _set_value(items.values.add(), item, f"{path}[{i}]")
-    else:
-        raise TypeError(
-            f"{path}: expected a str, number, bool, None, list or dict, got {type(value).__name__}"
-        )
-
-
-def struct_to_dict(pb: struct_pb2.Struct) -> dict[str, Any]:
-    """Converts a Struct to a plain dict; integral numbers come back as ``int``."""
-    return {key: value_to_python(value) for key, value in pb.fields.items()}
-
-
-def value_to_python(pb: struct_pb2.Value) -> Any:
-    """Converts a Struct Value to a plain Python value; integral numbers come back as ``int``."""
-    kind = pb.WhichOneof("kind")
-    if kind == "number_value":
-        number = pb.number_value
-        if math.isfinite(number) and number.is_integer() and abs(number) <= _MAX_EXACT_INT:
-            return int(number)
-        return number
-    if kind == "string_value":
-        return pb.string_value
-    if kind == "bool_value":
-        return pb.bool_value
-    if kind == "struct_value":
-        return struct_to_dict(pb.struct_value)
-    if kind == "list_value":
-        return [value_to_python(v) for v in pb.list_value.values]
-    return None
+def metadata_from_proto(pb: types_pb2.Document | types_pb2.Hit | Any) -> dict[str, Any]:
+    """The metadata of a Document, Hit or Passage: its typed form when the server sent it."""
+    if len(pb.typed_metadata):
+        return _values.typed_map_to_dict(pb.typed_metadata)
+    return _values.struct_to_dict(pb.metadata)
 
 
 # -- documents -----------------------------------------------------------------------------
@@ -179,7 +133,8 @@ def fill_document(pb: types_pb2.Document, doc: DocumentLike, path: str = "docume
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{path}.vector: {exc}") from None
     if metadata:
-        _fill_struct(pb.metadata, metadata, f"{path}.metadata")
+        # Typed: ints stay exact int64, floats stay floats (3.0 is not 3).
+        _values.fill_typed_map(pb.typed_metadata, metadata, f"{path}.metadata")
 
 
 def document_from_proto(pb: types_pb2.Document) -> Document:
@@ -188,7 +143,7 @@ def document_from_proto(pb: types_pb2.Document) -> Document:
         id=pb.id,
         text=pb.text,
         vector=unpack_vector(pb.vector) if pb.HasField("vector") else None,
-        metadata=struct_to_dict(pb.metadata),
+        metadata=metadata_from_proto(pb),
     )
 
 
@@ -294,6 +249,34 @@ def collection_from_proto(pb: types_pb2.Collection) -> CollectionInfo:
     )
 
 
+_RETRIEVERS = {types_pb2.RETRIEVER_DENSE: "dense", types_pb2.RETRIEVER_KEYWORD: "keyword"}
+
+
+def source_from_proto(pb: types_pb2.HitSource) -> HitSource:
+    """A HitSource dataclass from a HitSource message."""
+    return HitSource(
+        store=pb.store,
+        collection=pb.collection,
+        retriever=_RETRIEVERS.get(pb.retriever, ""),
+        rank=pb.rank,
+        score=pb.score,
+        raw_score=pb.raw_score,
+        contribution=pb.contribution,
+    )
+
+
+def failure_from_proto(pb: search_service_pb2.TargetFailure) -> TargetFailure:
+    """A TargetFailure dataclass from a TargetFailure message."""
+    return TargetFailure(
+        store=pb.store,
+        collection=pb.collection,
+        stage=pb.stage,
+        code=pb.code,
+        reason=pb.reason,
+        message=pb.message,
+    )
+
+
 def hit_from_proto(pb: types_pb2.Hit) -> Hit:
     """A Hit dataclass from a Hit message."""
     return Hit(
@@ -301,10 +284,44 @@ def hit_from_proto(pb: types_pb2.Hit) -> Hit:
         score=pb.score,
         raw_score=pb.raw_score,
         text=pb.text,
-        metadata=struct_to_dict(pb.metadata),
+        metadata=metadata_from_proto(pb),
         store=pb.store,
         collection=pb.collection,
         vector=unpack_vector(pb.vector) if pb.HasField("vector") else None,
+        sources=tuple(source_from_proto(s) for s in pb.sources),
+    )
+
+
+def search_results_from_proto(pb: search_service_pb2.SearchResponse) -> SearchResults:
+    """The hits and failures of a SearchResponse."""
+    return SearchResults(
+        [hit_from_proto(hit) for hit in pb.hits],
+        [failure_from_proto(f) for f in pb.failures],
+    )
+
+
+def retrieve_from_proto(pb: search_service_pb2.RetrieveResponse) -> RetrieveResult:
+    """A RetrieveResult from a RetrieveResponse."""
+    return RetrieveResult(
+        context=pb.context,
+        passages=[
+            Passage(
+                citation=p.citation,
+                id=p.id,
+                store=p.store,
+                collection=p.collection,
+                text=p.text,
+                metadata=metadata_from_proto(p),
+                score=p.score,
+                token_count=p.token_count,
+                truncated=p.truncated,
+                sources=tuple(source_from_proto(s) for s in p.sources),
+            )
+            for p in pb.passages
+        ],
+        token_count=pb.token_count,
+        omitted_count=pb.omitted_count,
+        failures=[failure_from_proto(f) for f in pb.failures],
     )
 
 

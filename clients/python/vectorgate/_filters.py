@@ -29,13 +29,14 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from vectorgate._values import INT64_MAX, INT64_MIN, set_typed_value
 from vectorgate.v1 import types_pb2
 
 Scalar: TypeAlias = bool | int | float | str
 FilterValue: TypeAlias = Scalar | tuple[Scalar, ...]
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
+_INT64_MIN = INT64_MIN
+_INT64_MAX = INT64_MAX
 
 _OPS: dict[str, types_pb2.FilterOperator] = {
     "eq": types_pb2.FILTER_OPERATOR_EQ,
@@ -358,12 +359,4 @@ def _check_scalar(field: str, op: str, value: Any) -> Scalar:
 
 
 def _set_scalar(pb: types_pb2.FilterValue, value: Scalar) -> None:
-    # bool is an int subclass: test it first, or True would become int_value 1.
-    if isinstance(value, bool):
-        pb.bool_value = value
-    elif isinstance(value, int):
-        pb.int_value = value
-    elif isinstance(value, float):
-        pb.float_value = value
-    else:
-        pb.string_value = value
+    set_typed_value(pb, value, "filter value")

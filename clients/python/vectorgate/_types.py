@@ -13,13 +13,56 @@ class Document:
 
     Give ``vector`` to store your own embedding; leave it ``None`` to have the
     server embed ``text`` with the collection's model. ``metadata`` values are
-    strings, numbers, bools or lists of strings.
+    strings, ints (64-bit, kept exact), floats (kept floats: ``3.0`` reads back
+    ``3.0``), bools or lists of strings.
     """
 
     id: str
     text: str = ""
     vector: list[float] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HitSource:
+    """One ranked list in which a fused hit was found.
+
+    ``retriever`` is ``"dense"`` or ``"keyword"``; ``rank`` is 1-based;
+    ``contribution`` is this list's share of the fusion score.
+    """
+
+    store: str
+    collection: str
+    retriever: str
+    rank: int
+    score: float
+    raw_score: float
+    contribution: float
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFailure:
+    """A target (or stage) of a fused search that failed; its hits are missing.
+
+    ``stage`` is ``"search"``, ``"keyword"``, ``"embed"`` or ``"rerank"``;
+    ``code`` the gRPC status name and ``reason`` the ``ErrorReason`` name.
+    """
+
+    store: str
+    collection: str
+    stage: str
+    code: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTarget:
+    """One collection of a multi-target search; ``weight`` ``None`` means 1 (or the group's)."""
+
+    collection: str
+    store: str = ""
+    weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +83,54 @@ class Hit:
     store: str
     collection: str
     vector: list[float] | None = None
+    #: Where a fused hit was found (empty for a single-collection dense search).
+    sources: tuple[HitSource, ...] = ()
+
+
+class SearchResults(list[Hit]):
+    """The hits of a search, best first (a ``list``), with ``failures``: the targets of a
+    fused search that did not answer (empty when everything answered)."""
+
+    failures: list[TargetFailure]
+
+    def __init__(self, hits: list[Hit], failures: list[TargetFailure] | None = None) -> None:
+        super().__init__(hits)
+        self.failures = failures or []
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A passage of a retrieved context: ``[citation] text`` in ``RetrieveResult.context``."""
+
+    citation: int
+    id: str
+    store: str
+    collection: str
+    text: str
+    metadata: dict[str, Any]
+    score: float
+    token_count: int
+    truncated: bool
+    sources: tuple[HitSource, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveResult:
+    """Context for a prompt: the passages joined as ``[n] text`` blocks, with citations."""
+
+    context: str
+    passages: list[Passage]
+    token_count: int
+    omitted_count: int
+    failures: list[TargetFailure] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class CollectionInfo:
     """A collection as the server describes it.
 
-    ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is 0 in
-    the results of ``list_collections`` (the server does not count there).
+    ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is the
+    current number of documents (``get_collection`` and ``list_collections``).
     """
 
     name: str

@@ -9,16 +9,44 @@ raises a :class:`vectorgate.errors.VectorgateError` subclass::
         client.create_collection("films", dimension=384)
         client.upsert("films", [{"id": "1", "text": "Alien", "metadata": {"year": 1979}}])
         hits = client.search("films", text="space horror", filter=F("year") < 1990)
+
+Every unary call is written once, as an operation (``_op_*``): a generator that
+builds the request, yields the RPC, receives the response and returns the
+result. ``_sync`` and ``_async`` make the blocking and the coroutine method of
+the same signature from it. Only ``bulk_upsert`` (client streaming, whose
+transports differ) is written per client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
 from itertools import chain, islice
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import (
+    Any,
+    Concatenate,
+    ParamSpec,
+    Self,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    cast,
+)
 
 import grpc
 import grpc.aio
@@ -32,14 +60,23 @@ from vectorgate._convert import (
     dict_to_struct,
     document_from_proto,
     explanation_from_proto,
-    hit_from_proto,
     index_from_proto,
     iter_batches,
     metric_to_proto,
     pack_vector,
+    retrieve_from_proto,
+    search_results_from_proto,
 )
 from vectorgate._filters import FilterLike, to_filter_proto
-from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
+from vectorgate._types import (
+    CollectionInfo,
+    Document,
+    Explanation,
+    RetrieveResult,
+    SearchResults,
+    SearchTarget,
+    VirtualIndex,
+)
 from vectorgate.errors import from_rpc_error
 from vectorgate.v1 import collection_admin_service_pb2 as collection_pb2
 from vectorgate.v1 import collection_admin_service_pb2_grpc as collection_grpc
@@ -52,7 +89,7 @@ from vectorgate.v1 import search_service_pb2_grpc as search_grpc
 from vectorgate.v1 import upsert_service_pb2 as upsert_pb2
 from vectorgate.v1 import upsert_service_pb2_grpc as upsert_grpc
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "SearchOptions"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -124,37 +161,200 @@ def _delete_request(
     return request
 
 
+class SearchOptions(TypedDict, total=False):
+    """The keyword arguments of :meth:`Client.search` (and ``explain``, ``retrieve``).
+
+    Attributes:
+        text: query text, embedded with each collection's model.
+        vector: query vector (a list of floats or a numpy array). Give exactly
+            one of ``text`` and ``vector``.
+        top_k: number of hits, 1 up to the server's maximum; unset: 10 (the
+            group's ``top_k`` with ``rag_group``).
+        filter: only documents matching it are considered: ``F("year") >= 2000``
+            or the dict form (see :class:`vectorgate.F`).
+        output_fields: what to return of each hit: ``"text"``, ``"vector"``,
+            ``"metadata"`` or ``"metadata.KEY"``; ``None`` for text and all metadata.
+        native_params: backend search parameters, e.g. ``{"ef": 128}``.
+        score_threshold: hits with a lower normalised score are dropped; ``None``
+            for no threshold (``0.0`` drops the hits scoring below 0).
+        store: the store; ``None`` for the default (or the virtual index's).
+        targets: several collections searched together and fused: each a
+            :class:`SearchTarget`, a ``{"collection", "store", "weight"}`` dict or a
+            ``(store, collection)`` pair. ``collection`` and ``store`` stay empty then.
+        rag_group: a configured retrieval group (``"default"``, ``"router"``).
+        mode: ``"dense"`` (default), ``"keyword"`` or ``"hybrid"``.
+        fusion: ``"rrf"`` (default) or ``"weighted"``.
+        rrf_k: the RRF constant; 0 for the configured one.
+        candidates: hits fetched from each ranked list before fusion; 0 for ``top_k``.
+        dense_weight: weight of the dense results in hybrid mode (unset: 1).
+        keyword_weight: weight of the keyword results in hybrid mode (unset: 1).
+        rerank: rerank the fused candidates (``None``: the group's setting).
+        rerank_model: ``"local"`` or a rerank model of the configuration.
+        rerank_top_n: hits returned after reranking; 0 for ``top_k``.
+        rerank_candidates: fused candidates handed to the reranker; 0 for the default.
+        mmr_lambda: maximal marginal relevance in [0, 1] (local reranker).
+    """
+
+    text: str | None
+    vector: VectorLike | None
+    top_k: int | None
+    filter: FilterLike | None
+    output_fields: Sequence[str] | None
+    native_params: Mapping[str, Any] | None
+    score_threshold: float | None
+    store: str | None
+    targets: Sequence[SearchTarget | Mapping[str, Any] | tuple[str, str]] | None
+    rag_group: str | None
+    mode: str | None
+    fusion: str | None
+    rrf_k: int
+    candidates: int
+    dense_weight: float | None
+    keyword_weight: float | None
+    rerank: bool | None
+    rerank_model: str
+    rerank_top_n: int
+    rerank_candidates: int
+    mmr_lambda: float | None
+
+
+_SEARCH_OPTIONS = frozenset(SearchOptions.__annotations__)
+_MODES = {
+    "dense": search_pb2.SEARCH_MODE_DENSE,
+    "keyword": search_pb2.SEARCH_MODE_KEYWORD,
+    "hybrid": search_pb2.SEARCH_MODE_HYBRID,
+}
+_FUSIONS = {"rrf": search_pb2.FUSION_METHOD_RRF, "weighted": search_pb2.FUSION_METHOD_WEIGHTED}
+
+
+def _choice(table: Mapping[str, int], value: str, name: str) -> Any:
+    try:
+        return table[value.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"{name} must be one of {', '.join(table)}, got {value!r}") from None
+
+
+def _fill_target(pb: search_pb2.SearchTarget, target: Any, path: str) -> None:
+    collection: Any
+    store: Any
+    weight: Any
+    if isinstance(target, SearchTarget):
+        collection, store, weight = target.collection, target.store, target.weight
+    elif isinstance(target, Mapping):
+        unknown = set(target) - {"collection", "store", "weight"}
+        if unknown or "collection" not in target:
+            raise ValueError(f"{path}: a target is {{'collection', 'store', 'weight'}}")
+        collection, store, weight = target["collection"], target.get("store"), target.get("weight")
+    elif isinstance(target, tuple) and len(target) == 2:
+        (store, collection), weight = target, None
+    else:
+        raise TypeError(f"{path}: expected a SearchTarget, a dict or a (store, collection) pair")
+    pb.collection = collection
+    pb.store = store or ""
+    if weight is not None:
+        pb.weight = weight
+
+
 def _search_request(
-    collection: str,
-    text: str | None,
-    vector: VectorLike | None,
-    top_k: int,
-    filter: FilterLike | None,
-    output_fields: Sequence[str] | None,
-    native_params: Mapping[str, Any] | None,
-    score_threshold: float,
-    store: str | None,
-    explain: bool,
+    collection: str, options: SearchOptions, *, explain: bool = False
 ) -> search_pb2.SearchRequest:
+    unknown = set(options) - _SEARCH_OPTIONS
+    if unknown:
+        raise TypeError(f"unknown search option(s): {', '.join(sorted(unknown))}")
+    text, vector = options.get("text"), options.get("vector")
     if (text is None) == (vector is None):
         raise ValueError("give exactly one of text= or vector=")
+    rag_group = options.get("rag_group") or ""
+    top_k = options.get("top_k")
     request = search_pb2.SearchRequest(
         collection=collection,
-        store=store or "",
-        top_k=top_k,
-        score_threshold=score_threshold,
+        store=options.get("store") or "",
+        top_k=(0 if rag_group else 10) if top_k is None else top_k,
         explain=explain,
+        rag_group=rag_group,
     )
+    score_threshold = options.get("score_threshold")
+    if score_threshold is not None:
+        request.score_threshold = score_threshold
     if text is not None:
         request.text = text
     elif vector is not None:
         pack_vector(vector, request.vector)
+    filter = options.get("filter")
     if filter is not None:
         request.filter.CopyFrom(to_filter_proto(filter))
+    output_fields = options.get("output_fields")
     if output_fields is not None:
         request.output_fields.extend(_str_list(output_fields, "output_fields"))
+    native_params = options.get("native_params")
     if native_params:
         request.native_params.CopyFrom(dict_to_struct(native_params, "native_params"))
+    targets = options.get("targets")
+    if targets is not None:
+        if isinstance(targets, str | bytes | Mapping):
+            raise TypeError("targets must be a list of targets")
+        for i, target in enumerate(targets):
+            _fill_target(request.targets.add(), target, f"targets[{i}]")
+    mode = options.get("mode")
+    if mode is not None:
+        request.mode = _choice(_MODES, mode, "mode")
+    fusion = options.get("fusion")
+    if fusion is not None:
+        request.fusion.method = _choice(_FUSIONS, fusion, "fusion")
+    if options.get("rrf_k"):
+        request.fusion.rrf_k = options["rrf_k"]
+    if options.get("candidates"):
+        request.fusion.candidates = options["candidates"]
+    for name in ("dense_weight", "keyword_weight"):
+        weight = options.get(name)
+        if weight is not None:
+            setattr(request.hybrid, name, weight)
+    rerank = options.get("rerank")
+    rerank_fields = {
+        "model": options.get("rerank_model") or "",
+        "top_n": options.get("rerank_top_n") or 0,
+        "candidates": options.get("rerank_candidates") or 0,
+    }
+    mmr_lambda = options.get("mmr_lambda")
+    if rerank is not None or any(rerank_fields.values()) or mmr_lambda is not None:
+        request.rerank.SetInParent()
+        if rerank is not None:
+            request.rerank.enabled = rerank
+        for name, value in rerank_fields.items():
+            if value:
+                setattr(request.rerank, name, value)
+        if mmr_lambda is not None:
+            request.rerank.mmr_lambda = mmr_lambda
+    return request
+
+
+def _retrieve_request(
+    collection: str, max_tokens: int, options: SearchOptions
+) -> search_pb2.RetrieveRequest:
+    request = search_pb2.RetrieveRequest(max_tokens=max_tokens)
+    request.search.CopyFrom(_search_request(collection, options))
+    return request
+
+
+def _update_key_request(
+    key: str,
+    indexes: Mapping[str, Sequence[str]] | None,
+    models: Sequence[str] | None,
+    alias: str,
+    duration: str,
+    metadata: Mapping[str, Any] | None,
+) -> key_pb2.UpdateKeyRequest:
+    request = key_pb2.UpdateKeyRequest(key=key, key_alias=alias, duration=duration)
+    if indexes is not None:
+        request.update_indexes = True
+        for name, permissions in indexes.items():
+            request.allowed_vector_store_indexes.add(
+                index_name=name, index_permissions=list(permissions)
+            )
+    if models is not None:
+        request.models.extend(models)
+    if metadata:
+        request.metadata.update(dict(metadata))
     return request
 
 
@@ -231,7 +431,391 @@ def _key_dict(message: Any) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True)
 
 
-# -- the blocking client -------------------------------------------------------------------
+# -- the operations: one source for both clients ------------------------------------------
+#
+# Each operation is a generator: it builds the request(s), yields each RPC to make
+# (``_rpc("stub.Method", request)``), receives the response, and returns the result.
+# ``_sync`` and ``_async`` turn one into a blocking or a coroutine method of the same
+# signature, so Client and AsyncClient cannot drift apart.
+
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+
+
+@dataclass(frozen=True, slots=True)
+class _Rpc:
+    stub: str
+    method: str
+    request: Any
+
+
+_Op: TypeAlias = Generator[_Rpc, Any, _R]
+
+
+def _rpc(path: str, request: Any) -> _Rpc:
+    stub, method = path.split(".")
+    return _Rpc("_" + stub, method, request)
+
+
+def _sync(op: Callable[_P, _Op[_R]]) -> Callable[Concatenate[Client, _P], _R]:
+    """A blocking method running ``op`` (its signature and docstring kept)."""
+
+    @functools.wraps(op)
+    def method(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        steps = op(*args, **kwargs)
+        try:
+            rpc = next(steps)
+            while True:
+                stub = getattr(self, rpc.stub)
+                rpc = steps.send(self._call(getattr(stub, rpc.method), rpc.request))
+        except StopIteration as done:
+            return cast(_R, done.value)
+
+    return method
+
+
+def _async(op: Callable[_P, _Op[_R]]) -> Callable[Concatenate[AsyncClient, _P], Awaitable[_R]]:
+    """A coroutine method running ``op`` (its signature and docstring kept)."""
+
+    @functools.wraps(op)
+    async def method(self: AsyncClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        steps = op(*args, **kwargs)
+        try:
+            rpc = next(steps)
+            while True:
+                stub = getattr(self, rpc.stub)
+                rpc = steps.send(await self._call(getattr(stub, rpc.method), rpc.request))
+        except StopIteration as done:
+            return cast(_R, done.value)
+
+    return method
+
+
+def _op_create_collection(
+    name: str,
+    *,
+    store: str | None = None,
+    dimension: int = 0,
+    metric: str = "cosine",
+    text_field: str = "text",
+    embedding_model: str = "",
+    index_type: str = "",
+    index_params: Mapping[str, Any] | None = None,
+) -> _Op[CollectionInfo]:
+    """Creates a collection and returns it with every default filled in.
+
+    Args:
+        name: 1-128 letters, digits, ``_`` and ``-``, starting with a letter or ``_``.
+        store: the configured store; ``None`` for the default store.
+        dimension: vector dimension; 0 means the embedding model's dimension.
+        metric: ``"cosine"``, ``"l2"`` or ``"ip"`` (inner product).
+        text_field: name of the field holding the document text.
+        embedding_model: model that embeds texts; ``""`` for the server's
+            default, ``"none"`` for a vectors-only collection.
+        index_type: ``"FLAT"``, ``"IVF_FLAT"``, ``"HNSW"``, ...; ``""`` for the
+            store's default.
+        index_params: backend-specific build parameters, e.g. ``{"M": 16}``.
+
+    Raises:
+        AlreadyExistsError: the store has a collection of that name.
+    """
+    request = _create_collection_request(
+        name, store, dimension, metric, text_field, embedding_model, index_type, index_params
+    )
+    response: collection_pb2.CreateCollectionResponse = yield _rpc(
+        "collections.CreateCollection", request
+    )
+    return collection_from_proto(response.collection)
+
+
+def _op_get_collection(name: str, *, store: str | None = None) -> _Op[CollectionInfo]:
+    """Describes a collection, with its current document count.
+
+    Raises:
+        NotFoundError: no such collection (or store).
+    """
+    request = collection_pb2.GetCollectionRequest(name=name, store=store or "")
+    response: collection_pb2.GetCollectionResponse = yield _rpc(
+        "collections.GetCollection", request
+    )
+    return collection_from_proto(response.collection)
+
+
+def _op_list_collections(
+    *, store: str | None = None, page_size: int = 0
+) -> _Op[list[CollectionInfo]]:
+    """Returns every collection of a store, in name order.
+
+    All pages are fetched, ``page_size`` (0: the server's default) per
+    call. Each has its current ``document_count``.
+    """
+    result: list[CollectionInfo] = []
+    token = ""
+    while True:
+        request = collection_pb2.ListCollectionsRequest(
+            store=store or "", page_size=page_size, page_token=token
+        )
+        response: collection_pb2.ListCollectionsResponse = yield _rpc(
+            "collections.ListCollections", request
+        )
+        result.extend(collection_from_proto(c) for c in response.collections)
+        token = response.next_page_token
+        if not token:
+            return result
+
+
+def _op_delete_collection(name: str, *, store: str | None = None) -> _Op[None]:
+    """Drops a collection and all its documents.
+
+    Raises:
+        NotFoundError: no such collection (or store).
+    """
+    request = collection_pb2.DeleteCollectionRequest(name=name, store=store or "")
+    (yield _rpc("collections.DeleteCollection", request))
+
+
+def _op_upsert(
+    collection: str,
+    documents: Iterable[DocumentLike],
+    *,
+    store: str | None = None,
+    batch_size: int = 500,
+) -> _Op[int]:
+    """Inserts or replaces documents by id; returns how many were written.
+
+    Each document is a :class:`Document` or a dict ``{"id": str, "text": str,
+    "vector": list[float] | numpy array, "metadata": dict}`` where only
+    ``id`` is required; a document without a vector has its text embedded
+    by the server. Vectors are sent packed as little-endian float32.
+
+    The documents are sent ``batch_size`` per call, one call after another;
+    each batch is atomic and idempotent, the whole is not: if a call fails,
+    the batches before it stay written. Nothing is sent for no documents.
+    """
+    total = 0
+    for request in iter_batches(documents, _upsert_builder(collection, store, batch_size)):
+        response: upsert_pb2.UpsertDocumentsResponse = yield _rpc("upsert.UpsertDocuments", request)
+        total += response.upserted_count
+    return total
+
+
+def _op_get(
+    collection: str,
+    ids: Iterable[str],
+    *,
+    store: str | None = None,
+    include_vectors: bool = False,
+) -> _Op[list[Document]]:
+    """Returns the documents with the given ids, in that order; missing ids are omitted.
+
+    ``vector`` is filled in only with ``include_vectors=True``.
+    """
+    id_list = _str_list(ids)
+    if not id_list:
+        return []
+    request = upsert_pb2.GetDocumentsRequest(
+        collection=collection, store=store or "", ids=id_list, include_vectors=include_vectors
+    )
+    response: upsert_pb2.GetDocumentsResponse = yield _rpc("upsert.GetDocuments", request)
+    return [document_from_proto(doc) for doc in response.documents]
+
+
+def _op_list_documents(
+    collection: str,
+    *,
+    store: str | None = None,
+    page_size: int = 0,
+    page_token: str = "",
+    include_vectors: bool = False,
+) -> _Op[tuple[list[Document], str]]:
+    """One page of a collection's documents in the store's scan order.
+
+    Returns ``(documents, next_page_token)``; pass the token back for the next
+    page, an empty one means the last page. Through a virtual index only the
+    documents inside its policy filter are listed. ``page_size`` 0 means 100.
+    """
+    request = upsert_pb2.ListDocumentsRequest(
+        collection=collection,
+        store=store or "",
+        page_size=page_size,
+        page_token=page_token,
+        include_vectors=include_vectors,
+    )
+    response: upsert_pb2.ListDocumentsResponse = yield _rpc("upsert.ListDocuments", request)
+    return [document_from_proto(doc) for doc in response.documents], response.next_page_token
+
+
+def _op_delete(
+    collection: str,
+    *,
+    ids: Iterable[str] | None = None,
+    filter: FilterLike | None = None,
+    store: str | None = None,
+) -> _Op[None]:
+    """Deletes the documents with the given ids and/or matching the filter.
+
+    At least one of ``ids`` and ``filter`` is required; with both, documents
+    matching either are deleted. Ids that do not exist are ignored.
+    """
+    (yield _rpc("upsert.DeleteDocuments", _delete_request(collection, ids, filter, store)))
+
+
+def _op_search(collection: str = "", **options: Unpack[SearchOptions]) -> _Op[SearchResults]:
+    """Returns the best hits for a query, best first, with the failures of a fused search.
+
+    ``collection`` is a collection or virtual index name; leave it empty with
+    ``targets`` (several collections fused) or with ``rag_group``. The options
+    are those of :class:`SearchOptions`: ``text`` or ``vector``, ``top_k``,
+    ``filter``, ``output_fields``, ``native_params``, ``score_threshold``,
+    ``store``, ``targets``, ``rag_group``, ``mode``, ``fusion``, ``rrf_k``,
+    ``candidates``, ``dense_weight``, ``keyword_weight``, ``rerank``,
+    ``rerank_model``, ``rerank_top_n``, ``rerank_candidates``, ``mmr_lambda``.
+
+    The result is a list of :class:`Hit` (each with its ``sources`` in a fused
+    search) whose ``failures`` lists the targets that did not answer.
+    """
+    request = _search_request(collection, options)
+    response: search_pb2.SearchResponse = yield _rpc("search.Search", request)
+    return search_results_from_proto(response)
+
+
+def _op_explain(collection: str, **options: Unpack[SearchOptions]) -> _Op[Explanation]:
+    """Returns what :meth:`search` with these arguments would send to the backend.
+
+    The search is not run: the result carries the backend name, the compiled
+    native filter and the native search parameters.
+    """
+    request = _search_request(collection, options, explain=True)
+    response: search_pb2.SearchResponse = yield _rpc("search.Search", request)
+    return explanation_from_proto(response.explanation)
+
+
+def _op_retrieve(
+    collection: str = "", *, max_tokens: int = 0, **options: Unpack[SearchOptions]
+) -> _Op[RetrieveResult]:
+    """Context for a prompt: the search's best passages packed into ``max_tokens``
+    (0: 1024), as ``[n] text`` blocks with citations. Takes the options of
+    :meth:`search` (query ``text``; ``targets``, ``rag_group``, ``rerank``, ...).
+    """
+    request = _retrieve_request(collection, max_tokens, options)
+    response: search_pb2.RetrieveResponse = yield _rpc("search.Retrieve", request)
+    return retrieve_from_proto(response)
+
+
+def _op_create_index(
+    index_name: str,
+    *,
+    collection: str,
+    store: str,
+    policy_filter: FilterLike | None = None,
+    description: str = "",
+) -> _Op[VirtualIndex]:
+    """Creates a virtual index: a name for ``collection`` of ``store``.
+
+    ``policy_filter`` is ANDed into every read and write through the index;
+    callers of the index cannot override it.
+
+    Raises:
+        AlreadyExistsError: the name is taken.
+    """
+    request = _create_index_request(index_name, collection, store, policy_filter, description)
+    response: index_pb2.CreateIndexResponse = yield _rpc("indexes.CreateIndex", request)
+    return index_from_proto(response.index)
+
+
+def _op_get_index(index_name: str) -> _Op[VirtualIndex]:
+    """Describes a virtual index.
+
+    Raises:
+        NotFoundError: no such index.
+    """
+    request = index_pb2.GetIndexRequest(index_name=index_name)
+    response: index_pb2.GetIndexResponse = yield _rpc("indexes.GetIndex", request)
+    return index_from_proto(response.index)
+
+
+def _op_list_stores() -> _Op[list[dict[str, Any]]]:
+    """The configured stores in name order: ``name``, ``backend``, ``is_default``,
+    ``keyword_search`` (master key only)."""
+    response = yield _rpc("collections.ListStores", collection_pb2.ListStoresRequest())
+    return [_key_dict(store) for store in response.stores]
+
+
+def _op_list_indexes(*, page_size: int = 0) -> _Op[list[VirtualIndex]]:
+    """Returns every virtual index in name order, fetching all pages."""
+    result: list[VirtualIndex] = []
+    token = ""
+    while True:
+        request = index_pb2.ListIndexesRequest(page_size=page_size, page_token=token)
+        response: index_pb2.ListIndexesResponse = yield _rpc("indexes.ListIndexes", request)
+        result.extend(index_from_proto(index) for index in response.indexes)
+        token = response.next_page_token
+        if not token:
+            return result
+
+
+def _op_delete_index(index_name: str) -> _Op[None]:
+    """Deletes a virtual index; the real collection is left untouched.
+
+    Raises:
+        NotFoundError: no such index.
+    """
+    (yield _rpc("indexes.DeleteIndex", index_pb2.DeleteIndexRequest(index_name=index_name)))
+
+
+def _op_generate_key(
+    *,
+    indexes: Mapping[str, Sequence[str]] | None = None,
+    models: Sequence[str] = (),
+    alias: str = "",
+    duration: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    key: str = "",
+) -> _Op[dict[str, Any]]:
+    """Creates a virtual key (needs the master key or a key with at least these rights).
+
+    ``indexes`` maps virtual index names to permissions (``["read", "write"]``).
+    ``key`` chooses the key's value instead of a random one (master key only;
+    ``sk-`` and 16 to 256 printable ASCII characters), e.g. to keep a key
+    migrated from LiteLLM; an existing one raises ``AlreadyExistsError``.
+    Returns ``{"key": "sk-...", "info": {...}}``; the key is shown only this once.
+    """
+    request = _key_request(indexes, models, alias, duration, metadata, key)
+    return _key_dict((yield _rpc("keys.GenerateKey", request)))
+
+
+def _op_key_info(key: str = "") -> _Op[dict[str, Any]]:
+    """Describes a key (empty: the caller's own key). The secret is never returned."""
+    response = yield _rpc("keys.GetKey", key_pb2.GetKeyRequest(key=key))
+    return _key_dict(response.info)
+
+
+def _op_list_keys() -> _Op[list[dict[str, Any]]]:
+    """The keys the caller manages (all of them for the master key)."""
+    response = yield _rpc("keys.ListKeys", key_pb2.ListKeysRequest())
+    return [_key_dict(info) for info in response.keys]
+
+
+def _op_update_key(
+    key: str,
+    *,
+    indexes: Mapping[str, Sequence[str]] | None = None,
+    models: Sequence[str] | None = None,
+    alias: str = "",
+    duration: str = "",
+    metadata: Mapping[str, Any] | None = None,
+) -> _Op[dict[str, Any]]:
+    """Changes a key (by key or token): ``indexes`` replaces its grants when given,
+    ``models`` are added, ``alias`` / ``duration`` / ``metadata`` are set when given.
+    Returns the key's info."""
+    request = _update_key_request(key, indexes, models, alias, duration, metadata)
+    return _key_dict((yield _rpc("keys.UpdateKey", request)).info)
+
+
+def _op_delete_keys(keys: Sequence[str]) -> _Op[list[str]]:
+    """Deletes keys (by key or by the token that identifies them); returns those deleted."""
+    response = yield _rpc("keys.DeleteKey", key_pb2.DeleteKeyRequest(keys=list(keys)))
+    return list(response.deleted_keys)
 
 
 class Client:
@@ -291,114 +875,15 @@ class Client:
 
     # collections
 
-    def create_collection(
-        self,
-        name: str,
-        *,
-        store: str | None = None,
-        dimension: int = 0,
-        metric: str = "cosine",
-        text_field: str = "text",
-        embedding_model: str = "",
-        index_type: str = "",
-        index_params: Mapping[str, Any] | None = None,
-    ) -> CollectionInfo:
-        """Creates a collection and returns it with every default filled in.
-
-        Args:
-            name: 1-128 letters, digits, ``_`` and ``-``, starting with a letter or ``_``.
-            store: the configured store; ``None`` for the default store.
-            dimension: vector dimension; 0 means the embedding model's dimension.
-            metric: ``"cosine"``, ``"l2"`` or ``"ip"`` (inner product).
-            text_field: name of the field holding the document text.
-            embedding_model: model that embeds texts; ``""`` for the server's
-                default, ``"none"`` for a vectors-only collection.
-            index_type: ``"FLAT"``, ``"IVF_FLAT"``, ``"HNSW"``, ...; ``""`` for the
-                store's default.
-            index_params: backend-specific build parameters, e.g. ``{"M": 16}``.
-
-        Raises:
-            AlreadyExistsError: the store has a collection of that name.
-        """
-        request = _create_collection_request(
-            name, store, dimension, metric, text_field, embedding_model, index_type, index_params
-        )
-        response: collection_pb2.CreateCollectionResponse = self._call(
-            self._collections.CreateCollection, request
-        )
-        return collection_from_proto(response.collection)
-
-    def get_collection(self, name: str, *, store: str | None = None) -> CollectionInfo:
-        """Describes a collection, with its current document count.
-
-        Raises:
-            NotFoundError: no such collection (or store).
-        """
-        request = collection_pb2.GetCollectionRequest(name=name, store=store or "")
-        response: collection_pb2.GetCollectionResponse = self._call(
-            self._collections.GetCollection, request
-        )
-        return collection_from_proto(response.collection)
-
-    def list_collections(
-        self, *, store: str | None = None, page_size: int = 0
-    ) -> list[CollectionInfo]:
-        """Returns every collection of a store, in name order.
-
-        All pages are fetched, ``page_size`` (0: the server's default) per
-        call. ``document_count`` is not filled in.
-        """
-        result: list[CollectionInfo] = []
-        token = ""
-        while True:
-            request = collection_pb2.ListCollectionsRequest(
-                store=store or "", page_size=page_size, page_token=token
-            )
-            response: collection_pb2.ListCollectionsResponse = self._call(
-                self._collections.ListCollections, request
-            )
-            result.extend(collection_from_proto(c) for c in response.collections)
-            token = response.next_page_token
-            if not token:
-                return result
-
-    def delete_collection(self, name: str, *, store: str | None = None) -> None:
-        """Drops a collection and all its documents.
-
-        Raises:
-            NotFoundError: no such collection (or store).
-        """
-        request = collection_pb2.DeleteCollectionRequest(name=name, store=store or "")
-        self._call(self._collections.DeleteCollection, request)
+    create_collection = _sync(_op_create_collection)
+    get_collection = _sync(_op_get_collection)
+    list_collections = _sync(_op_list_collections)
+    list_stores = _sync(_op_list_stores)
+    delete_collection = _sync(_op_delete_collection)
 
     # documents
 
-    def upsert(
-        self,
-        collection: str,
-        documents: Iterable[DocumentLike],
-        *,
-        store: str | None = None,
-        batch_size: int = 500,
-    ) -> int:
-        """Inserts or replaces documents by id; returns how many were written.
-
-        Each document is a :class:`Document` or a dict ``{"id": str, "text": str,
-        "vector": list[float] | numpy array, "metadata": dict}`` where only
-        ``id`` is required; a document without a vector has its text embedded
-        by the server. Vectors are sent packed as little-endian float32.
-
-        The documents are sent ``batch_size`` per call, one call after another;
-        each batch is atomic and idempotent, the whole is not: if a call fails,
-        the batches before it stay written. Nothing is sent for no documents.
-        """
-        total = 0
-        for request in iter_batches(documents, _upsert_builder(collection, store, batch_size)):
-            response: upsert_pb2.UpsertDocumentsResponse = self._call(
-                self._upsert.UpsertDocuments, request
-            )
-            total += response.upserted_count
-        return total
+    upsert = _sync(_op_upsert)
 
     def bulk_upsert(
         self,
@@ -460,209 +945,27 @@ class Client:
             raise
         return response.upserted_count
 
-    def get(
-        self,
-        collection: str,
-        ids: Iterable[str],
-        *,
-        store: str | None = None,
-        include_vectors: bool = False,
-    ) -> list[Document]:
-        """Returns the documents with the given ids, in that order; missing ids are omitted.
-
-        ``vector`` is filled in only with ``include_vectors=True``.
-        """
-        id_list = _str_list(ids)
-        if not id_list:
-            return []
-        request = upsert_pb2.GetDocumentsRequest(
-            collection=collection, store=store or "", ids=id_list, include_vectors=include_vectors
-        )
-        response: upsert_pb2.GetDocumentsResponse = self._call(self._upsert.GetDocuments, request)
-        return [document_from_proto(doc) for doc in response.documents]
-
-    def delete(
-        self,
-        collection: str,
-        *,
-        ids: Iterable[str] | None = None,
-        filter: FilterLike | None = None,
-        store: str | None = None,
-    ) -> None:
-        """Deletes the documents with the given ids and/or matching the filter.
-
-        At least one of ``ids`` and ``filter`` is required; with both, documents
-        matching either are deleted. Ids that do not exist are ignored.
-        """
-        self._call(self._upsert.DeleteDocuments, _delete_request(collection, ids, filter, store))
+    get = _sync(_op_get)
+    list_documents = _sync(_op_list_documents)
+    delete = _sync(_op_delete)
 
     # search
 
-    def search(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
-        store: str | None = None,
-    ) -> list[Hit]:
-        """Returns the ``top_k`` documents nearest the query, best first.
-
-        Args:
-            collection: the collection, or the name of a virtual index.
-            text: query text, embedded with the collection's model.
-            vector: query vector (a list of floats or a numpy array). Give
-                exactly one of ``text`` and ``vector``.
-            top_k: number of hits, 1 up to the server's maximum.
-            filter: only documents matching it are considered: ``F("year") >= 2000``
-                or the dict form (see :class:`vectorgate.F`).
-            output_fields: what to return of each hit: ``"text"``, ``"vector"``,
-                ``"metadata"`` or ``"metadata.KEY"``; ``None`` for text and all metadata.
-            native_params: backend search parameters, e.g. ``{"ef": 128}``.
-            score_threshold: hits with a lower normalised score are dropped.
-            store: the store; ``None`` for the default (or the virtual index's).
-        """
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=False,
-        )
-        response: search_pb2.SearchResponse = self._call(self._search.Search, request)
-        return [hit_from_proto(hit) for hit in response.hits]
-
-    def explain(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
-        store: str | None = None,
-    ) -> Explanation:
-        """Returns what :meth:`search` with these arguments would send to the backend.
-
-        The search is not run: the result carries the backend name, the compiled
-        native filter and the native search parameters.
-        """
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=True,
-        )
-        response: search_pb2.SearchResponse = self._call(self._search.Search, request)
-        return explanation_from_proto(response.explanation)
+    search = _sync(_op_search)
+    explain = _sync(_op_explain)
+    retrieve = _sync(_op_retrieve)
 
     # virtual indexes
 
-    def create_index(
-        self,
-        index_name: str,
-        *,
-        collection: str,
-        store: str,
-        policy_filter: FilterLike | None = None,
-        description: str = "",
-    ) -> VirtualIndex:
-        """Creates a virtual index: a name for ``collection`` of ``store``.
-
-        ``policy_filter`` is ANDed into every read and write through the index;
-        callers of the index cannot override it.
-
-        Raises:
-            AlreadyExistsError: the name is taken.
-        """
-        request = _create_index_request(index_name, collection, store, policy_filter, description)
-        response: index_pb2.CreateIndexResponse = self._call(self._indexes.CreateIndex, request)
-        return index_from_proto(response.index)
-
-    def get_index(self, index_name: str) -> VirtualIndex:
-        """Describes a virtual index.
-
-        Raises:
-            NotFoundError: no such index.
-        """
-        request = index_pb2.GetIndexRequest(index_name=index_name)
-        response: index_pb2.GetIndexResponse = self._call(self._indexes.GetIndex, request)
-        return index_from_proto(response.index)
-
-    def list_indexes(self, *, page_size: int = 0) -> list[VirtualIndex]:
-        """Returns every virtual index in name order, fetching all pages."""
-        result: list[VirtualIndex] = []
-        token = ""
-        while True:
-            request = index_pb2.ListIndexesRequest(page_size=page_size, page_token=token)
-            response: index_pb2.ListIndexesResponse = self._call(self._indexes.ListIndexes, request)
-            result.extend(index_from_proto(index) for index in response.indexes)
-            token = response.next_page_token
-            if not token:
-                return result
-
-    def delete_index(self, index_name: str) -> None:
-        """Deletes a virtual index; the real collection is left untouched.
-
-        Raises:
-            NotFoundError: no such index.
-        """
-        self._call(self._indexes.DeleteIndex, index_pb2.DeleteIndexRequest(index_name=index_name))
-
-    def generate_key(
-        self,
-        *,
-        indexes: Mapping[str, Sequence[str]] | None = None,
-        models: Sequence[str] = (),
-        alias: str = "",
-        duration: str = "",
-        metadata: Mapping[str, Any] | None = None,
-        key: str = "",
-    ) -> dict[str, Any]:
-        """Creates a virtual key (needs the master key or a key with at least these rights).
-
-        ``indexes`` maps virtual index names to permissions (``["read", "write"]``).
-        ``key`` chooses the key's value instead of a random one (master key only;
-        ``sk-`` and 16 to 256 printable ASCII characters), e.g. to keep a key
-        migrated from LiteLLM; an existing one raises ``AlreadyExistsError``.
-        Returns ``{"key": "sk-...", "info": {...}}``; the key is shown only this once.
-        """
-        request = _key_request(indexes, models, alias, duration, metadata, key)
-        return _key_dict(self._call(self._keys.GenerateKey, request))
-
-    def key_info(self, key: str = "") -> dict[str, Any]:
-        """Describes a key (empty: the caller's own key). The secret is never returned."""
-        response = self._call(self._keys.GetKey, key_pb2.GetKeyRequest(key=key))
-        return _key_dict(response.info)
-
-    def list_keys(self) -> list[dict[str, Any]]:
-        """The keys the caller manages (all of them for the master key)."""
-        response = self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
-        return [_key_dict(info) for info in response.keys]
-
-    def delete_keys(self, keys: Sequence[str]) -> list[str]:
-        """Deletes keys (by key or by the token that identifies them); returns those deleted."""
-        response = self._call(self._keys.DeleteKey, key_pb2.DeleteKeyRequest(keys=list(keys)))
-        return list(response.deleted_keys)
+    create_index = _sync(_op_create_index)
+    get_index = _sync(_op_get_index)
+    list_indexes = _sync(_op_list_indexes)
+    delete_index = _sync(_op_delete_index)
+    generate_key = _sync(_op_generate_key)
+    key_info = _sync(_op_key_info)
+    list_keys = _sync(_op_list_keys)
+    update_key = _sync(_op_update_key)
+    delete_keys = _sync(_op_delete_keys)
 
 
 # -- the asyncio client --------------------------------------------------------------------
@@ -718,76 +1021,15 @@ class AsyncClient:
 
     # collections
 
-    async def create_collection(
-        self,
-        name: str,
-        *,
-        store: str | None = None,
-        dimension: int = 0,
-        metric: str = "cosine",
-        text_field: str = "text",
-        embedding_model: str = "",
-        index_type: str = "",
-        index_params: Mapping[str, Any] | None = None,
-    ) -> CollectionInfo:
-        """Creates a collection; see :meth:`Client.create_collection`."""
-        request = _create_collection_request(
-            name, store, dimension, metric, text_field, embedding_model, index_type, index_params
-        )
-        response: collection_pb2.CreateCollectionResponse = await self._call(
-            self._collections.CreateCollection, request
-        )
-        return collection_from_proto(response.collection)
-
-    async def get_collection(self, name: str, *, store: str | None = None) -> CollectionInfo:
-        """Describes a collection; see :meth:`Client.get_collection`."""
-        request = collection_pb2.GetCollectionRequest(name=name, store=store or "")
-        response: collection_pb2.GetCollectionResponse = await self._call(
-            self._collections.GetCollection, request
-        )
-        return collection_from_proto(response.collection)
-
-    async def list_collections(
-        self, *, store: str | None = None, page_size: int = 0
-    ) -> list[CollectionInfo]:
-        """Returns every collection of a store in name order, fetching all pages."""
-        result: list[CollectionInfo] = []
-        token = ""
-        while True:
-            request = collection_pb2.ListCollectionsRequest(
-                store=store or "", page_size=page_size, page_token=token
-            )
-            response: collection_pb2.ListCollectionsResponse = await self._call(
-                self._collections.ListCollections, request
-            )
-            result.extend(collection_from_proto(c) for c in response.collections)
-            token = response.next_page_token
-            if not token:
-                return result
-
-    async def delete_collection(self, name: str, *, store: str | None = None) -> None:
-        """Drops a collection; see :meth:`Client.delete_collection`."""
-        request = collection_pb2.DeleteCollectionRequest(name=name, store=store or "")
-        await self._call(self._collections.DeleteCollection, request)
+    create_collection = _async(_op_create_collection)
+    get_collection = _async(_op_get_collection)
+    list_collections = _async(_op_list_collections)
+    list_stores = _async(_op_list_stores)
+    delete_collection = _async(_op_delete_collection)
 
     # documents
 
-    async def upsert(
-        self,
-        collection: str,
-        documents: Iterable[DocumentLike],
-        *,
-        store: str | None = None,
-        batch_size: int = 500,
-    ) -> int:
-        """Inserts or replaces documents in batches; see :meth:`Client.upsert`."""
-        total = 0
-        for request in iter_batches(documents, _upsert_builder(collection, store, batch_size)):
-            response: upsert_pb2.UpsertDocumentsResponse = await self._call(
-                self._upsert.UpsertDocuments, request
-            )
-            total += response.upserted_count
-        return total
+    upsert = _async(_op_upsert)
 
     async def bulk_upsert(
         self,
@@ -821,169 +1063,27 @@ class AsyncClient:
             raise
         return response.upserted_count
 
-    async def get(
-        self,
-        collection: str,
-        ids: Iterable[str],
-        *,
-        store: str | None = None,
-        include_vectors: bool = False,
-    ) -> list[Document]:
-        """Returns the documents with the given ids; see :meth:`Client.get`."""
-        id_list = _str_list(ids)
-        if not id_list:
-            return []
-        request = upsert_pb2.GetDocumentsRequest(
-            collection=collection, store=store or "", ids=id_list, include_vectors=include_vectors
-        )
-        response: upsert_pb2.GetDocumentsResponse = await self._call(
-            self._upsert.GetDocuments, request
-        )
-        return [document_from_proto(doc) for doc in response.documents]
-
-    async def delete(
-        self,
-        collection: str,
-        *,
-        ids: Iterable[str] | None = None,
-        filter: FilterLike | None = None,
-        store: str | None = None,
-    ) -> None:
-        """Deletes documents by ids and/or filter; see :meth:`Client.delete`."""
-        request = _delete_request(collection, ids, filter, store)
-        await self._call(self._upsert.DeleteDocuments, request)
+    get = _async(_op_get)
+    list_documents = _async(_op_list_documents)
+    delete = _async(_op_delete)
 
     # search
 
-    async def search(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
-        store: str | None = None,
-    ) -> list[Hit]:
-        """Returns the ``top_k`` nearest documents; see :meth:`Client.search`."""
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=False,
-        )
-        response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
-        return [hit_from_proto(hit) for hit in response.hits]
-
-    async def explain(
-        self,
-        collection: str,
-        *,
-        text: str | None = None,
-        vector: VectorLike | None = None,
-        top_k: int = 10,
-        filter: FilterLike | None = None,
-        output_fields: Sequence[str] | None = None,
-        native_params: Mapping[str, Any] | None = None,
-        score_threshold: float = 0.0,
-        store: str | None = None,
-    ) -> Explanation:
-        """Returns what a search would send to the backend; see :meth:`Client.explain`."""
-        request = _search_request(
-            collection,
-            text,
-            vector,
-            top_k,
-            filter,
-            output_fields,
-            native_params,
-            score_threshold,
-            store,
-            explain=True,
-        )
-        response: search_pb2.SearchResponse = await self._call(self._search.Search, request)
-        return explanation_from_proto(response.explanation)
+    search = _async(_op_search)
+    explain = _async(_op_explain)
+    retrieve = _async(_op_retrieve)
 
     # virtual indexes
 
-    async def create_index(
-        self,
-        index_name: str,
-        *,
-        collection: str,
-        store: str,
-        policy_filter: FilterLike | None = None,
-        description: str = "",
-    ) -> VirtualIndex:
-        """Creates a virtual index; see :meth:`Client.create_index`."""
-        request = _create_index_request(index_name, collection, store, policy_filter, description)
-        response: index_pb2.CreateIndexResponse = await self._call(
-            self._indexes.CreateIndex, request
-        )
-        return index_from_proto(response.index)
-
-    async def get_index(self, index_name: str) -> VirtualIndex:
-        """Describes a virtual index; see :meth:`Client.get_index`."""
-        request = index_pb2.GetIndexRequest(index_name=index_name)
-        response: index_pb2.GetIndexResponse = await self._call(self._indexes.GetIndex, request)
-        return index_from_proto(response.index)
-
-    async def list_indexes(self, *, page_size: int = 0) -> list[VirtualIndex]:
-        """Returns every virtual index in name order, fetching all pages."""
-        result: list[VirtualIndex] = []
-        token = ""
-        while True:
-            request = index_pb2.ListIndexesRequest(page_size=page_size, page_token=token)
-            response: index_pb2.ListIndexesResponse = await self._call(
-                self._indexes.ListIndexes, request
-            )
-            result.extend(index_from_proto(index) for index in response.indexes)
-            token = response.next_page_token
-            if not token:
-                return result
-
-    async def delete_index(self, index_name: str) -> None:
-        """Deletes a virtual index; see :meth:`Client.delete_index`."""
-        request = index_pb2.DeleteIndexRequest(index_name=index_name)
-        await self._call(self._indexes.DeleteIndex, request)
-
-    async def generate_key(
-        self,
-        *,
-        indexes: Mapping[str, Sequence[str]] | None = None,
-        models: Sequence[str] = (),
-        alias: str = "",
-        duration: str = "",
-        metadata: Mapping[str, Any] | None = None,
-        key: str = "",
-    ) -> dict[str, Any]:
-        """Creates a virtual key; see :meth:`Client.generate_key`."""
-        request = _key_request(indexes, models, alias, duration, metadata, key)
-        return _key_dict(await self._call(self._keys.GenerateKey, request))
-
-    async def key_info(self, key: str = "") -> dict[str, Any]:
-        """Describes a key; see :meth:`Client.key_info`."""
-        response = await self._call(self._keys.GetKey, key_pb2.GetKeyRequest(key=key))
-        return _key_dict(response.info)
-
-    async def list_keys(self) -> list[dict[str, Any]]:
-        """The keys the caller manages; see :meth:`Client.list_keys`."""
-        response = await self._call(self._keys.ListKeys, key_pb2.ListKeysRequest())
-        return [_key_dict(info) for info in response.keys]
-
-    async def delete_keys(self, keys: Sequence[str]) -> list[str]:
-        """Deletes keys; see :meth:`Client.delete_keys`."""
-        request = key_pb2.DeleteKeyRequest(keys=list(keys))
-        return list((await self._call(self._keys.DeleteKey, request)).deleted_keys)
+    create_index = _async(_op_create_index)
+    get_index = _async(_op_get_index)
+    list_indexes = _async(_op_list_indexes)
+    delete_index = _async(_op_delete_index)
+    generate_key = _async(_op_generate_key)
+    key_info = _async(_op_key_info)
+    list_keys = _async(_op_list_keys)
+    update_key = _async(_op_update_key)
+    delete_keys = _async(_op_delete_keys)
 
 
 async def _write_all(

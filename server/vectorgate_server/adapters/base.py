@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from ..domain import (
     CollectionInfo,
@@ -77,6 +77,16 @@ class Capabilities:
     native_params: frozenset[str] = field(default_factory=frozenset)
     #: Keyword (full-text) search: the adapter implements :class:`SupportsKeywordSearch`.
     keyword_search: bool = False
+    #: How metadata numbers are stored. ``"typed"``: an int stays an int (int64,
+    #: exact) and a float a float (``3.0`` reads back as ``3.0``). ``"double"``:
+    #: every number is a 64-bit float, so integral numbers read back as ints
+    #: and the application refuses integers beyond 2**53 (in metadata and in
+    #: filter values) instead of letting the backend round them.
+    metadata_numbers: Literal["typed", "double"] = "typed"
+    #: Range conditions (GT/GTE/LT/LTE) compare integers exactly. When False the
+    #: backend compares ranges as 64-bit floats: the application refuses range
+    #: bounds of magnitude 2**53 or more, the only ones that could then be wrong.
+    exact_int_ranges: bool = True
 
 
 @runtime_checkable

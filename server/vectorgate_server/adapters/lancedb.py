@@ -7,6 +7,14 @@ Table layout (one table per collection, table name = collection name):
   bool -> bool, list of strings -> list<utf8>. Keys are mapped to column
   names by :func:`vectorgate_server.filters.lancedb.column_name`. A key first
   seen in an upsert adds its column (null for the rows already there).
+* a number key also has an int64 companion column (``<column>#int64``,
+  :func:`vectorgate_server.filters.lancedb.int_column_name`) holding the
+  exact value of the rows that stored an ``int`` (null for a ``float``): so
+  an int reads back exactly (all of int64) and a float stays a float
+  (``3.0`` is not ``3``), while the float64 column keeps one numeric column
+  for comparisons between ints and floats. Number columns made before the
+  companion existed read as before (integral values as ints) and refuse
+  integers beyond 2**53, which a float64 would round.
 * The collection spec is JSON in the arrow schema metadata under
   :data:`SPEC_KEY`, so ``describe_collection`` survives restarts. Tables not
   created by vectorgate are described from their schema.
@@ -44,7 +52,7 @@ import dataclasses
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar, cast
 
@@ -83,8 +91,10 @@ from ..errors import (
 )
 from ..filters.common import FieldType, metadata_type
 from ..filters.lancedb import (
+    INT_COLUMN_SUFFIX,
     column_name,
     compile_filter,
+    int_column_name,
     metadata_key,
     quote_identifier,
     sql_literal,
@@ -268,6 +278,18 @@ class _Layout:
     occupied: frozenset[str]
     #: Number keys stored in integer columns (only in tables vectorgate did not create).
     integer_keys: frozenset[str]
+    #: Number key -> its int64 companion column (keys that have one).
+    int_columns: Mapping[str, str]
+
+    def select(self, keys: Iterable[str]) -> list[str]:
+        """The columns to read for ``keys``, companions included."""
+        out: list[str] = []
+        for key in keys:
+            out.append(self.columns[key])
+            companion = self.int_columns.get(key)
+            if companion is not None:
+                out.append(companion)
+        return out
 
     @classmethod
     def from_schema(cls, schema: pa.Schema) -> _Layout:
@@ -292,8 +314,13 @@ class _Layout:
         types: dict[str, FieldType] = {}
         columns: dict[str, str] = {}
         arrow_types: dict[str, pa.DataType] = {}
+        companions = {
+            fld.name: fld.name[: -len(INT_COLUMN_SUFFIX)]
+            for fld in schema
+            if fld.name.endswith(INT_COLUMN_SUFFIX) and pa.types.is_int64(fld.type)
+        }
         for fld in schema:
-            if fld.name in (ID_COLUMN, TEXT_COLUMN, vector_column):
+            if fld.name in (ID_COLUMN, TEXT_COLUMN, vector_column) or fld.name in companions:
                 continue
             ftype = _field_type(fld.type)
             key = metadata_key(fld.name)
@@ -314,6 +341,11 @@ class _Layout:
             arrow_types=arrow_types,
             occupied=frozenset(names),
             integer_keys=frozenset(k for k, t in arrow_types.items() if pa.types.is_integer(t)),
+            int_columns={
+                key: int_column_name(column)
+                for key, column in columns.items()
+                if int_column_name(column) in companions and pa.types.is_floating(arrow_types[key])
+            },
         )
 
 
@@ -504,6 +536,19 @@ def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> d
                 raise InvalidArgument(
                     f"{path}: collection {name!r} stores integers under {key!r}", field=path
                 )
+            elif (
+                known is FieldType.NUMBER
+                and key in layout.types
+                and key not in layout.int_columns
+                and pa.types.is_floating(layout.arrow_types[key])
+                and isinstance(value, int)
+                and not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+            ):
+                raise InvalidArgument(
+                    f"{path}: collection {name!r} stores {key!r} as 64-bit floats (a column "
+                    f"made before exact integers), which would round {value}",
+                    field=path,
+                )
     return new
 
 
@@ -528,6 +573,7 @@ def _build_batch(docs: Sequence[Document], layout: _Layout) -> pa.Table:
     schema = layout.schema
     assert layout.vector_column is not None and layout.dimension is not None
     key_of_column = {col: key for key, col in layout.columns.items()}
+    key_of_int_column = {col: key for key, col in layout.int_columns.items()}
     arrays: list[pa.Array] = []
     for fld in schema:
         if fld.name == ID_COLUMN:
@@ -543,6 +589,13 @@ def _build_batch(docs: Sequence[Document], layout: _Layout) -> pa.Table:
         elif fld.name in key_of_column:
             key = key_of_column[fld.name]
             arrays.append(pa.array(_column_values(key, fld.type, docs), type=fld.type))
+        elif fld.name in key_of_int_column:
+            key = key_of_int_column[fld.name]
+            ints = [
+                v if isinstance(v := d.metadata.get(key), int) and not isinstance(v, bool) else None
+                for d in docs
+            ]
+            arrays.append(pa.array(ints, type=fld.type))
         else:
             arrays.append(pa.nulls(len(docs), type=fld.type))
     return pa.Table.from_arrays(arrays, schema=schema.remove_metadata())
@@ -587,9 +640,15 @@ def _rows(
         vectors = _vectors(table.column(layout.vector_column), layout.dimension)
     metadata: list[Metadata] = [{} for _ in range(n)]
     for key in keys:
-        values = _decode_metadata_column(
-            layout.types[key], table.column(layout.columns[key]).to_pylist()
-        )
+        raw = table.column(layout.columns[key]).to_pylist()
+        companion = layout.int_columns.get(key)
+        values: list[MetadataValue | None]
+        if companion is not None:
+            # Typed numbers: the exact int where one was stored, else the float as is.
+            ints = table.column(companion).to_pylist()
+            values = [f if i is None else i for f, i in zip(raw, ints, strict=True)]
+        else:
+            values = _decode_metadata_column(layout.types[key], raw)
         for row, value in zip(metadata, values, strict=True):
             if value is not None:
                 row[key] = value
@@ -821,6 +880,7 @@ class LanceDBAdapter:
             path=path,
             columns=layout.columns,
             integer_keys=layout.integer_keys,
+            int_columns=layout.int_columns,
         )
 
     # ------------------------------------------------------------------ collections
@@ -933,12 +993,16 @@ class LanceDBAdapter:
                 raise self._not_found(name)
             new_keys = await self._cpu(len(documents), _check_batch, name, documents, st.layout)
             if new_keys:
-                await st.table.add_columns(
-                    [
-                        pa.field(column_name(key), _ARROW_TYPES[ftype])
-                        for key, ftype in new_keys.items()
-                    ]
+                fields = [
+                    pa.field(column_name(key), _ARROW_TYPES[ftype])
+                    for key, ftype in new_keys.items()
+                ]
+                fields.extend(
+                    pa.field(int_column_name(column_name(key)), pa.int64())
+                    for key, ftype in new_keys.items()
+                    if ftype is FieldType.NUMBER
                 )
+                await st.table.add_columns(fields)
                 st.layout = _Layout.from_schema(await st.table.schema())
             latest = list({doc.id: doc for doc in documents}.values())
             if not st.text_written and any(doc.text for doc in latest):
@@ -968,7 +1032,7 @@ class LanceDBAdapter:
         if include_vectors and layout.vector_column is not None:
             columns.append(layout.vector_column)
         keys = list(layout.columns)
-        columns.extend(layout.columns[k] for k in keys)
+        columns.extend(layout.select(keys))
         found: dict[str, Document] = {}
         for chunk in _chunks(wanted, _ID_CHUNK):
             result = await st.table.query().where(_id_list_sql(chunk)).select(columns).to_arrow()
@@ -1062,7 +1126,7 @@ class LanceDBAdapter:
         if output.vector:
             assert layout.vector_column is not None
             columns.append(layout.vector_column)
-        columns.extend(layout.columns[k] for k in keys)
+        columns.extend(layout.select(keys))
         return where, params, columns, keys
 
     async def search(self, name: str, query: SearchQuery) -> list[Hit]:
@@ -1149,7 +1213,7 @@ class LanceDBAdapter:
         if output.vector:
             assert layout.vector_column is not None
             columns.append(layout.vector_column)
-        columns.extend(layout.columns[k] for k in keys)
+        columns.extend(layout.select(keys))
         q = st.table.query().nearest_to_text(text, columns=TEXT_COLUMN).limit(top_k)
         if where:
             q = q.where(where)

@@ -193,6 +193,7 @@ from ..errors import (
 from ..filters.common import FieldType, metadata_type
 from ..filters.opensearch import (
     GROUPS,
+    INT_GROUP,
     METADATA_FIELD,
     compile_filter,
     decode_metadata,
@@ -905,7 +906,7 @@ class OpenSearchAdapter:
                 "parameters": params,
             }
         groups: dict[str, Any] = {
-            group: {"type": "object", "dynamic": True} for group in GROUPS.values()
+            group: {"type": "object", "dynamic": True} for group in (*GROUPS.values(), INT_GROUP)
         }
         group_types = {
             FieldType.STRING: "keyword",
@@ -922,6 +923,14 @@ class OpenSearchAdapter:
             }
             for kind, group in GROUPS.items()
         ]
+        templates.append(
+            {
+                f"vectorgate_metadata_{INT_GROUP}": {
+                    "path_match": f"{METADATA_FIELD}.{INT_GROUP}.*",
+                    "mapping": {"type": "long"},
+                }
+            }
+        )
         return {
             "settings": {"index": settings},
             "mappings": {
@@ -1146,7 +1155,8 @@ class OpenSearchAdapter:
         if path == layout.text_field:
             return f"{base}.text"
         parts = path.split(".", 2)
-        if len(parts) == 3 and parts[0] == METADATA_FIELD and parts[1] in GROUPS.values():
+        groups = (*GROUPS.values(), INT_GROUP)
+        if len(parts) == 3 and parts[0] == METADATA_FIELD and parts[1] in groups:
             return f"{base}.metadata.{metadata_key(parts[2])}"
         return base
 

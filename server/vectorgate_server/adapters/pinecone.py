@@ -328,6 +328,9 @@ class PineconeAdapter:
         index_types=INDEX_TYPES,
         max_write_batch=MAX_UPSERT_VECTORS,
         native_params=NATIVE_PARAMS,
+        # "Number (integer or floating point, gets converted to a 64 bit floating point)":
+        # Pinecone's metadata documentation (Filter by metadata, supported metadata types).
+        metadata_numbers="double",
     )
 
     def __init__(

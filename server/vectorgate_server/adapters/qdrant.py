@@ -334,6 +334,9 @@ class QdrantAdapter:
         max_write_batch=_MAX_WRITE_BATCH,
         native_params=_NATIVE_PARAMS,
         keyword_search=True,
+        # Payload ints are stored as i64 and `match` compares them exactly, but a `range`
+        # condition's bounds are f64 (models.Range; qdrant/rust-client issue 59).
+        exact_int_ranges=False,
     )
 
     def __init__(

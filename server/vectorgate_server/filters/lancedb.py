@@ -32,8 +32,10 @@ from .common import (
 )
 
 __all__ = [
+    "INT_COLUMN_SUFFIX",
     "column_name",
     "compile_filter",
+    "int_column_name",
     "metadata_key",
     "quote_identifier",
     "sql_literal",
@@ -52,6 +54,17 @@ def column_name(key: str) -> str:
     """
     column = key.replace(".", ":")
     return ":" + column if column.startswith("_") else column
+
+
+#: From this magnitude on a float64 no longer holds every integer.
+_EXACT_DOUBLE_INT = 2**53
+#: Suffix of the int64 companion column of a number key (``#`` never occurs in a key).
+INT_COLUMN_SUFFIX = "#int64"
+
+
+def int_column_name(column: str) -> str:
+    """The int64 companion of a number column: the exact value of rows that stored an int."""
+    return column + INT_COLUMN_SUFFIX
 
 
 def metadata_key(column: str) -> str:
@@ -74,6 +87,9 @@ def sql_literal(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if value == -(2**63):
+            # The parser reads "-9223372036854775808" as minus an out-of-range literal.
+            return "(-9223372036854775807 - 1)"
         return str(value)
     if isinstance(value, float):
         return repr(value)
@@ -87,6 +103,7 @@ def compile_filter(
     path: str = "filter",
     columns: Mapping[str, str] | None = None,
     integer_keys: Collection[str] = (),
+    int_columns: Mapping[str, str] | None = None,
 ) -> str:
     """The SQL ``WHERE`` clause selecting the documents ``f`` matches.
 
@@ -95,10 +112,16 @@ def compile_filter(
     ``integer_keys`` are number keys stored in integer columns (tables not
     created by vectorgate): they are compared as ``CAST(column AS DOUBLE)``,
     because DataFusion will not coerce a float literal to an integer column.
+    ``int_columns`` maps number keys to their int64 companion column (the
+    exact value of rows that stored an int, null for a float): a condition on
+    such a key compares the companion where it is set and the float64 column
+    elsewhere, so integers beyond 2**53 compare exactly. Only conditions with an
+    integer of magnitude 2**53 or more need it: smaller bounds compare exactly on
+    the float64 column (a rounded stored value beyond 2**53 stays beyond them).
     ``path`` names the filter in the request, for :class:`InvalidFilter` errors.
     """
     validate_filter(f, path)
-    return _Compiler(schema_types, columns or {}, integer_keys).compile(f)
+    return _Compiler(schema_types, columns or {}, integer_keys, int_columns or {}).compile(f)
 
 
 class _Compiler:
@@ -107,10 +130,12 @@ class _Compiler:
         types: Mapping[str, FieldType],
         columns: Mapping[str, str],
         integer_keys: Collection[str],
+        int_columns: Mapping[str, str],
     ) -> None:
         self.types = types
         self.columns = columns
         self.integer_keys = integer_keys
+        self.int_columns = int_columns
 
     def compile(self, f: Filter) -> str:
         if isinstance(f, Condition):
@@ -131,6 +156,26 @@ class _Compiler:
         column = quote_identifier(self.columns.get(c.field) or column_name(c.field))
         if ftype is FieldType.NUMBER and c.field in self.integer_keys:
             column = f"CAST({column} AS DOUBLE)"
+        companion = self.int_columns.get(c.field) if ftype is FieldType.NUMBER else None
+        values = c.value if isinstance(c.value, tuple | list) else (c.value,)
+        if companion is not None and any(
+            isinstance(v, int) and not isinstance(v, bool) and abs(v) >= _EXACT_DOUBLE_INT
+            for v in values
+        ):
+            # Exact on rows that stored an int, float64 on the others. Both branches are
+            # positive conditions; the negation (NE, NIN) wraps the whole.
+            exact = quote_identifier(companion)
+            if any(isinstance(v, float) for v in values):
+                # DataFusion does not compare an integer column with a float literal.
+                exact_expr = f"CAST({exact} AS DOUBLE)"
+            else:
+                exact_expr = exact
+            positive = Condition(c.field, positive_op(c.op), c.value)
+            expr = (
+                f"(({exact} IS NOT NULL AND {_condition(positive, exact_expr)}) OR "
+                f"({exact} IS NULL AND {_condition(positive, column)}))"
+            )
+            return f"({expr}) IS NOT TRUE" if c.op in NEGATIVE_OPS else expr
         return _condition(c, column)
 
 

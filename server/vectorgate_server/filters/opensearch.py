@@ -19,6 +19,19 @@ on those paths) gives every leaf the matching field type::
         "strs": {"tags": ["a", "b"]}            # keyword, one value per element
     }
 
+Integers of magnitude 2**53 and more are written a second time under
+``int`` (mapped ``long``), the exact companion of ``num`` (a ``double``,
+which rounds them; smaller integers it holds exactly): a
+number condition whose values are all integers, one of them of magnitude
+2**53 or more, matches ``int`` where a document has it and ``num`` where it
+does not (a float, or a document
+written before the companion existed), so integers compare exactly on all of
+int64 while ints and floats still compare as one numeric type. (Bounds below
+2**53 compare exactly on ``num`` alone: a rounded stored value beyond 2**53
+stays beyond them.) ``_source``
+is returned verbatim, so reading needs no companion: an int stays an int and
+``3.0`` stays a float.
+
 (The adapter still keeps one type per key and collection, as every backend
 does.) A condition then addresses exactly the field of the type it applies to: ``EQ
 "5"`` looks at ``metadata.str.k`` and can never match the number ``5`` (which
@@ -72,6 +85,10 @@ GROUPS: dict[FieldType, str] = {
     FieldType.STRING_LIST: "strs",
 }
 _GROUP_TYPES = {group: kind for kind, group in GROUPS.items()}
+#: Sub-object holding the exact (``long``) companion of integer numbers.
+INT_GROUP = "int"
+#: From this magnitude on a double no longer holds every integer.
+_EXACT_DOUBLE_INT = 2**53
 _RANGE_KEYS = {Op.GT: "gt", Op.GTE: "gte", Op.LT: "lt", Op.LTE: "lte"}
 
 
@@ -99,6 +116,12 @@ def encode_metadata(metadata: Mapping[str, MetadataValue]) -> dict[str, dict[str
             raise TypeError(f"metadata {key!r}: not a metadata value: {type(value).__name__}")
         stored: Any = list(value) if isinstance(value, list) else value
         out.setdefault(GROUPS[kind], {})[field_name(key)] = stored
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and abs(value) >= _EXACT_DOUBLE_INT
+        ):
+            out.setdefault(INT_GROUP, {})[field_name(key)] = value
     return out
 
 
@@ -157,16 +180,26 @@ def _condition(c: Condition) -> dict[str, Any]:
     if c.field == ID_FIELD:
         values = list(value) if isinstance(value, tuple | list) else [value]
         query = {"ids": {"values": values}}
-    elif op is Op.IN:
-        assert isinstance(value, tuple | list)
-        kind = _value_type(value[0])
-        query = {"terms": {field_path(c.field, kind): list(value)}}
-    elif op is Op.EQ:
-        assert not isinstance(value, tuple | list)
-        query = {"term": {field_path(c.field, _value_type(value)): {"value": value}}}
-    elif op in RANGE_OPS:
-        path = field_path(c.field, FieldType.NUMBER)
-        query = {"range": {path: {_RANGE_KEYS[op]: value}}}
+    elif op in (Op.IN, Op.EQ) or op in RANGE_OPS:
+        operands = tuple(value) if isinstance(value, tuple | list) else (value,)
+        kind = _value_type(operands[0])
+        path = field_path(c.field, kind)
+        query = _number_query(op, value, path)
+        if (
+            kind is FieldType.NUMBER
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in operands)
+            and any(isinstance(v, int) and abs(v) >= _EXACT_DOUBLE_INT for v in operands)
+        ):
+            exact = f"{METADATA_FIELD}.{INT_GROUP}.{field_name(c.field)}"
+            query = {
+                "bool": {
+                    "should": [
+                        _number_query(op, value, exact),
+                        {"bool": {"filter": [query], "must_not": [{"exists": {"field": exact}}]}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
     elif op is Op.CONTAINS:
         query = {"term": {field_path(c.field, FieldType.STRING_LIST): {"value": value}}}
     else:
@@ -174,6 +207,16 @@ def _condition(c: Condition) -> dict[str, Any]:
     if c.op in NEGATIVE_OPS:
         return {"bool": {"must_not": [query]}}
     return query
+
+
+def _number_query(op: Op, value: object, path: str) -> dict[str, Any]:
+    """``terms`` (IN), ``term`` (EQ) or ``range`` on one field (of any value type)."""
+    if op is Op.IN:
+        assert isinstance(value, tuple | list)
+        return {"terms": {path: list(value)}}
+    if op is Op.EQ:
+        return {"term": {path: {"value": value}}}
+    return {"range": {path: {_RANGE_KEYS[op]: value}}}
 
 
 def _value_type(value: object) -> FieldType:

@@ -28,6 +28,11 @@ compiler closes each gap with an exact construct (never a post-filter):
   ``5.0`` does not match ``MatchValue(5)``, and floats cannot be matched at
   all), so numeric ``EQ``/``IN`` compile to closed ranges
   ``Range(gte=v, lte=v)``, which compare numerically. Ranges never match bools.
+  Range bounds are doubles, though, which cannot tell integers of magnitude
+  2**53 and more apart; such integers compile to ``MatchValue``, which
+  compares int64 payloads exactly. (Range conditions with such bounds never
+  get here: ``Capabilities.exact_int_ranges`` is false for Qdrant, and the
+  application refuses them.)
 * ``MatchAny`` takes only strings or integers, so bool ``IN`` compiles to a
   ``should`` of ``MatchValue`` conditions.
 
@@ -84,6 +89,10 @@ LISTS_PATH = f"{INTERNAL_PAYLOAD_KEY}.{LISTS_KEY}"
 RESERVED_PAYLOAD_KEYS = frozenset({ID_PAYLOAD_KEY, METADATA_PAYLOAD_KEY, INTERNAL_PAYLOAD_KEY})
 
 _RANGE_ARG = {Op.GT: "gt", Op.GTE: "gte", Op.LT: "lt", Op.LTE: "lte"}
+
+
+#: From this magnitude on a double (a Range bound) no longer holds every integer.
+_EXACT_DOUBLE_INT = 2**53
 
 
 def point_id(document_id: str) -> str:
@@ -186,7 +195,9 @@ def _field_condition(c: Condition) -> models.Condition:
         ]
         return _any_of(bool_conditions)
     number_conditions: list[models.Condition] = [
-        models.FieldCondition(key=key, range=models.Range(gte=v, lte=v))
+        models.FieldCondition(key=key, match=models.MatchValue(value=v))
+        if isinstance(v, int) and abs(v) >= _EXACT_DOUBLE_INT
+        else models.FieldCondition(key=key, range=models.Range(gte=v, lte=v))
         for v in values
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]

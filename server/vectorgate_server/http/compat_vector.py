@@ -62,7 +62,7 @@ from .common import (
     start_call,
 )
 from .filters import openai_filter
-from .jsonpb import parse_into, struct_to_json
+from .jsonpb import metadata_json, parse_into
 from .openapi import status_ref
 
 __all__ = ["DEFAULT_COLLECTION", "DEFAULT_TOP_K", "SCHEMAS", "VectorApi"]
@@ -400,7 +400,7 @@ class VectorApi:
                     "id": hit.id,
                     "score": hit.score,
                     "text": hit.text,
-                    "metadata": struct_to_json(hit.metadata),
+                    "metadata": metadata_json(hit),
                 }
                 for hit in response.hits
             ],

@@ -17,6 +17,13 @@ responses. This module implements the same mapping (proto3 JSON):
   printed as the exact double of their value, so they compare equal to what a
   gRPC client reads.
 
+Metadata (``Document``, ``Hit``, ``Passage``) is one plain JSON object,
+``metadata``, read into and written from the typed ``typed_metadata`` map
+with the shared codec (:mod:`vectorgate._values`): an integer stays an
+integer (int64, printed exactly as a JSON number) and a number written with
+a fraction or exponent stays a float (``3.0`` comes back ``3.0``). The
+verbose ``typed_metadata`` member is accepted in requests too.
+
 Conversion plans are built once per message type and cached.
 """
 
@@ -33,6 +40,13 @@ from typing import Any, Final, cast
 
 from google.protobuf import descriptor, json_format, message, struct_pb2
 
+from vectorgate._values import (
+    ValueCodecError,
+    fill_typed_map,
+    number_from_double,
+    typed_map_to_dict,
+)
+
 from ..errors import InvalidArgument
 
 FD = descriptor.FieldDescriptor
@@ -45,6 +59,7 @@ __all__ = [
     "is_map_field",
     "is_wkt",
     "message_of",
+    "metadata_json",
     "parse_into",
     "scalar_kind",
     "struct_to_json",
@@ -58,7 +73,6 @@ _INT64_RANGE: Final = (-(2**63), 2**63 - 1)
 _UINT64_RANGE: Final = (0, 2**64 - 1)
 _SPECIAL_FLOATS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _BASE64_RE: Final = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
-_MAX_SAFE_INT: Final = 2**53
 #: Deepest message nesting accepted in a request (bounds recursion).
 MAX_DEPTH: Final = 64
 
@@ -305,6 +319,21 @@ class _Plan:
     by_key: dict[str, _Field]
     fields: list[_Field]
     oneofs: dict[str, list[str]]
+    #: The message has both ``metadata`` (Struct) and ``typed_metadata``: its
+    #: JSON ``metadata`` object is read into and written from ``typed_metadata``.
+    typed_metadata: bool = False
+
+
+def _has_typed_metadata(desc: descriptor.Descriptor) -> bool:
+    struct = desc.fields_by_name.get("metadata")
+    typed = desc.fields_by_name.get("typed_metadata")
+    return (
+        struct is not None
+        and typed is not None
+        and struct.message_type is not None
+        and struct.message_type.full_name == _STRUCT
+        and is_map_field(typed)
+    )
 
 
 _PLANS: dict[str, _Plan] = {}
@@ -355,7 +384,9 @@ def _plan(desc: descriptor.Descriptor) -> _Plan:
         by_key[fd.json_name] = plan
         if plan.oneof is not None:
             oneofs.setdefault(plan.oneof, []).append(fd.name)
-    built = _Plan(by_key=by_key, fields=fields, oneofs=oneofs)
+    built = _Plan(
+        by_key=by_key, fields=fields, oneofs=oneofs, typed_metadata=_has_typed_metadata(desc)
+    )
     _PLANS[desc.full_name] = built
     return built
 
@@ -401,7 +432,23 @@ def parse_into(data: Any, msg: message.Message, path: str = "", depth: int = 0) 
                 members = ", ".join(plan.oneofs[field.oneof])
                 raise _fail(fpath, f"only one of {members} may be set (also got {other!r})")
             oneof_set[field.oneof] = field.name
+        if plan.typed_metadata and field.name == "metadata":
+            _set_typed_metadata(msg, value, fpath)
+            continue
         _set_field(msg, field, value, fpath, depth + 1)
+    if plan.typed_metadata and "metadata" in seen and "typed_metadata" in seen:
+        raise _fail(_join(path, "metadata"), "set metadata or typed_metadata, not both")
+
+
+def _set_typed_metadata(msg: message.Message, value: Any, path: str) -> None:
+    """A JSON ``metadata`` object into ``typed_metadata``: integers stay integers
+    (int64, exact), numbers with a fraction or exponent stay floats."""
+    if not isinstance(value, dict):
+        raise _fail(path, f"expected an object, got {_type_name(value)}")
+    try:
+        fill_typed_map(getattr(msg, "typed_metadata"), value, path)  # noqa: B009
+    except ValueCodecError as exc:
+        raise _fail(exc.path, exc.problem) from None
 
 
 def _set_field(msg: message.Message, field: _Field, value: Any, path: str, depth: int) -> None:
@@ -527,9 +574,9 @@ def _struct_value_out(value: struct_pb2.Value) -> Any:
         return value.string_value
     if kind == "number_value":
         number = value.number_value
-        if number.is_integer() and -_MAX_SAFE_INT < number < _MAX_SAFE_INT:
-            return int(number)
-        return _number_out(number)
+        if number - number == 0:
+            return number_from_double(number)
+        return _special_float(number)
     if kind == "bool_value":
         return value.bool_value
     if kind == "struct_value":
@@ -542,6 +589,14 @@ def _struct_value_out(value: struct_pb2.Value) -> Any:
 def struct_to_json(value: struct_pb2.Struct) -> dict[str, Any]:
     """A ``Struct`` as a plain JSON object (integral numbers as integers)."""
     return _struct_out(value)
+
+
+def metadata_json(msg: Any) -> dict[str, Any]:
+    """The metadata of a Hit, Document or Passage as a plain JSON object, from its typed
+    form when set (ints as integers, floats as floats), else from its Struct."""
+    if len(msg.typed_metadata):
+        return typed_map_to_dict(msg.typed_metadata)
+    return _struct_out(msg.metadata)
 
 
 def _struct_out(value: struct_pb2.Struct) -> dict[str, Any]:
@@ -614,7 +669,18 @@ def _serializer(desc: descriptor.Descriptor) -> Converter:
     # with presence (messages, oneof members, proto3 optional) follow when set.
     literal: list[str] = []
     present: list[str] = []
+    typed_metadata = _has_typed_metadata(desc)
+    if typed_metadata:
+        # One plain JSON object with the typed values: ints as integers, floats as floats.
+        namespace["tm"] = typed_map_to_dict
+        namespace["so"] = _struct_out
+        present.append("    if len(m.typed_metadata):")
+        present.append("        out['metadata'] = tm(m.typed_metadata)")
+        present.append("    elif m.HasField('metadata'):")
+        present.append("        out['metadata'] = so(m.metadata)")
     for fd in desc.fields:
+        if typed_metadata and fd.name in ("metadata", "typed_metadata"):
+            continue
         attr = f"m.{fd.name}" if not keyword.iskeyword(fd.name) else f"getattr(m, {fd.name!r})"
         key = repr(fd.name)
         plan = _field_plan(fd)

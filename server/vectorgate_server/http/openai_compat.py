@@ -102,7 +102,7 @@ from .common import (
     start_call,
 )
 from .filters import openai_filter
-from .jsonpb import parse_into, struct_to_json
+from .jsonpb import metadata_json, parse_into
 
 __all__ = ["MILVUS_PARAMS", "SCHEMAS", "OpenAIApi", "OpenAIRouteError"]
 
@@ -696,7 +696,7 @@ def _inputs(value: Any) -> list[str]:
 
 
 def _result(hit: types_pb2.Hit) -> dict[str, Any]:
-    metadata = struct_to_json(hit.metadata)
+    metadata = metadata_json(hit)
     return {
         "file_id": metadata.get("file_id"),
         "filename": metadata.get("filename"),

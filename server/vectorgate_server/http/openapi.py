@@ -167,7 +167,14 @@ class SchemaBuilder:
     def _message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         required: list[str] = []
+        typed_metadata = (
+            "typed_metadata" in desc.fields_by_name and "metadata" in desc.fields_by_name
+        )
         for fd in desc.fields:
+            if typed_metadata and fd.name == "typed_metadata":
+                # Over REST the typed values travel in the plain `metadata` object
+                # (http/jsonpb.py): integers stay integers, floats stay floats.
+                continue
             properties[fd.name] = self.field(fd)
             if _REQUIRED in _behaviors(fd):
                 required.append(fd.name)

@@ -62,7 +62,7 @@ def _documents(pbs: Iterable[types_pb2.Document], field: str = "documents") -> l
                 id=pb.id,
                 text=pb.text,
                 vector=vector,
-                metadata=convert.struct_to_metadata(pb.metadata, f"{path}.metadata"),
+                metadata=convert.document_metadata(pb, path),
             )
         )
     return docs
@@ -355,7 +355,7 @@ def _fused_request(request: spb.SearchRequest, path: str = "") -> FusedSearchReq
         ),
         output=convert.output_fields(request.output_fields, f"{path}output_fields"),
         native_params=convert.struct_to_dict(request.native_params),
-        score_threshold=request.score_threshold,
+        score_threshold=(request.score_threshold if request.HasField("score_threshold") else None),
         retrievers=retrievers,
         dense_weight=hybrid.dense_weight if hybrid.HasField("dense_weight") else None,
         keyword_weight=hybrid.keyword_weight if hybrid.HasField("keyword_weight") else None,
@@ -460,7 +460,13 @@ class SearchService:
         query = SearchQuery(
             vector=qvec, top_k=request.top_k, filter=flt, output=output, native_params=native
         )
-        hits = await self.gw.search(target, query, score_threshold=request.score_threshold)
+        hits = await self.gw.search(
+            target,
+            query,
+            score_threshold=(
+                request.score_threshold if request.HasField("score_threshold") else None
+            ),
+        )
         response = spb.SearchResponse()
         for hit in hits:
             convert.hit_to_pb(hit, response.hits.add())
@@ -506,7 +512,7 @@ class SearchService:
                 truncated=passage.truncated,
             )
             if passage.hit.metadata:
-                convert.metadata_to_struct(passage.hit.metadata, pb.metadata)
+                convert.metadata_to_pb(passage.hit.metadata, pb.metadata, pb.typed_metadata)
             _sources_to_pb(sources.get(id(passage.hit), ()), pb.sources)
         _failures_to_pb(outcome.failures, response.failures)
         return response

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from vectorgate.v1 import types_pb2 as vectorgate_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vectorgate/v1/search_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19vectorgate/v1/types.proto\"\x8f\x04\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\'\n\x06vector\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.VectorH\x00\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12%\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x15.vectorgate.v1.Filter\x12\x15\n\routput_fields\x18\x07 \x03(\t\x12.\n\rnative_params\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\x0fscore_threshold\x18\t \x01(\x02\x12\x0f\n\x07\x65xplain\x18\n \x01(\x08\x12,\n\x07targets\x18\x0b \x03(\x0b\x32\x1b.vectorgate.v1.SearchTarget\x12\x11\n\trag_group\x18\x0c \x01(\t\x12,\n\x06\x66usion\x18\r \x01(\x0b\x32\x1c.vectorgate.v1.FusionOptions\x12\'\n\x04mode\x18\x0e \x01(\x0e\x32\x19.vectorgate.v1.SearchMode\x12,\n\x06hybrid\x18\x0f \x01(\x0b\x32\x1c.vectorgate.v1.HybridOptions\x12,\n\x06rerank\x18\x10 \x01(\x0b\x32\x1c.vectorgate.v1.RerankOptionsB\x07\n\x05query\"W\n\x0cSearchTarget\x12\r\n\x05store\x18\x01 \x01(\t\x12\x18\n\ncollection\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x06weight\x18\x03 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_weight\"_\n\rFusionOptions\x12+\n\x06method\x18\x01 \x01(\x0e\x32\x1b.vectorgate.v1.FusionMethod\x12\r\n\x05rrf_k\x18\x02 \x01(\x05\x12\x12\n\ncandidates\x18\x03 \x01(\x05\"k\n\rHybridOptions\x12\x19\n\x0c\x64\x65nse_weight\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0ekeyword_weight\x18\x02 \x01(\x02H\x01\x88\x01\x01\x42\x0f\n\r_dense_weightB\x11\n\x0f_keyword_weight\"\x8b\x01\n\rRerankOptions\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05top_n\x18\x03 \x01(\x05\x12\x12\n\ncandidates\x18\x04 \x01(\x05\x12\x17\n\nmmr_lambda\x18\x05 \x01(\x02H\x01\x88\x01\x01\x42\n\n\x08_enabledB\r\n\x0b_mmr_lambda\"k\n\x11SearchExplanation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x15\n\rnative_filter\x18\x02 \x01(\t\x12.\n\rnative_params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x99\x01\n\x0eSearchResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.vectorgate.v1.Hit\x12\x35\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32 .vectorgate.v1.SearchExplanation\x12.\n\x08\x66\x61ilures\x18\x03 \x03(\x0b\x32\x1c.vectorgate.v1.TargetFailure\"p\n\rTargetFailure\x12\r\n\x05store\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"Y\n\x0fRetrieveRequest\x12\x32\n\x06search\x18\x01 \x01(\x0b\x32\x1c.vectorgate.v1.SearchRequestB\x04\xe2\x41\x01\x02\x12\x12\n\nmax_tokens\x18\x02 \x01(\x05\"\xe5\x01\n\x07Passage\x12\x10\n\x08\x63itation\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05store\x18\x03 \x01(\t\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x13\n\x0btoken_count\x18\x08 \x01(\x05\x12\x11\n\ttruncated\x18\t \x01(\x08\x12)\n\x07sources\x18\n \x03(\x0b\x32\x18.vectorgate.v1.HitSource\"\xa9\x01\n\x10RetrieveResponse\x12\x0f\n\x07\x63ontext\x18\x01 \x01(\t\x12(\n\x08passages\x18\x02 \x03(\x0b\x32\x16.vectorgate.v1.Passage\x12\x13\n\x0btoken_count\x18\x03 \x01(\x05\x12\x15\n\romitted_count\x18\x04 \x01(\x05\x12.\n\x08\x66\x61ilures\x18\x05 \x03(\x0b\x32\x1c.vectorgate.v1.TargetFailure*`\n\x0c\x46usionMethod\x12\x1d\n\x19\x46USION_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46USION_METHOD_RRF\x10\x01\x12\x1a\n\x16\x46USION_METHOD_WEIGHTED\x10\x02*q\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32\xfe\x01\n\rSearchService\x12\x86\x01\n\x06Search\x12\x1c.vectorgate.v1.SearchRequest\x1a\x1d.vectorgate.v1.SearchResponse\"?\x82\xd3\xe4\x93\x02\x39\"#/v1/collections/{collection}:search:\x01*Z\x0f\"\n/v1/search:\x01*\x12\x64\n\x08Retrieve\x12\x1e.vectorgate.v1.RetrieveRequest\x1a\x1f.vectorgate.v1.RetrieveResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/retrieve:\x01*BDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vectorgate/v1/search_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19vectorgate/v1/types.proto\"\xa8\x04\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0e\n\x04text\x18\x03 \x01(\tH\x00\x12\'\n\x06vector\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.VectorH\x00\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12%\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x15.vectorgate.v1.Filter\x12\x15\n\routput_fields\x18\x07 \x03(\t\x12.\n\rnative_params\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x1c\n\x0fscore_threshold\x18\t \x01(\x02H\x01\x88\x01\x01\x12\x0f\n\x07\x65xplain\x18\n \x01(\x08\x12,\n\x07targets\x18\x0b \x03(\x0b\x32\x1b.vectorgate.v1.SearchTarget\x12\x11\n\trag_group\x18\x0c \x01(\t\x12,\n\x06\x66usion\x18\r \x01(\x0b\x32\x1c.vectorgate.v1.FusionOptions\x12\'\n\x04mode\x18\x0e \x01(\x0e\x32\x19.vectorgate.v1.SearchMode\x12,\n\x06hybrid\x18\x0f \x01(\x0b\x32\x1c.vectorgate.v1.HybridOptions\x12,\n\x06rerank\x18\x10 \x01(\x0b\x32\x1c.vectorgate.v1.RerankOptionsB\x07\n\x05queryB\x12\n\x10_score_threshold\"W\n\x0cSearchTarget\x12\r\n\x05store\x18\x01 \x01(\t\x12\x18\n\ncollection\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x06weight\x18\x03 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_weight\"_\n\rFusionOptions\x12+\n\x06method\x18\x01 \x01(\x0e\x32\x1b.vectorgate.v1.FusionMethod\x12\r\n\x05rrf_k\x18\x02 \x01(\x05\x12\x12\n\ncandidates\x18\x03 \x01(\x05\"k\n\rHybridOptions\x12\x19\n\x0c\x64\x65nse_weight\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x1b\n\x0ekeyword_weight\x18\x02 \x01(\x02H\x01\x88\x01\x01\x42\x0f\n\r_dense_weightB\x11\n\x0f_keyword_weight\"\x8b\x01\n\rRerankOptions\x12\x14\n\x07\x65nabled\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05top_n\x18\x03 \x01(\x05\x12\x12\n\ncandidates\x18\x04 \x01(\x05\x12\x17\n\nmmr_lambda\x18\x05 \x01(\x02H\x01\x88\x01\x01\x42\n\n\x08_enabledB\r\n\x0b_mmr_lambda\"k\n\x11SearchExplanation\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x15\n\rnative_filter\x18\x02 \x01(\t\x12.\n\rnative_params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x99\x01\n\x0eSearchResponse\x12 \n\x04hits\x18\x01 \x03(\x0b\x32\x12.vectorgate.v1.Hit\x12\x35\n\x0b\x65xplanation\x18\x02 \x01(\x0b\x32 .vectorgate.v1.SearchExplanation\x12.\n\x08\x66\x61ilures\x18\x03 \x03(\x0b\x32\x1c.vectorgate.v1.TargetFailure\"p\n\rTargetFailure\x12\r\n\x05store\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\"Y\n\x0fRetrieveRequest\x12\x32\n\x06search\x18\x01 \x01(\x0b\x32\x1c.vectorgate.v1.SearchRequestB\x04\xe2\x41\x01\x02\x12\x12\n\nmax_tokens\x18\x02 \x01(\x05\"\xfa\x02\n\x07Passage\x12\x10\n\x08\x63itation\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\r\n\x05store\x18\x03 \x01(\t\x12\x12\n\ncollection\x18\x04 \x01(\t\x12\x0c\n\x04text\x18\x05 \x01(\t\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x13\n\x0btoken_count\x18\x08 \x01(\x05\x12\x11\n\ttruncated\x18\t \x01(\x08\x12)\n\x07sources\x18\n \x03(\x0b\x32\x18.vectorgate.v1.HitSource\x12\x41\n\x0etyped_metadata\x18\x0b \x03(\x0b\x32).vectorgate.v1.Passage.TypedMetadataEntry\x1aP\n\x12TypedMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue:\x02\x38\x01\"\xa9\x01\n\x10RetrieveResponse\x12\x0f\n\x07\x63ontext\x18\x01 \x01(\t\x12(\n\x08passages\x18\x02 \x03(\x0b\x32\x16.vectorgate.v1.Passage\x12\x13\n\x0btoken_count\x18\x03 \x01(\x05\x12\x15\n\romitted_count\x18\x04 \x01(\x05\x12.\n\x08\x66\x61ilures\x18\x05 \x03(\x0b\x32\x1c.vectorgate.v1.TargetFailure*`\n\x0c\x46usionMethod\x12\x1d\n\x19\x46USION_METHOD_UNSPECIFIED\x10\x00\x12\x15\n\x11\x46USION_METHOD_RRF\x10\x01\x12\x1a\n\x16\x46USION_METHOD_WEIGHTED\x10\x02*q\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x32\xfe\x01\n\rSearchService\x12\x86\x01\n\x06Search\x12\x1c.vectorgate.v1.SearchRequest\x1a\x1d.vectorgate.v1.SearchResponse\"?\x82\xd3\xe4\x93\x02\x39\"#/v1/collections/{collection}:search:\x01*Z\x0f\"\n/v1/search:\x01*\x12\x64\n\x08Retrieve\x12\x1e.vectorgate.v1.RetrieveRequest\x1a\x1f.vectorgate.v1.RetrieveResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\x0c/v1/retrieve:\x01*BDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,36 +40,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHTARGET'].fields_by_name['collection']._serialized_options = b'\342A\001\002'
   _globals['_RETRIEVEREQUEST'].fields_by_name['search']._loaded_options = None
   _globals['_RETRIEVEREQUEST'].fields_by_name['search']._serialized_options = b'\342A\001\002'
+  _globals['_PASSAGE_TYPEDMETADATAENTRY']._loaded_options = None
+  _globals['_PASSAGE_TYPEDMETADATAENTRY']._serialized_options = b'8\001'
   _globals['_SEARCHSERVICE'].methods_by_name['Search']._loaded_options = None
   _globals['_SEARCHSERVICE'].methods_by_name['Search']._serialized_options = b'\202\323\344\223\0029\"#/v1/collections/{collection}:search:\001*Z\017\"\n/v1/search:\001*'
   _globals['_SEARCHSERVICE'].methods_by_name['Retrieve']._loaded_options = None
   _globals['_SEARCHSERVICE'].methods_by_name['Retrieve']._serialized_options = b'\202\323\344\223\002\021\"\014/v1/retrieve:\001*'
-  _globals['_FUSIONMETHOD']._serialized_start=2014
-  _globals['_FUSIONMETHOD']._serialized_end=2110
-  _globals['_SEARCHMODE']._serialized_start=2112
-  _globals['_SEARCHMODE']._serialized_end=2225
+  _globals['_FUSIONMETHOD']._serialized_start=2188
+  _globals['_FUSIONMETHOD']._serialized_end=2284
+  _globals['_SEARCHMODE']._serialized_start=2286
+  _globals['_SEARCHMODE']._serialized_end=2399
   _globals['_SEARCHREQUEST']._serialized_start=174
-  _globals['_SEARCHREQUEST']._serialized_end=701
-  _globals['_SEARCHTARGET']._serialized_start=703
-  _globals['_SEARCHTARGET']._serialized_end=790
-  _globals['_FUSIONOPTIONS']._serialized_start=792
-  _globals['_FUSIONOPTIONS']._serialized_end=887
-  _globals['_HYBRIDOPTIONS']._serialized_start=889
-  _globals['_HYBRIDOPTIONS']._serialized_end=996
-  _globals['_RERANKOPTIONS']._serialized_start=999
-  _globals['_RERANKOPTIONS']._serialized_end=1138
-  _globals['_SEARCHEXPLANATION']._serialized_start=1140
-  _globals['_SEARCHEXPLANATION']._serialized_end=1247
-  _globals['_SEARCHRESPONSE']._serialized_start=1250
-  _globals['_SEARCHRESPONSE']._serialized_end=1403
-  _globals['_TARGETFAILURE']._serialized_start=1405
-  _globals['_TARGETFAILURE']._serialized_end=1517
-  _globals['_RETRIEVEREQUEST']._serialized_start=1519
-  _globals['_RETRIEVEREQUEST']._serialized_end=1608
-  _globals['_PASSAGE']._serialized_start=1611
-  _globals['_PASSAGE']._serialized_end=1840
-  _globals['_RETRIEVERESPONSE']._serialized_start=1843
-  _globals['_RETRIEVERESPONSE']._serialized_end=2012
-  _globals['_SEARCHSERVICE']._serialized_start=2228
-  _globals['_SEARCHSERVICE']._serialized_end=2482
+  _globals['_SEARCHREQUEST']._serialized_end=726
+  _globals['_SEARCHTARGET']._serialized_start=728
+  _globals['_SEARCHTARGET']._serialized_end=815
+  _globals['_FUSIONOPTIONS']._serialized_start=817
+  _globals['_FUSIONOPTIONS']._serialized_end=912
+  _globals['_HYBRIDOPTIONS']._serialized_start=914
+  _globals['_HYBRIDOPTIONS']._serialized_end=1021
+  _globals['_RERANKOPTIONS']._serialized_start=1024
+  _globals['_RERANKOPTIONS']._serialized_end=1163
+  _globals['_SEARCHEXPLANATION']._serialized_start=1165
+  _globals['_SEARCHEXPLANATION']._serialized_end=1272
+  _globals['_SEARCHRESPONSE']._serialized_start=1275
+  _globals['_SEARCHRESPONSE']._serialized_end=1428
+  _globals['_TARGETFAILURE']._serialized_start=1430
+  _globals['_TARGETFAILURE']._serialized_end=1542
+  _globals['_RETRIEVEREQUEST']._serialized_start=1544
+  _globals['_RETRIEVEREQUEST']._serialized_end=1633
+  _globals['_PASSAGE']._serialized_start=1636
+  _globals['_PASSAGE']._serialized_end=2014
+  _globals['_PASSAGE_TYPEDMETADATAENTRY']._serialized_start=1934
+  _globals['_PASSAGE_TYPEDMETADATAENTRY']._serialized_end=2014
+  _globals['_RETRIEVERESPONSE']._serialized_start=2017
+  _globals['_RETRIEVERESPONSE']._serialized_end=2186
+  _globals['_SEARCHSERVICE']._serialized_start=2402
+  _globals['_SEARCHSERVICE']._serialized_end=2656
 # @@protoc_insertion_point(module_scope)

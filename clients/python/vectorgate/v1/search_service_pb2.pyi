@@ -154,7 +154,14 @@ class RetrieveRequest(_message.Message):
     def __init__(self, search: _Optional[_Union[SearchRequest, _Mapping]] = ..., max_tokens: _Optional[int] = ...) -> None: ...
 
 class Passage(_message.Message):
-    __slots__ = ("citation", "id", "store", "collection", "text", "metadata", "score", "token_count", "truncated", "sources")
+    __slots__ = ("citation", "id", "store", "collection", "text", "metadata", "score", "token_count", "truncated", "sources", "typed_metadata")
+    class TypedMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.FilterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.FilterValue, _Mapping]] = ...) -> None: ...
     CITATION_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +172,7 @@ class Passage(_message.Message):
     TOKEN_COUNT_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
+    TYPED_METADATA_FIELD_NUMBER: _ClassVar[int]
     citation: int
     id: str
     store: str
@@ -175,7 +183,8 @@ class Passage(_message.Message):
     token_count: int
     truncated: bool
     sources: _containers.RepeatedCompositeFieldContainer[_types_pb2.HitSource]
-    def __init__(self, citation: _Optional[int] = ..., id: _Optional[str] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., score: _Optional[float] = ..., token_count: _Optional[int] = ..., truncated: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[_types_pb2.HitSource, _Mapping]]] = ...) -> None: ...
+    typed_metadata: _containers.MessageMap[str, _types_pb2.FilterValue]
+    def __init__(self, citation: _Optional[int] = ..., id: _Optional[str] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., score: _Optional[float] = ..., token_count: _Optional[int] = ..., truncated: _Optional[bool] = ..., sources: _Optional[_Iterable[_Union[_types_pb2.HitSource, _Mapping]]] = ..., typed_metadata: _Optional[_Mapping[str, _types_pb2.FilterValue]] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
     __slots__ = ("context", "passages", "token_count", "omitted_count", "failures")

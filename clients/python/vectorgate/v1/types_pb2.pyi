@@ -95,16 +95,25 @@ class Collection(_message.Message):
     def __init__(self, name: _Optional[str] = ..., store: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., text_field: _Optional[str] = ..., embedding_model: _Optional[str] = ..., index: _Optional[_Union[IndexSpec, _Mapping]] = ..., document_count: _Optional[int] = ..., backend: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Document(_message.Message):
-    __slots__ = ("id", "text", "vector", "metadata")
+    __slots__ = ("id", "text", "vector", "metadata", "typed_metadata")
+    class TypedMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: FilterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[FilterValue, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    TYPED_METADATA_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     vector: Vector
     metadata: _struct_pb2.Struct
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    typed_metadata: _containers.MessageMap[str, FilterValue]
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., typed_metadata: _Optional[_Mapping[str, FilterValue]] = ...) -> None: ...
 
 class FilterValue(_message.Message):
     __slots__ = ("string_value", "int_value", "float_value", "bool_value", "list_value")
@@ -155,7 +164,14 @@ class Filter(_message.Message):
     def __init__(self, condition: _Optional[_Union[FieldCondition, _Mapping]] = ..., all_of: _Optional[_Union[FilterList, _Mapping]] = ..., any_of: _Optional[_Union[FilterList, _Mapping]] = ..., negate: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("id", "score", "raw_score", "text", "metadata", "store", "collection", "vector", "sources")
+    __slots__ = ("id", "score", "raw_score", "text", "metadata", "store", "collection", "vector", "sources", "typed_metadata")
+    class TypedMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: FilterValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[FilterValue, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +181,7 @@ class Hit(_message.Message):
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
+    TYPED_METADATA_FIELD_NUMBER: _ClassVar[int]
     id: str
     score: float
     raw_score: float
@@ -174,7 +191,8 @@ class Hit(_message.Message):
     collection: str
     vector: Vector
     sources: _containers.RepeatedCompositeFieldContainer[HitSource]
-    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., raw_score: _Optional[float] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[HitSource, _Mapping]]] = ...) -> None: ...
+    typed_metadata: _containers.MessageMap[str, FilterValue]
+    def __init__(self, id: _Optional[str] = ..., score: _Optional[float] = ..., raw_score: _Optional[float] = ..., text: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., store: _Optional[str] = ..., collection: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., sources: _Optional[_Iterable[_Union[HitSource, _Mapping]]] = ..., typed_metadata: _Optional[_Mapping[str, FilterValue]] = ...) -> None: ...
 
 class HitSource(_message.Message):
     __slots__ = ("store", "collection", "retriever", "rank", "score", "raw_score", "contribution")
