@@ -10,7 +10,6 @@ from vectorgate_server.adapters.milvus import (
     NATIVE_PARAMS,
     MilvusAdapter,
     collection_name,
-    from_config,
     milvus_name,
 )
 from vectorgate_server.config import MilvusConfig, load_config
@@ -43,7 +42,7 @@ def test_from_litellm_registry(tmp_path: Path) -> None:
     config = load_config(path, environ={"MILVUS_API_KEY": "sk-secret"})
     store = config.stores["milvus-knowledgebase"]
     assert isinstance(store, MilvusConfig)
-    adapter = from_config(store)
+    adapter = MilvusAdapter.from_config(store)
     assert adapter.store == "milvus-knowledgebase"
     assert adapter.backend == "milvus"
     assert not adapter.is_lite

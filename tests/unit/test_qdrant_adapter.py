@@ -25,7 +25,6 @@ from vectorgate_server.adapters.qdrant import (
     QdrantAdapter,
     _Layout,
     _points,
-    from_config,
 )
 from vectorgate_server.config import QdrantConfig
 from vectorgate_server.domain import (
@@ -79,7 +78,7 @@ def query(
 
 
 def test_is_an_adapter_and_from_config(tmp_path: Path) -> None:
-    local = from_config(QdrantConfig(name="q", path=str(tmp_path)))
+    local = QdrantAdapter.from_config(QdrantConfig(name="q", path=str(tmp_path)))
     assert isinstance(local, Adapter) and local.is_local and local.store == "q"
     remote = QdrantAdapter.from_config(
         QdrantConfig(name="r", url="https://user:pw@example.invalid:6333", api_key="s3cret")
