@@ -164,7 +164,7 @@ def struct_to_metadata(struct: struct_pb2.Struct, field: str) -> Metadata:
         return out
     for key, value in struct.fields.items():
         path = f"{field}.{key}"
-        if not METADATA_KEY_RE.match(key):
+        if not METADATA_KEY_RE.fullmatch(key):
             raise InvalidArgument(
                 f"{path}: metadata keys must match {METADATA_KEY_RE.pattern}", field=path
             )
@@ -321,7 +321,7 @@ def _filter(pb: types_pb2.Filter, path: str, depth: int, counter: list[int]) -> 
         cpath = f"{path}.condition"
         if not cond.field:
             raise InvalidFilter(f"{cpath}.field: required", field=f"{cpath}.field")
-        if cond.field != "id" and not METADATA_KEY_RE.match(cond.field):
+        if cond.field != "id" and not METADATA_KEY_RE.fullmatch(cond.field):
             raise InvalidFilter(
                 f"{cpath}.field: {cond.field!r} is not a valid metadata key", field=f"{cpath}.field"
             )
@@ -404,7 +404,7 @@ def output_fields(fields: Iterable[str], path: str = "output_fields") -> OutputF
             vector = True
         elif item == "metadata":
             metadata = True
-        elif item.startswith("metadata.") and METADATA_KEY_RE.match(item[9:]):
+        elif item.startswith("metadata.") and METADATA_KEY_RE.fullmatch(item[9:]):
             keys.add(item[9:])
         elif item == "id":
             continue
