@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from .adapters.base import Adapter
 from .adapters.factory import create_adapter
 from .app import Gateway, Limits
-from .auth import Authenticator, check_bind, route_declarations, secure_http, secure_rpcs
+from .auth import (
+    Authenticator,
+    check_bind,
+    route_declarations,
+    secure_http,
+    secure_rpcs,
+    streaming_routes,
+)
 from .config import Config
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
 from .embeddings.remote import register_configured_embedders
@@ -123,13 +130,20 @@ class Server:
         self.http = HttpServer(self.rpcs, self.gateway, config)
         mount_metrics(self.http.app)
         self.http.app.router.routes.insert(
-            0, MilvusPassthrough(self.gateway, self.authenticator).route()
+            0,
+            MilvusPassthrough(
+                self.gateway,
+                self.authenticator,
+                self.rpcs,
+                max_body_bytes=config.server.max_message_bytes,
+            ).route(),
         )
         secure_http(
             self.http.app.router.routes,
             route_declarations(self.rpcs),
             self.authenticator,
             config.server.max_message_bytes,
+            streaming=streaming_routes(self.rpcs),
         )
         self.ports = Ports(grpc=self.grpc.port, http=self.http.port)
         self._stopped = asyncio.Event()
