@@ -33,6 +33,7 @@ from .common import (
     start_call,
 )
 from .compat_vector import VectorApi
+from .connection import ClientGuard, protocol_class
 from .openai_compat import OpenAIApi
 from .openapi import build_document
 from .transcode import all_bindings, endpoint_for
@@ -170,13 +171,22 @@ class HttpApp:
     every endpoint answers its own errors.
     """
 
-    def __init__(self, router: Router, document: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        document: dict[str, Any],
+        *,
+        body_timeout_s: float = 0,
+        body_min_rate: float = 500,
+    ) -> None:
         self.router = router
         #: The OpenAPI document served at ``/openapi.json``.
         self.document = document
+        # Slow-body timeout and cancel-on-disconnect around every route.
+        self._guarded = ClientGuard(router, body_timeout_s, body_min_rate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.router(scope, receive, send)
+        await self._guarded(scope, receive, send)
 
 
 def build_app(
@@ -237,7 +247,12 @@ def build_app(
         await response(scope, receive, send)
 
     router = Router(routes=list(routes), default=not_found, redirect_slashes=False)
-    return HttpApp(router, document)
+    return HttpApp(
+        router,
+        document,
+        body_timeout_s=config.server.body_timeout_s,
+        body_min_rate=config.server.body_min_bytes_per_s,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -278,6 +293,8 @@ class HttpServer:
             access_log=False,
             ws="none",
             interface="asgi3",
+            # Slow request heads get a 408 and a closed connection (slowloris).
+            http=protocol_class(config.server.header_timeout_s),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=math.ceil(config.server.grace_period_s),
