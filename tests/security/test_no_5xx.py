@@ -624,3 +624,17 @@ def test_huge_numbers(gateway: Gateway) -> None:
         )
         _check(r, body)
     assert math.isinf(float("1e400"))
+
+
+def test_validation_regexes_match_in_full() -> None:
+    """Anchored ``re.match`` lets a trailing newline through ``$``: the server validates
+    with ``fullmatch`` only (a constant regex's ``.match(`` / ``.search(`` with ``$``)."""
+    root = Path(__file__).resolve().parents[2] / "server" / "vectorgate_server"
+    offenders = []
+    for path in root.rglob("*.py"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\b[A-Z_]+(_RE|_DURATION)\.match\(", line):
+                offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+            if re.search(r're\.compile\(r?"\^.*\$"\)', line):
+                offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
