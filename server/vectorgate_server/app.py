@@ -123,7 +123,7 @@ def validate_name(name: str, field: str, what: str = "collection") -> None:
         raise InvalidArgument(
             f"{field}: {what} name is required", field=field, reason="MISSING_FIELD"
         )
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise InvalidArgument(
             f"{field}: invalid {what} name {name!r}: use 1-128 letters, digits, '_' or '-', "
             "starting with a letter or '_'",
@@ -312,7 +312,7 @@ class Gateway:
             raise Unsupported(
                 backend=target.adapter.backend, operation=f"metric {resolved_metric.name}"
             )
-        if text_field and not NAME_RE.match(text_field):
+        if text_field and not NAME_RE.fullmatch(text_field):
             raise InvalidArgument(
                 f"collection.text_field: invalid field name {text_field!r}",
                 field="collection.text_field",

@@ -246,6 +246,9 @@ class BaseStoreConfig(_Model):
     metric: MetricName | None = None
     #: Per-call backend timeout in seconds.
     timeout_s: float | None = Field(default=None, gt=0)
+    #: Most backend calls in flight at once (stores whose SDK blocks run them in this
+    #: many threads of their own); more wait, no longer than the caller's deadline.
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
     #: Backend-native default parameters (e.g. Milvus ``annsField``, ``limit``). Values of
     #: secret-looking keys are ``SecretStr``.
     native_defaults: dict[str, Any] = Field(default_factory=dict)
@@ -613,7 +616,15 @@ class ServerSettings(_Model):
     http_port: int = Field(default=4000, ge=0, le=65535)
     #: Directory for local state (LanceDB, key database); relative to the working directory.
     data_dir: Path = Path("./vectorgate-data")
+    #: Largest request: a gRPC message, or an HTTP body (refused with 413 as it streams in).
     max_message_bytes: int = Field(default=64 * _MIB, ge=1024)
+    #: HTTP: seconds a client gets to send a request's headers (slowloris); 0 = no limit.
+    header_timeout_s: float = Field(default=10.0, ge=0)
+    #: HTTP: longest stall of a request body while the server waits for it; also the
+    #: grace before ``body_min_bytes_per_s`` applies. 0 = no limit.
+    body_timeout_s: float = Field(default=30.0, ge=0)
+    #: HTTP: the average rate (bytes/s) a body must keep up after ``body_timeout_s``.
+    body_min_bytes_per_s: float = Field(default=500.0, gt=0)
     #: Seconds in-flight requests get to finish on shutdown.
     grace_period_s: float = Field(default=10.0, ge=0)
 

@@ -154,7 +154,7 @@ def encode_vector(array: FloatArray, *, packed: bool = True) -> types_pb2.Vector
 
 
 def _check_key(key: str, path: str) -> None:
-    if not METADATA_KEY_RE.match(key):
+    if not METADATA_KEY_RE.fullmatch(key):
         raise InvalidArgument(
             f"{path}: metadata keys must match {METADATA_KEY_RE.pattern}", field=path
         )
@@ -371,7 +371,7 @@ def _filter(pb: types_pb2.Filter, path: str, depth: int, counter: list[int]) -> 
         cpath = f"{path}.condition"
         if not cond.field:
             raise InvalidFilter(f"{cpath}.field: required", field=f"{cpath}.field")
-        if cond.field != "id" and not METADATA_KEY_RE.match(cond.field):
+        if cond.field != "id" and not METADATA_KEY_RE.fullmatch(cond.field):
             raise InvalidFilter(
                 f"{cpath}.field: {cond.field!r} is not a valid metadata key", field=f"{cpath}.field"
             )
@@ -454,7 +454,7 @@ def output_fields(fields: Iterable[str], path: str = "output_fields") -> OutputF
             vector = True
         elif item == "metadata":
             metadata = True
-        elif item.startswith("metadata.") and METADATA_KEY_RE.match(item[9:]):
+        elif item.startswith("metadata.") and METADATA_KEY_RE.fullmatch(item[9:]):
             keys.add(item[9:])
         elif item == "id":
             continue

@@ -24,10 +24,10 @@ import numpy.typing as npt
 #: Collection and virtual-index names: portable across all five backends
 #: (Milvus is the strictest: letters, digits, underscore; we also allow "-",
 #: which adapters that cannot store it map reversibly).
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,127}$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,127}")
 
 #: Metadata keys: identifiers usable as a column / JSON key on every backend.
-METADATA_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]{0,63}$")
+METADATA_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-.]{0,63}")
 
 #: Reserved field names that metadata cannot use.
 RESERVED_FIELDS = frozenset({"id", "vector", "text", "_distance", "_score", "_rowid"})

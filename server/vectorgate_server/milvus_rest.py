@@ -3,7 +3,11 @@
 Callers speak Milvus's own REST API (and get its ``{"code": 0, "data": ...}``
 answers) without Milvus credentials: requests run through the configured
 Milvus store's client (Milvus Lite or a server alike). Only the endpoints of
-:data:`ENDPOINTS` exist, each read or write; every collection is named by a
+:data:`ENDPOINTS` exist, each mapped to the vectorgate RPC it is equivalent
+to and authorized exactly as that RPC (:func:`..auth.authorize` on a request
+of it naming the collection): reads need ``read``, writes ``write``, and the
+collection's lifecycle (create, drop, release, index create/drop) the master
+key or the index permission ``admin``. Every collection is named by a
 virtual index, rewritten to the index's real collection; ``dbName`` is pinned
 by the store's configuration and partitions are not selectable. Indexes with
 a policy filter are not reachable here (the filter could not be enforced on
@@ -12,11 +16,11 @@ raw Milvus expressions).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import grpc
 import numpy as np
 import orjson
 from starlette.requests import Request
@@ -24,9 +28,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .app import Gateway
-from .auth import Authenticator, Credentials, endpoint_field
-from .errors import PermissionDenied, Unauthenticated
-from .services.registry import Permission
+from .auth import Authenticator, Credentials, authorize, endpoint_field, naming_request
+from .errors import (
+    DeadlineExceeded,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    VectorgateError,
+    classify,
+)
+from .http.common import (
+    BodyTooLarge,
+    RouteError,
+    parse_timeout,
+    read_body,
+    run_with_deadline,
+    start_call,
+)
+from .jsondepth import check_depth
+from .services.registry import Rpc
 from .storage import VirtualIndex
 
 if TYPE_CHECKING:
@@ -36,27 +56,37 @@ log = logging.getLogger(__name__)
 
 PATH: Final = "/milvus/v2/vectordb/{group}/{action}"
 
-#: The served endpoints and the permission each needs.
-ENDPOINTS: Final[dict[str, Permission]] = {
-    "collections/has": Permission.READ,
-    "collections/describe": Permission.READ,
-    "collections/list": Permission.READ,
-    "collections/load": Permission.READ,
-    "collections/release": Permission.READ,
-    "collections/create": Permission.WRITE,
-    "collections/drop": Permission.WRITE,
-    "collections/flush": Permission.WRITE,
-    "entities/insert": Permission.WRITE,
-    "entities/upsert": Permission.WRITE,
-    "entities/delete": Permission.WRITE,
-    "entities/search": Permission.READ,
-    "entities/query": Permission.READ,
-    "entities/get": Permission.READ,
-    "indexes/create": Permission.WRITE,
-    "indexes/drop": Permission.WRITE,
-    "indexes/describe": Permission.READ,
-    "indexes/list": Permission.READ,
+_COLLECTIONS: Final = "vectorgate.v1.CollectionAdminService"
+_UPSERT: Final = "vectorgate.v1.UpsertService"
+_SEARCH: Final = "vectorgate.v1.SearchService"
+
+#: The served endpoints and the RPC each is equivalent to: its permission is that RPC's
+#: (one permission table for every face). An endpoint not named here is refused.
+ENDPOINTS: Final[dict[str, str]] = {
+    "collections/has": f"/{_COLLECTIONS}/GetCollection",
+    "collections/describe": f"/{_COLLECTIONS}/GetCollection",
+    "collections/list": f"/{_COLLECTIONS}/ListCollections",
+    # Loading is what a search does first (the adapter loads on demand).
+    "collections/load": f"/{_SEARCH}/Search",
+    # Releasing takes the collection out of service: lifecycle.
+    "collections/release": f"/{_COLLECTIONS}/DeleteCollection",
+    "collections/create": f"/{_COLLECTIONS}/CreateCollection",
+    "collections/drop": f"/{_COLLECTIONS}/DeleteCollection",
+    "collections/flush": f"/{_UPSERT}/UpsertDocuments",
+    "entities/insert": f"/{_UPSERT}/UpsertDocuments",
+    "entities/upsert": f"/{_UPSERT}/UpsertDocuments",
+    "entities/delete": f"/{_UPSERT}/DeleteDocuments",
+    "entities/search": f"/{_SEARCH}/Search",
+    "entities/query": f"/{_SEARCH}/Search",
+    "entities/get": f"/{_UPSERT}/GetDocuments",
+    # A collection's vector indexes are part of its definition (CreateCollection's index).
+    "indexes/create": f"/{_COLLECTIONS}/CreateCollection",
+    "indexes/drop": f"/{_COLLECTIONS}/DeleteCollection",
+    "indexes/describe": f"/{_COLLECTIONS}/GetCollection",
+    "indexes/list": f"/{_COLLECTIONS}/GetCollection",
 }
+#: The RPC whose permission decides which indexes ``collections/list`` shows.
+_LISTED_AS: Final = f"/{_COLLECTIONS}/GetCollection"
 
 #: Body keys that would escape the pinned database / partitions.
 PINNED: Final = ("dbName", "partitionName", "partitionNames")
@@ -164,23 +194,54 @@ def _schema(client_cls: Any, data_type: Any, body: dict[str, Any]) -> Any:
 class MilvusPassthrough:
     """The passthrough endpoint."""
 
-    def __init__(self, gateway: Gateway, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        authenticator: Authenticator,
+        rpcs: Sequence[Rpc],
+        *,
+        max_body_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
         self.gateway = gateway
         self.authenticator = authenticator
+        #: The body limit (``server.max_message_bytes``), enforced as the body streams in.
+        self.max_body_bytes = max_body_bytes
+        by_name = {rpc.full_name: rpc for rpc in rpcs}
+        missing = sorted({name for name in ENDPOINTS.values() if name not in by_name})
+        missing += [] if _LISTED_AS in by_name else [_LISTED_AS]
+        if missing:
+            raise RuntimeError(f"milvus passthrough: no RPC {', '.join(missing)} in the table")
+        #: Endpoint -> the RPC whose permission it takes.
+        self.rpcs: dict[str, Rpc] = {
+            endpoint: by_name[name] for endpoint, name in ENDPOINTS.items()
+        }
+        self._listed_as = by_name[_LISTED_AS]
 
     def route(self) -> Route:
         """The Starlette route (declared in :data:`..auth.HTTP_ROUTES`)."""
         return Route(PATH, self.endpoint, methods=["POST"])
 
     async def endpoint(self, request: Request) -> Response:
+        call = start_call(request)
         try:
-            return _answer(_success(await self._serve(request)))
+            parse_timeout(call)
+            # The caller's deadline (X-Request-Timeout) bounds the whole call, queueing
+            # for the store's threads included; each backend call also carries it.
+            data = await run_with_deadline(call.context, "milvus passthrough", self._serve(request))
+            return _answer(_success(data))
         except PassthroughError as exc:
             return _answer({"code": exc.code, "message": exc.message}, exc.http_status)
         except Unauthenticated as exc:
             return _answer({"code": 1800, "message": exc.message}, 401)
         except PermissionDenied as exc:
             return _answer({"code": 65535, "message": exc.message}, 403)
+        except VectorgateError as exc:
+            status = 413 if isinstance(exc, BodyTooLarge) else classify(exc).http_status
+            return _answer(
+                {"code": 1100 if status < 500 else 65535, "message": exc.message}, status
+            )
+        except RouteError as exc:
+            return _answer({"code": 1100, "message": exc.message}, exc.http_status)
 
     def _milvus(self, index: VirtualIndex) -> MilvusAdapter:
         adapter: Any = self.gateway.adapter(index.store)
@@ -193,31 +254,28 @@ class MilvusPassthrough:
                 return adapter
         raise PassthroughError(400, 1100, f"index {index.index_name!r} is not on a Milvus store")
 
-    def _visible(self, credentials: Credentials, permission: Permission) -> list[str]:
+    def _authorize(self, credentials: Credentials, rpc: Rpc, name: str) -> None:
+        authorize(rpc, naming_request(rpc, name), credentials, self.gateway.indexes.lookup)
+
+    def _visible(self, credentials: Credentials) -> list[str]:
         names = []
         for index in self.gateway.indexes.list():
             try:
                 self._milvus(index)
-            except PassthroughError:
+                self._authorize(credentials, self._listed_as, index.index_name)
+            except (PassthroughError, PermissionDenied):
                 continue
-            key = credentials.key
-            if credentials.admin or (
-                key is not None and permission.value in key.grants.get(index.index_name, ())
-            ):
-                names.append(index.index_name)
+            names.append(index.index_name)
         return names
 
-    def _index(self, credentials: Credentials, name: Any, permission: Permission) -> VirtualIndex:
+    def _index(self, credentials: Credentials, name: Any, rpc: Rpc) -> VirtualIndex:
         if not isinstance(name, str) or not name:
             raise PassthroughError(400, 1100, "collectionName: required")
+        try:
+            self._authorize(credentials, rpc, name)
+        except PermissionDenied as exc:
+            raise PermissionDenied(f"collectionName: {exc.message}") from None
         index = self.gateway.indexes.lookup(name)
-        key = credentials.key
-        if not credentials.admin and (
-            key is None or permission.value not in key.grants.get(name, ())
-        ):
-            raise PermissionDenied(
-                f"collectionName: this key has no {permission.value} access to {name!r}"
-            )
         if index is None:
             raise PassthroughError(404, 100, f"collectionName: {name!r} is not a virtual index")
         if index.policy_filter is not None:
@@ -230,13 +288,15 @@ class MilvusPassthrough:
         headers = {k.lower(): v for k, v in request.headers.items()}
         credentials = await self.authenticator.authenticate(headers)
         endpoint = f"{request.path_params['group']}/{request.path_params['action']}"
-        permission = ENDPOINTS.get(endpoint)
-        if permission is None:
+        rpc = self.rpcs.get(endpoint)
+        if rpc is None:
             raise PassthroughError(404, 1100, f"{endpoint}: not an allowed Milvus endpoint")
+        raw = await read_body(request, self.max_body_bytes)
         try:
-            body = orjson.loads(await request.body() or b"{}")
+            body = orjson.loads(raw or b"{}")
         except orjson.JSONDecodeError as exc:
             raise PassthroughError(400, 1100, f"body: not JSON ({exc})") from None
+        check_depth(body)
         if not isinstance(body, dict):
             raise PassthroughError(400, 1100, "body: expected a JSON object")
         found = endpoint_field({k: v for k, v in body.items() if k != "data"})
@@ -246,8 +306,8 @@ class MilvusPassthrough:
             )
         await self.gateway.indexes.refresh()
         if endpoint == "collections/list":
-            return self._visible(credentials, permission)
-        index = self._index(credentials, body.get("collectionName"), permission)
+            return self._visible(credentials)
+        index = self._index(credentials, body.get("collectionName"), rpc)
         adapter = self._milvus(index)
         for key in PINNED:
             if key == "dbName" and body.get(key) in (None, "", adapter.db_name):
@@ -259,8 +319,21 @@ class MilvusPassthrough:
         real = milvus_name(index.collection)
         try:
             result = await self._execute(adapter, endpoint, real, body)
-        except PassthroughError:
+        except (PassthroughError, DeadlineExceeded, Unavailable):
             raise
+        except grpc.RpcError as exc:
+            # The store's timeout (or the caller's deadline) ran out, or Milvus is gone:
+            # the gateway's own answers (504 / 503), as on every other face.
+            status = exc.code() if callable(getattr(exc, "code", None)) else None
+            if status == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(
+                    f"{endpoint}: milvus store {index.store!r} did not answer in time"
+                ) from None
+            if status == grpc.StatusCode.UNAVAILABLE:
+                raise Unavailable(
+                    f"{endpoint}: milvus store {index.store!r} is unavailable"
+                ) from None
+            raise PassthroughError(200, 1100, f"{endpoint}: milvus refused the call") from None
         except Exception as exc:
             code = getattr(exc, "code", 1100)
             message = str(getattr(exc, "message", "") or exc)
@@ -298,7 +371,8 @@ class MilvusPassthrough:
         client: MilvusClient = adapter.require_client()
 
         def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-            return asyncio.to_thread(fn, *args, **kwargs)
+            # The store's bounded threads, with its timeout cut to the caller's deadline.
+            return adapter.run_client(fn, *args, **kwargs)
 
         consistency: dict[str, Any] = {}
         if isinstance(body.get("consistencyLevel"), str):

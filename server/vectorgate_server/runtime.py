@@ -17,6 +17,7 @@ from .auth import (
     route_declarations,
     secure_http,
     secure_rpcs,
+    streaming_routes,
 )
 from .config import Config
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
@@ -139,13 +140,20 @@ class Server:
             call_authorizer(self.authenticator, self.gateway.indexes.lookup),
         )
         self.http.app.router.routes.insert(
-            0, MilvusPassthrough(self.gateway, self.authenticator).route()
+            0,
+            MilvusPassthrough(
+                self.gateway,
+                self.authenticator,
+                self.rpcs,
+                max_body_bytes=config.server.max_message_bytes,
+            ).route(),
         )
         secure_http(
             self.http.app.router.routes,
             route_declarations(self.rpcs),
             self.authenticator,
             config.server.max_message_bytes,
+            streaming=streaming_routes(self.rpcs),
         )
         self.ports = Ports(grpc=self.grpc.port, http=self.http.port)
         self._stopped = asyncio.Event()

@@ -209,7 +209,7 @@ def test_seed_complete_example_runs_unchanged(
     gateway: tuple[ServerThread, httpx.Client], capsys: pytest.CaptureFixture[str]
 ) -> None:
     server, client = gateway
-    token = _key(client, "dall-e-6", ["write", "read"])
+    token = _key(client, "dall-e-6", ["write", "read", "admin"])
     uri = f"{server.http_base}/milvus"
     sys.modules.setdefault("milvus_rest_client", milvus_rest_client)
     namespace: dict[str, Any] = {"__name__": "seed_example"}
@@ -240,7 +240,7 @@ def _post(client: httpx.Client, path: str, key: str, body: dict[str, Any]) -> ht
 def test_passthrough_permissions(gateway: tuple[ServerThread, httpx.Client]) -> None:
     _, client = gateway
     reader = _key(client, "dall-e-6", ["read"])
-    writer = _key(client, "dall-e-6", ["write", "read"])
+    writer = _key(client, "dall-e-6", ["write", "read", "admin"])
     # A read-only key: every write endpoint is 403.
     for path in (
         "collections/create",
@@ -287,7 +287,7 @@ def test_passthrough_permissions(gateway: tuple[ServerThread, httpx.Client]) -> 
             {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 2}},
         ]
     }
-    other = _key(client, "other", ["read", "write"])
+    other = _key(client, "other", ["read", "write", "admin"])
     index = [{"fieldName": "v", "metricType": "L2"}]
     body = {"collectionName": "other", "schema": schema, "indexParams": index}
     assert _post(client, "collections/create", other, body).json()["code"] == 0

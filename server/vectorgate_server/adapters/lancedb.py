@@ -501,7 +501,7 @@ def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> d
             )
         for key, value in doc.metadata.items():
             path = f"documents[{i}].metadata.{key}"
-            if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
                 raise InvalidArgument(f"{path}: {key!r} is not a valid metadata key", field=path)
             vtype = metadata_type(value)
             if vtype is None:

@@ -5,8 +5,9 @@ Client
 pymilvus 3.0's ``AsyncMilvusClient`` cannot create an indexed collection on
 Milvus Lite (its ``create_index`` waits through ``AllocTimestamp``, which Milvus
 Lite does not implement), so the adapter uses the synchronous ``MilvusClient``
-for both engines and runs every call in a worker thread
-(``asyncio.to_thread``), never on the event loop. Every call carries a
+for both engines and runs every call in one of the store's own bounded worker
+threads (:class:`~vectorgate_server.workers.StoreWorkers`, ``max_concurrency``),
+never on the event loop nor the shared default pool. Every call carries a
 timeout (``timeout_s``, default 60 s), which also bounds pymilvus' own retries
 while a server is unreachable.
 
@@ -136,7 +137,6 @@ search parameters (LiteLLM-only settings) are ignored.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -193,6 +193,7 @@ from ..filters.milvus import (
     match_nothing,
     string_literal,
 )
+from ..workers import DEFAULT_LIMIT, StoreWorkers
 from .base import Capabilities
 
 __all__ = [
@@ -257,7 +258,7 @@ _RESERVED_FIELDS: Final = frozenset(
 _FULL_TEXT_SERVER: Final = (2, 5)
 #: Any word character: a query without one has no terms for the standard analyzer.
 _WORD_RE: Final = re.compile(r"\w")
-_FIELD_NAME_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_FIELD_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
 #: Prefix of escaped collection names (see :func:`milvus_name`).
 _NAME_PREFIX: Final = "_vg_"
@@ -563,12 +564,15 @@ class MilvusAdapter:
         metric_type: str | None = None,
         text_field: str | None = None,
         native_defaults: Mapping[str, Any] | None = None,
+        max_concurrency: int = DEFAULT_LIMIT,
     ) -> None:
         self.store = store
         self._uri = uri
         self._token = token or ""
         self._db_name = db_name or ""
         self._timeout = timeout_s or _DEFAULT_TIMEOUT_S
+        #: The store's own bounded threads: pymilvus blocks, so never the shared pool.
+        self.workers = StoreWorkers(store, max_concurrency, wait_s=self._timeout)
         self._lite_path: str | None = None
         if "://" not in uri:
             if not uri.endswith(".db"):
@@ -620,6 +624,7 @@ class MilvusAdapter:
             metric_type=config.metric_type or (config.metric or None),
             text_field=config.text_field,
             native_defaults=config.native_defaults,
+            max_concurrency=config.max_concurrency,
         )
 
     # ------------------------------------------------------------------ properties
@@ -660,7 +665,7 @@ class MilvusAdapter:
     async def start(self) -> None:
         if self._client is not None:
             return
-        self._client = await asyncio.to_thread(self._connect)
+        self._client = await self.workers.run(self._connect)
         self._full_text = _has_full_text(self._server_version, lite=self.is_lite)
         self.capabilities = dataclasses.replace(self.capabilities, keyword_search=self._full_text)
 
@@ -693,7 +698,8 @@ class MilvusAdapter:
         self._layouts.clear()
         self._loaded.clear()
         if client is not None:
-            await asyncio.to_thread(self._close_client, client)
+            await self.workers.run(self._close_client, client)
+        self.workers.close()
 
     def _close_client(self, client: MilvusClient) -> None:
         try:
@@ -713,10 +719,16 @@ class MilvusAdapter:
         """The connected ``MilvusClient`` (for the native REST passthrough).
 
         ``Unavailable`` if the adapter is not started. Calls on it bypass the
-        adapter: after creating or dropping a collection through it, call
-        :meth:`forget_collection`.
+        adapter: run them with :meth:`run_client`, and after creating or
+        dropping a collection through it, call :meth:`forget_collection`.
         """
         return self._require_client()
+
+    async def run_client(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking client call in the store's bounded threads, with the store's
+        timeout cut to the caller's deadline (SDK errors are not translated)."""
+        kwargs.setdefault("timeout", deadline.bound(self._timeout))
+        return await self.workers.run(fn, *args, **kwargs)
 
     def forget_collection(self, name: str) -> None:
         """Drop what the adapter cached about collection ``name`` (schema, load state)."""
@@ -738,7 +750,7 @@ class MilvusAdapter:
         """Run a blocking client call in a thread, translating SDK errors."""
         kwargs.setdefault("timeout", deadline.bound(self._timeout))
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await self.workers.run(fn, *args, **kwargs)
         except MilvusException as exc:
             raise self._translate(exc, what, collection) from exc
         except grpc.RpcError as exc:
@@ -777,7 +789,7 @@ class MilvusAdapter:
         client = self._require_client()
         stored = self._stored_name(spec.name, "collection.name")
         text_field = spec.text_field or "text"
-        if not _FIELD_NAME_RE.match(text_field) or text_field in _RESERVED_FIELDS:
+        if not _FIELD_NAME_RE.fullmatch(text_field) or text_field in _RESERVED_FIELDS:
             raise InvalidArgument(
                 f"collection.text_field: {text_field!r} cannot be a Milvus field of a "
                 f"vectorgate collection (use letters, digits and '_', not "
@@ -1321,9 +1333,17 @@ class MilvusAdapter:
     def _search_error(
         self, exc: MilvusException, query: SearchQuery
     ) -> VectorgateError | MilvusException:
+        # Unavailability and missing collections were translated already: what is left is
+        # Milvus refusing the request, and the caller's native filter / searchParams are
+        # the only parts of it Milvus evaluates unchecked (a bare literal, a non-boolean
+        # expression, a bad parameter): their error, never an internal one.
         message = _message(exc)
         native = query.native_params
-        if "filter" in native and _PARSE_ERROR_RE.search(message):
+        filter_given = "filter" in native
+        about_filter = bool(_PARSE_ERROR_RE.search(message)) or any(
+            word in message.lower() for word in ("expr", "filter")
+        )
+        if filter_given and ("searchParams" not in native or about_filter):
             return InvalidArgument(
                 f"native_params.filter: milvus cannot evaluate the expression: {message}",
                 field="native_params.filter",

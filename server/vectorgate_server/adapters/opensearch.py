@@ -301,7 +301,7 @@ def decode_index_name(index: str, prefix: str = "") -> str | None:
         out.append(ch)
         i += 1
     name = "".join(out)
-    if not NAME_RE.match(name) or encode_index_name(name, prefix) != index:
+    if not NAME_RE.fullmatch(name) or encode_index_name(name, prefix) != index:
         return None
     return name
 
@@ -497,7 +497,7 @@ def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> N
             )
         for key, value in doc.metadata.items():
             path = f"documents[{i}].metadata.{key}"
-            if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
                 raise InvalidArgument(f"{path}: {key!r} is not a valid metadata key", field=path)
             vtype = metadata_type(value)
             if vtype is None:

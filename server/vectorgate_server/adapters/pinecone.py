@@ -224,7 +224,7 @@ INDEX_TYPES = frozenset({"SERVERLESS"})
 INDEX_PARAMS = frozenset({"cloud", "region", "deletion_protection"})
 NATIVE_PARAMS = frozenset({"scan_factor", "max_candidates"})
 
-_PLAIN_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+_PLAIN_NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 #: Characters kept as is in Pinecone ids: printable ASCII except ``%``.
 _ID_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
@@ -236,7 +236,7 @@ T = TypeVar("T")
 
 def index_name_for(collection: str) -> str:
     """The Pinecone index name of a collection (see the module docstring)."""
-    if len(collection) <= MAX_INDEX_NAME and _PLAIN_NAME_RE.match(collection):
+    if len(collection) <= MAX_INDEX_NAME and _PLAIN_NAME_RE.fullmatch(collection):
         return collection
     readable = re.sub(r"[^a-z0-9]+", "-", collection.lower()).strip("-")[:20].strip("-")
     digest = hashlib.sha256(collection.encode()).hexdigest()[:20]
@@ -707,7 +707,7 @@ class PineconeAdapter:
                 elif (
                     spec is None
                     and "--" not in model.name
-                    and NAME_RE.match(model.name)
+                    and NAME_RE.fullmatch(model.name)
                     and DENSE_FIELD in model.schema.fields
                 ):
                     out.append(model.name)

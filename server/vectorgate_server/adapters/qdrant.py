@@ -1131,7 +1131,7 @@ def _point_parts(
     lists: list[str] = []
     for key, value in doc.metadata.items():
         field = f"{path}.metadata.{key}"
-        if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+        if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
             raise InvalidArgument(f"{field}: {key!r} is not a valid metadata key", field=field)
         kind = metadata_type(value)
         if kind is None:

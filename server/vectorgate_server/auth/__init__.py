@@ -14,8 +14,15 @@ Credentials:
 * no master key configured: every caller is an administrator (the server then
   binds loopback only, see :func:`check_bind`);
 * the master key: administrator;
-* a virtual key (``sk-`` + 32 random bytes, stored only as its SHA-256): read
-  and/or write on the virtual indexes it was granted, by virtual name only.
+* a virtual key (``sk-`` + 32 random bytes, stored only as its SHA-256): the
+  index permissions it was granted (``read``, ``write``, ``admin``) on virtual
+  indexes, by virtual name only. ``admin`` on an index allows the ADMIN RPCs
+  declared ``per_index`` (creating and dropping the collection behind it), and
+  nothing on other indexes or on the virtual indexes themselves.
+
+Every face takes its permissions from the RPC table: gRPC and transcoded REST
+call the RPCs; the Milvus passthrough maps each endpoint to its equivalent RPC
+and authorizes a request of that RPC naming the collection (:func:`naming_request`).
 
 A key's rights are its *effective* rights, recomputed at every call from the
 current records of the key and of every key above it (the key that created
@@ -41,7 +48,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -52,10 +59,12 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vectorgate.v1 import collection_admin_service_pb2 as cpb
 from vectorgate.v1 import search_service_pb2 as spb
 
 from ..embeddings import ModelScope, caller_models
-from ..errors import InvalidArgument, PermissionDenied, Unauthenticated
+from ..errors import InvalidArgument, LimitExceeded, PermissionDenied, Unauthenticated
+from ..jsondepth import MAX_JSON_DEPTH, too_deep
 from ..services.registry import CallContext, Permission, Rpc
 from ..storage import KeyRecord, KeyStore, VirtualIndex
 
@@ -78,7 +87,18 @@ class Public:
 
 PUBLIC: Final = Public()
 
-Declaration = Permission | Public
+
+class IndexAdmin:
+    """Declaration of a route binding a ``per_index`` ADMIN RPC: the master key, or a key
+    holding ``admin`` on the index the request names (decided by :func:`authorize`)."""
+
+    def __repr__(self) -> str:
+        return "INDEX_ADMIN"
+
+
+INDEX_ADMIN: Final = IndexAdmin()
+
+Declaration = Permission | Public | IndexAdmin
 
 #: Permissions of the HTTP routes that are not RPC bindings, by (method, path).
 #: RPC bindings take the permission of their RPC. Anything else is denied.
@@ -99,7 +119,8 @@ HTTP_ROUTES: Final[Mapping[tuple[str, str], Declaration]] = {
     ("POST", "/vector_stores/{vector_store_id}/search"): Permission.READ,
     ("POST", "/v1/embeddings"): Permission.READ,
     ("POST", "/embeddings"): Permission.READ,
-    # Milvus REST v2 passthrough: read or write per endpoint, checked by the route.
+    # Milvus REST v2 passthrough: each endpoint the permission of its equivalent RPC
+    # (milvus_rest.ENDPOINTS), checked by the route.
     ("POST", "/milvus/v2/vectordb/{group}/{action}"): Permission.READ,
 }
 
@@ -239,6 +260,9 @@ def _targets(request: message.Message) -> list[tuple[str, str, str]]:
             for i, t in enumerate(request.targets)
         )
         return out
+    if isinstance(request, cpb.CreateCollectionRequest):
+        c = request.collection
+        return [("collection.name", c.store, c.name)]
     fields = request.DESCRIPTOR.fields_by_name
     store = str(getattr(request, "store", ""))
     for name in ("collection", "name"):
@@ -252,10 +276,12 @@ def authorize(rpc: Rpc, request: Any, credentials: Credentials, lookup: IndexLoo
     """Allow the call or raise :class:`PermissionDenied`. Deny by default.
 
     Administrators may call anything. A virtual key may call READ and WRITE
-    RPCs on the virtual indexes it was granted that permission on, named by
-    their virtual name with no ``store``; never ADMIN RPCs, real collections,
-    other indexes or configured RAG groups. Key management RPCs check
-    ownership and rights in their handlers.
+    RPCs on the virtual indexes it was granted that permission on, and the
+    ``per_index`` ADMIN RPCs on those it holds ``admin`` on (except an index
+    with a policy filter, whose collection is shared), named by their virtual
+    name with no ``store``; never other ADMIN RPCs, real collections, other
+    indexes or configured RAG groups. Key management RPCs check ownership and
+    rights in their handlers.
     """
     if credentials.admin:
         return
@@ -264,7 +290,7 @@ def authorize(rpc: Rpc, request: Any, credentials: Credentials, lookup: IndexLoo
         raise PermissionDenied(f"{rpc.method}: not allowed")
     if rpc.service == KEY_SERVICE and rpc.permission is not Permission.ADMIN:
         return
-    if rpc.permission is Permission.ADMIN:
+    if rpc.permission is Permission.ADMIN and not rpc.per_index:
         raise PermissionDenied(f"{rpc.method}: requires the master key")
     if not isinstance(request, message.Message):
         raise PermissionDenied(f"{rpc.method}: not allowed")
@@ -283,10 +309,34 @@ def authorize(rpc: Rpc, request: Any, credentials: Credentials, lookup: IndexLoo
                 f"{store_field}: virtual keys use virtual index names only", field=store_field
             )
         granted = key.grants.get(name, frozenset())
-        if wanted not in granted or lookup(name) is None:
+        index = lookup(name)
+        if wanted not in granted or index is None:
             raise PermissionDenied(
                 f"{field}: this key has no {wanted} access to index {name!r}", field=field
             )
+        if rpc.permission is Permission.ADMIN and index.policy_filter is not None:
+            raise PermissionDenied(
+                f"{field}: index {name!r} has a policy filter (its collection is shared); "
+                f"{rpc.method} on it requires the master key",
+                field=field,
+            )
+
+
+def naming_request(rpc: Rpc, name: str) -> message.Message:
+    """A request of ``rpc`` naming collection ``name``: what :func:`authorize` checks for
+    a face that does not speak protobuf (the Milvus passthrough) but calls the same
+    operation. A request type that names no collection stays empty (keys are denied)."""
+    request = rpc.request_type()
+    if isinstance(request, cpb.CreateCollectionRequest):
+        request.collection.name = name
+        return request
+    fields = request.DESCRIPTOR.fields_by_name
+    for field_name in ("collection", "name"):
+        fd = fields.get(field_name)
+        if fd is not None and fd.type == fd.TYPE_STRING:
+            setattr(request, field_name, name)
+            break
+    return request
 
 
 def call_authorizer(
@@ -393,22 +443,33 @@ DATA_FIELDS: Final = frozenset({"metadata"})
 
 
 def endpoint_field(value: Any, path: str = "") -> str | None:
-    """The path of the first endpoint/credential key in a JSON value, if any."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if str(key).lower() in ENDPOINT_FIELDS:
-                return where
-            if key in DATA_FIELDS:
-                continue
-            found = endpoint_field(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = endpoint_field(item, f"{path}[{i}]")
-            if found is not None:
-                return found
+    """The path of the first endpoint/credential key in a JSON value, if any.
+
+    Walked with an explicit stack, never recursion; a value nested deeper than
+    :data:`..jsondepth.MAX_JSON_DEPTH` is :class:`InvalidArgument` naming the limit.
+    """
+    # (value, its path, its depth, whether keys below are caller data)
+    stack: list[tuple[Any, str, int, bool]] = [(value, path, 1, False)]
+    while stack:
+        item, where, depth, data = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_JSON_DEPTH:
+                raise too_deep(where)
+            below: list[tuple[Any, str, int, bool]] = []
+            for key, child in item.items():
+                child_path = f"{where}.{key}" if where else str(key)
+                if not data and str(key).lower() in ENDPOINT_FIELDS:
+                    return child_path
+                if isinstance(child, dict | list):
+                    below.append((child, child_path, depth + 1, data or key in DATA_FIELDS))
+            stack.extend(reversed(below))
+        elif isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                raise too_deep(where)
+            for i in range(len(item) - 1, -1, -1):
+                child = item[i]
+                if isinstance(child, dict | list):
+                    stack.append((child, f"{where}[{i}]", depth + 1, data))
     return None
 
 
@@ -491,7 +552,10 @@ def route_declarations(rpcs: Sequence[Rpc]) -> dict[tuple[str, str], Declaration
 
     declared: dict[tuple[str, str], Declaration] = dict(HTTP_ROUTES)
     for binding in all_bindings(rpcs):
-        declared[(binding.method, binding.route_path)] = binding.rpc.permission
+        rpc = binding.rpc
+        declared[(binding.method, binding.route_path)] = (
+            INDEX_ADMIN if rpc.per_index else rpc.permission
+        )
     return declared
 
 
@@ -520,7 +584,8 @@ _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 class _Gate:
     """Authenticates (and coarse-authorizes) an HTTP route before it runs.
 
-    The body is judged by what the route parses (its ``body_format``), never by
+    The body is held to the size limit as it streams in (whatever the route does
+    with it), and judged by what the route parses (its ``body_format``), never by
     what the Content-Type merely mentions: a type the route does not take is a
     415 here; a JSON body is read, parsed as the route will parse it and
     inspected; NDJSON lines become RPC messages, each inspected by the RPC layer
@@ -536,8 +601,14 @@ class _Gate:
         style: Any,
         max_body_bytes: int,
         body: Any,
+        *,
+        inspect: bool = True,
     ) -> None:
+        #: The body limit; 0 for routes that take an unbounded stream (NDJSON bulk
+        #: upserts, which bound each line themselves).
         self.max_body_bytes = max_body_bytes
+        #: Whether the JSON body is checked here (routes that check their own do not).
+        self.inspect = inspect
         self.app = app
         self.declaration = declaration
         self.authenticator = authenticator
@@ -561,8 +632,16 @@ class _Gate:
             credentials = await self.authenticator.authenticate(metadata)
             if self.declaration is Permission.ADMIN and not credentials.admin:
                 raise PermissionDenied(f"{scope['path']}: requires the master key")
+            if self.max_body_bytes > 0:
+                receive = _limited(receive, metadata, self.max_body_bytes)
             receive = await self._inspect_body(scope, receive, metadata)
-        except (Unauthenticated, PermissionDenied, InvalidArgument, RouteError) as exc:
+        except (
+            Unauthenticated,
+            PermissionDenied,
+            InvalidArgument,
+            LimitExceeded,
+            RouteError,
+        ) as exc:
             response = error_response(start_call(request, self.style), exc)
             await response(scope, receive, send)
             return
@@ -579,8 +658,10 @@ class _Gate:
         if scope["method"] not in _BODY_METHODS or not self.body_format.reads_body:
             return receive
         kind = self.body_format.negotiate(metadata.get("content-type"))
-        if kind is not BodyKind.JSON or self.max_body_bytes <= 0:
-            return receive  # NDJSON: every line is checked as an RPC message
+        if kind is not BodyKind.JSON or not self.inspect or self.max_body_bytes <= 0:
+            # NDJSON (and streaming routes' bodies): every message is checked as an RPC
+            # message; routes that check their own bodies do so.
+            return receive
         chunks: list[Message] = []
         size = 0
         more = True
@@ -608,13 +689,43 @@ class _Gate:
         return replay
 
 
+def _limited(receive: Receive, metadata: Mapping[str, str], limit: int) -> Receive:
+    """``receive`` refusing a body over ``limit`` bytes: at once when its Content-Length
+    says so (nothing is read), else as soon as the streamed (e.g. chunked) bytes pass it.
+    Nothing is buffered here, so the refusal costs no memory whatever the body's size."""
+    from ..http.common import too_large
+
+    declared = metadata.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(int(declared), limit)
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        event = await receive()
+        if event["type"] == "http.request":
+            seen += len(event.get("body", b""))
+            if seen > limit:
+                raise too_large(seen, limit)
+        return event
+
+    return limited
+
+
 def secure_http(
     routes: Sequence[BaseRoute],
     declared: Mapping[tuple[str, str], Declaration],
     authenticator: Authenticator,
     max_body_bytes: int,
+    *,
+    streaming: Collection[str] = (),
 ) -> None:
-    """Put the gate in front of every route (in place); undeclared routes deny every call."""
+    """Put the gate in front of every route (in place); undeclared routes deny every call.
+
+    Every route's body is held to ``max_body_bytes`` as it streams in, except the
+    ``streaming`` route paths (client-streaming RPCs, whose NDJSON streams are bounded
+    per line and whose JSON bodies are bounded by the route).
+    """
     from ..http.common import JSON_BODY, NO_BODY, ErrorStyle
 
     for route in routes:
@@ -628,9 +739,24 @@ def secure_http(
         body = getattr(route, "body_format", None) or (
             JSON_BODY if _BODY_METHODS & set(route.methods or ()) else NO_BODY
         )
-        # Routes that check their own bodies (raw entity rows may hold any field name).
-        limit = 0 if route.path in SELF_CHECKED_ROUTES else max_body_bytes
-        route.app = _Gate(route.app, declaration, authenticator, style, limit, body)
+        limit = 0 if route.path in streaming else max_body_bytes
+        route.app = _Gate(
+            route.app,
+            declaration,
+            authenticator,
+            style,
+            limit,
+            body,
+            # Routes that check their own bodies (raw entity rows may hold any field name).
+            inspect=route.path not in SELF_CHECKED_ROUTES,
+        )
+
+
+def streaming_routes(rpcs: Sequence[Rpc]) -> frozenset[str]:
+    """Route paths of the client-streaming RPC bindings."""
+    from ..http.transcode import all_bindings
+
+    return frozenset(b.route_path for b in all_bindings(rpcs) if b.rpc.client_streaming)
 
 
 # --------------------------------------------------------------------------- binding

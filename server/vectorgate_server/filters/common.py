@@ -204,7 +204,9 @@ def _validate(f: Filter, path: str, depth: int) -> None:
 
 def _validate_condition(c: Condition, path: str) -> None:
     fpath, vpath = f"{path}.field", f"{path}.value"
-    if not isinstance(c.field, str) or not (c.field == ID_FIELD or METADATA_KEY_RE.match(c.field)):
+    if not isinstance(c.field, str) or not (
+        c.field == ID_FIELD or METADATA_KEY_RE.fullmatch(c.field)
+    ):
         raise InvalidFilter(f"{fpath}: {c.field!r} is not a valid metadata key", field=fpath)
     if not isinstance(c.op, Op):
         raise InvalidFilter(f"{path}.op: not an operator: {c.op!r}", field=f"{path}.op")

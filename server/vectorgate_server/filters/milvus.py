@@ -87,8 +87,8 @@ METADATA_FIELDS: Mapping[FieldType, str] = {
 _RANGE = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ESCAPE_RE = re.compile(r'[\\"\n\r\t]')
-_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CANONICAL_INT_RE = re.compile(r"^-?(0|[1-9][0-9]*)$")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CANONICAL_INT_RE = re.compile(r"-?(0|[1-9][0-9]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ def literal(value: Scalar) -> str:
 
 def canonical_int_id(value: str) -> int | None:
     """The INT64 primary key a string id denotes (``str(pk)`` round-trips), else None."""
-    if not _CANONICAL_INT_RE.match(value):
+    if not _CANONICAL_INT_RE.fullmatch(value):
         return None
     number = int(value)
     if not INT64_MIN <= number <= INT64_MAX or value == "-0":
@@ -360,6 +360,6 @@ def _resolve(key: str, wanted: FieldType, schema: FilterSchema) -> _Access | Non
 
 
 def _identifier(name: str) -> str:
-    if not _IDENT_RE.match(name):
+    if not _IDENT_RE.fullmatch(name):
         raise ValueError(f"{name!r} is not a Milvus field name")
     return name

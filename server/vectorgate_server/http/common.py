@@ -45,6 +45,7 @@ from ..errors import (
     VectorgateError,
     classify,
 )
+from ..jsondepth import check_depth
 from ..observability import REQUEST_ID_SCOPE_KEY, request_id_or_new
 from ..services.registry import CallContext, Rpc, to_status
 from .jsonpb import to_dict
@@ -185,18 +186,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, or :class:`BodyTooLarge` as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in body_chunks(request):
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            raise too_large(size, limit)
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(size: int, limit: int) -> BodyTooLarge:
+def too_large(size: int, limit: int) -> BodyTooLarge:
+    """The 413 error of a body of ``size`` bytes over ``limit``."""
     return BodyTooLarge(
         f"body: {size} bytes exceeds the limit of {limit} bytes (server.max_message_bytes)",
         metadata={"limit": str(limit)},
@@ -204,9 +206,12 @@ def _too_large(size: int, limit: int) -> BodyTooLarge:
 
 
 def decode_json(raw: bytes, where: str = "body") -> Any:
-    """``orjson.loads`` with the position of a syntax error in the message."""
+    """``orjson.loads`` with the position of a syntax error in the message; a value nested
+    deeper than :data:`..jsondepth.MAX_JSON_DEPTH` is refused naming the limit."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
+        check_depth(value, where)
+        return value
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(
             f"{where}: malformed JSON at line {exc.lineno} column {exc.colno} "
@@ -315,14 +320,14 @@ async def read_ndjson(request: Request, line_limit: int) -> AsyncIterator[tuple[
                     pending.append(chunk[start:])
                     pending_size += len(chunk) - start
                 if pending_size > line_limit:
-                    raise _too_large(pending_size, line_limit)
+                    raise too_large(pending_size, line_limit)
                 break
             line = b"".join([*pending, chunk[start:end]]) if pending else chunk[start:end]
             pending, pending_size = [], 0
             start = end + 1
             line_no += 1
             if len(line) > line_limit:
-                raise _too_large(len(line), line_limit)
+                raise too_large(len(line), line_limit)
             if line.strip():
                 yield line_no, decode_json(line, f"line {line_no}")
     if pending_size:

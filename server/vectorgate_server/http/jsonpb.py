@@ -72,7 +72,7 @@ _UINT32_RANGE: Final = (0, 2**32 - 1)
 _INT64_RANGE: Final = (-(2**63), 2**63 - 1)
 _UINT64_RANGE: Final = (0, 2**64 - 1)
 _SPECIAL_FLOATS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_BASE64_RE: Final = re.compile(r"^[A-Za-z0-9+/\-_]*={0,2}$")
+_BASE64_RE: Final = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
 #: Deepest message nesting accepted in a request (bounds recursion).
 MAX_DEPTH: Final = 64
 
@@ -257,7 +257,7 @@ def decode_base64(value: Any, path: str) -> bytes:
     except (binascii.Error, ValueError):
         pass
     text = value.strip()
-    if not _BASE64_RE.match(text) or len(text.rstrip("=")) % 4 == 1:
+    if not _BASE64_RE.fullmatch(text) or len(text.rstrip("=")) % 4 == 1:
         raise _fail(path, "not valid base64")
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
     try:

@@ -37,6 +37,7 @@ from .common import (
     start_call,
 )
 from .compat_vector import VectorApi
+from .connection import ClientGuard, protocol_class
 from .openai_compat import OpenAIApi
 from .openapi import build_document
 from .transcode import all_bindings, body_format, endpoint_for
@@ -182,12 +183,21 @@ class HttpApp:
     every endpoint answers its own errors.
     """
 
-    def __init__(self, router: Router, document: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        document: dict[str, Any],
+        *,
+        body_timeout_s: float = 0,
+        body_min_rate: float = 500,
+    ) -> None:
         self.router = router
         #: The OpenAPI document served at ``/openapi.json``.
         self.document = document
-        # Every request, whichever route (even ones added later) or none, is observed.
-        self._observed = ObservedHttp(router, router.routes)
+        # Slow-body timeout and cancel-on-disconnect around every route, and every
+        # request, whichever route (even ones added later) or none, observed.
+        guarded = ClientGuard(router, body_timeout_s, body_min_rate)
+        self._observed = ObservedHttp(guarded, router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._observed(scope, receive, send)
@@ -262,7 +272,12 @@ def build_app(
         await response(scope, receive, send)
 
     router = Router(routes=list(routes), default=not_found, redirect_slashes=False)
-    return HttpApp(router, document)
+    return HttpApp(
+        router,
+        document,
+        body_timeout_s=config.server.body_timeout_s,
+        body_min_rate=config.server.body_min_bytes_per_s,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -303,6 +318,8 @@ class HttpServer:
             access_log=False,
             ws="none",
             interface="asgi3",
+            # Slow request heads get a 408 and a closed connection (slowloris).
+            http=protocol_class(config.server.header_timeout_s),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=math.ceil(config.server.grace_period_s),

@@ -81,7 +81,7 @@ __all__ = [
     "endpoint_for",
 ]
 
-_IDENT_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MISSING: Final = object()
 
 
@@ -181,7 +181,7 @@ def compile_template(template: str) -> tuple[str, str, list[tuple[str, str]]]:
                 raise ValueError(f"http rule {template!r}: unclosed '{{'")
             inner = template[i + 1 : end]
             field_path, _, pattern = inner.partition("=")
-            if not all(_IDENT_RE.match(p) for p in field_path.split(".")):
+            if not all(_IDENT_RE.fullmatch(p) for p in field_path.split(".")):
                 raise ValueError(f"http rule {template!r}: bad field path {field_path!r}")
             param = f"p{len(variables)}"
             regex = _segments_regex(pattern, template) if pattern else "[^/]+"

@@ -74,7 +74,7 @@ class CollectionAdminService:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
 
-    @requires(Permission.ADMIN)
+    @requires(Permission.ADMIN, per_index=True)
     async def CreateCollection(
         self, request: cpb.CreateCollectionRequest, ctx: CallContext
     ) -> cpb.CreateCollectionResponse:
@@ -153,7 +153,7 @@ class CollectionAdminService:
             )
         return response
 
-    @requires(Permission.ADMIN)
+    @requires(Permission.ADMIN, per_index=True)
     async def DeleteCollection(
         self, request: cpb.DeleteCollectionRequest, ctx: CallContext
     ) -> cpb.DeleteCollectionResponse:

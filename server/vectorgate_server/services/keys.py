@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 from google.protobuf import struct_pb2
 
@@ -29,12 +30,16 @@ from ..errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from ..storage import KeyRecord, KeyStore
 from .registry import CallContext, Permission, requires
 
-PERMISSIONS = frozenset({"read", "write"})
+#: Index permissions a key may hold: ``read`` and ``write`` (LiteLLM's) and ``admin``
+#: (create and drop the collection behind the index, and its indexes).
+PERMISSIONS = frozenset({"read", "write", "admin"})
+#: The longest key lifetime accepted (datetime arithmetic overflows past year 9999).
+MAX_DURATION: Final = timedelta(days=100 * 365)
 #: Shortest and longest chosen key, in characters (``sk-`` included).
 MIN_CHOSEN_KEY = 16
 MAX_CHOSEN_KEY = 256
 _CHOSEN_KEY = re.compile(r"sk-[\x21-\x7e]+")
-_DURATION = re.compile(r"^(\d{1,9})([smhd])$")
+_DURATION = re.compile(r"(\d{1,9})([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 #: Characters of the key kept for display.
 PREFIX_CHARS = 7
@@ -50,13 +55,17 @@ def _credentials(ctx: CallContext) -> Credentials:
 def _expiry(duration: str, field: str) -> datetime | None:
     if not duration:
         return None
-    match = _DURATION.match(duration.strip())
+    match = _DURATION.fullmatch(duration.strip())
     if match is None:
         raise InvalidArgument(
             f"{field}: expected a number and a unit (s, m, h, d), e.g. '30d'; got {duration!r}",
             field=field,
         )
     delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if delta > MAX_DURATION:
+        raise InvalidArgument(
+            f"{field}: at most {MAX_DURATION.days} days; got {duration!r}", field=field
+        )
     return datetime.now(UTC) + delta
 
 
@@ -71,7 +80,7 @@ def _grants(
         unknown = sorted(perms - PERMISSIONS)
         if unknown or not perms:
             raise InvalidArgument(
-                f"{path}.index_permissions: use 'read' and/or 'write' (got "
+                f"{path}.index_permissions: use 'read', 'write' and/or 'admin' (got "
                 f"{', '.join(unknown) or 'none'})",
                 field=f"{path}.index_permissions",
             )

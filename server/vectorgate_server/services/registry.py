@@ -50,11 +50,20 @@ class Permission(enum.Enum):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def requires(permission: Permission) -> Callable[[F], F]:
-    """Declare the permission a handler needs."""
+def requires(permission: Permission, *, per_index: bool = False) -> Callable[[F], F]:
+    """Declare the permission a handler needs.
+
+    ``per_index`` (ADMIN RPCs only): the RPC acts on the one collection its
+    request names, so a virtual key holding the index permission ``admin`` on
+    the virtual index naming it may call it (collection lifecycle); other
+    ADMIN RPCs need the master key.
+    """
+    if per_index and permission is not Permission.ADMIN:
+        raise ValueError("per_index applies to ADMIN RPCs only")
 
     def mark(fn: F) -> F:
         fn.__vectorgate_permission__ = permission  # type: ignore[attr-defined]
+        fn.__vectorgate_per_index__ = per_index  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -90,6 +99,8 @@ class Rpc:
     client_streaming: bool
     handler: Handler
     permission: Permission
+    #: An ADMIN RPC a key may call on a virtual index it holds ``admin`` on.
+    per_index: bool = False
 
     @property
     def full_name(self) -> str:
@@ -136,6 +147,7 @@ def build_rpcs(implementations: Mapping[str, object]) -> list[Rpc]:
                     client_streaming=method.client_streaming,
                     handler=handler,
                     permission=permission,
+                    per_index=bool(getattr(handler, "__vectorgate_per_index__", False)),
                 )
             )
     return rpcs

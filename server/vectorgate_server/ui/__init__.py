@@ -118,19 +118,24 @@ DEFAULT_OVERLAP: Final = 30
 BATCH_SIZE: Final = 64
 
 
+def _packaged_files() -> dict[str, Path]:
+    """Every packaged static file by its URL path (relative, ``/``-separated)."""
+    files: dict[str, Path] = {}
+    for path in STATIC_DIR.rglob("*"):
+        relative = path.relative_to(STATIC_DIR)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            files[relative.as_posix()] = path
+    return files
+
+
+#: The files /ui serves, listed once: a request path is only ever a key into this
+#: table, never turned into a filesystem path (no traversal, NUL or encoding tricks).
+_FILES: Final = _packaged_files()
+
+
 def _static_file(relative: str) -> Path | None:
-    """The packaged file at ``relative`` (never outside :data:`STATIC_DIR`), if any."""
-    parts = PurePosixPath(relative or "index.html").parts
-    if any(part in ("..", "") or part.startswith(".") or "\\" in part for part in parts):
-        return None
-    path = STATIC_DIR.joinpath(*parts)
-    try:
-        resolved = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    if not resolved.is_file() or not resolved.is_relative_to(STATIC_DIR):
-        return None
-    return resolved
+    """The packaged file at ``relative`` (one of :data:`_FILES`), if any."""
+    return _FILES.get(relative or "index.html")
 
 
 def _page(body: bytes, content_type: str, status: int = 200) -> Response:

@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 import httpx
 
-from tests.security.conftest import MASTER, Gateway, bearer, md
+from tests.security.keys.conftest import MASTER, Gateway, bearer, md
 from tests.support.servers import ROOT, STORE_ENV_VARS, write_config
 from vectorgate.v1 import key_service_pb2 as kpb
 from vectorgate.v1 import key_service_pb2_grpc as kgrpc

@@ -21,7 +21,7 @@ import grpc
 import httpx
 import pytest
 
-from tests.security.conftest import MASTER, Gateway, bearer, md
+from tests.security.keys.conftest import MASTER, Gateway, bearer, md
 from vectorgate.v1 import types_pb2
 from vectorgate.v1 import upsert_service_pb2 as upb
 from vectorgate.v1 import upsert_service_pb2_grpc as ugrpc

@@ -14,7 +14,7 @@ import re
 import pytest
 from starlette.routing import Route
 
-from tests.security.conftest import MASTER, REMOTE_MODEL, Gateway, bearer
+from tests.security.keys.conftest import MASTER, REMOTE_MODEL, Gateway, bearer
 
 #: Not JSON, whatever the body holds: 415 on every JSON route.
 REFUSED = [

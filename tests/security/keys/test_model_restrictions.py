@@ -18,7 +18,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 
-from tests.security.conftest import LOCAL_MODEL, MASTER, REMOTE_MODEL, Gateway, bearer, md
+from tests.security.keys.conftest import LOCAL_MODEL, MASTER, REMOTE_MODEL, Gateway, bearer, md
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import search_service_pb2_grpc as sgrpc
 from vectorgate.v1 import types_pb2

@@ -17,7 +17,7 @@ import grpc
 import httpx
 import pytest
 
-from tests.security.conftest import LOCAL_MODEL, MASTER, REMOTE_MODEL, Gateway, bearer, md
+from tests.security.keys.conftest import LOCAL_MODEL, MASTER, REMOTE_MODEL, Gateway, bearer, md
 from tests.support.servers import ServerThread, make_config
 from vectorgate.v1 import key_service_pb2 as kpb
 from vectorgate.v1 import key_service_pb2_grpc as kgrpc

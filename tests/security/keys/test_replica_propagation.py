@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.conftest import MASTER, bearer
+from tests.security.keys.conftest import MASTER, bearer
 from tests.support.postgres import fresh_database, postgres_server
 from tests.support.servers import ServerProcess, write_config
 

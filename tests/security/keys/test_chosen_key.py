@@ -12,7 +12,7 @@ import io
 import grpc
 import pytest
 
-from tests.security.conftest import MASTER, Gateway, bearer, md
+from tests.security.keys.conftest import MASTER, Gateway, bearer, md
 from vectorgate import AsyncClient, Client
 from vectorgate.errors import AlreadyExistsError, InvalidArgumentError, PermissionDeniedError
 from vectorgate.v1 import key_service_pb2 as kpb
