@@ -22,6 +22,8 @@ from .services.registry import CallContext, Rpc, to_status
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+#: The gRPC health service reports each store as ``vectorgate.store.<name>``.
+STORE_HEALTH_PREFIX = "vectorgate.store."
 
 
 def _context(context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
@@ -178,6 +180,7 @@ class GrpcServer:
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.services = sorted({rpc.service for rpc in rpcs})
+        self._stores: set[str] = set()
         reflection.enable_server_reflection(
             [*self.services, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
         )
@@ -200,6 +203,20 @@ class GrpcServer:
         )
         for name in ["", *self.services]:
             await self.health.set(name, status)
+        if not serving:
+            for name in self._stores:
+                await self.health.set(name, status)
+
+    async def set_store_serving(self, store: str, available: bool) -> None:
+        """Health of one store, as service ``vectorgate.store.<name>``."""
+        name = f"{STORE_HEALTH_PREFIX}{store}"
+        self._stores.add(name)
+        await self.health.set(
+            name,
+            health_pb2.HealthCheckResponse.SERVING
+            if available
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, refuse new calls, let in-flight ones finish within ``grace`` seconds."""

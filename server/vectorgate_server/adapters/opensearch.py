@@ -155,6 +155,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class _NoTraceback(logging.Filter):
+    """opensearch-py logs each failed request with the transport's traceback; the adapter
+    maps the failure itself (a connection error is UNAVAILABLE with the host), so the SDK's
+    line is kept and its traceback dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+logging.getLogger("opensearch").addFilter(_NoTraceback())
+
 BACKEND: Final = "opensearch"
 #: Key of the collection spec in the index mapping's ``_meta``.
 SPEC_META_KEY: Final = "vectorgate"
