@@ -40,7 +40,7 @@ from vectorgate._convert import (
 )
 from vectorgate._filters import FilterLike, to_filter_proto
 from vectorgate._types import CollectionInfo, Document, Explanation, Hit, VirtualIndex
-from vectorgate.errors import from_rpc_error
+from vectorgate.errors import AlreadyExistsError, from_rpc_error
 from vectorgate.v1 import collection_admin_service_pb2 as collection_pb2
 from vectorgate.v1 import collection_admin_service_pb2_grpc as collection_grpc
 from vectorgate.v1 import index_admin_service_pb2 as index_pb2
@@ -72,6 +72,30 @@ def _channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 def _auth_metadata(api_key: str | None) -> _Metadata:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def _check_existing(
+    existing: CollectionInfo, request: collection_pb2.CreateCollectionRequest
+) -> None:
+    """``exist_ok``: the existing collection must have the metric and dimension asked for."""
+    wanted = collection_from_proto(request.collection)
+    conflicts = []
+    if wanted.metric and existing.metric != wanted.metric:
+        conflicts.append(f"metric {existing.metric} (asked: {wanted.metric})")
+    if request.collection.dimension and existing.dimension != wanted.dimension:
+        conflicts.append(f"dimension {existing.dimension} (asked: {wanted.dimension})")
+    if wanted.embedding_model and existing.embedding_model != wanted.embedding_model:
+        conflicts.append(
+            f"embedding model {existing.embedding_model} (asked: {wanted.embedding_model})"
+        )
+    if conflicts:
+        raise AlreadyExistsError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"collection {existing.name!r} already exists in store {existing.store!r} with "
+            + " and ".join(conflicts),
+            reason="COLLECTION_ALREADY_EXISTS",
+            metadata={"collection": existing.name, "store": existing.store},
+        )
 
 
 def _create_collection_request(
@@ -299,6 +323,7 @@ class Client:
         embedding_model: str = "",
         index_type: str = "",
         index_params: Mapping[str, Any] | None = None,
+        exist_ok: bool = False,
     ) -> CollectionInfo:
         """Creates a collection and returns it with every default filled in.
 
@@ -313,16 +338,27 @@ class Client:
             index_type: ``"FLAT"``, ``"IVF_FLAT"``, ``"HNSW"``, ...; ``""`` for the
                 store's default.
             index_params: backend-specific build parameters, e.g. ``{"M": 16}``.
+            exist_ok: when the collection exists with the metric (and dimension, when
+                given) asked for, return it instead of raising, so a script that
+                creates its collection can run again.
 
         Raises:
-            AlreadyExistsError: the store has a collection of that name.
+            AlreadyExistsError: the store has a collection of that name (with
+                ``exist_ok``: one with another metric or dimension).
         """
         request = _create_collection_request(
             name, store, dimension, metric, text_field, embedding_model, index_type, index_params
         )
-        response: collection_pb2.CreateCollectionResponse = self._call(
-            self._collections.CreateCollection, request
-        )
+        try:
+            response: collection_pb2.CreateCollectionResponse = self._call(
+                self._collections.CreateCollection, request
+            )
+        except AlreadyExistsError:
+            if not exist_ok:
+                raise
+            existing = self.get_collection(name, store=store)
+            _check_existing(existing, request)
+            return existing
         return collection_from_proto(response.collection)
 
     def get_collection(self, name: str, *, store: str | None = None) -> CollectionInfo:
@@ -722,14 +758,22 @@ class AsyncClient:
         embedding_model: str = "",
         index_type: str = "",
         index_params: Mapping[str, Any] | None = None,
+        exist_ok: bool = False,
     ) -> CollectionInfo:
         """Creates a collection; see :meth:`Client.create_collection`."""
         request = _create_collection_request(
             name, store, dimension, metric, text_field, embedding_model, index_type, index_params
         )
-        response: collection_pb2.CreateCollectionResponse = await self._call(
-            self._collections.CreateCollection, request
-        )
+        try:
+            response: collection_pb2.CreateCollectionResponse = await self._call(
+                self._collections.CreateCollection, request
+            )
+        except AlreadyExistsError:
+            if not exist_ok:
+                raise
+            existing = await self.get_collection(name, store=store)
+            _check_existing(existing, request)
+            return existing
         return collection_from_proto(response.collection)
 
     async def get_collection(self, name: str, *, store: str | None = None) -> CollectionInfo:
