@@ -692,8 +692,10 @@ class OpenSearchAdapter:
         elif isinstance(exc, os_exc.ConnectionTimeout):
             detail = "timed out"
         text = _CREDENTIALS_IN_URL.sub(r"\1***@", detail)
+        # Where it tried (credentials in a host URL masked): what an operator fixes.
+        hosts = ", ".join(_CREDENTIALS_IN_URL.sub(r"\1***@", host) for host in self.hosts)
         return Unavailable(
-            f"store {self.store!r} ({BACKEND}) is unavailable: {what} failed ({text})",
+            f"store {self.store!r} ({BACKEND}) at {hosts} is unavailable: {what} failed ({text})",
             metadata={"store": self.store, "backend": BACKEND},
         )
 
