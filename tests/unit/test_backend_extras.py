@@ -23,6 +23,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow  # a server process per backend
 @pytest.mark.parametrize("backend", sorted(SDKS))
 def test_missing_sdk_fails_at_start_with_one_line_naming_the_extra(
     backend: str, tmp_path: Path

@@ -8,13 +8,18 @@ every ``--option`` the line shows must be one that subcommand accepts.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 from tests.support import readme
+from vectorgate_server.cli import main
 
 VECTORGATE = Path(sys.executable).with_name("vectorgate")
 _COMMAND = re.compile(r"(?<![\w./-])((?:\S*/)?vectorgate)[ \t]+([\w-]+)([^\n`]*)")
@@ -22,11 +27,13 @@ _COMMAND = re.compile(r"(?<![\w./-])((?:\S*/)?vectorgate)[ \t]+([\w-]+)([^\n`]*)
 
 @cache
 def _help(*args: str) -> str:
-    proc = subprocess.run(
-        [str(VECTORGATE), *args, "--help"], capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """``vectorgate ARGS --help`` through the command's own entry point (in process: the
+    executable itself is run by test_version_runs)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exit_info:
+        main([*args, "--help"])
+    assert exit_info.value.code == 0, out.getvalue()
+    return out.getvalue()
 
 
 def _subcommands() -> set[str]:
