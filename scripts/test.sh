@@ -1,15 +1,44 @@
 #!/usr/bin/env bash
 # Installs everything the tests need into .venv and runs all checks and tests.
 # This is the README's test command; .ci/run calls exactly this.
+#   bash scripts/test.sh            full run: protos, ruff, mypy, every test (incl. slow,
+#                                   integration and the newcomer smokes in fresh venvs)
+#   bash scripts/test.sh --quick    inner loop: ruff, then unit + API tests without the
+#                                   slow / integration / soak / newcomer markers
+# Further arguments go to pytest in both modes (e.g. -k name, -x, a test path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# --- mode: --quick (newcomer issue #13) ----------------------------------------------------
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
+fi
+# --- end mode --------------------------------------------------------------------------------
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+
+# --- quick mode: stops here (newcomer issue #13) ---------------------------------------------
+if [ "$quick" = 1 ]; then
+  echo "== ruff"
+  .venv/bin/ruff check .
+  echo "== pytest (quick: unit + api, no slow/integration/soak/newcomer)"
+  # Unit + API tests unless the arguments name test paths themselves.
+  paths=(tests/unit tests/api)
+  for arg in "$@"; do
+    case "$arg" in tests*) paths=() ;; esac
+  done
+  set -- "${paths[@]}" "$@"
+  exec .venv/bin/python -m pytest -q -ra --durations=10 \
+    -m "not slow and not integration and not soak and not newcomer" "$@"
+fi
+# --- end quick mode --------------------------------------------------------------------------
 
 # Other-language clients: the Go stub plugins for buf.gen.yaml (Debian packages,
 # installed only when missing) and the Node.js test's packages (npm ci, skipped

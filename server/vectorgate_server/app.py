@@ -55,6 +55,7 @@ from .errors import (
 )
 from .filters.common import conditions
 from .storage import Database, IndexRegistry, VirtualIndex
+from .store_health import StoreHealth
 
 if TYPE_CHECKING:
     from .multisearch import Retrieval
@@ -159,20 +160,22 @@ class Gateway:
         self.store_embedding_models = dict(store_embedding_models or {})
         #: Fused search settings (RAG groups, rerankers); None means built-in defaults.
         self.retrieval = retrieval
+        #: Which stores answer; a store that does not is reported, not fatal.
+        self.store_health = StoreHealth(stores)
         self._collections: dict[tuple[str, str], _CachedCollection] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Open every store and load the virtual indexes."""
-        for adapter in self.stores.values():
-            await adapter.start()
+        """Open and probe every store (see :mod:`.store_health`), load the virtual indexes."""
+        await self.store_health.open_all()
         await self.indexes.load()
         if self.database is not None:
             self.database.versions.start()  # hear other replicas' changes (PostgreSQL)
 
     async def close(self) -> None:
         """Close every store."""
+        await self.store_health.close()
         for adapter in self.stores.values():
             try:
                 await adapter.close()

@@ -23,6 +23,8 @@ from .services.registry import CallContext, Rpc, to_status
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+#: The gRPC health service reports each store as ``vectorgate.store.<name>``.
+STORE_HEALTH_PREFIX = "vectorgate.store."
 
 #: Server reflection as newer tools ask for it (``buf curl --reflect-protocol grpc-v1``,
 #: grpcurl): the v1 protocol is v1alpha's, message for message and field for field,
@@ -230,6 +232,7 @@ class GrpcServer:
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.services = sorted({rpc.service for rpc in rpcs})
+        self._stores: set[str] = set()
         _enable_reflection([*self.services, health.SERVICE_NAME], self.server)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.port = self.server.add_insecure_port(address)
@@ -250,6 +253,20 @@ class GrpcServer:
         )
         for name in ["", *self.services]:
             await self.health.set(name, status)
+        if not serving:
+            for name in self._stores:
+                await self.health.set(name, status)
+
+    async def set_store_serving(self, store: str, available: bool) -> None:
+        """Health of one store, as service ``vectorgate.store.<name>``."""
+        name = f"{STORE_HEALTH_PREFIX}{store}"
+        self._stores.add(name)
+        await self.health.set(
+            name,
+            health_pb2.HealthCheckResponse.SERVING
+            if available
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, refuse new calls, let in-flight ones finish within ``grace`` seconds."""

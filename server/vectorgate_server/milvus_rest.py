@@ -38,6 +38,7 @@ from .errors import (
     classify,
 )
 from .http.common import (
+    JSON_ANY_TYPE,
     BodyTooLarge,
     RouteError,
     parse_timeout,
@@ -191,6 +192,12 @@ def _schema(client_cls: Any, data_type: Any, body: dict[str, Any]) -> Any:
     return schema
 
 
+class _PassthroughRoute(Route):
+    """The passthrough's route: its body is JSON whatever the Content-Type says."""
+
+    body_format = JSON_ANY_TYPE
+
+
 class MilvusPassthrough:
     """The passthrough endpoint."""
 
@@ -219,7 +226,7 @@ class MilvusPassthrough:
 
     def route(self) -> Route:
         """The Starlette route (declared in :data:`..auth.HTTP_ROUTES`)."""
-        return Route(PATH, self.endpoint, methods=["POST"])
+        return _PassthroughRoute(PATH, self.endpoint, methods=["POST"])
 
     async def endpoint(self, request: Request) -> Response:
         call = start_call(request)
@@ -577,8 +584,8 @@ def _search_row(hit: Any, asked: list[str]) -> dict[str, Any]:
     return row
 
 
-def _primary_key(client: Any, real: str) -> str:
-    for field in client.describe_collection(real).get("fields", []):
+def _primary_key(client: Any, real: str, timeout: float | None = None) -> str:
+    for field in client.describe_collection(real, timeout=timeout).get("fields", []):
         if field.get("is_primary"):
             return str(field["name"])
     raise PassthroughError(200, 1100, "collection has no primary key")
@@ -589,9 +596,9 @@ def _type_name(value: Any) -> str:
     return _REST_TYPES.get(name, name)
 
 
-def _describe_collection(client: Any, real: str) -> dict[str, Any]:
+def _describe_collection(client: Any, real: str, timeout: float | None = None) -> dict[str, Any]:
     """``collections/describe`` as Milvus answers it (without the real collection's aliases)."""
-    info = client.describe_collection(real)
+    info = client.describe_collection(real, timeout=timeout)
     fields = []
     for field in info.get("fields", []):
         params = dict(field.get("params") or {})
@@ -611,8 +618,8 @@ def _describe_collection(client: Any, real: str) -> dict[str, Any]:
             out["elementType"] = _type_name(field["element_type"])
         fields.append(out)
     indexes = []
-    for name in client.list_indexes(real):
-        index = client.describe_index(real, name) or {}
+    for name in client.list_indexes(real, timeout=timeout):
+        index = client.describe_index(real, name, timeout=timeout) or {}
         indexes.append(
             {
                 "fieldName": index.get("field_name", ""),
@@ -620,7 +627,7 @@ def _describe_collection(client: Any, real: str) -> dict[str, Any]:
                 "metricType": index.get("metric_type", ""),
             }
         )
-    state = client.get_load_state(real).get("state")
+    state = client.get_load_state(real, timeout=timeout).get("state")
     load = f"LoadState{getattr(state, 'name', state)}" if state is not None else ""
     properties = dict(info.get("properties") or {})
     return {

@@ -164,6 +164,10 @@ class Server:
         if warm_up:
             await asyncio.to_thread(self.gateway.embeddings.warm_up)
         await self.grpc.start()
+        health = self.gateway.store_health
+        for name, state in health.states.items():
+            await self.grpc.set_store_serving(name, state.available)
+        health.listeners.append(self.grpc.set_store_serving)
         await self.http.start()
         log.info(
             "vectorgate serving gRPC on %s:%d and HTTP on port %d (stores: %s; default %s)",

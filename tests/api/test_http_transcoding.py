@@ -449,18 +449,22 @@ def test_request_id_and_timeout_headers(http: httpx.Client, kb: str) -> None:
 
 def test_health(srv: ServerThread, http: httpx.Client) -> None:
     assert _ok(http.get("/healthz")) == {"status": "ok"}
-    assert _ok(http.get("/readyz")) == {"status": "SERVING"}
+    assert _ok(http.get("/readyz")) == {
+        "status": "SERVING",
+        "stores": {"lancedb": {"status": "SERVING", "backend": "lancedb"}},
+    }
 
 
 def test_readiness_follows_shutdown(tmp_path: Path, embeddings: EmbeddingRegistry) -> None:
     with ServerThread(make_config(tmp_path / "data"), embeddings) as server:
         base = server.http_base
-        assert httpx.get(base + "/readyz").json() == {"status": "SERVING"}
+        stores = {"lancedb": {"status": "SERVING", "backend": "lancedb"}}
+        assert httpx.get(base + "/readyz").json() == {"status": "SERVING", "stores": stores}
         assert server.server is not None
         http_server = server.server.http
         http_server.serving = False
         r = httpx.get(base + "/readyz")
-        assert r.status_code == 503 and r.json() == {"status": "NOT_SERVING"}
+        assert r.status_code == 503 and r.json() == {"status": "NOT_SERVING", "stores": stores}
         http_server.serving = True
     with pytest.raises(httpx.ConnectError):
         httpx.get(base + "/healthz", timeout=2)

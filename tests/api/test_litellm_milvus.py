@@ -182,8 +182,10 @@ def gateway(
         generated = client.post(
             "/key/generate",
             json={
+                # The developer creates the collection through the passthrough, as in
+                # seed 004: collection lifecycle needs `admin` on the index.
                 "allowed_vector_store_indexes": [
-                    {"index_name": INDEX, "index_permissions": ["write", "read"]}
+                    {"index_name": INDEX, "index_permissions": ["write", "read", "admin"]}
                 ],
                 "models": [MODEL],
             },

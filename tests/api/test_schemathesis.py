@@ -60,6 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
         yield srv
 
 
+@pytest.mark.slow  # ~1 min of generated requests: full run only, not --quick
 def test_generated_requests_get_no_5xx(server: ServerThread) -> None:
     schema = schemathesis.openapi.from_url(f"{server.http_base}/openapi.json")
     statuses: Counter[int] = Counter()

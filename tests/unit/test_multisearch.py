@@ -114,6 +114,10 @@ class FakeStore:
     async def close(self) -> None:
         return
 
+    async def list_collections(self) -> list[str]:
+        # The gateway probes each store at start (store_health).
+        return sorted(self.docs)
+
     async def describe_collection(self, name: str) -> CollectionInfo:
         if name not in self.docs:
             raise NotFound(f"collection {name!r} not found in store {self.store!r}")

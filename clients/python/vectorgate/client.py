@@ -77,7 +77,7 @@ from vectorgate._types import (
     SearchTarget,
     VirtualIndex,
 )
-from vectorgate.errors import from_rpc_error
+from vectorgate.errors import AlreadyExistsError, VectorgateError, from_rpc_error
 from vectorgate.v1 import collection_admin_service_pb2 as collection_pb2
 from vectorgate.v1 import collection_admin_service_pb2_grpc as collection_grpc
 from vectorgate.v1 import index_admin_service_pb2 as index_pb2
@@ -109,6 +109,30 @@ def _channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
 
 def _auth_metadata(api_key: str | None) -> _Metadata:
     return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+def _check_existing(
+    existing: CollectionInfo, request: collection_pb2.CreateCollectionRequest
+) -> None:
+    """``exist_ok``: the existing collection must have the metric and dimension asked for."""
+    wanted = collection_from_proto(request.collection)
+    conflicts = []
+    if wanted.metric and existing.metric != wanted.metric:
+        conflicts.append(f"metric {existing.metric} (asked: {wanted.metric})")
+    if request.collection.dimension and existing.dimension != wanted.dimension:
+        conflicts.append(f"dimension {existing.dimension} (asked: {wanted.dimension})")
+    if wanted.embedding_model and existing.embedding_model != wanted.embedding_model:
+        conflicts.append(
+            f"embedding model {existing.embedding_model} (asked: {wanted.embedding_model})"
+        )
+    if conflicts:
+        raise AlreadyExistsError(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"collection {existing.name!r} already exists in store {existing.store!r} with "
+            + " and ".join(conflicts),
+            reason="COLLECTION_ALREADY_EXISTS",
+            metadata={"collection": existing.name, "store": existing.store},
+        )
 
 
 def _create_collection_request(
@@ -467,7 +491,12 @@ def _sync(op: Callable[_P, _Op[_R]]) -> Callable[Concatenate[Client, _P], _R]:
             rpc = next(steps)
             while True:
                 stub = getattr(self, rpc.stub)
-                rpc = steps.send(self._call(getattr(stub, rpc.method), rpc.request))
+                try:
+                    response = self._call(getattr(stub, rpc.method), rpc.request)
+                except VectorgateError as exc:
+                    rpc = steps.throw(exc)  # the operation may handle it (e.g. exist_ok)
+                else:
+                    rpc = steps.send(response)
         except StopIteration as done:
             return cast(_R, done.value)
 
@@ -484,7 +513,12 @@ def _async(op: Callable[_P, _Op[_R]]) -> Callable[Concatenate[AsyncClient, _P], 
             rpc = next(steps)
             while True:
                 stub = getattr(self, rpc.stub)
-                rpc = steps.send(await self._call(getattr(stub, rpc.method), rpc.request))
+                try:
+                    response = await self._call(getattr(stub, rpc.method), rpc.request)
+                except VectorgateError as exc:
+                    rpc = steps.throw(exc)  # the operation may handle it (e.g. exist_ok)
+                else:
+                    rpc = steps.send(response)
         except StopIteration as done:
             return cast(_R, done.value)
 
@@ -501,6 +535,7 @@ def _op_create_collection(
     embedding_model: str = "",
     index_type: str = "",
     index_params: Mapping[str, Any] | None = None,
+    exist_ok: bool = False,
 ) -> _Op[CollectionInfo]:
     """Creates a collection and returns it with every default filled in.
 
@@ -515,16 +550,31 @@ def _op_create_collection(
         index_type: ``"FLAT"``, ``"IVF_FLAT"``, ``"HNSW"``, ...; ``""`` for the
             store's default.
         index_params: backend-specific build parameters, e.g. ``{"M": 16}``.
+        exist_ok: when the collection exists with the metric (and dimension and
+            embedding model, when given) asked for, return it instead of raising, so
+            a script that creates its collection can run again.
 
     Raises:
-        AlreadyExistsError: the store has a collection of that name.
+        AlreadyExistsError: the store has a collection of that name (with
+            ``exist_ok``: one with another metric, dimension or embedding model).
     """
     request = _create_collection_request(
         name, store, dimension, metric, text_field, embedding_model, index_type, index_params
     )
-    response: collection_pb2.CreateCollectionResponse = yield _rpc(
-        "collections.CreateCollection", request
-    )
+    try:
+        response: collection_pb2.CreateCollectionResponse = yield _rpc(
+            "collections.CreateCollection", request
+        )
+    except AlreadyExistsError:
+        if not exist_ok:
+            raise
+        got: collection_pb2.GetCollectionResponse = yield _rpc(
+            "collections.GetCollection",
+            collection_pb2.GetCollectionRequest(name=name, store=store or ""),
+        )
+        existing = collection_from_proto(got.collection)
+        _check_existing(existing, request)
+        return existing
     return collection_from_proto(response.collection)
 
 

@@ -24,10 +24,20 @@ class BackendUnavailable(Exception):
     """A configured backend cannot be used in this installation (its SDK is missing)."""
 
 
+#: The pyproject extra that installs each backend's SDK.
+EXTRAS: dict[str, str] = {
+    "milvus": "milvus",
+    "qdrant": "qdrant",
+    "opensearch": "opensearch",
+    "pinecone": "pinecone",
+}
+
+
 def _missing(config: StoreConfig, exc: ImportError) -> BackendUnavailable:
+    extra = EXTRAS.get(config.type, "all")
     return BackendUnavailable(
-        f"store {config.name!r}: the {config.type} backend needs a package that is not "
-        f"installed ({exc.name or exc}); install vectorgate with the '{config.type}' extra"
+        f"store {config.name!r} ({config.type}) needs {exc.name or 'a package'!s}, which is not "
+        f"installed: pip install 'vectorgate[{extra}]'"
     )
 
 

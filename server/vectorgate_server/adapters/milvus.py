@@ -736,7 +736,7 @@ class MilvusAdapter:
 
     def _require_client(self) -> MilvusClient:
         if self._client is None:
-            raise Unavailable(f"milvus store {self.store!r} is not started")
+            raise Unavailable(f"milvus store {self.store!r} at {self.display_uri} is not connected")
         return self._client
 
     async def _call(

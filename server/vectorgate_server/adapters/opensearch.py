@@ -221,6 +221,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class _NoTraceback(logging.Filter):
+    """opensearch-py logs each failed request with the transport's traceback; the adapter
+    maps the failure itself (a connection error is UNAVAILABLE with the host), so the SDK's
+    line is kept and its traceback dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+logging.getLogger("opensearch").addFilter(_NoTraceback())
+
 BACKEND: Final = "opensearch"
 #: Key of the collection spec in the index mapping's ``_meta``.
 SPEC_META_KEY: Final = "vectorgate"
@@ -744,8 +758,10 @@ class OpenSearchAdapter:
         elif isinstance(exc, os_exc.ConnectionTimeout):
             detail = "timed out"
         text = _CREDENTIALS_IN_URL.sub(r"\1***@", detail)
+        # Where it tried (credentials in a host URL masked): what an operator fixes.
+        hosts = ", ".join(_CREDENTIALS_IN_URL.sub(r"\1***@", host) for host in self.hosts)
         return Unavailable(
-            f"store {self.store!r} ({BACKEND}) is unavailable: {what} failed ({text})",
+            f"store {self.store!r} ({BACKEND}) at {hosts} is unavailable: {what} failed ({text})",
             metadata={"store": self.store, "backend": BACKEND},
         )
 

@@ -230,6 +230,8 @@ class BodyKind(enum.Enum):
     JSON = "json"
     #: One JSON value per line (``application/x-ndjson``, ``application/jsonl``, ...).
     NDJSON = "ndjson"
+    #: A file, as bytes: the route reads it by its own rules (the console's upload).
+    FILE = "file"
 
 
 #: Media types of newline-delimited JSON.
@@ -260,6 +262,10 @@ class BodyFormat:
     """
 
     kinds: frozenset[BodyKind]
+    #: The route parses its body its one way (``kinds`` has one member) whatever the
+    #: Content-Type declares: no type is refused, and the gate treats the body as
+    #: that kind too.
+    any_type: bool = False
 
     @property
     def reads_body(self) -> bool:
@@ -268,6 +274,9 @@ class BodyFormat:
 
     def negotiate(self, content_type: str | None) -> BodyKind:
         """How this route parses a body of ``content_type``; a 415 if it takes none such."""
+        if self.any_type:
+            (only,) = self.kinds
+            return only
         kind = media_kind(content_type)
         if kind is None or kind not in self.kinds:
             accepted = [JSON] if BodyKind.JSON in self.kinds else []
@@ -288,6 +297,13 @@ class BodyFormat:
 NO_BODY: Final = BodyFormat(frozenset())
 #: A route that reads one JSON value.
 JSON_BODY: Final = BodyFormat(frozenset({BodyKind.JSON}))
+#: A route that reads one JSON value whatever the declared Content-Type, as Milvus's
+#: REST API does (its handlers bind the body as JSON without looking at the type;
+#: LiteLLM's Milvus provider sends ``application/octet-stream``): the passthrough.
+JSON_ANY_TYPE: Final = BodyFormat(frozenset({BodyKind.JSON}), any_type=True)
+#: A route that takes a file of any type and reads it by its own rules (the console's
+#: upload, chunked as ``vectorgate ingest`` chunks it).
+FILE_BODY: Final = BodyFormat(frozenset({BodyKind.FILE}), any_type=True)
 #: A client-streaming route: a JSON value (an array of messages), or NDJSON lines.
 JSON_STREAM: Final = BodyFormat(frozenset({BodyKind.JSON, BodyKind.NDJSON}))
 

@@ -53,14 +53,41 @@ _STATUS_SCHEMA = {
     "additionalProperties": False,
 }
 
+_READY_SCHEMA = {
+    "type": "object",
+    "required": ["status", "stores"],
+    "properties": {
+        "status": {"type": "string"},
+        "stores": {
+            "type": "object",
+            "description": "Per configured store: SERVING, or UNAVAILABLE with the error",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["status", "backend"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["SERVING", "UNAVAILABLE"]},
+                    "backend": {"type": "string"},
+                    "error": {"type": "string"},
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
 
-def _health_operations(ready: Callable[[], bool], document: list[bytes]) -> list[Operation]:
+
+def _health_operations(
+    ready: Callable[[], bool],
+    stores: Callable[[], dict[str, dict[str, str]]],
+    document: list[bytes],
+) -> list[Operation]:
     async def healthz(request: Request) -> Response:
         return json_response(start_call(request), {"status": "ok"})
 
     async def readyz(request: Request) -> Response:
         serving = ready()
-        body = {"status": "SERVING" if serving else "NOT_SERVING"}
+        body = {"status": "SERVING" if serving else "NOT_SERVING", "stores": stores()}
         return json_response(start_call(request), body, 200 if serving else 503)
 
     async def openapi(request: Request) -> Response:
@@ -69,10 +96,12 @@ def _health_operations(ready: Callable[[], bool], document: list[bytes]) -> list
             document[0], 200, [(b"x-request-id", call.context.request_id.encode("latin-1"))]
         )
 
-    def status_response(description: str) -> dict[str, Any]:
+    def status_response(
+        description: str, schema: dict[str, Any] = _STATUS_SCHEMA
+    ) -> dict[str, Any]:
         return {
             "description": description,
-            "content": {"application/json": {"schema": _STATUS_SCHEMA}},
+            "content": {"application/json": {"schema": schema}},
         }
 
     return [
@@ -96,8 +125,12 @@ def _health_operations(ready: Callable[[], bool], document: list[bytes]) -> list
                 "tags": ["Health"],
                 "summary": "Readiness, as the gRPC health service reports it",
                 "responses": {
-                    "200": status_response("SERVING"),
-                    "503": status_response("NOT_SERVING (starting or shutting down)"),
+                    "200": status_response(
+                        "SERVING (each store's own state in stores)", _READY_SCHEMA
+                    ),
+                    "503": status_response(
+                        "NOT_SERVING (starting or shutting down)", _READY_SCHEMA
+                    ),
                 },
             },
         ),
@@ -214,7 +247,7 @@ def build_app(
     operations = [
         *VectorApi(by_name, gateway, config, limit).operations(),
         *OpenAIApi(by_name, gateway, config, limit).operations(),
-        *_health_operations(ready, document_bytes),
+        *_health_operations(ready, gateway.store_health.snapshot, document_bytes),
     ]
     document = build_document(
         bindings,

@@ -39,6 +39,7 @@ from vectorgate.v1 import upsert_service_pb2 as upb
 from ..convert import dict_to_struct
 from ..errors import InvalidArgument
 from ..http.common import (
+    FILE_BODY,
     error_response,
     invoke,
     json_response,
@@ -116,6 +117,12 @@ CallAuthorizer = Callable[[Rpc, Any, CallContext], Awaitable[None]]
 DEFAULT_CHUNK_TOKENS: Final = 200
 DEFAULT_OVERLAP: Final = 30
 BATCH_SIZE: Final = 64
+
+
+class _UploadRoute(Route):
+    """The upload route: its body is a file of any type, read by its own rules."""
+
+    body_format = FILE_BODY
 
 
 def _packaged_files() -> dict[str, Path]:
@@ -308,7 +315,7 @@ def console_routes(
     return [
         Route(UI_PATHS[0], _index, methods=["GET"]),
         Route(UI_PATHS[1], _serve, methods=["GET"]),
-        Route(
+        _UploadRoute(
             INGEST_PATH, IngestRoute(by_name, max_body_bytes, authorize).handle, methods=["POST"]
         ),
     ]

@@ -15,6 +15,7 @@ import pytest
 from starlette.routing import Route
 
 from tests.security.keys.conftest import MASTER, REMOTE_MODEL, Gateway, bearer
+from vectorgate_server.http.common import BodyKind
 
 #: Not JSON, whatever the body holds: 415 on every JSON route.
 REFUSED = [
@@ -81,8 +82,43 @@ def _body_routes(gateway: Gateway) -> list[tuple[str, str, frozenset[str]]]:
             continue
         for method in sorted((route.methods or set()) & {"POST", "PUT", "PATCH"}):
             fmt = route.app.body_format  # the auth gate in front of every route
+            if fmt.any_type:
+                # Parses its one way whatever the type says: the passthrough (JSON, see
+                # below) and the console's file upload.
+                continue
             out.append((method, _concrete(route.path), frozenset(k.value for k in fmt.kinds)))
     return out
+
+
+def _any_type_routes(gateway: Gateway) -> list[str]:
+    assert gateway.srv.server is not None
+    return [
+        route.path
+        for route in gateway.srv.server.http.app.router.routes
+        if isinstance(route, Route)
+        and getattr(route.app, "body_format", None) is not None
+        and route.app.body_format.any_type
+        and BodyKind.JSON in route.app.body_format.kinds
+    ]
+
+
+@pytest.mark.parametrize("content_type", [*REFUSED, None])
+def test_the_passthrough_parses_json_whatever_the_declared_type(
+    gateway: Gateway, content_type: str | None
+) -> None:
+    # Milvus's REST handlers bind the body as JSON without looking at the Content-Type
+    # (LiteLLM's Milvus provider sends application/octet-stream), so the passthrough
+    # does the same: it is the one such route, and it parses (and checks) JSON.
+    assert _any_type_routes(gateway) == ["/milvus/v2/vectordb/{group}/{action}"]
+    headers = {"Authorization": f"Bearer {MASTER}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    r = gateway.http.post("/milvus/v2/vectordb/collections/list", content=b"{}", headers=headers)
+    assert r.status_code == 200 and r.json()["code"] == 0, (content_type, r.text)
+    bad = gateway.http.post(
+        "/milvus/v2/vectordb/collections/list", content=b"{not json", headers=headers
+    )
+    assert bad.status_code == 400 and bad.json()["code"] != 0, (content_type, bad.text)
 
 
 def test_every_route_declares_its_body(gateway: Gateway) -> None:
