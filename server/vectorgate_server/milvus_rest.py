@@ -577,8 +577,9 @@ def _search_row(hit: Any, asked: list[str]) -> dict[str, Any]:
     return row
 
 
-def _primary_key(client: Any, real: str) -> str:
-    for field in client.describe_collection(real).get("fields", []):
+def _primary_key(client: Any, real: str, timeout: float | None = None) -> str:
+    """The primary key field's name (run as a client call: it takes the call's timeout)."""
+    for field in client.describe_collection(real, timeout=timeout).get("fields", []):
         if field.get("is_primary"):
             return str(field["name"])
     raise PassthroughError(200, 1100, "collection has no primary key")
@@ -589,9 +590,10 @@ def _type_name(value: Any) -> str:
     return _REST_TYPES.get(name, name)
 
 
-def _describe_collection(client: Any, real: str) -> dict[str, Any]:
-    """``collections/describe`` as Milvus answers it (without the real collection's aliases)."""
-    info = client.describe_collection(real)
+def _describe_collection(client: Any, real: str, timeout: float | None = None) -> dict[str, Any]:
+    """``collections/describe`` as Milvus answers it (without the real collection's aliases);
+    run as a client call, so it takes the call's timeout."""
+    info = client.describe_collection(real, timeout=timeout)
     fields = []
     for field in info.get("fields", []):
         params = dict(field.get("params") or {})
@@ -611,8 +613,8 @@ def _describe_collection(client: Any, real: str) -> dict[str, Any]:
             out["elementType"] = _type_name(field["element_type"])
         fields.append(out)
     indexes = []
-    for name in client.list_indexes(real):
-        index = client.describe_index(real, name) or {}
+    for name in client.list_indexes(real, timeout=timeout):
+        index = client.describe_index(real, name, timeout=timeout) or {}
         indexes.append(
             {
                 "fieldName": index.get("field_name", ""),
@@ -620,7 +622,7 @@ def _describe_collection(client: Any, real: str) -> dict[str, Any]:
                 "metricType": index.get("metric_type", ""),
             }
         )
-    state = client.get_load_state(real).get("state")
+    state = client.get_load_state(real, timeout=timeout).get("state")
     load = f"LoadState{getattr(state, 'name', state)}" if state is not None else ""
     properties = dict(info.get("properties") or {})
     return {
