@@ -230,6 +230,8 @@ class BodyKind(enum.Enum):
     JSON = "json"
     #: One JSON value per line (``application/x-ndjson``, ``application/jsonl``, ...).
     NDJSON = "ndjson"
+    #: A file's bytes, whatever its Content-Type (an upload: its reader parses it).
+    FILE = "file"
 
 
 #: Media types of newline-delimited JSON.
@@ -268,6 +270,8 @@ class BodyFormat:
 
     def negotiate(self, content_type: str | None) -> BodyKind:
         """How this route parses a body of ``content_type``; a 415 if it takes none such."""
+        if BodyKind.FILE in self.kinds:
+            return BodyKind.FILE
         kind = media_kind(content_type)
         if kind is None or kind not in self.kinds:
             accepted = [JSON] if BodyKind.JSON in self.kinds else []
@@ -290,6 +294,8 @@ NO_BODY: Final = BodyFormat(frozenset())
 JSON_BODY: Final = BodyFormat(frozenset({BodyKind.JSON}))
 #: A client-streaming route: a JSON value (an array of messages), or NDJSON lines.
 JSON_STREAM: Final = BodyFormat(frozenset({BodyKind.JSON, BodyKind.NDJSON}))
+#: An upload route: a file of any type, read by the route's own file reader.
+FILE_BODY: Final = BodyFormat(frozenset({BodyKind.FILE}))
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -39,6 +39,7 @@ from vectorgate.v1 import upsert_service_pb2 as upb
 from ..convert import dict_to_struct
 from ..errors import InvalidArgument
 from ..http.common import (
+    FILE_BODY,
     error_response,
     invoke,
     json_response,
@@ -305,10 +306,14 @@ def console_routes(
     making it (:func:`..auth.call_authorizer`).
     """
     by_name: dict[str, Any] = {rpc.full_name: rpc for rpc in rpcs}
+    ingest = Route(
+        INGEST_PATH, IngestRoute(by_name, max_body_bytes, authorize).handle, methods=["POST"]
+    )
+    # The body is a file of any type (the console sends application/octet-stream):
+    # declared so, the auth gate neither refuses its Content-Type nor parses it as JSON.
+    ingest.body_format = FILE_BODY  # type: ignore[attr-defined]
     return [
         Route(UI_PATHS[0], _index, methods=["GET"]),
         Route(UI_PATHS[1], _serve, methods=["GET"]),
-        Route(
-            INGEST_PATH, IngestRoute(by_name, max_body_bytes, authorize).handle, methods=["POST"]
-        ),
+        ingest,
     ]
