@@ -20,6 +20,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
+
+from .errors import InvalidArgument
+from .jsondepth import MAX_JSON_DEPTH, check_depth
+
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Chunk",
@@ -153,15 +158,25 @@ def _metadata_value(value: Any) -> Any:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+_TOO_DEEP: Final = f"JSON nested deeper than {MAX_JSON_DEPTH} levels (the limit)"
+
+
 def _read_jsonl(path: Path) -> list[Record]:
     records: list[Record] = []
     for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
+        # orjson (not json): it parses without recursing on the interpreter's stack, and
+        # the nesting is held to the server's JSON limit before anything walks the value.
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
+            obj = orjson.loads(line)
+            check_depth(obj)
+        except orjson.JSONDecodeError as err:
+            if "depth" in err.msg:
+                raise FileError(f"line {number}: {_TOO_DEEP}") from None
             raise FileError(f"line {number}: invalid JSON: {err.msg}") from None
+        except InvalidArgument:
+            raise FileError(f"line {number}: {_TOO_DEEP}") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise FileError(f"line {number}: expected an object with a string 'text' field")
         meta = {

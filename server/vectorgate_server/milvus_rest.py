@@ -585,6 +585,7 @@ def _search_row(hit: Any, asked: list[str]) -> dict[str, Any]:
 
 
 def _primary_key(client: Any, real: str, timeout: float | None = None) -> str:
+    """The primary key field's name (run as a client call: it takes the call's timeout)."""
     for field in client.describe_collection(real, timeout=timeout).get("fields", []):
         if field.get("is_primary"):
             return str(field["name"])
@@ -597,7 +598,8 @@ def _type_name(value: Any) -> str:
 
 
 def _describe_collection(client: Any, real: str, timeout: float | None = None) -> dict[str, Any]:
-    """``collections/describe`` as Milvus answers it (without the real collection's aliases)."""
+    """``collections/describe`` as Milvus answers it (without the real collection's aliases);
+    run as a client call, so it takes the call's timeout."""
     info = client.describe_collection(real, timeout=timeout)
     fields = []
     for field in info.get("fields", []):

@@ -184,6 +184,38 @@ def test_ingest_bad_input_names_the_field(
     assert _field(r) == field, r.text
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/octet-stream", "text/markdown", "application/pdf", "application/json", None],
+)
+def test_ingest_takes_a_file_of_any_content_type(
+    server: ServerThread, content_type: str | None
+) -> None:
+    """The console uploads as application/octet-stream; a file is a file whatever its type
+    (the auth gate neither refuses the type nor parses the body as a JSON request)."""
+    assert _post(server, "/v1/collections", {"collection": {"name": "c"}}).status_code == 200
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = httpx.post(
+        server.http_base + INGEST,
+        params={"filename": "notes.md"},
+        content=b"# Notes\n\nSome text about a topic.\n",
+        headers=headers,
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["chunk_count"] == 1
+
+
+@pytest.mark.parametrize("depth", [65, 1_000, 1_025, 100_000])
+def test_ingest_deep_jsonl_line_is_a_400_naming_the_limit(server: ServerThread, depth: int) -> None:
+    assert _post(server, "/v1/collections", {"collection": {"name": "c"}}).status_code == 200
+    line = '{"text": "x", "m": ' + "[" * depth + "1" + "]" * depth + "}\n"
+    r = _ingest(server, line.encode(), filename="deep.jsonl")
+    assert r.status_code == 400, r.text
+    assert _field(r) == "body", r.text
+    assert "line 1" in r.text and "64" in r.text, r.text
+
+
 def test_ingest_into_a_missing_collection_is_404(server: ServerThread) -> None:
     r = _ingest(server, b"hello there.", filename="a.txt")
     assert r.status_code == 404

@@ -195,8 +195,8 @@ def gateway(
         key: str = generated.json()["key"]
         auth = {"Authorization": f"Bearer {key}"}
 
-        def milvus(action: str, body: dict[str, Any]) -> Any:
-            response = client.post(f"/milvus/v2/vectordb/{action}", json=body, headers=auth)
+        def milvus(action: str, body: dict[str, Any], headers: dict[str, str] = auth) -> Any:
+            response = client.post(f"/milvus/v2/vectordb/{action}", json=body, headers=headers)
             assert response.status_code == 200, response.text
             answer = response.json()
             assert answer["code"] == 0, answer
@@ -230,6 +230,9 @@ def gateway(
                 },
                 "indexParams": [{"fieldName": VECTOR, "metricType": "L2", "indexType": "FLAT"}],
             },
+            # Creating a collection is index admin (the one permission table): the
+            # operator's master key; LiteLLM's key keeps its read/write permissions.
+            headers=admin,
         )
         inserted = milvus(
             "entities/insert",

@@ -24,9 +24,11 @@ import math
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import grpc
 import numpy as np
 from google.protobuf import struct_pb2
 
+from vectorgate.errors import InvalidArgumentError
 from vectorgate.v1 import types_pb2
 
 __all__ = [
@@ -52,11 +54,22 @@ INT64_MAX = 2**63 - 1
 MAX_EXACT_DOUBLE_INT = 2**53
 
 
-class ValueCodecError(TypeError, ValueError):
-    """A value that the contract cannot carry; ``path`` names it."""
+class ValueCodecError(InvalidArgumentError, TypeError, ValueError):
+    """A value that the contract cannot carry; ``path`` names it.
+
+    The client refuses it before sending, as the server would: an
+    :class:`~vectorgate.errors.InvalidArgumentError` (INVALID_ARGUMENT naming the
+    field), so callers catching :class:`~vectorgate.errors.VectorgateError` see
+    it like any other refused request; it is also a ``TypeError``/``ValueError``.
+    """
 
     def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
+        super().__init__(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{path}: {problem}",
+            reason="INVALID_FIELD",
+            field=path,
+        )
         self.path = path
         self.problem = problem
 

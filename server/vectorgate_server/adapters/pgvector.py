@@ -1266,7 +1266,7 @@ def _rows(documents: Sequence[Document], layout: _Layout, collection: str) -> _R
         metadata: dict[str, Any] = {}
         for key, value in doc.metadata.items():
             field_name = f"{path}.metadata.{key}"
-            if not METADATA_KEY_RE.match(key) or key in RESERVED_FIELDS:
+            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
                 raise InvalidArgument(
                     f"{field_name}: {key!r} is not a valid metadata key", field=field_name
                 )

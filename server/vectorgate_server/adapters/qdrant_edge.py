@@ -276,7 +276,7 @@ class _Storage:
         return sorted(
             entry.name
             for entry in self.root.iterdir()
-            if NAME_RE.match(entry.name) and (entry / SPEC_FILE).is_file()
+            if NAME_RE.fullmatch(entry.name) and (entry / SPEC_FILE).is_file()
         )
 
     def collection(self, name: str) -> _Collection | None:
@@ -286,7 +286,7 @@ class _Storage:
             if found is not None:
                 return found
             directory = self.root / name
-            if not NAME_RE.match(name) or not (directory / SPEC_FILE).is_file():
+            if not NAME_RE.fullmatch(name) or not (directory / SPEC_FILE).is_file():
                 return None
             spec = _read_spec(directory)
             shard = _engine(qe.EdgeShard.load, str(directory / SHARD_DIR))

@@ -653,11 +653,19 @@ class _Gate:
     ) -> Receive:
         """Refuse a body the route does not take; reject a JSON body naming an endpoint
         or credential; replay what was read."""
-        from ..http.common import BodyKind
+        from ..http.common import BodyKind, RouteError
 
         if scope["method"] not in _BODY_METHODS or not self.body_format.reads_body:
             return receive
-        kind = self.body_format.negotiate(metadata.get("content-type"))
+        try:
+            kind = self.body_format.negotiate(metadata.get("content-type"))
+        except RouteError:
+            if self.max_body_bytes > 0:
+                # The body is read (and dropped) before the 415, through the limit: an
+                # oversized body is the same 413 whether its length was declared
+                # (refused before reading) or streamed, and the connection stays usable.
+                await _drain(receive)
+            raise
         if kind is not BodyKind.JSON or not self.inspect or self.max_body_bytes <= 0:
             # NDJSON (and streaming routes' bodies): every message is checked as an RPC
             # message; routes that check their own bodies do so.
@@ -687,6 +695,14 @@ class _Gate:
             return await receive()
 
         return replay
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the rest of a request body, keeping none of it."""
+    while True:
+        event = await receive()
+        if event["type"] != "http.request" or not event.get("more_body", False):
+            return
 
 
 def _limited(receive: Receive, metadata: Mapping[str, str], limit: int) -> Receive:

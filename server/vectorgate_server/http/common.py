@@ -234,6 +234,8 @@ class BodyKind(enum.Enum):
     FILE = "file"
 
 
+#: The media type of bytes of no particular type (the same as no Content-Type).
+UNTYPED: Final = "application/octet-stream"
 #: Media types of newline-delimited JSON.
 NDJSON_TYPES: Final = ("application/x-ndjson", "application/jsonl", "application/ndjson")
 
@@ -243,9 +245,17 @@ def media_kind(content_type: str | None) -> BodyKind | None:
 
     Only the media type counts (parameters such as ``charset`` are ignored), and
     only whole: ``application/json; x=ndjson`` is JSON, ``text/plain`` is neither.
+    ``application/octet-stream`` names no type at all (RFC 9110 section 8.3: what
+    a body without a Content-Type may be assumed to be), so it is read as one
+    without: JSON. HTTP clients send it for untyped bytes, LiteLLM's async Milvus
+    search among them.
     """
     media = (content_type or "").split(";", 1)[0].strip().lower()
-    if not media or media == JSON or (media.startswith("application/") and media.endswith("+json")):
+    if (
+        not media
+        or media in (JSON, UNTYPED)
+        or (media.startswith("application/") and media.endswith("+json"))
+    ):
         return BodyKind.JSON
     if media in NDJSON_TYPES:
         return BodyKind.NDJSON

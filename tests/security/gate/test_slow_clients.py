@@ -25,7 +25,7 @@ from vectorgate_server.embeddings import EmbeddingRegistry
 pytestmark = pytest.mark.timeout(240)
 
 TIMEOUT = 2.0
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

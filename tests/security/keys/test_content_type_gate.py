@@ -1,10 +1,11 @@
 """A body is judged by what the route parses, never by what its Content-Type mentions.
 
 Every route declares the body it takes (JSON; JSON or NDJSON for the streaming
-upsert; none); any other Content-Type is a 415 before the route runs, and the
-auth gate inspects exactly what the route will parse. Checked over every route
-the server has (transcoded RPCs, compatibility routes, OpenAI routes, the Milvus
-passthrough), with content types that merely mention JSON or NDJSON.
+upsert; a file of any type for the console's upload; none); any other
+Content-Type is a 415 before the route runs, and the auth gate inspects exactly
+what the route will parse. Checked over every route the server has (transcoded
+RPCs, compatibility routes, OpenAI routes, the Milvus passthrough), with content
+types that merely mention JSON or NDJSON.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ REFUSED = [
     "application/json-seq",
 ]
 #: JSON, whatever else the header says: parsed as JSON by the route, so inspected.
+#: (application/octet-stream names no type, as no header: LiteLLM's async Milvus
+#: search sends it, so the endpoint check must hold for it as for JSON.)
 ACCEPTED = [
     None,
+    "application/octet-stream",
     "application/json",
     "application/json; charset=utf-8",
     "application/json; x=ndjson",
@@ -144,6 +148,11 @@ def test_every_route_refuses_a_type_it_does_not_parse(gateway: Gateway, content_
         r = gateway.http.request(
             method, path, content=b"{}", headers=_headers(MASTER, content_type)
         )
+        if kinds == {"file"}:
+            # An upload (the console's ingest) takes a file of any type, read by the
+            # route's file reader, never as a JSON request: its type is no 415.
+            assert r.status_code != 415 and r.status_code < 500, (method, path, r.text)
+            continue
         assert r.status_code == 415, (method, path, content_type, r.status_code, r.text)
         # A key: refused as well (403 first on the routes it may not call at all).
         key = _headers(gateway.keys["any_model"], content_type)
