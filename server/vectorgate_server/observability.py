@@ -42,7 +42,9 @@ import importlib
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
@@ -265,18 +267,100 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
+LOG_RECORDS_DROPPED = Counter(
+    "vectorgate_log_records_dropped",
+    "Log records dropped because the log output (stderr) did not keep up",
+)
+
+
+class NonBlockingStreamHandler(logging.Handler):
+    """Writes formatted records to a stream from its own thread, never from the caller's.
+
+    Records are formatted where they are logged (so the request id and the
+    exception are those of the call) and queued; a writer thread writes them.
+    The event loop therefore never waits on the log output: a stderr pipe that
+    nobody reads, or a log collector that stalls, would otherwise block every
+    request at its access-log line. When ``max_queued`` lines are waiting the
+    new ones are dropped and counted (``vectorgate_log_records_dropped_total``),
+    and the writer says how many once the output moves again.
+    """
+
+    #: Seconds :meth:`flush` (and so interpreter exit) waits for queued lines.
+    FLUSH_TIMEOUT_S = 2.0
+
+    def __init__(self, stream: Any, max_queued: int = 10_000) -> None:
+        super().__init__()
+        self.stream = stream
+        self._queue: queue.Queue[str | None] = queue.Queue(max_queued)
+        self._dropped = 0
+        self._dropped_lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self._write_loop, name="vectorgate-log-writer", daemon=True
+        )
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            with self._dropped_lock:
+                self._dropped += 1
+            LOG_RECORDS_DROPPED.inc()
+
+    def _write_loop(self) -> None:
+        while True:
+            line = self._queue.get()
+            try:
+                if line is None:
+                    return
+                with self._dropped_lock:
+                    dropped, self._dropped = self._dropped, 0
+                if dropped:
+                    self.stream.write(
+                        f"vectorgate: {dropped} log records dropped (log output too slow)\n"
+                    )
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except Exception:  # a closed or broken stream: nothing else to tell it to
+                pass
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait (at most :attr:`FLUSH_TIMEOUT_S`) until the queued lines are written."""
+        deadline = time.monotonic() + self.FLUSH_TIMEOUT_S
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.flush()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        super().close()
+
+
 def configure_logging(level: str | int, fmt: str | None = None) -> None:
-    """Log to stderr as ``json`` or ``text``; ``None`` picks text on a TTY, JSON otherwise."""
+    """Log to stderr as ``json`` or ``text``; ``None`` picks text on a TTY, JSON otherwise.
+
+    Lines are written by a thread of their own (:class:`NonBlockingStreamHandler`).
+    """
     if fmt is None:
         fmt = "text" if sys.stderr.isatty() else "json"
     if fmt not in ("json", "text"):
         raise ValueError(f"unknown log format {fmt!r} (json or text)")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = NonBlockingStreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if isinstance(old, NonBlockingStreamHandler):
+            old.close()
     root.addHandler(handler)
     root.setLevel(level)
 
