@@ -27,6 +27,10 @@
 * Logs: :func:`configure_logging` installs a JSON (one object a line) or text
   formatter; every record carries the current request id (a context variable
   set for the duration of each RPC, copied into threads by ``asyncio.to_thread``).
+  Records are formatted where they are logged and written to stderr by one
+  writer thread (:class:`BackgroundStreamHandler`), so a log reader that stops
+  reading (a full pipe) never blocks the event loop: past a bounded backlog,
+  records are dropped and counted in ``vectorgate_log_records_dropped_total``.
 
 * Tracing: when ``opentelemetry-api`` is importable, :func:`span` opens spans
   (gateway RPC -> embedding -> backend operation); otherwise it does nothing.
@@ -42,11 +46,13 @@ import importlib
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import grpc
 import numpy as np
@@ -61,6 +67,7 @@ from .errors import VectorgateError, classify
 from .services.registry import CallContext, Rpc
 
 __all__ = [
+    "BackgroundStreamHandler",
     "InstrumentedAdapter",
     "ObservedHttp",
     "configure_logging",
@@ -264,6 +271,73 @@ class JsonFormatter(logging.Formatter):
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
+LOG_RECORDS_DROPPED = Counter(
+    "vectorgate_log_records_dropped",
+    "Log records dropped because the log stream's reader fell behind (backlog full)",
+)
+
+
+class BackgroundStreamHandler(logging.Handler):
+    """Formats each record in the caller, writes it to ``stream`` from one writer thread.
+
+    Logging from the event loop must never wait for the reader of stderr: a
+    ``write()`` to a pipe nobody drains blocks once the pipe's buffer is full,
+    and with it every request the loop serves (the access log writes a line per
+    HTTP request). The Python logging cookbook's answer to handlers that block
+    is to hand records to a thread through a queue (``QueueHandler``); this
+    handler does the same with a *bounded* queue of formatted lines (so the
+    request id and the traceback are read in the thread that logged) and drops,
+    counting, what does not fit, rather than growing without limit.
+    """
+
+    def __init__(self, stream: TextIO, capacity: int = 10_000) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lines: queue.Queue[str | None] = queue.Queue(maxsize=capacity)
+        self._writer = threading.Thread(
+            target=self._write_lines, name="vectorgate-log-writer", daemon=True
+        )
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            self._lines.put_nowait(line)
+        except queue.Full:
+            LOG_RECORDS_DROPPED.inc()
+
+    def _write_lines(self) -> None:
+        while True:
+            line = self._lines.get()
+            try:
+                if line is None:
+                    return
+                try:
+                    self.stream.write(line)
+                    if self._lines.empty():
+                        self.stream.flush()
+                except (OSError, ValueError):
+                    LOG_RECORDS_DROPPED.inc()
+            finally:
+                self._lines.task_done()
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait (at most ``timeout`` seconds) until the backlog is written."""
+        deadline = time.monotonic() + timeout
+        while self._lines.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.flush()
+        with contextlib.suppress(queue.Full):
+            self._lines.put_nowait(None)
+        self._writer.join(timeout=1.0)
+        super().close()
+
 
 def configure_logging(level: str | int, fmt: str | None = None) -> None:
     """Log to stderr as ``json`` or ``text``; ``None`` picks text on a TTY, JSON otherwise."""
@@ -271,12 +345,14 @@ def configure_logging(level: str | int, fmt: str | None = None) -> None:
         fmt = "text" if sys.stderr.isatty() else "json"
     if fmt not in ("json", "text"):
         raise ValueError(f"unknown log format {fmt!r} (json or text)")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BackgroundStreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+        if isinstance(old, BackgroundStreamHandler):
+            old.close()
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -10,17 +10,22 @@ names the template and never the raw path, the query string or the key.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import Route
 
-from tests.support.servers import ServerThread, make_config
+from tests.support.servers import ServerProcess, ServerThread, make_config
 from vectorgate_server import observability
 from vectorgate_server.embeddings import EmbeddingRegistry
 
@@ -202,3 +207,70 @@ def test_status_class_and_request_id_of_a_failing_route(
     )
     mine = [r for r in access_log.records if getattr(r, "request_id", "") == made]
     assert [getattr(r, "status", None) for r in mine if r.name.endswith(".access")] == [401]
+
+
+def test_a_stalled_log_reader_never_stalls_the_server(tmp_path: Path) -> None:
+    """stderr is a pipe nobody reads (as a supervisor that stopped reading). Once the
+    pipe's buffer is full, a server that writes its access log from the event loop
+    blocks in write() and stops answering every request; this one keeps answering."""
+    proc = ServerProcess(
+        ["serve", "--grpc-port", "0", "--http-port", "0", "--data-dir", str(tmp_path / "d")],
+        env={"VECTORGATE_MASTER_KEY": MASTER},
+    )
+    try:
+        proc.wait_ready()
+        # ~300 bytes an access line: 1500 requests write ~450 KB, past a pipe's
+        # buffer (64 KiB on Linux) several times over.
+        with httpx.Client(base_url=f"http://127.0.0.1:{proc.http_port}", timeout=10) as client:
+            for _ in range(1500):
+                assert client.get("/healthz").status_code == 200
+    finally:
+        proc.terminate()
+        proc.kill()
+
+
+def test_log_backlog_is_bounded_and_drops_are_counted() -> None:
+    """The writer thread is stuck in write(); logging still returns at once, the
+    backlog stops at its capacity and every record past it is counted."""
+    release = threading.Event()
+    entered = threading.Event()
+    written: list[str] = []
+
+    class Stuck(io.StringIO):
+        def write(self, text: str) -> int:
+            entered.set()
+            release.wait(30)
+            written.append(text)
+            return len(text)
+
+    handler = observability.BackgroundStreamHandler(Stuck(), capacity=5)
+    handler.setFormatter(observability.JsonFormatter())
+    log = logging.getLogger("vectorgate_server.test.backlog")
+    log.propagate = False
+    log.addHandler(handler)
+    before = _value(_dropped(), "vectorgate_log_records_dropped_total")
+    try:
+        started = time.monotonic()
+        log.warning("line %d", 0)
+        assert entered.wait(10)
+        for n in range(1, 20):
+            log.warning("line %d", n)
+        assert time.monotonic() - started < 1.0
+        # One line is in the stuck write(), five wait: fourteen are dropped.
+        assert _value(_dropped(), "vectorgate_log_records_dropped_total") - before == 14
+        release.set()
+        handler.flush()
+        assert [json.loads(t)["message"] for t in written] == [f"line {n}" for n in range(6)]
+    finally:
+        release.set()
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _dropped() -> list[tuple[str, dict[str, str], float]]:
+    text = generate_latest().decode()
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
