@@ -27,6 +27,10 @@
 * Logs: :func:`configure_logging` installs a JSON (one object a line) or text
   formatter; every record carries the current request id (a context variable
   set for the duration of each RPC, copied into threads by ``asyncio.to_thread``).
+  Records are formatted where they are logged and written to stderr by one
+  writer thread (:class:`NonBlockingStreamHandler`), so a log reader that stops
+  reading (a full pipe) never blocks the event loop: past a bounded backlog,
+  records are dropped and counted in ``vectorgate_log_records_dropped_total``.
 
 * Tracing: when ``opentelemetry-api`` is importable, :func:`span` opens spans
   (gateway RPC -> embedding -> backend operation); otherwise it does nothing.
@@ -265,7 +269,6 @@ class JsonFormatter(logging.Formatter):
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-
 
 LOG_RECORDS_DROPPED = Counter(
     "vectorgate_log_records_dropped",
