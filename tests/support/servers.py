@@ -133,6 +133,23 @@ class ServerProcess:
         self.grpc_port = 0
         self.http_port = 0
         self.stdout_lines: list[str] = []
+        # stderr is read as it comes (a pipe nobody reads fills at 64 KiB and the
+        # server's log lines would then be dropped); kill() returns all of it.
+        self._stderr: list[str] = []
+        self._stderr_reader = threading.Thread(
+            target=self._drain, args=(self.proc.stderr, self._stderr), daemon=True
+        )
+        self._stderr_reader.start()
+        self._stdout_reader: threading.Thread | None = None
+
+    @staticmethod
+    def _drain(stream: Any, sink: list[str]) -> None:
+        for line in iter(stream.readline, ""):
+            sink.append(line)
+
+    def stderr_so_far(self) -> str:
+        """What the server wrote to stderr until now."""
+        return "".join(self._stderr)
 
     def wait_ready(self, timeout: float = 120) -> int:
         """Block until the banner line appears; return the gRPC port."""
@@ -141,7 +158,9 @@ class ServerProcess:
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
-                _, err = self.proc.communicate(timeout=10)
+                self.proc.wait(timeout=10)
+                self._stderr_reader.join(10)
+                err = self.stderr_so_far()
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {err}")
             self.stdout_lines.append(line)
             match = self.BANNER.search(line)
@@ -150,6 +169,10 @@ class ServerProcess:
                 http = self.HTTP_BANNER.search(line)
                 if http:
                     self.http_port = int(http.group(2))
+                self._stdout_reader = threading.Thread(
+                    target=self._drain, args=(self.proc.stdout, self.stdout_lines), daemon=True
+                )
+                self._stdout_reader.start()
                 return self.grpc_port
         raise TimeoutError("server did not start")
 
@@ -161,5 +184,11 @@ class ServerProcess:
         """Kill if still running, reap, close the pipes; return what it wrote to stderr."""
         if self.proc.poll() is None:
             self.proc.kill()
-        _, err = self.proc.communicate(timeout=30)
-        return err or ""
+        self.proc.wait(timeout=30)
+        for reader in (self._stderr_reader, self._stdout_reader):
+            if reader is not None:
+                reader.join(30)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return self.stderr_so_far()
