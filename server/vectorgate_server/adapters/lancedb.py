@@ -1121,21 +1121,30 @@ class LanceDBAdapter:
         Lance has no ORDER BY: the ids past the cursor are read (one narrow
         column, pushed-down ``id > cursor`` filter), the smallest ``limit`` are
         picked by Arrow (UTF-8 byte order, i.e. code point order) and the rows
-        are fetched by id.
+        are fetched by id. A row deleted between the two reads is replaced by the
+        next ones past the cursor, so a page is short only at the end.
         """
         if limit <= 0:
             return []
         st = await self._open(name)
         self._require_vectors(st)
-        async with st.reads.reading():
-            query = st.table.query()
-            if after is not None:
-                query = query.where(f"{quote_identifier(ID_COLUMN)} > {sql_literal(after)}")
-            result = await query.select([ID_COLUMN]).to_arrow()
-        column = result.column(ID_COLUMN)
-        order = await self._cpu(result.num_rows, pc.sort_indices, column)
-        ids = column.take(order[:limit]).to_pylist()
-        return await self.get(name, ids, include_vectors)
+        page: list[Document] = []
+        cursor = after
+        while len(page) < limit:
+            wanted = limit - len(page)
+            async with st.reads.reading():
+                query = st.table.query()
+                if cursor is not None:
+                    query = query.where(f"{quote_identifier(ID_COLUMN)} > {sql_literal(cursor)}")
+                result = await query.select([ID_COLUMN]).to_arrow()
+            column = result.column(ID_COLUMN)
+            order = await self._cpu(result.num_rows, pc.sort_indices, column)
+            ids = column.take(order[:wanted]).to_pylist()
+            page.extend(await self.get(name, ids, include_vectors))
+            if len(ids) < wanted:
+                break  # the end of the table
+            cursor = ids[-1]
+        return page
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
