@@ -90,8 +90,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium, for one test module: Playwright's sync API runs an event loop in this
+    thread while it is started, so it must stop before the suite's asyncio tests run."""
     if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does)")
     from playwright.sync_api import sync_playwright
