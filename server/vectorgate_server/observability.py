@@ -341,10 +341,17 @@ class NonBlockingStreamHandler(logging.Handler):
             time.sleep(0.005)
 
     def close(self) -> None:
+        """Flush; the writer keeps running. Libraries that configure logging on import
+        close every existing handler (pymilvus's ``dictConfig`` does) while the handler
+        stays installed, so closing must not silence it: :meth:`stop` ends the writer."""
         self.flush()
+        super().close()
+
+    def stop(self) -> None:
+        """Flush, then end the writer thread (a handler that is replaced)."""
+        self.close()
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        super().close()
 
 
 def configure_logging(level: str | int, fmt: str | None = None) -> None:
@@ -363,7 +370,7 @@ def configure_logging(level: str | int, fmt: str | None = None) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
         if isinstance(old, NonBlockingStreamHandler):
-            old.close()
+            old.stop()
     root.addHandler(handler)
     root.setLevel(level)
 

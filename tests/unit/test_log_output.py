@@ -9,6 +9,7 @@ queue, and says so when the output moves again.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -105,7 +106,10 @@ def test_configure_logging_replaces_and_stops_its_previous_handler() -> None:
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
-            handler.close()
+            if isinstance(handler, NonBlockingStreamHandler):
+                handler.stop()
+            else:
+                handler.close()
         for handler in saved_handlers:
             root.addHandler(handler)
         root.setLevel(saved_level)
@@ -136,3 +140,20 @@ def test_the_server_keeps_answering_when_nobody_reads_its_stderr(tmp_path: Path)
     finally:
         proc.terminate()
         proc.kill()
+
+
+def test_a_closed_handler_keeps_writing_until_stopped() -> None:
+    # pymilvus configures logging on import with dictConfig, which closes every existing
+    # handler and leaves it installed: the gateway's log lines must survive that.
+    stream = io.StringIO()
+    handler = NonBlockingStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    try:
+        handler.close()
+        handler.emit(logging.makeLogRecord({"msg": "still here"}))
+        handler.flush()
+        assert stream.getvalue() == "still here\n"
+    finally:
+        handler.stop()
+    handler._thread.join(2)
+    assert not handler._thread.is_alive()

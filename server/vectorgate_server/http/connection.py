@@ -59,7 +59,10 @@ CLIENT_GONE: Final = "vectorgate.client_gone"
 #: How often a running request checks that its client is still there.
 POLL_S: Final = 0.1
 #: Largest rest of a body answered early that is still read (and dropped) to keep the
-#: connection; a larger one closes it.
+#: connection, by default; the server sets it to its body limit (``protocol_class``,
+#: ``ClientGuard``), so that any body it would have taken is drained and the answer
+#: reaches the client (closing with unread data sends a reset that can destroy the
+#: answer in flight). Only a body over the limit ends the connection.
 DISCARD_LIMIT: Final = 64 * 1024
 #: Linux ``tcp_info.tcpi_state`` values of a connection the peer closed or reset.
 _PEER_CLOSED_STATES: Final = frozenset({7, 8})  # TCP_CLOSE, TCP_CLOSE_WAIT
@@ -91,6 +94,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     #: Set per server by :func:`protocol_class`.
     header_timeout_s: float = 10.0
+    discard_limit: int = DISCARD_LIMIT
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,7 +148,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.response_complete:
             # Dropping the rest of a body answered early: a bounded amount only.
             self._discarded += len(body)
-            if self._discarded > DISCARD_LIMIT and not self.transport.is_closing():
+            if self._discarded > self.discard_limit and not self.transport.is_closing():
                 self.transport.close()
             return
         super().on_body(body)
@@ -181,7 +185,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             remaining = _declared_length(cycle.scope["headers"])
             if remaining is not None:
                 remaining -= self._body_seen
-            if (remaining is not None and remaining > DISCARD_LIMIT) or self.header_timeout_s <= 0:
+            too_long = remaining is not None and remaining > self.discard_limit
+            if too_long or self.header_timeout_s <= 0:
                 self.transport.close()
                 return
             self._discarded = 0
@@ -199,9 +204,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def _long_rest(scope: Scope, received: int) -> bool:
+def _long_rest(scope: Scope, received: int, limit: int) -> bool:
     declared = _declared_length(scope.get("headers", ()))
-    return declared is not None and declared - received > DISCARD_LIMIT
+    return declared is not None and declared - received > limit
 
 
 def _declared_length(headers: Any) -> int | None:
@@ -214,19 +219,31 @@ def _declared_length(headers: Any) -> int | None:
     return None
 
 
-def protocol_class(header_timeout_s: float) -> type[GuardedHttpProtocol]:
-    """The protocol class with this server's head timeout."""
+def protocol_class(
+    header_timeout_s: float, discard_limit: int = DISCARD_LIMIT
+) -> type[GuardedHttpProtocol]:
+    """The protocol class with this server's head timeout and drain limit."""
     return type(
-        "GuardedHttpProtocol", (GuardedHttpProtocol,), {"header_timeout_s": header_timeout_s}
+        "GuardedHttpProtocol",
+        (GuardedHttpProtocol,),
+        {"header_timeout_s": header_timeout_s, "discard_limit": discard_limit},
     )
 
 
 class ClientGuard:
     """ASGI: body idle timeout and cancel-on-disconnect for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, body_timeout_s: float, body_min_rate: float = 500) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        body_timeout_s: float,
+        body_min_rate: float = 500,
+        discard_limit: int = DISCARD_LIMIT,
+    ) -> None:
         self.app = app
         self.body_timeout_s = body_timeout_s
+        #: A rest of a body answered early up to this many bytes is drained, not cut.
+        self.discard_limit = discard_limit
         #: Bytes per second a body must average, beyond ``body_timeout_s`` of grace.
         self.body_min_rate = body_min_rate
 
@@ -287,7 +304,7 @@ class ClientGuard:
         async def guarded_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state.response_started = True
-                if not state.body_done and _long_rest(scope, state.body_bytes):
+                if not state.body_done and _long_rest(scope, state.body_bytes, self.discard_limit):
                     # Answered early with much body still to come: the connection ends
                     # with this response, and the client is told so.
                     message = {

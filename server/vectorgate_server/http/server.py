@@ -37,7 +37,7 @@ from .common import (
     start_call,
 )
 from .compat_vector import VectorApi
-from .connection import ClientGuard, protocol_class
+from .connection import DISCARD_LIMIT, ClientGuard, protocol_class
 from .openai_compat import OpenAIApi
 from .openapi import build_document
 from .transcode import all_bindings, body_format, endpoint_for
@@ -223,13 +223,14 @@ class HttpApp:
         *,
         body_timeout_s: float = 0,
         body_min_rate: float = 500,
+        max_body_bytes: int = DISCARD_LIMIT,
     ) -> None:
         self.router = router
         #: The OpenAPI document served at ``/openapi.json``.
         self.document = document
         # Slow-body timeout and cancel-on-disconnect around every route, and every
         # request, whichever route (even ones added later) or none, observed.
-        guarded = ClientGuard(router, body_timeout_s, body_min_rate)
+        guarded = ClientGuard(router, body_timeout_s, body_min_rate, max_body_bytes)
         self._observed = ObservedHttp(guarded, router.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -310,6 +311,7 @@ def build_app(
         document,
         body_timeout_s=config.server.body_timeout_s,
         body_min_rate=config.server.body_min_bytes_per_s,
+        max_body_bytes=config.server.max_message_bytes,
     )
 
 
@@ -352,7 +354,7 @@ class HttpServer:
             ws="none",
             interface="asgi3",
             # Slow request heads get a 408 and a closed connection (slowloris).
-            http=protocol_class(config.server.header_timeout_s),
+            http=protocol_class(config.server.header_timeout_s, config.server.max_message_bytes),
             server_header=False,
             proxy_headers=False,
             timeout_graceful_shutdown=math.ceil(config.server.grace_period_s),
