@@ -36,6 +36,7 @@ from vectorgate_server.embeddings import EmbeddingRegistry
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 litellm = pytest.importorskip("litellm")
 pytestmark = [
+    pytest.mark.integration,  # a Milvus Lite server process
     pytest.mark.skipif(
         milvus_lite_executable() is None, reason="the milvus-lite command is not installed"
     ),

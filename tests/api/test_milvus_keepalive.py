@@ -31,9 +31,12 @@ from vectorgate import Client
 from vectorgate_server.adapters import milvus as milvus_adapter
 from vectorgate_server.embeddings import EmbeddingRegistry
 
-pytestmark = pytest.mark.skipif(
-    milvus_lite_executable() is None, reason="the milvus-lite command is not installed"
-)
+pytestmark = [
+    pytest.mark.integration,  # a Milvus Lite server process, idled twice
+    pytest.mark.skipif(
+        milvus_lite_executable() is None, reason="the milvus-lite command is not installed"
+    ),
+]
 
 GOAWAY = "too_many_pings"
 #: Cut keepalive interval (ms) and the idle time (s): ten intervals.

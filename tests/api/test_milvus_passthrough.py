@@ -23,6 +23,9 @@ MASTER = "sk-1234-passthrough-master"
 STORE = "milvus-store"
 
 #: The seed's "Complete Example", verbatim.
+#: Milvus Lite and the real Milvus 2.3.5 server as processes.
+pytestmark = pytest.mark.integration
+
 EXAMPLE = """from milvus_rest_client import MilvusRESTClient, DataType  # Use the client from above
 import random
 import time
