@@ -21,8 +21,14 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+# The install is skipped in quick mode when pyproject.toml has not changed since the
+# last install (its checksum is kept in the venv); the full run always installs.
+stamp=.venv/.vectorgate-pyproject.sha256
+if [ "$quick" = 0 ] || ! sha256sum -c --status "$stamp" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  sha256sum pyproject.toml > "$stamp"
+fi
 
 # --- quick mode: stops here (newcomer issue #13) ---------------------------------------------
 if [ "$quick" = 1 ]; then
