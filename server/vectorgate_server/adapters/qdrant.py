@@ -671,26 +671,11 @@ class QdrantAdapter:
         by its IDF, so the scores are BM25 scores. A query without terms (only
         stopwords or punctuation) matches nothing.
         """
-        if not self.capabilities.keyword_search:
-            raise Unsupported(
-                backend=BACKEND,
-                operation="keyword search",
-                detail=f"store {self.store!r} is configured with keyword_search: false",
-            )
+        require_keyword_store(self.store, self.capabilities.keyword_search)
         layout = await self._layout(name)
-        if layout.keyword is None:
-            raise Unsupported(
-                backend=BACKEND,
-                operation="keyword search",
-                detail=f"collection {name!r} in store {self.store!r} has no keyword index "
-                f"({layout.keyword_missing}); collections vectorgate creates while the "
-                "store has keyword_search: true (the default) get one: recreate the "
-                "collection (e.g. `vectorgate copy` it to a new one)",
-            )
-        if top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        keyword = require_keyword_layout(self.store, name, layout, top_k)
         native_filter = compile_filter(filter) if filter is not None else None
-        sparse = layout.keyword.encoder.query(text)
+        sparse = keyword.encoder.query(text)
         if sparse is None:
             return []
         client = self._require_client()
@@ -698,7 +683,7 @@ class QdrantAdapter:
             client.query_points(
                 name,
                 query=models.SparseVector(indices=sparse.indices, values=sparse.values),
-                using=layout.keyword.vector_name,
+                using=keyword.vector_name,
                 query_filter=native_filter,
                 limit=top_k,
                 with_payload=True,
@@ -1283,3 +1268,29 @@ def _hit(
         store=store,
         collection=collection,
     )
+
+
+def require_keyword_store(store: str, enabled: bool) -> None:
+    """Keyword search needs the store's ``keyword_search`` option (server and embedded)."""
+    if not enabled:
+        raise Unsupported(
+            backend=BACKEND,
+            operation="keyword search",
+            detail=f"store {store!r} is configured with keyword_search: false",
+        )
+
+
+def require_keyword_layout(store: str, name: str, layout: _Layout, top_k: int) -> _Keyword:
+    """The collection's keyword index, or ``Unsupported`` saying why it has none."""
+    if layout.keyword is None:
+        raise Unsupported(
+            backend=BACKEND,
+            operation="keyword search",
+            detail=f"collection {name!r} in store {store!r} has no keyword index "
+            f"({layout.keyword_missing}); collections vectorgate creates while the "
+            "store has keyword_search: true (the default) get one: recreate the "
+            "collection (e.g. `vectorgate copy` it to a new one)",
+        )
+    if top_k < 1:
+        raise InvalidArgument("top_k: must be at least 1", field="top_k")
+    return layout.keyword

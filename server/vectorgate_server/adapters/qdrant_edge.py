@@ -85,7 +85,6 @@ from ..errors import (
     InvalidArgument,
     NotFound,
     Unavailable,
-    Unsupported,
     VectorgateError,
 )
 from ..filters.common import FieldType
@@ -106,6 +105,8 @@ from .qdrant import (
     _search_params,
     _stored_index,
     point_parts,
+    require_keyword_layout,
+    require_keyword_store,
 )
 from .sparse_text import Bm25Encoder
 
@@ -699,33 +700,18 @@ class QdrantEdgeAdapter:
         output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
     ) -> list[Hit]:
         """BM25 on the sparse text vector (IDF applied by the engine), filtered during it."""
-        if not self.capabilities.keyword_search:
-            raise Unsupported(
-                backend=BACKEND,
-                operation="keyword search",
-                detail=f"store {self.store!r} is configured with keyword_search: false",
-            )
+        require_keyword_store(self.store, self.capabilities.keyword_search)
         collection = await self._collection(name)
         layout = collection.layout
-        if layout.keyword is None:
-            raise Unsupported(
-                backend=BACKEND,
-                operation="keyword search",
-                detail=f"collection {name!r} in store {self.store!r} has no keyword index "
-                f"({layout.keyword_missing}); collections vectorgate creates while the "
-                "store has keyword_search: true (the default) get one: recreate the "
-                "collection (e.g. `vectorgate copy` it to a new one)",
-            )
-        if top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
+        keyword = require_keyword_layout(self.store, name, layout, top_k)
         native = edge_filter(compile_filter(filter)) if filter is not None else None
-        sparse = layout.keyword.encoder.query(text)
+        sparse = keyword.encoder.query(text)
         if sparse is None:
             return []
         request = qe.QueryRequest(
             limit=top_k,
             query=qe.Query.Nearest(
-                qe.SparseVector(sparse.indices, sparse.values), using=layout.keyword.vector_name
+                qe.SparseVector(sparse.indices, sparse.values), using=keyword.vector_name
             ),
             filter=native,
             with_payload=True,
