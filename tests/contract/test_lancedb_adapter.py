@@ -211,6 +211,35 @@ async def test_connection_is_recycled_under_writes_and_old_versions_go(tmp_path:
     await adapter.close()
 
 
+async def test_a_write_during_a_connection_swap_is_seen_after_it(tmp_path: Path) -> None:
+    # The fresh handle is opened outside the write lock; a write that commits
+    # between its opening and the swap must still be visible afterwards.
+    adapter = LanceDBAdapter("s", str(tmp_path / "db"), recycle_connection_writes=0)
+    await adapter.start()
+    await adapter.create_collection(CollectionSpec("r", 4, Metric.L2))
+    await adapter.upsert("r", docs("a", vectors(3, 4, 1)))
+    connect = adapter._connect
+
+    async def connect_then_write() -> Any:
+        fresh = await connect()
+        open_table = fresh.open_table
+
+        async def open_then_write(name: str) -> Any:
+            table = await open_table(name)
+            await adapter.upsert("r", docs("late", vectors(2, 4, 2)))
+            return table
+
+        fresh.open_table = open_then_write
+        return fresh
+
+    adapter._connect = connect_then_write  # type: ignore[method-assign]
+    await adapter._recycle_connection()
+    assert await adapter.count("r", None) == 5
+    found = await adapter.get("r", ["late0", "late1"], False)
+    assert sorted(d.id for d in found) == ["late0", "late1"]
+    await adapter.close()
+
+
 async def test_close_cancels_background_work(tmp_path: Path) -> None:
     adapter = LanceDBAdapter("s", str(tmp_path / "db"), index_min_rows=100)
     await adapter.start()

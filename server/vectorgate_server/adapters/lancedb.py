@@ -834,10 +834,19 @@ class LanceDBAdapter:
         self._db = fresh
         self._writes_since_recycle = 0
         for st in list(self._tables.values()):
+            if st.dropped or self._closed:
+                continue
+            # Opened outside the write lock (reading the manifest and the
+            # index metadata took up to a second under load, with every write
+            # queued behind it); under the lock only the writes committed
+            # since are caught up, so the swapped-in handle sees every write.
+            table = await fresh.open_table(st.name)
             async with st.lock:
                 if st.dropped or self._closed or self._tables.get(st.name) is not st:
+                    table.close()
                     continue
-                st.table = await fresh.open_table(st.name)
+                await table.checkout_latest()
+                st.table = table
         log.debug("recycled the connection of store %s", self.store)
 
     async def close(self) -> None:
