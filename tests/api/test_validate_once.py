@@ -112,16 +112,19 @@ def test_every_face_refuses_bad_metadata_the_same_way(
     messages.add(err.value.message)
     # 3. The transcoded REST route and 4. the compat route.
     for path, body in (
-        ("/v1/collections/vo/documents:upsert", {"store": store, "documents": [_doc(metadata)]}),
+        (
+            "/v1/collections/vo/documents:upsert",
+            {"store": store, "documents": [{**_doc(metadata), "vector": {"values": [1.0, 0.5]}}]},
+        ),
         ("/v1/vector/store", {"store": store, "collection": "vo", "documents": [_doc(metadata)]}),
     ):
         r = http.post(path, json=body)
         assert r.status_code == 400, r.text
-        error = r.json()["error"]
-        assert error["status"] == "INVALID_ARGUMENT"
-        [info] = [d for d in error["details"] if d.get("@type", "").endswith("ErrorInfo")]
-        assert info["metadata"]["field"] == field
-        messages.add(error["message"])
+        status = r.json()  # google.rpc.Status
+        assert status["code"] == 3  # INVALID_ARGUMENT
+        [info] = [d for d in status["details"] if d["@type"].endswith("google.rpc.ErrorInfo")]
+        assert info["metadata"]["field"] == field, path
+        messages.add(status["message"])
     # One check, one message, whatever the face and the backend.
     assert len(messages) == 1 and message in messages.pop()
     assert client.get("vo", ["bad"], store=store) == []
