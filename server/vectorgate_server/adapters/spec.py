@@ -28,11 +28,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..domain import CollectionInfo, CollectionSpec, Document, IndexSpec, MetadataValue, Metric
 from ..errors import InvalidArgument
-from ..filters.common import FieldType
+from ..filters.common import FieldType, scalar_type
 
 __all__ = [
     "SPEC_VERSION",
@@ -230,13 +230,9 @@ def _time(raw: object) -> datetime | None:
 
 def value_type(value: MetadataValue) -> FieldType:
     """The type of a (validated) metadata value."""
-    if isinstance(value, bool):
-        return FieldType.BOOL
-    if isinstance(value, int | float):
-        return FieldType.NUMBER
-    if isinstance(value, str):
-        return FieldType.STRING
-    return FieldType.STRING_LIST
+    if isinstance(value, list):
+        return FieldType.STRING_LIST
+    return cast(FieldType, scalar_type(value))
 
 
 def new_field_types(
