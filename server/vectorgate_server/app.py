@@ -414,6 +414,7 @@ class Gateway:
         seen: dict[str, int] = {}
         to_embed: list[int] = []
         doubles_only = target.adapter.capabilities.metadata_numbers == "double"
+        no_nul = not target.adapter.capabilities.nul_in_strings
         for i, doc in enumerate(documents):
             self.check_id(doc.id, f"{field}[{i}].id")
             if doc.id in seen:
@@ -424,6 +425,8 @@ class Gateway:
             seen[doc.id] = i
             if doubles_only:
                 _check_double_metadata(doc.metadata, f"{field}[{i}].metadata", target)
+            if no_nul:
+                _check_no_nul(doc, f"{field}[{i}]", target)
             if len(doc.text.encode()) > self.limits.max_text_bytes:
                 raise LimitExceeded(
                     f"{field}[{i}].text: longer than {self.limits.max_text_bytes} bytes",
@@ -768,5 +771,22 @@ def _check_double_metadata(metadata: Metadata, field: str, target: Target) -> No
                 f"{path}: {value} is beyond 2^53; backend {target.adapter.backend!r} (store "
                 f"{target.store!r}) stores numbers as 64-bit floats and would round it. "
                 "Store it as a string, or use a store with exact integers",
+                field=path,
+            )
+
+
+def _check_no_nul(doc: Document, field: str, target: Target) -> None:
+    """Refuses U+0000 in the strings of a document for backends that cannot store it."""
+    strings: list[tuple[str, str]] = [(f"{field}.id", doc.id), (f"{field}.text", doc.text)]
+    for key, value in doc.metadata.items():
+        if isinstance(value, str):
+            strings.append((f"{field}.metadata.{key}", value))
+        elif isinstance(value, list):
+            strings.extend((f"{field}.metadata.{key}[{j}]", item) for j, item in enumerate(value))
+    for path, text in strings:
+        if "\x00" in text:
+            raise InvalidArgument(
+                f"{path}: backend {target.adapter.backend!r} (store {target.store!r}) cannot "
+                "store the NUL character (U+0000)",
                 field=path,
             )

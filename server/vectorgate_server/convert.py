@@ -199,7 +199,7 @@ def struct_to_metadata(struct: struct_pb2.Struct, field: str) -> Metadata:
             out[key] = items
         else:
             raise InvalidArgument(
-                f"{path}: nested objects are not supported in metadata; use string, "
+                f"{path}: nested objects are not supported in metadata; use a string, "
                 "number, bool or list of strings",
                 field=path,
             )

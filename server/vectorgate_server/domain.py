@@ -5,7 +5,14 @@ validates requests into them, so an adapter can rely on:
 
 * collection names matching :data:`NAME_RE`;
 * vectors being float32 ``numpy`` arrays of the collection's dimension, finite;
-* metadata values being ``str``, ``int``, ``float``, ``bool`` or ``list[str]``;
+* metadata keys matching :data:`METADATA_KEY_RE` and not in :data:`RESERVED_FIELDS`,
+  values being ``str``, ``int``, ``float`` (finite), ``bool`` or ``list[str]``;
+* every upserted document carrying a vector; ids, text and metadata strings
+  free of U+0000 where the adapter's ``Capabilities.nul_in_strings`` is False;
+* ``top_k`` of at least 1 and query vectors of the collection's dimension.
+
+Adapters re-check none of this; what needs the collection's state (a
+metadata key keeps one type) is :func:`vectorgate_server.adapters.spec.new_field_types`.
 * filters being a well-formed :data:`Filter` tree (see :mod:`.filters`).
 """
 

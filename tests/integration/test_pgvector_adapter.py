@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -341,18 +342,11 @@ async def test_keyword_queries_are_text_never_tsquery_syntax(pg: PgvectorAdapter
     assert await pg.count("kw") == 3
 
 
-async def test_strings_postgresql_cannot_store_are_invalid_argument(pg: PgvectorAdapter) -> None:
+async def test_strings_postgresql_cannot_store(pg: PgvectorAdapter) -> None:
+    """U+0000 is refused by the application layer (``nul_in_strings=False``, see
+    ``tests/api/test_validate_once.py``); reads with such ids or values find nothing."""
+    assert pg.capabilities.nul_in_strings is False
     await pg.create_collection(CollectionSpec("nul", 4))
-    v = as_float32(vectors(1, 4, 8)[0])
-    for doc, field in (
-        (Document(id="a\x00", vector=v), "documents[0].id"),
-        (Document(id="a", text="x\x00y", vector=v), "documents[0].text"),
-        (Document(id="a", vector=v, metadata={"k": "\x00"}), "documents[0].metadata.k"),
-        (Document(id="a", vector=v, metadata={"k": ["ok", "\x00"]}), "documents[0].metadata.k"),
-    ):
-        with pytest.raises(InvalidArgument) as info:
-            await pg.upsert("nul", [doc])
-        assert info.value.field == field
     assert await pg.get("nul", ["a\x00"], False) == []
     assert await pg.count("nul", C("k", Op.NE, "\x00")) == 0
 
@@ -414,3 +408,41 @@ vector_stores:
         assert "rag_c_docs_meta" in names
     finally:
         await adapter.close()
+
+
+async def test_collection_with_the_first_spec_format_opens(
+    pgvector_server: PgvectorServer, schema: str, pg: PgvectorAdapter
+) -> None:
+    """A catalog entry as the adapter wrote it before the shared spec codec still opens."""
+    await pg.create_collection(CollectionSpec("legacy", 3, Metric.IP))
+    old = {  # the old writer's document ("format": 1, no create time)
+        "format": 1,
+        "dimension": 3,
+        "metric": "ip",
+        "text_field": "body",
+        "embedding_model": "minilm",
+        "index": {"type": "HNSW", "params": {"m": 12}},
+        "text_search_config": "simple",
+    }
+    with psycopg.connect(pgvector_server.dsn(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("UPDATE {} SET spec = %s::jsonb WHERE name = %s").format(
+                sql.Identifier(schema, f"{pg._prefix}catalog")
+            ),
+            (json.dumps(old), "legacy"),
+        )
+    fresh = PgvectorAdapter("pg", pgvector_server.dsn(), schema=schema)
+    await fresh.start()
+    try:
+        info = await fresh.describe_collection("legacy")
+        assert (info.dimension, info.metric, info.text_field) == (3, Metric.IP, "body")
+        assert info.embedding_model == "minilm"
+        assert info.index == IndexSpec("HNSW", {"m": 12})
+        assert info.create_time is not None  # from the catalog's own column
+        await fresh.upsert(
+            "legacy",
+            [Document("a", text="x", vector=np.ones(3, np.float32), metadata={"k": 1})],
+        )
+        assert await fresh.count("legacy", Condition("k", Op.EQ, 1)) == 1
+    finally:
+        await fresh.close()

@@ -597,3 +597,50 @@ async def test_a_recreated_index_is_found_on_its_new_host(
         await other.close()
     hits = await adapter.search("moved", SearchQuery(vector=vec(1, 0), top_k=5))
     assert [h.id for h in hits] == ["b"]
+
+
+async def test_index_with_the_first_spec_format_opens(
+    server: PineconeTestServer, adapter: PineconeAdapter
+) -> None:
+    """Tags as the adapter wrote them before the shared spec codec still open."""
+    import asyncio
+    import json
+
+    old = json.dumps(  # the old writer's document: flat index entries, "created"
+        {
+            "name": "Legacy_Docs",
+            "text_field": "body",
+            "embedding_model": "minilm",
+            "index_type": "SERVERLESS",
+            "index_params": {"region": "us-west-2"},
+            "created": "2026-11-02T08:30:00+00:00",
+        },
+        ensure_ascii=True,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    tags = {"vectorgate": "1"}
+    tags.update({f"vg_spec{i // 120}": old[i : i + 120] for i in range(0, len(old), 120)})
+    pc = AsyncPinecone(api_key=server.api_key, host=server.url)
+    await pc.indexes.create(
+        name=index_name_for("Legacy_Docs"),
+        schema={
+            "fields": {"_values": {"type": "dense_vector", "dimension": 2, "metric": "cosine"}}
+        },
+        tags=tags,
+        timeout=-1,
+    )
+    await pc.close()
+    await asyncio.sleep(server.ready_after)
+
+    assert "Legacy_Docs" in await adapter.list_collections()
+    info = await adapter.describe_collection("Legacy_Docs")
+    assert (info.dimension, info.metric, info.text_field) == (2, Metric.COSINE, "body")
+    assert info.embedding_model == "minilm"
+    assert info.index == IndexSpec(type="SERVERLESS", params={"region": "us-west-2"})
+    assert info.create_time is not None and info.create_time.year == 2026
+    # The typed layout applies: filters work.
+    await adapter.upsert(
+        "Legacy_Docs", [Document(id="a", text="t", vector=vec(1, 0), metadata={"n": 1})]
+    )
+    assert await adapter.count("Legacy_Docs", Condition("n", Op.EQ, 1)) == 1

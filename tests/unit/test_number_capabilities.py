@@ -48,3 +48,28 @@ def test_inexact_range_backend_refuses_big_range_bounds_only() -> None:
     for bound in (2**53, -BIG, 2.0**60):
         with pytest.raises(InvalidFilter):
             Gateway.check_filter(cast(Any, None), target, Condition("n", Op.LTE, bound))
+
+
+def test_backends_without_nul_get_it_refused_once() -> None:
+    import numpy as np
+
+    from vectorgate_server.adapters.pgvector import PgvectorAdapter
+    from vectorgate_server.app import _check_no_nul
+    from vectorgate_server.domain import Document
+
+    assert PgvectorAdapter.capabilities.nul_in_strings is False
+    assert Capabilities().nul_in_strings is True
+    target = _target(Capabilities(nul_in_strings=False), "pgvector")
+    vector = np.ones(2, np.float32)
+    fine = Document("a", "t", vector, {"k": "v", "l": ["x"], "n": 1})
+    _check_no_nul(fine, "documents[0]", target)
+    for doc, field in (
+        (Document("a\x00", "", vector), "documents[3].id"),
+        (Document("a", "t\x00", vector), "documents[3].text"),
+        (Document("a", "", vector, {"k": "\x00"}), "documents[3].metadata.k"),
+        (Document("a", "", vector, {"k": ["ok", "\x00"]}), "documents[3].metadata.k[1]"),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            _check_no_nul(doc, "documents[3]", target)
+        assert err.value.field == field
+        assert "'pgvector'" in err.value.message and "U+0000" in err.value.message

@@ -437,7 +437,11 @@ async def test_large_batches_are_encoded_off_the_event_loop(
     await adapter.upsert("c", docs)
     assert threads and threading.main_thread().name not in threads
     assert [h.id for h in await adapter.keyword_search("c", "39", 3)] == ["d39"]
-    bad = [*docs[:35], Document(id="x", text="t", vector=_vector(0), metadata={"bad key": 1})]
+    bad = [
+        *docs[:34],
+        Document(id="y", text="t", vector=_vector(0), metadata={"k": "s"}),
+        Document(id="x", text="t", vector=_vector(0), metadata={"k": 1}),  # another type
+    ]
     with pytest.raises(InvalidArgument) as info:
         await adapter.upsert("c", bad)
-    assert info.value.field == "documents[35].metadata.bad key"
+    assert info.value.field == "documents[35].metadata.k"

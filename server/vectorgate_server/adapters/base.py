@@ -87,6 +87,9 @@ class Capabilities:
     #: backend compares ranges as 64-bit floats: the application refuses range
     #: bounds of magnitude 2**53 or more, the only ones that could then be wrong.
     exact_int_ranges: bool = True
+    #: Strings (ids, text, metadata values) may contain the NUL character (U+0000).
+    #: When False the application refuses a document holding one, naming the field.
+    nul_in_strings: bool = True
 
 
 @runtime_checkable

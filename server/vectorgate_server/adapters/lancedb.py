@@ -52,7 +52,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,8 +65,6 @@ import pyarrow.compute as pc
 from lancedb.index import FTS, HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
 
 from ..domain import (
-    METADATA_KEY_RE,
-    RESERVED_FIELDS,
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -86,13 +83,12 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    DimensionMismatch,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unavailable,
 )
-from ..filters.common import FieldType, metadata_type
+from ..filters.common import FieldType
 from ..filters.lancedb import (
     INT_COLUMN_SUFFIX,
     column_name,
@@ -105,6 +101,7 @@ from ..filters.lancedb import (
 from .base import Capabilities
 from .params import positive_int
 from .params import validate_native_params as _validate_native_params
+from .spec import StoredSpec, decode_spec, new_field_types, spec_json
 
 __all__ = [
     "INDEX_TYPES",
@@ -118,7 +115,6 @@ log = logging.getLogger(__name__)
 BACKEND: Final = "lancedb"
 #: Schema metadata key holding the collection spec (JSON).
 SPEC_KEY: Final = "vectorgate.collection"
-_SPEC_VERSION: Final = 1
 
 ID_COLUMN: Final = "id"
 TEXT_COLUMN: Final = "text"
@@ -190,53 +186,6 @@ T = TypeVar("T")
 # --------------------------------------------------------------------------- spec and layout
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _StoredSpec:
-    """The collection spec as stored in the table's schema metadata."""
-
-    dimension: int
-    metric: Metric
-    text_field: str
-    embedding_model: str
-    index: IndexSpec
-    create_time: datetime | None
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "version": _SPEC_VERSION,
-                "dimension": self.dimension,
-                "metric": self.metric.value,
-                "text_field": self.text_field,
-                "embedding_model": self.embedding_model,
-                "index": {"type": self.index.type, "params": dict(self.index.params)},
-                "create_time": self.create_time.isoformat() if self.create_time else None,
-            },
-            sort_keys=True,
-        )
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> _StoredSpec | None:
-        """The spec, or None when the metadata is not a spec we understand."""
-        try:
-            data = json.loads(raw)
-            index = data.get("index") or {}
-            created = data.get("create_time")
-            return cls(
-                dimension=int(data["dimension"]),
-                metric=Metric(data["metric"]),
-                text_field=str(data.get("text_field") or "text"),
-                embedding_model=str(data.get("embedding_model") or ""),
-                index=IndexSpec(
-                    type=str(index.get("type") or ""), params=dict(index.get("params") or {})
-                ),
-                create_time=datetime.fromisoformat(created) if created else None,
-            )
-        except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("ignoring unreadable %s schema metadata", SPEC_KEY)
-            return None
-
-
 def _field_type(dtype: pa.DataType) -> FieldType | None:
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return FieldType.STRING
@@ -268,7 +217,7 @@ class _Layout:
     """What the adapter needs to know of a table's schema."""
 
     schema: pa.Schema
-    spec: _StoredSpec | None
+    spec: StoredSpec | None
     vector_column: str | None
     dimension: int | None
     has_id: bool
@@ -298,7 +247,7 @@ class _Layout:
     def from_schema(cls, schema: pa.Schema) -> _Layout:
         raw_meta = schema.metadata or {}
         raw_spec = raw_meta.get(SPEC_KEY.encode())
-        spec = _StoredSpec.from_json(raw_spec) if raw_spec is not None else None
+        spec = decode_spec(raw_spec) if raw_spec is not None else None
         names = list(schema.names)
         vector_column: str | None = None
         if VECTOR_COLUMN in names and _is_vector_type(schema.field(VECTOR_COLUMN).type):
@@ -446,8 +395,9 @@ class _Table:
 
     @property
     def metric(self) -> Metric:
-        if self.layout.spec is not None:
-            return self.layout.spec.metric
+        spec = self.layout.spec
+        if spec is not None and spec.metric is not None:
+            return spec.metric
         return self.index_metric or Metric.COSINE
 
 
@@ -556,67 +506,46 @@ def _is_integer_type(dtype: pa.DataType | None) -> bool:
 
 
 def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> dict[str, FieldType]:
-    """Validate a batch against the layout; the metadata keys it adds, with their types."""
-    dimension = layout.dimension
-    new: dict[str, FieldType] = {}
+    """The metadata keys a batch adds to the table, with their types.
+
+    The request is validated already (keys, value types, finite numbers,
+    dimension); this applies the one-type-per-key rule of every adapter
+    (:func:`~.spec.new_field_types`) and refuses values the columns of this
+    table cannot hold: a new key whose column name is taken by a column of an
+    unsupported type, a fraction in an integer column, and integers beyond
+    2**53 in a float column made before exact integers (tables vectorgate did
+    not create, or made by earlier releases).
+    """
+    new = new_field_types(name, documents, layout.types)
+    taken = {key for key in new if column_name(key) in layout.occupied}
+    narrow = {
+        key
+        for key, dtype in layout.arrow_types.items()
+        if _is_integer_type(dtype)
+        or (
+            layout.types[key] is FieldType.NUMBER
+            and key not in layout.int_columns
+            and pa.types.is_floating(dtype)
+        )
+    }
+    if not taken and not narrow:
+        return new
     for i, doc in enumerate(documents):
-        vector = doc.vector
-        if vector is None:
-            raise InvalidArgument(
-                f"documents[{i}].vector: a vector is required", field=f"documents[{i}].vector"
-            )
-        if vector.ndim != 1 or (dimension is not None and vector.shape[0] != dimension):
-            raise DimensionMismatch(
-                field=f"documents[{i}].vector",
-                expected=dimension or 0,
-                actual=int(vector.size),
-                collection=name,
-            )
         for key, value in doc.metadata.items():
             path = f"documents[{i}].metadata.{key}"
-            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
-                raise InvalidArgument(f"{path}: {key!r} is not a valid metadata key", field=path)
-            vtype = metadata_type(value)
-            if vtype is None:
+            if key in taken:
                 raise InvalidArgument(
-                    f"{path}: metadata values are strings, numbers, bools or lists of "
-                    f"strings, not {type(value).__name__}",
+                    f"{path}: the column for this key has a type vectorgate cannot store",
                     field=path,
                 )
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
-                raise InvalidArgument(f"{path}: number out of range", field=path)
-            known = layout.types.get(key) or new.get(key)
-            if known is None:
-                if column_name(key) in layout.occupied:
+            if key not in narrow or isinstance(value, bool):
+                continue
+            if _is_integer_type(layout.arrow_types[key]):
+                if isinstance(value, float) and not value.is_integer():
                     raise InvalidArgument(
-                        f"{path}: the column for this key has a type vectorgate cannot store",
-                        field=path,
+                        f"{path}: collection {name!r} stores integers under {key!r}", field=path
                     )
-                new[key] = vtype
-            elif known is not vtype:
-                raise InvalidArgument(
-                    f"{path}: {vtype.value} value, but collection {name!r} stores "
-                    f"{known.value} values under {key!r}",
-                    field=path,
-                )
-            elif (
-                _is_integer_type(layout.arrow_types.get(key))
-                and isinstance(value, float)
-                and not value.is_integer()
-            ):
-                raise InvalidArgument(
-                    f"{path}: collection {name!r} stores integers under {key!r}", field=path
-                )
-            elif (
-                known is FieldType.NUMBER
-                and key in layout.types
-                and key not in layout.int_columns
-                and pa.types.is_floating(layout.arrow_types[key])
-                and isinstance(value, int)
-                and not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
-            ):
+            elif isinstance(value, int) and not -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
                 raise InvalidArgument(
                     f"{path}: collection {name!r} stores {key!r} as 64-bit floats (a column "
                     f"made before exact integers), which would round {value}",
@@ -970,18 +899,9 @@ class LanceDBAdapter:
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create the table with its schema and spec; ``AlreadyExists`` if present."""
         db = self._connection()
-        if spec.dimension < 1:
-            raise InvalidArgument(
-                "collection.dimension: must be positive", field="collection.dimension"
-            )
         index = validate_index_spec(spec.index, spec.dimension)
-        stored = _StoredSpec(
-            dimension=spec.dimension,
-            metric=spec.metric,
-            text_field=spec.text_field or "text",
-            embedding_model=spec.embedding_model,
-            index=index,
-            create_time=datetime.now(UTC).replace(microsecond=0),
+        stored = StoredSpec.of(
+            spec, index=index, create_time=datetime.now(UTC).replace(microsecond=0)
         )
         schema = pa.schema(
             [
@@ -989,7 +909,7 @@ class LanceDBAdapter:
                 pa.field(TEXT_COLUMN, pa.utf8()),
                 pa.field(VECTOR_COLUMN, pa.list_(pa.float32(), spec.dimension)),
             ],
-            metadata={SPEC_KEY: stored.to_json()},
+            metadata={SPEC_KEY: spec_json(stored)},
         )
         async with self._ddl_lock:
             if spec.name in self._tables or await self._exists(spec.name):
@@ -1002,19 +922,7 @@ class LanceDBAdapter:
                 raise
             layout = _Layout.from_schema(await table.schema())
             self._tables[spec.name] = _Table(spec.name, table, layout)
-        return self._info(spec.name, stored, 0)
-
-    def _info(self, name: str, spec: _StoredSpec, count: int) -> CollectionInfo:
-        return CollectionInfo(
-            name=name,
-            dimension=spec.dimension,
-            metric=spec.metric,
-            text_field=spec.text_field,
-            embedding_model=spec.embedding_model,
-            index=spec.index,
-            document_count=count,
-            create_time=spec.create_time,
-        )
+        return stored.info(spec.name, document_count=0)
 
     async def describe_collection(self, name: str) -> CollectionInfo:
         """The stored spec and document count (a foreign table: read from its schema)."""
@@ -1023,7 +931,9 @@ class LanceDBAdapter:
             count = int(await st.table.count_rows())
         spec = st.layout.spec
         if spec is not None:
-            return self._info(name, spec, count)
+            return spec.info(
+                name, dimension=st.layout.dimension, metric=st.metric, document_count=count
+            )
         layout = self._require_vectors(st)
         assert layout.dimension is not None
         return CollectionInfo(
@@ -1195,18 +1105,8 @@ class LanceDBAdapter:
         """(where, native params, selected columns, metadata keys) of a search."""
         layout = self._require_vectors(st)
         params = validate_native_params(query.native_params)
-        if query.top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
         if st.has_index and not params.get("exact"):
             params = {**search_defaults(st.index_type, query.top_k), **params}
-        vector = query.vector
-        if vector.ndim != 1 or vector.shape[0] != layout.dimension:
-            raise DimensionMismatch(
-                field="vector",
-                expected=layout.dimension or 0,
-                actual=int(vector.size),
-                collection=st.name,
-            )
         where = self._where(st, query.filter) if query.filter is not None else ""
         output: OutputFields = query.output
         keys: list[str] = []
@@ -1448,8 +1348,8 @@ class LanceDBAdapter:
         spec = st.layout.spec
         assert spec is not None and st.layout.vector_column is not None
         config = INDEX_TYPES[spec.index.type](
-            distance_type=_LANCE_METRIC[spec.metric],
-            **index_build_params(spec.index, spec.dimension),
+            distance_type=_LANCE_METRIC[st.metric],
+            **index_build_params(spec.index, st.layout.dimension or 0),
         )
         rows = int(await st.table.count_rows())
         log.info("building %s index on %s/%s (%d rows)", spec.index.type, self.store, st.name, rows)

@@ -152,23 +152,22 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
 import numpy as np
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
 
 from ..domain import (
-    METADATA_KEY_RE,
     NAME_RE,
-    RESERVED_FIELDS,
     CollectionInfo,
     CollectionSpec,
     Document,
     Explanation,
     Filter,
+    FloatArray,
     Hit,
     IndexSpec,
     Metric,
@@ -180,7 +179,6 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    DimensionMismatch,
     FailedPrecondition,
     Internal,
     InvalidArgument,
@@ -190,7 +188,7 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType, metadata_type
+from ..filters.common import FieldType
 from ..filters.opensearch import (
     GROUPS,
     INT_GROUP,
@@ -203,6 +201,7 @@ from ..filters.opensearch import (
 from .base import Capabilities
 from .params import positive_int
 from .params import validate_native_params as _validate_native_params
+from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 if TYPE_CHECKING:
     from ..config import OpenSearchConfig
@@ -238,7 +237,6 @@ logging.getLogger("opensearch").addFilter(_NoTraceback())
 BACKEND: Final = "opensearch"
 #: Key of the collection spec in the index mapping's ``_meta``.
 SPEC_META_KEY: Final = "vectorgate"
-_SPEC_VERSION: Final = 1
 
 ID_FIELD: Final = "id"
 #: The default ``index.max_result_window``: the most hits one search returns.
@@ -361,56 +359,11 @@ def canonical_score(
 
 
 @dataclass(frozen=True, slots=True)
-class _StoredSpec:
-    """The collection spec as kept in the mapping's ``_meta``."""
-
-    dimension: int
-    metric: Metric
-    text_field: str
-    embedding_model: str
-    index: IndexSpec
-    create_time: datetime | None
-
-    def to_meta(self) -> dict[str, Any]:
-        return {
-            "version": _SPEC_VERSION,
-            "dimension": self.dimension,
-            "metric": self.metric.value,
-            "text_field": self.text_field,
-            "embedding_model": self.embedding_model,
-            "index": {"type": self.index.type, "params": dict(self.index.params)},
-            "create_time": self.create_time.isoformat() if self.create_time else None,
-        }
-
-    @classmethod
-    def from_meta(cls, data: object) -> _StoredSpec | None:
-        """The spec, or None when ``_meta`` holds nothing we understand."""
-        if not isinstance(data, Mapping):
-            return None
-        try:
-            index = data.get("index") or {}
-            created = data.get("create_time")
-            return cls(
-                dimension=int(data["dimension"]),
-                metric=Metric(data["metric"]),
-                text_field=str(data.get("text_field") or DEFAULT_TEXT_FIELD),
-                embedding_model=str(data.get("embedding_model") or ""),
-                index=IndexSpec(
-                    type=str(index.get("type") or ""), params=dict(index.get("params") or {})
-                ),
-                create_time=datetime.fromisoformat(created) if created else None,
-            )
-        except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("ignoring unreadable %s in an index's _meta", SPEC_META_KEY)
-            return None
-
-
-@dataclass(frozen=True, slots=True)
 class _Layout:
     """What the adapter needs to know of one index (read from its mapping and settings)."""
 
     index: str
-    spec: _StoredSpec | None
+    spec: StoredSpec | None
     vector_field: str
     dimension: int
     metric: Metric
@@ -487,52 +440,6 @@ def validate_index_spec(index: IndexSpec, default_engine: str) -> IndexSpec:
 def validate_native_params(params: Mapping[str, Any]) -> dict[str, int | bool]:
     """The native search parameters, validated, or ``InvalidArgument``."""
     return _validate_native_params(params, NATIVE_PARAMS, BACKEND)
-
-
-def _check_batch(name: str, documents: Sequence[Document], layout: _Layout) -> None:
-    """Vectors and metadata of a batch against the index; ``InvalidArgument`` naming the field.
-
-    A metadata key keeps one type per collection (the first written), as on
-    every backend.
-    """
-    new: dict[str, FieldType] = {}
-    for i, doc in enumerate(documents):
-        vector = doc.vector
-        if vector is None:
-            raise InvalidArgument(
-                f"documents[{i}].vector: a vector is required", field=f"documents[{i}].vector"
-            )
-        if vector.ndim != 1 or vector.shape[0] != layout.dimension:
-            raise DimensionMismatch(
-                field=f"documents[{i}].vector",
-                expected=layout.dimension,
-                actual=int(vector.size),
-                collection=name,
-            )
-        for key, value in doc.metadata.items():
-            path = f"documents[{i}].metadata.{key}"
-            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
-                raise InvalidArgument(f"{path}: {key!r} is not a valid metadata key", field=path)
-            vtype = metadata_type(value)
-            if vtype is None:
-                raise InvalidArgument(
-                    f"{path}: metadata values are strings, numbers, bools or lists of "
-                    f"strings, not {type(value).__name__}",
-                    field=path,
-                )
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
-                raise InvalidArgument(f"{path}: number out of range", field=path)
-            known = layout.types.get(key) or new.get(key)
-            if known is None:
-                new[key] = vtype
-            elif known is not vtype:
-                raise InvalidArgument(
-                    f"{path}: {vtype.value} value, but collection {name!r} stores "
-                    f"{known.value} values under {key!r}",
-                    field=path,
-                )
 
 
 def _mapped_type(props: Mapping[str, Any], path: str) -> str | None:
@@ -838,7 +745,7 @@ class OpenSearchAdapter:
         settings = entry.get("settings") or {}
         props: Mapping[str, Any] = mappings.get("properties") or {}
         meta = mappings.get("_meta") or {}
-        spec = _StoredSpec.from_meta(meta.get(SPEC_META_KEY)) if isinstance(meta, Mapping) else None
+        spec = decode_spec(meta.get(SPEC_META_KEY)) if isinstance(meta, Mapping) else None
         vector_field = VECTOR_FIELD
         vector_def = props.get(VECTOR_FIELD)
         if not isinstance(vector_def, Mapping) or vector_def.get("type") != "knn_vector":
@@ -864,7 +771,7 @@ class OpenSearchAdapter:
             if created_raw is not None and str(created_raw).isdigit()
             else None
         )
-        if spec is not None:
+        if spec is not None and spec.metric is not None:
             metric = spec.metric
             text_field = spec.text_field
         else:
@@ -907,7 +814,7 @@ class OpenSearchAdapter:
 
     # ------------------------------------------------------------------ collections
 
-    def _create_body(self, spec: CollectionSpec, stored: _StoredSpec) -> dict[str, Any]:
+    def _create_body(self, spec: CollectionSpec, stored: StoredSpec) -> dict[str, Any]:
         vector: dict[str, Any] = {"type": "knn_vector", "dimension": spec.dimension}
         settings: dict[str, Any] = {"knn": stored.index.type == "HNSW"}
         if stored.index.type == "HNSW":
@@ -951,7 +858,7 @@ class OpenSearchAdapter:
             "settings": {"index": settings},
             "mappings": {
                 "dynamic": "strict",
-                "_meta": {SPEC_META_KEY: stored.to_meta()},
+                "_meta": {SPEC_META_KEY: encode_spec(stored)},
                 "dynamic_templates": templates,
                 "properties": {
                     ID_FIELD: {"type": "keyword"},
@@ -964,10 +871,6 @@ class OpenSearchAdapter:
 
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create the index with its mapping and spec; ``AlreadyExists`` if present."""
-        if spec.dimension < 1:
-            raise InvalidArgument(
-                "collection.dimension: must be positive", field="collection.dimension"
-            )
         text_field = spec.text_field or DEFAULT_TEXT_FIELD
         if text_field in _RESERVED_TEXT_FIELDS or text_field.startswith("_"):
             raise InvalidArgument(
@@ -975,11 +878,8 @@ class OpenSearchAdapter:
                 field="collection.text_field",
             )
         index_spec = validate_index_spec(spec.index, self.engine)
-        stored = _StoredSpec(
-            dimension=spec.dimension,
-            metric=spec.metric,
-            text_field=text_field,
-            embedding_model=spec.embedding_model,
+        stored = StoredSpec.of(
+            replace(spec, text_field=text_field),
             index=index_spec,
             create_time=datetime.now(UTC).replace(microsecond=0),
         )
@@ -993,16 +893,7 @@ class OpenSearchAdapter:
                     self._creation_error(spec.name, exc)
                 raise
         self._layouts.pop(spec.name, None)
-        return CollectionInfo(
-            name=spec.name,
-            dimension=stored.dimension,
-            metric=stored.metric,
-            text_field=stored.text_field,
-            embedding_model=stored.embedding_model,
-            index=stored.index,
-            document_count=0,
-            create_time=stored.create_time,
-        )
+        return stored.info(spec.name, document_count=0)
 
     def _creation_error(self, name: str, exc: os_exc.TransportError) -> None:
         body = _error_body(exc)
@@ -1027,13 +918,10 @@ class OpenSearchAdapter:
         count = await self._count(name, layout, None)
         spec = layout.spec
         if spec is not None:
-            return CollectionInfo(
-                name=name,
-                dimension=spec.dimension,
-                metric=spec.metric,
-                text_field=spec.text_field,
-                embedding_model=spec.embedding_model,
-                index=spec.index,
+            return spec.info(
+                name,
+                dimension=spec.dimension or layout.dimension,
+                metric=layout.metric,
                 document_count=count,
                 create_time=spec.create_time or layout.creation_date,
             )
@@ -1086,13 +974,7 @@ class OpenSearchAdapter:
         return await self._count(name, await self._layout(name), filter)
 
     def _source(self, doc: Document, layout: _Layout, position: int) -> dict[str, Any]:
-        vector = doc.vector
-        if vector is None:
-            raise InvalidArgument(
-                f"documents[{position}].vector: a vector is required",
-                field=f"documents[{position}].vector",
-            )
-        array = as_float32(vector)
+        array = as_float32(cast(FloatArray, doc.vector))
         if layout.metric is Metric.COSINE and not np.any(array):
             raise InvalidVector(
                 f"documents[{position}].vector: a zero vector has no cosine similarity",
@@ -1115,7 +997,7 @@ class OpenSearchAdapter:
         layout = await self._layout(name, fresh=True)
         if not documents:
             return
-        _check_batch(name, documents, layout)
+        new_field_types(name, documents, layout.types)
         sources = [self._source(doc, layout, i) for i, doc in enumerate(documents)]
         offset = 0
         batch_size = self.capabilities.max_write_batch
@@ -1275,16 +1157,7 @@ class OpenSearchAdapter:
         params = validate_native_params(query.native_params)
         native_filter = compile_filter(query.filter, "filter") if query.filter is not None else None
         layout = await self._layout(name)
-        if query.top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
         vector = as_float32(query.vector)
-        if vector.ndim != 1 or vector.shape[0] != layout.dimension:
-            raise DimensionMismatch(
-                field="vector",
-                expected=layout.dimension,
-                actual=int(vector.size),
-                collection=name,
-            )
         if layout.metric is Metric.COSINE and not np.any(vector):
             raise InvalidVector("vector: a zero vector has no cosine similarity", field="vector")
         version = await self._cluster_version()
@@ -1398,8 +1271,6 @@ class OpenSearchAdapter:
     ) -> list[Hit]:
         """BM25 full-text search on the text field, the filter applied before ranking."""
         native_filter = compile_filter(filter, "filter") if filter is not None else None
-        if top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
         if top_k > _MAX_RESULT_WINDOW:
             raise InvalidArgument(
                 f"top_k: OpenSearch returns at most {_MAX_RESULT_WINDOW} hits per search",

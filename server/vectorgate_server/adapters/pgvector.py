@@ -61,7 +61,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import math
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -80,8 +79,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..config import PgvectorConfig
 from ..domain import (
-    METADATA_KEY_RE,
-    RESERVED_FIELDS,
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -101,24 +98,25 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    DimensionMismatch,
+    Internal,
     InvalidArgument,
-    InvalidVector,
     NotFound,
     Unavailable,
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType, metadata_type
+from ..filters.common import FieldType
 from ..filters.pgvector import Predicate, compile_filter, json_param
 from .base import Capabilities
+from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 __all__ = ["BACKEND", "PgvectorAdapter", "table_name"]
 
 log = logging.getLogger(__name__)
 
 BACKEND = "pgvector"
-_SPEC_FORMAT = 1
+#: Entry of the stored spec naming the collection's text-search configuration.
+_TS_CONFIG_KEY = "text_search_config"
 _HNSW, _IVFFLAT, _FLAT = "HNSW", "IVFFLAT", "FLAT"
 _INDEX_ALIASES: Mapping[str, str] = {
     _HNSW: _HNSW,
@@ -243,6 +241,9 @@ class PgvectorAdapter:
         max_write_batch=_MAX_WRITE_BATCH,
         native_params=_NATIVE_PARAMS,
         keyword_search=True,
+        # PostgreSQL text and jsonb cannot hold U+0000 ("invalid byte sequence" /
+        # "unsupported Unicode escape sequence").
+        nul_in_strings=False,
     )
 
     def __init__(
@@ -440,15 +441,9 @@ class PgvectorAdapter:
             else _check_index(self._default_index, spec.dimension, "index_type")
         )
         table = table_name(self._prefix, spec.name)
-        stored = {
-            "format": _SPEC_FORMAT,
-            "dimension": spec.dimension,
-            "metric": spec.metric.value,
-            "text_field": spec.text_field,
-            "embedding_model": spec.embedding_model,
-            "index": {"type": index.type, "params": dict(index.params)},
-            "text_search_config": self._ts_config,
-        }
+        stored = encode_spec(
+            StoredSpec.of(spec, index=index, extra={_TS_CONFIG_KEY: self._ts_config})
+        )
         ident = sql.Identifier(self._schema, table)
         async with self._connection(spec.name) as conn, conn.transaction():
             created = await (
@@ -782,8 +777,6 @@ class PgvectorAdapter:
     ) -> list[Hit]:
         """Full-text search: any of the query's lexemes, ranked by ``ts_rank_cd``."""
         layout = await self._layout(name)
-        if top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
         predicate = compile_filter(filter) if filter is not None else None
         params: list[object] = [layout.ts_config, text]
         where: sql.Composable = sql.SQL("")
@@ -1028,9 +1021,13 @@ class PgvectorAdapter:
                     (name,),
                 )
             ).fetchall()
-        table, spec, created, valid, method, options = row
-        if not isinstance(spec, dict):
-            spec = json.loads(spec)
+        table, raw_spec, created, valid, method, options = row
+        spec = decode_spec(raw_spec)
+        if spec is None or spec.dimension is None or spec.metric is None:
+            raise Internal(
+                f"{self._where()}: the catalog entry of collection {name!r} is not a "
+                "vectorgate collection spec"
+            )
         ann = None
         if valid and method in ("hnsw", "ivfflat"):
             lists = 0
@@ -1039,18 +1036,14 @@ class PgvectorAdapter:
                 if key == "lists" and value.isdigit():
                     lists = int(value)
             ann = _Ann(kind=_HNSW if method == "hnsw" else _IVFFLAT, lists=lists)
-        raw_index = spec.get("index") if isinstance(spec.get("index"), dict) else {}
         fresh = _Layout(
             table=str(table),
-            dimension=int(spec["dimension"]),
-            metric=Metric(spec["metric"]),
-            text_field=str(spec.get("text_field") or "text"),
-            embedding_model=str(spec.get("embedding_model") or ""),
-            index=IndexSpec(
-                type=str(raw_index.get("type") or ""),
-                params=dict(raw_index.get("params") or {}),
-            ),
-            ts_config=str(spec.get("text_search_config") or "english"),
+            dimension=spec.dimension,
+            metric=spec.metric,
+            text_field=spec.text_field,
+            embedding_model=spec.embedding_model,
+            index=spec.index,
+            ts_config=str(spec.extra.get(_TS_CONFIG_KEY) or "english"),
             create_time=created,
             fields={str(k): FieldType(t) for k, t in fields},
             ann=ann,
@@ -1237,62 +1230,19 @@ def _document(row: Sequence[Any], include_vectors: bool) -> Document:
 
 
 _NUL = "\x00"
-_NO_NUL = "PostgreSQL strings cannot contain the NUL character (U+0000)"
 
 
 def _rows(documents: Sequence[Document], layout: _Layout, collection: str) -> _Rows:
-    """Validate the batch in order (the first problem raises) and keep the last of each id."""
+    """The rows of a (validated) batch: the last of each id; new metadata keys typed.
+
+    A metadata key keeps one type per collection (:func:`~.spec.new_field_types`).
+    """
     latest: dict[str, int] = {}
-    new_fields: dict[str, FieldType] = {}
+    new_fields = new_field_types(collection, documents, layout.fields)
     encoded: list[tuple[str, FloatArray, str, dict[str, Any]]] = []
-    for position, doc in enumerate(documents):
-        path = f"documents[{position}]"
-        if _NUL in doc.id:
-            raise InvalidArgument(f"{path}.id: {_NO_NUL}", field=f"{path}.id")
-        if _NUL in doc.text:
-            raise InvalidArgument(f"{path}.text: {_NO_NUL}", field=f"{path}.text")
-        if doc.vector is None:
-            raise InvalidArgument(f"{path}.vector: a vector is required", field=f"{path}.vector")
-        vector = np.asarray(doc.vector, dtype=np.float32)
-        if vector.ndim != 1 or vector.shape[0] != layout.dimension:
-            raise DimensionMismatch(
-                field=f"{path}.vector",
-                expected=layout.dimension,
-                actual=int(vector.size),
-                collection=collection,
-            )
-        if not np.isfinite(vector).all():
-            raise InvalidVector(f"{path}.vector: components must be finite", field=f"{path}.vector")
-        metadata: dict[str, Any] = {}
-        for key, value in doc.metadata.items():
-            field_name = f"{path}.metadata.{key}"
-            if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
-                raise InvalidArgument(
-                    f"{field_name}: {key!r} is not a valid metadata key", field=field_name
-                )
-            kind = metadata_type(value)
-            if kind is None:
-                raise InvalidArgument(
-                    f"{field_name}: metadata values are strings, numbers, bools or lists of "
-                    f"strings, not {type(value).__name__}",
-                    field=field_name,
-                )
-            if isinstance(value, float) and not math.isfinite(value):
-                raise InvalidArgument(f"{field_name}: numbers must be finite", field=field_name)
-            if (isinstance(value, str) and _NUL in value) or (
-                isinstance(value, list) and any(_NUL in item for item in value)
-            ):
-                raise InvalidArgument(f"{field_name}: {_NO_NUL}", field=field_name)
-            known = layout.fields.get(key) or new_fields.get(key)
-            if known is None:
-                new_fields[key] = kind
-            elif known is not kind:
-                raise InvalidArgument(
-                    f"{field_name}: {kind.value} value, but collection {collection!r} stores "
-                    f"{known.value} values under {key!r}",
-                    field=field_name,
-                )
-            metadata[key] = list(value) if isinstance(value, list) else value
+    for doc in documents:
+        vector = as_float32(cast(FloatArray, doc.vector))
+        metadata = {k: list(v) if isinstance(v, list) else v for k, v in doc.metadata.items()}
         if doc.id in latest:
             encoded[latest[doc.id]] = ("", vector, "", {})  # superseded: dropped below
         latest[doc.id] = len(encoded)

@@ -85,14 +85,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -143,7 +142,6 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    DimensionMismatch,
     FailedPrecondition,
     InvalidArgument,
     InvalidVector,
@@ -152,7 +150,7 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType, metadata_type
+from ..filters.common import FieldType
 from ..filters.pinecone import (
     KEYS_KEY,
     compile_filter,
@@ -162,6 +160,7 @@ from ..filters.pinecone import (
     stored_type,
 )
 from .base import Capabilities
+from .spec import StoredSpec, decode_spec, new_field_types, spec_json
 
 __all__ = [
     "DENSE_FIELD",
@@ -260,9 +259,9 @@ def canonical_score(metric: Metric, raw: float) -> float:
     return raw
 
 
-def _spec_tags(payload: Mapping[str, Any], field: str) -> dict[str, str]:
+def _spec_tags(spec: StoredSpec, field: str) -> dict[str, str]:
     # Tag values are printable ASCII: JSON with every non-ASCII character escaped.
-    text = json.dumps(payload, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    text = spec_json(spec)
     chunks = [text[i : i + MAX_TAG_VALUE] for i in range(0, len(text), MAX_TAG_VALUE)]
     if len(chunks) > MAX_TAGS - 1:
         raise InvalidArgument(
@@ -275,7 +274,10 @@ def _spec_tags(payload: Mapping[str, Any], field: str) -> dict[str, str]:
     return tags
 
 
-def _spec_from_tags(tags: Mapping[str, str] | None) -> dict[str, Any] | None:
+def _spec_from_tags(
+    tags: Mapping[str, str] | None, collection: str | None = None
+) -> StoredSpec | None:
+    """The spec in an index's tags (None: not a vectorgate index, or not ``collection``'s)."""
     if not tags or tags.get(LAYOUT_TAG) != LAYOUT_VERSION:
         return None
     parts: list[str] = []
@@ -283,11 +285,10 @@ def _spec_from_tags(tags: Mapping[str, str] | None) -> dict[str, Any] | None:
     while f"{SPEC_TAG_PREFIX}{i}" in tags:
         parts.append(tags[f"{SPEC_TAG_PREFIX}{i}"])
         i += 1
-    try:
-        spec = orjson.loads("".join(parts))
-    except orjson.JSONDecodeError:
+    spec = decode_spec("".join(parts))
+    if spec is None or (collection is not None and spec.name != collection):
         return None
-    return spec if isinstance(spec, dict) else None
+    return spec
 
 
 # --------------------------------------------------------------------------- handles
@@ -577,15 +578,8 @@ class PineconeAdapter:
         self._check_index_spec(spec.index)
         name = index_name_for(spec.name)
         created = datetime.now(UTC).replace(microsecond=0)
-        payload = {
-            "name": spec.name,
-            "text_field": spec.text_field,
-            "embedding_model": spec.embedding_model,
-            "index_type": spec.index.type,
-            "index_params": dict(spec.index.params),
-            "created": created.isoformat(),
-        }
-        tags = _spec_tags(payload, "collection")
+        stored = StoredSpec.of(spec, create_time=created, name=spec.name)
+        tags = _spec_tags(stored, "collection")
         params = spec.index.params
         schema = {
             "fields": {
@@ -642,8 +636,8 @@ class PineconeAdapter:
 
     def _info(self, collection: str, model: IndexModel, count: int | None) -> CollectionInfo:
         dimension, metric = self._vector_field(collection, model)
-        spec = _spec_from_tags(model.tags)
-        if spec is None or spec.get("name") != collection:
+        spec = _spec_from_tags(model.tags, collection)
+        if spec is None:
             return CollectionInfo(
                 name=collection,
                 dimension=dimension,
@@ -652,25 +646,7 @@ class PineconeAdapter:
                 index=IndexSpec(type="SERVERLESS"),
                 document_count=count,
             )
-        created: datetime | None
-        try:
-            created = datetime.fromisoformat(str(spec.get("created", "")))
-        except ValueError:
-            created = None
-        params = spec.get("index_params")
-        return CollectionInfo(
-            name=collection,
-            dimension=dimension,
-            metric=metric,
-            text_field=str(spec.get("text_field") or "text"),
-            embedding_model=str(spec.get("embedding_model") or ""),
-            index=IndexSpec(
-                type=str(spec.get("index_type") or ""),
-                params=dict(params) if isinstance(params, dict) else {},
-            ),
-            document_count=count,
-            create_time=created,
-        )
+        return spec.info(collection, dimension=dimension, metric=metric, document_count=count)
 
     def _vector_field(self, collection: str, model: IndexModel) -> tuple[int, Metric]:
         dense = [f for f in model.schema.fields.values() if isinstance(f, DenseVectorField)]
@@ -701,8 +677,8 @@ class PineconeAdapter:
             out: list[str] = []
             async for model in self._client.indexes.list():
                 spec = _spec_from_tags(model.tags)
-                name = spec.get("name") if spec is not None else None
-                if isinstance(name, str) and index_name_for(name) == model.name:
+                name = spec.name if spec is not None else ""
+                if name and index_name_for(name) == model.name:
                     out.append(name)
                 elif (
                     spec is None
@@ -749,8 +725,8 @@ class PineconeAdapter:
             if model is None:
                 model = await self._describe(collection, index)
             dimension, metric = self._vector_field(collection, model)
-            spec = _spec_from_tags(model.tags)
-            typed = spec is not None and spec.get("name") == collection
+            spec = _spec_from_tags(model.tags, collection)
+            typed = spec is not None
             host = model.host
             if collection == self._fixed_collection and self._fixed_host:
                 host = self._fixed_host
@@ -766,7 +742,7 @@ class PineconeAdapter:
                 dimension=dimension,
                 metric=metric,
                 typed=typed,
-                text_field=str(spec.get("text_field") or "text") if typed and spec else "text",
+                text_field=spec.text_field if spec is not None else "text",
             )
             self._handles[collection] = handle
             return handle
@@ -846,18 +822,7 @@ class PineconeAdapter:
                 f"takes {len(pid)} once non-ASCII characters and '%' are escaped",
                 field=f"{field}.id",
             )
-        if doc.vector is None:
-            raise InvalidArgument(f"{field}.vector: a vector is required", field=f"{field}.vector")
-        vector = as_float32(doc.vector)
-        if vector.shape != (handle.dimension,):
-            raise DimensionMismatch(
-                field=f"{field}.vector",
-                expected=handle.dimension,
-                actual=int(vector.size),
-                collection=handle.collection,
-            )
-        if not np.all(np.isfinite(vector)):
-            raise InvalidVector(f"{field}.vector: NaN or Inf component", field=f"{field}.vector")
+        vector = as_float32(cast(FloatArray, doc.vector))
         if handle.metric is Metric.COSINE and not np.any(vector):
             raise InvalidVector(
                 f"{field}.vector: Pinecone cannot store an all-zero vector in a cosine index",
@@ -934,19 +899,7 @@ class PineconeAdapter:
             kind = await self._key_type(handle, key)
             if kind is not None:
                 established[key] = kind
-        for i, doc in enumerate(documents):
-            for key, value in doc.metadata.items():
-                kind = metadata_type(value)
-                expected = established.setdefault(key, kind) if kind is not None else None
-                if kind is None or kind is not expected:
-                    field_path = f"documents[{i}].metadata.{key}"
-                    have = expected.value if expected is not None else "another type"
-                    got = kind.value if kind is not None else type(value).__name__
-                    raise InvalidArgument(
-                        f"{field_path}: {key!r} holds {have} values in collection "
-                        f"{handle.collection!r}, not {got}",
-                        field=field_path,
-                    )
+        established.update(new_field_types(handle.collection, documents, established))
         return established
 
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
@@ -1264,15 +1217,7 @@ class PineconeAdapter:
 
     @staticmethod
     def _query_vector(handle: _Handle, query: SearchQuery) -> FloatArray:
-        vector = as_float32(query.vector)
-        if vector.ndim != 1 or vector.shape[0] != handle.dimension:
-            raise DimensionMismatch(
-                field="vector",
-                expected=handle.dimension,
-                actual=int(vector.size),
-                collection=handle.collection,
-            )
-        return vector
+        return as_float32(query.vector)
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The filter JSON and query parameters :meth:`search` would send."""

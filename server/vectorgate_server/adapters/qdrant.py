@@ -90,7 +90,7 @@ import threading
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import grpc
@@ -103,8 +103,6 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ..config import QdrantConfig
 from ..domain import (
-    METADATA_KEY_RE,
-    RESERVED_FIELDS,
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -124,15 +122,13 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    DimensionMismatch,
     InvalidArgument,
-    InvalidVector,
     NotFound,
     Unavailable,
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import INT64_MAX, INT64_MIN, FieldType, metadata_type
+from ..filters.common import INT64_MAX, INT64_MIN, FieldType
 from ..filters.qdrant import (
     ID_PAYLOAD_KEY,
     INTERNAL_PAYLOAD_KEY,
@@ -145,6 +141,7 @@ from ..filters.qdrant import (
 )
 from .base import Capabilities
 from .sparse_text import Bm25Encoder, EncoderSpecError, SparseText
+from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 __all__ = [
     "FIELD_METADATA_PREFIX",
@@ -164,7 +161,6 @@ SPEC_METADATA_KEY = "vectorgate"
 #: key: Qdrant merges metadata updates key by key, so adapters adding keys concurrently
 #: do not overwrite each other).
 FIELD_METADATA_PREFIX = "vectorgate:field:"
-_SPEC_FORMAT = 1
 #: Name of the sparse (BM25, IDF) text vector of collections created with keyword search.
 SPARSE_VECTOR_NAME = "vg_text_bm25"
 #: Key of the keyword-search entry in the stored spec.
@@ -439,26 +435,13 @@ class QdrantAdapter:
 
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create the collection and store the spec in its metadata."""
-        if spec.text_field in RESERVED_PAYLOAD_KEYS:
-            raise InvalidArgument(
-                f"collection.text_field: {spec.text_field!r} is reserved by the Qdrant "
-                f"payload layout (reserved: {', '.join(sorted(RESERVED_PAYLOAD_KEYS))})",
-                field="collection.text_field",
-            )
+        check_text_field(spec)
         index, hnsw = _index_config(spec.index)
         create_time = datetime.now(UTC)
-        stored = {
-            "format": _SPEC_FORMAT,
-            "dimension": spec.dimension,
-            "metric": spec.metric.value,
-            "text_field": spec.text_field,
-            "embedding_model": spec.embedding_model,
-            "index": {"type": index.type, "params": dict(index.params)},
-            "create_time": create_time.isoformat(),
-        }
+        extra: dict[str, Any] = {}
         sparse: dict[str, models.SparseVectorParams] | None = None
         if self._keyword_search:
-            stored[_KEYWORD_SPEC_KEY] = {
+            extra[_KEYWORD_SPEC_KEY] = {
                 "sparse_vector": SPARSE_VECTOR_NAME,
                 **self._encoder.spec(),
             }
@@ -474,7 +457,11 @@ class QdrantAdapter:
                 ),
                 sparse_vectors_config=sparse,
                 hnsw_config=hnsw,
-                metadata={SPEC_METADATA_KEY: stored},
+                metadata={
+                    SPEC_METADATA_KEY: encode_spec(
+                        StoredSpec.of(spec, index=index, create_time=create_time, extra=extra)
+                    )
+                },
             ),
             spec.name,
             creating=True,
@@ -931,41 +918,29 @@ def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionIn
             operation=f"distance {params.distance.value}",
             detail=f"collection {name!r}",
         )
-    stored = (config.metadata or {}).get(SPEC_METADATA_KEY)
-    text_field, embedding_model, create_time = "text", "", None
-    if isinstance(stored, dict):
-        text_field = str(stored.get("text_field") or "text")
-        embedding_model = str(stored.get("embedding_model") or "")
-        index = _stored_index(stored.get("index"))
-        raw_time = stored.get("create_time")
-        if isinstance(raw_time, str):
-            try:
-                create_time = datetime.fromisoformat(raw_time)
-            except ValueError:
-                create_time = None
-    else:
+    raw = (config.metadata or {}).get(SPEC_METADATA_KEY)
+    stored = decode_spec(raw)
+    if stored is None:
         hnsw = params.hnsw_config or config.hnsw_config
-        index = IndexSpec(
-            type=_HNSW,
-            params={"m": hnsw.m, "ef_construct": hnsw.ef_construct}
-            if hnsw is not None and hnsw.m is not None and hnsw.ef_construct is not None
-            else {},
+        stored = StoredSpec(
+            dimension=params.size,
+            metric=metric,
+            index=IndexSpec(
+                type=_HNSW,
+                params={"m": hnsw.m, "ef_construct": hnsw.ef_construct}
+                if hnsw is not None and hnsw.m is not None and hnsw.ef_construct is not None
+                else {},
+            ),
         )
-    info = CollectionInfo(
-        name=name,
-        dimension=params.size,
-        metric=metric,
-        text_field=text_field,
-        embedding_model=embedding_model,
-        index=index,
-        create_time=create_time,
-    )
+    info = stored.info(name, dimension=params.size, metric=metric)
+    text_field = stored.text_field
+    index = stored.index
     fields: dict[str, FieldType] = {}
     for meta_key, meta_value in (config.metadata or {}).items():
         if meta_key.startswith(FIELD_METADATA_PREFIX) and isinstance(meta_value, str):
             with contextlib.suppress(ValueError):
                 fields[meta_key[len(FIELD_METADATA_PREFIX) :]] = FieldType(meta_value)
-    keyword, keyword_missing = _keyword_layout(stored, config.params.sparse_vectors)
+    keyword, keyword_missing = _keyword_layout(raw, config.params.sparse_vectors)
     layout = _Layout(
         dimension=params.size,
         metric=metric,
@@ -1003,14 +978,14 @@ def _keyword_layout(
     return _Keyword(vector_name=vector_name, encoder=encoder), ""
 
 
-def _stored_index(raw: Any) -> IndexSpec:
-    if not isinstance(raw, dict):
-        return IndexSpec()
-    params = raw.get("params")
-    return IndexSpec(
-        type=str(raw.get("type") or ""),
-        params=dict(params) if isinstance(params, dict) else {},
-    )
+def check_text_field(spec: CollectionSpec) -> None:
+    """The text field must not be a key of the payload layout (Qdrant and Qdrant Edge)."""
+    if spec.text_field in RESERVED_PAYLOAD_KEYS:
+        raise InvalidArgument(
+            f"collection.text_field: {spec.text_field!r} is reserved by the Qdrant "
+            f"payload layout (reserved: {', '.join(sorted(RESERVED_PAYLOAD_KEYS))})",
+            field="collection.text_field",
+        )
 
 
 def _with_count(info: CollectionInfo, count: int) -> CollectionInfo:
@@ -1043,12 +1018,13 @@ def point_parts(
 ) -> tuple[list[PointParts], dict[str, FieldType]]:
     """The points to write (the last of repeated ids) and the metadata keys the batch adds.
 
-    Every document is validated, in order: the first problem raises, naming its field.
+    The documents come validated from the application layer; a metadata key
+    keeps one type per collection (:func:`~.spec.new_field_types`).
     """
-    new_fields: dict[str, FieldType] = {}
+    new_fields = new_field_types(collection, documents, layout.fields)
     latest: dict[str, PointParts] = {}
-    for position, doc in enumerate(documents):
-        point = _point_parts(doc, position, layout, collection, new_fields)
+    for doc in documents:
+        point = _point_parts(doc, layout)
         # The last occurrence of a repeated id wins, as with separate upserts.
         latest.pop(doc.id, None)
         latest[doc.id] = point
@@ -1091,54 +1067,15 @@ def _point_struct(parts: PointParts, layout: _Layout) -> models.PointStruct:
     return models.PointStruct(id=parts.id, vector=point_vector, payload=parts.payload)
 
 
-def _point_parts(
-    doc: Document,
-    position: int,
-    layout: _Layout,
-    collection: str,
-    new_fields: dict[str, FieldType],
-) -> PointParts:
-    """The point of a document (validated: the adapter is a trust boundary too)."""
-    path = f"documents[{position}]"
-    if doc.vector is None:
-        raise InvalidArgument(f"{path}.vector: a vector is required", field=f"{path}.vector")
-    vector = np.asarray(doc.vector, dtype=np.float32)
-    if vector.ndim != 1 or vector.shape[0] != layout.dimension:
-        raise DimensionMismatch(
-            field=f"{path}.vector",
-            expected=layout.dimension,
-            actual=int(vector.size),
-            collection=collection,
-        )
-    if not np.isfinite(vector).all():
-        raise InvalidVector(f"{path}.vector: components must be finite", field=f"{path}.vector")
+def _point_parts(doc: Document, layout: _Layout) -> PointParts:
+    """The point of a (validated) document."""
+    vector = as_float32(cast(FloatArray, doc.vector))
     metadata: dict[str, Any] = {}
     lists: list[str] = []
     for key, value in doc.metadata.items():
-        field = f"{path}.metadata.{key}"
-        if not METADATA_KEY_RE.fullmatch(key) or key in RESERVED_FIELDS:
-            raise InvalidArgument(f"{field}: {key!r} is not a valid metadata key", field=field)
-        kind = metadata_type(value)
-        if kind is None:
-            raise InvalidArgument(
-                f"{field}: metadata values are strings, numbers, bools or lists of strings, "
-                f"not {type(value).__name__}",
-                field=field,
-            )
-        known = layout.fields.get(key) or new_fields.get(key)
-        if known is None:
-            new_fields[key] = kind
-        elif known is not kind:
-            raise InvalidArgument(
-                f"{field}: {kind.value} value, but collection {collection!r} stores "
-                f"{known.value} values under {key!r}",
-                field=field,
-            )
         if isinstance(value, list):
             metadata[key] = list(value)
             lists.append(key)
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise InvalidArgument(f"{field}: numbers must be finite", field=field)
         elif (
             isinstance(value, int)
             and not isinstance(value, bool)

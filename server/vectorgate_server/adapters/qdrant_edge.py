@@ -82,18 +82,15 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
-    InvalidArgument,
     NotFound,
     Unavailable,
     VectorgateError,
 )
-from ..filters.common import FieldType
-from ..filters.qdrant import RESERVED_PAYLOAD_KEYS, compile_filter, point_id
+from ..filters.qdrant import compile_filter, point_id
 from .qdrant import (
     _KEYWORD_SPEC_KEY,
     _MAX_READ_BATCH,
     _MAX_WRITE_BATCH,
-    _SPEC_FORMAT,
     SPARSE_VECTOR_NAME,
     PointParts,
     QdrantAdapter,
@@ -103,12 +100,13 @@ from .qdrant import (
     _keyword_layout,
     _Layout,
     _search_params,
-    _stored_index,
+    check_text_field,
     point_parts,
     require_keyword_layout,
     require_keyword_store,
 )
 from .sparse_text import Bm25Encoder
+from .spec import StoredSpec, decode_spec, spec_json
 
 __all__ = ["QdrantEdgeAdapter", "edge_filter", "from_config"]
 
@@ -216,7 +214,7 @@ class _Collection:
     name: str
     directory: Path
     shard: qe.EdgeShard
-    spec: dict[str, Any]
+    spec: StoredSpec
     layout: _Layout
     info: CollectionInfo
     #: Serialises spec updates (metadata key types) of concurrent writers.
@@ -300,7 +298,7 @@ class _Storage:
             self.collections[name] = found
             return found
 
-    def create(self, spec: CollectionSpec, stored: dict[str, Any], config: qe.EdgeConfig) -> None:
+    def create(self, spec: CollectionSpec, stored: StoredSpec, config: qe.EdgeConfig) -> None:
         with self.lock:
             target = self.root / spec.name
             if target.exists():
@@ -377,21 +375,22 @@ def _engine(call: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def _read_spec(directory: Path) -> dict[str, Any]:
+def _read_spec(directory: Path) -> StoredSpec:
     try:
-        raw = json.loads((directory / SPEC_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        raw = (directory / SPEC_FILE).read_text(encoding="utf-8")
+    except OSError as exc:
         raise _EngineError(f"cannot read {directory / SPEC_FILE}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise _EngineError(f"{directory / SPEC_FILE} is not a JSON object")
-    return raw
+    spec = decode_spec(raw)
+    if spec is None or spec.dimension is None or spec.metric is None:
+        raise _EngineError(f"{directory / SPEC_FILE} is not a vectorgate collection spec")
+    return spec
 
 
-def _write_spec(directory: Path, spec: Mapping[str, Any]) -> None:
+def _write_spec(directory: Path, spec: StoredSpec) -> None:
     """Replace ``vectorgate.json`` atomically (and durably)."""
     tmp = directory / f".{SPEC_FILE}.{uuid.uuid4().hex[:8]}"
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(spec, handle, sort_keys=True)
+        handle.write(spec_json(spec))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, directory / SPEC_FILE)
@@ -402,54 +401,31 @@ def _write_spec(directory: Path, spec: Mapping[str, Any]) -> None:
         os.close(fd)
 
 
-def _describe(
-    name: str, stored: Mapping[str, Any], shard_dir: Path
-) -> tuple[CollectionInfo, _Layout]:
+def _describe(name: str, stored: StoredSpec, shard_dir: Path) -> tuple[CollectionInfo, _Layout]:
     """The collection's info and layout from its spec and the shard's own configuration."""
     try:
         config = json.loads((shard_dir / "edge_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = {}
-    metric = Metric(str(stored.get("metric")))
-    dimension = int(stored["dimension"])
-    text_field = str(stored.get("text_field") or "text")
-    raw_time = stored.get("create_time")
-    create_time = None
-    if isinstance(raw_time, str):
-        with contextlib.suppress(ValueError):
-            create_time = datetime.fromisoformat(raw_time)
-    index = _stored_index(stored.get("index"))
+    assert stored.dimension is not None and stored.metric is not None  # _read_spec
     sparse: dict[str, models.SparseVectorParams] = {}
     for vector_name, params in (config.get("sparse_vectors") or {}).items():
         modifier = params.get("modifier") if isinstance(params, dict) else None
         sparse[vector_name] = models.SparseVectorParams(
             modifier=models.Modifier.IDF if modifier == "idf" else None
         )
-    keyword, keyword_missing = _keyword_layout(dict(stored), sparse)
-    fields: dict[str, FieldType] = {}
-    for key, kind in (stored.get("fields") or {}).items():
-        with contextlib.suppress(ValueError):
-            fields[str(key)] = FieldType(kind)
+    keyword, keyword_missing = _keyword_layout(dict(stored.extra), sparse)
     layout = _Layout(
-        dimension=dimension,
-        metric=metric,
-        text_field=text_field,
+        dimension=stored.dimension,
+        metric=stored.metric,
+        text_field=stored.text_field,
         vector_name=None,
-        index=index,
-        fields=fields,
+        index=stored.index,
+        fields=dict(stored.fields),
         keyword=keyword,
         keyword_missing=keyword_missing,
     )
-    info = CollectionInfo(
-        name=name,
-        dimension=dimension,
-        metric=metric,
-        text_field=text_field,
-        embedding_model=str(stored.get("embedding_model") or ""),
-        index=index,
-        create_time=create_time,
-    )
-    return info, layout
+    return stored.info(name), layout
 
 
 # --------------------------------------------------------------------------- adapter
@@ -512,27 +488,12 @@ class QdrantEdgeAdapter:
     # ------------------------------------------------------------------ collections
 
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
-        if spec.text_field in RESERVED_PAYLOAD_KEYS:
-            raise InvalidArgument(
-                f"collection.text_field: {spec.text_field!r} is reserved by the Qdrant "
-                f"payload layout (reserved: {', '.join(sorted(RESERVED_PAYLOAD_KEYS))})",
-                field="collection.text_field",
-            )
+        check_text_field(spec)
         index, hnsw = _index_config(spec.index)
-        create_time = datetime.now(UTC)
-        stored: dict[str, Any] = {
-            "format": _SPEC_FORMAT,
-            "dimension": spec.dimension,
-            "metric": spec.metric.value,
-            "text_field": spec.text_field,
-            "embedding_model": spec.embedding_model,
-            "index": {"type": index.type, "params": dict(index.params)},
-            "create_time": create_time.isoformat(),
-            "fields": {},
-        }
+        extra: dict[str, Any] = {}
         sparse: dict[str, qe.EdgeSparseVectorParams] | None = None
         if self._keyword_search:
-            stored[_KEYWORD_SPEC_KEY] = {
+            extra[_KEYWORD_SPEC_KEY] = {
                 "sparse_vector": SPARSE_VECTOR_NAME,
                 **self._encoder.spec(),
             }
@@ -555,6 +516,7 @@ class QdrantEdgeAdapter:
         )
         storage = self._require()
         try:
+            stored = StoredSpec.of(spec, index=index, create_time=datetime.now(UTC), extra=extra)
             await self._run(storage.create, spec, stored, config)
         except AlreadyExists:
             raise AlreadyExists(
@@ -602,10 +564,7 @@ class QdrantEdgeAdapter:
             points, new_fields = point_parts(documents, layout, collection.name)
             if new_fields:
                 fields = {**layout.fields, **new_fields}
-                spec = {
-                    **collection.spec,
-                    "fields": {key: kind.value for key, kind in fields.items()},
-                }
+                spec = replace(collection.spec, fields=fields)
                 _write_spec(collection.directory, spec)
                 collection.spec = spec
                 collection.layout = layout = replace(layout, fields=fields)
