@@ -96,9 +96,12 @@ async def _direct(
 
 
 async def _adapter(
-    root: Path, ids: list[str], vectors: np.ndarray, batch: int
+    root: Path, ids: list[str], vectors: np.ndarray, batch: int, maintenance: bool
 ) -> tuple[float, float]:
-    adapter = LanceDBAdapter("bench", str(root))
+    deferred: dict[str, int] = (
+        {} if maintenance else {"optimize_every_writes": 10**9, "optimize_every_rows": 10**12}
+    )
+    adapter = LanceDBAdapter("bench", str(root), **deferred)
     await adapter.start()
     try:
         await adapter.create_collection(
