@@ -144,3 +144,23 @@ async def test_id_set_is_a_superset_without_false_absences() -> None:
     assert len(ids) == 3
     assert ids.any_of(ids.hashes(["d"])) and not ids.any_of(ids.hashes(["c"]))
     assert not lance_module._IdSet().any_of(ids.hashes(["a"]))
+
+
+async def test_a_failed_append_is_never_repeated(
+    lance: LanceDBAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append whose outcome is unknown (an error after Lance committed, a
+    cancellation) leaves its ids recorded: the retry merges, nothing duplicates."""
+    table = lance._tables["c"].table
+    add = table.add
+
+    async def add_then_fail(*args: Any, **kwargs: Any) -> Any:
+        await add(*args, **kwargs)
+        raise RuntimeError("connection lost after the commit")
+
+    monkeypatch.setattr(table, "add", add_then_fail)
+    with pytest.raises(RuntimeError):
+        await lance.upsert_columns("c", _batch("a", 20))
+    monkeypatch.setattr(table, "add", add)
+    await lance.upsert_columns("c", _batch("a", 20))
+    assert await lance.count("c") == 20

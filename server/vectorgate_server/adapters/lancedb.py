@@ -1282,17 +1282,21 @@ class LanceDBAdapter:
         """
         hashes = _IdSet.hashes(ids)
         known = None if self._remote else await self._id_set(st)
-        if known is None or known.any_of(hashes):
+        append = known is not None and not known.any_of(hashes)
+        if known is not None:
+            # Recorded before writing: a write that fails or is cancelled after
+            # Lance committed it must still count, or the next upsert of these ids
+            # would append them again (recording ids not written only costs a merge).
+            known.add(hashes)
+        if append:
+            await st.table.add(data)
+        else:
             await (
                 st.table.merge_insert(ID_COLUMN)
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(data)
             )
-        else:
-            await st.table.add(data)
-        if known is not None:
-            known.add(hashes)
         st.writes_since_optimize += 1
         st.rows_since_optimize += len(ids)
 
