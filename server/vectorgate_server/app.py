@@ -24,12 +24,14 @@ from vectorgate._values import MAX_EXACT_DOUBLE_INT
 
 from . import deadline, policy
 from .adapters.base import Adapter, unsupported_ops
+from .adapters.base import upsert_columns as adapter_upsert_columns
 from .domain import (
     NAME_RE,
     RANGE_OPS,
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     FloatArray,
@@ -83,6 +85,8 @@ class Limits:
     max_top_k: int = 1000
     max_batch_documents: int = 1000
     max_text_bytes: int = 1 << 20
+    #: Metadata of one document: keys and values (see :func:`_metadata_bytes`).
+    max_metadata_bytes: int = 64 * 1024
     max_dimension: int = 8192
     max_page_size: int = 1000
     default_page_size: int = 100
@@ -427,6 +431,11 @@ class Gateway:
                 _check_double_metadata(doc.metadata, f"{field}[{i}].metadata", target)
             if no_nul:
                 _check_no_nul(doc, f"{field}[{i}]", target)
+            if doc.metadata:
+                self._check_metadata_size(
+                    sum(_metadata_bytes(k, v) for k, v in doc.metadata.items()),
+                    f"{field}[{i}].metadata",
+                )
             if len(doc.text.encode()) > self.limits.max_text_bytes:
                 raise LimitExceeded(
                     f"{field}[{i}].text: longer than {self.limits.max_text_bytes} bytes",
@@ -455,6 +464,76 @@ class Gateway:
                 documents[i].vector = vectors[row]
         await self._call(target, target.adapter.upsert(target.collection, documents))
         return len(documents)
+
+    async def upsert_columns(
+        self, target: Target, batch: DocumentBatch, *, field: str = "columns"
+    ) -> int:
+        """Validate a columnar batch once (ids, dimension, limits) and write it as columns.
+
+        The structure (lengths, vector block, finite floats, value types) was
+        checked when decoding (:func:`~vectorgate_server.convert.columns_from_pb`).
+        A columnar batch carries its vectors, so nothing is embedded.
+        """
+        info = await self._call(target, self.collection(target))
+        seen: dict[str, int] = {}
+        for i, doc_id in enumerate(batch.ids):
+            path = f"{field}.ids[{i}]"
+            self.check_id(doc_id, path)
+            first = seen.setdefault(doc_id, i)
+            if first != i:
+                raise InvalidArgument(
+                    f"{path}: duplicate id {doc_id!r} (also at {field}.ids[{first}])", field=path
+                )
+        if batch.dimension != info.dimension:
+            raise DimensionMismatch(
+                field=f"{field}.dimension",
+                expected=info.dimension,
+                actual=batch.dimension,
+                collection=target.virtual_name or target.collection,
+            )
+        if batch.texts is not None:
+            limit = self.limits.max_text_bytes
+            for i, text in enumerate(batch.texts):
+                if len(text) * 4 > limit and len(text.encode()) > limit:
+                    raise LimitExceeded(
+                        f"{field}.texts[{i}]: longer than {limit} bytes",
+                        field=f"{field}.texts[{i}]",
+                    )
+        if batch.metadata:
+            sizes = np.zeros(len(batch), dtype=np.int64)
+            doubles_only = target.adapter.capabilities.metadata_numbers == "double"
+            for c, (key, column) in enumerate(batch.metadata.items()):
+                sizes += np.fromiter(
+                    (0 if v is None else _metadata_bytes(key, v) for v in column),
+                    dtype=np.int64,
+                    count=len(column),
+                )
+                if doubles_only:
+                    for i, value in enumerate(column):
+                        if _inexact_in_double(value):
+                            raise _rounded_in_double(
+                                value, f"{field}.metadata[{c}].values[{i}]", target
+                            )
+            if len(sizes) and int(sizes.max()) > self.limits.max_metadata_bytes:
+                row = int(np.argmax(sizes))
+                self._check_metadata_size(
+                    int(sizes[row]), f"{field}.metadata", f" (row {row}, id {batch.ids[row]!r})"
+                )
+        if not target.adapter.capabilities.nul_in_strings:
+            _check_no_nul_columns(batch, field, target)
+        if target.policy is not None:
+            await self._check_policy_write(target, batch.documents(), field)
+        await self._call(target, adapter_upsert_columns(target.adapter, target.collection, batch))
+        return len(batch)
+
+    def _check_metadata_size(self, size: int, field: str, where: str = "") -> None:
+        """``limits.max_metadata_bytes`` per document (sizes by :func:`_metadata_bytes`)."""
+        if size > self.limits.max_metadata_bytes:
+            raise LimitExceeded(
+                f"{field}{where}: {size} bytes of metadata exceeds the limit of "
+                f"{self.limits.max_metadata_bytes} per document",
+                field=field,
+            )
 
     async def embed(self, info: CollectionInfo, texts: list[str], *, field: str) -> FloatArray:
         """Embed with the collection's pinned model."""
@@ -762,27 +841,61 @@ def _inexact_in_double(value: object) -> bool:
     )
 
 
+def _metadata_bytes(key: str, value: object) -> int:
+    """The size a metadata entry counts against ``limits.max_metadata_bytes``:
+    key and string bytes as UTF-8, 8 per number, 1 per bool."""
+    size = len(key)
+    if isinstance(value, str):
+        return size + len(value.encode())
+    if isinstance(value, list):
+        return size + sum(len(s.encode()) for s in value)
+    return size + (1 if isinstance(value, bool) else 8)
+
+
 def _check_double_metadata(metadata: Metadata, field: str, target: Target) -> None:
     """Refuses integers a doubles-only backend would round (validated once, here)."""
     for key, value in metadata.items():
         if _inexact_in_double(value):
-            path = f"{field}.{key}"
-            raise InvalidArgument(
-                f"{path}: {value} is beyond 2^53; backend {target.adapter.backend!r} (store "
-                f"{target.store!r}) stores numbers as 64-bit floats and would round it. "
-                "Store it as a string, or use a store with exact integers",
-                field=path,
-            )
+            raise _rounded_in_double(value, f"{field}.{key}", target)
+
+
+def _rounded_in_double(value: object, path: str, target: Target) -> InvalidArgument:
+    return InvalidArgument(
+        f"{path}: {value} is beyond 2^53; backend {target.adapter.backend!r} (store "
+        f"{target.store!r}) stores numbers as 64-bit floats and would round it. "
+        "Store it as a string, or use a store with exact integers",
+        field=path,
+    )
 
 
 def _check_no_nul(doc: Document, field: str, target: Target) -> None:
     """Refuses U+0000 in the strings of a document for backends that cannot store it."""
     strings: list[tuple[str, str]] = [(f"{field}.id", doc.id), (f"{field}.text", doc.text)]
     for key, value in doc.metadata.items():
-        if isinstance(value, str):
-            strings.append((f"{field}.metadata.{key}", value))
-        elif isinstance(value, list):
-            strings.extend((f"{field}.metadata.{key}[{j}]", item) for j, item in enumerate(value))
+        strings.extend(_metadata_strings(f"{field}.metadata.{key}", value))
+    _refuse_nul(strings, target)
+
+
+def _check_no_nul_columns(batch: DocumentBatch, field: str, target: Target) -> None:
+    """The same for a columnar batch."""
+    strings = [(f"{field}.ids[{i}]", v) for i, v in enumerate(batch.ids)]
+    if batch.texts is not None:
+        strings.extend((f"{field}.texts[{i}]", t) for i, t in enumerate(batch.texts))
+    for c, column in enumerate(batch.metadata.values()):
+        for i, value in enumerate(column):
+            strings.extend(_metadata_strings(f"{field}.metadata[{c}].values[{i}]", value))
+    _refuse_nul(strings, target)
+
+
+def _metadata_strings(path: str, value: object) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, list):
+        return [(f"{path}[{j}]", item) for j, item in enumerate(value) if isinstance(item, str)]
+    return []
+
+
+def _refuse_nul(strings: list[tuple[str, str]], target: Target) -> None:
     for path, text in strings:
         if "\x00" in text:
             raise InvalidArgument(

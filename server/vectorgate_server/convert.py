@@ -214,35 +214,106 @@ def typed_to_metadata(typed: Mapping[str, types_pb2.FilterValue], field: str) ->
     for key, value in typed.items():
         path = f"{field}.{key}"
         _check_key(key, path)
-        kind = value.WhichOneof("kind")
-        if kind == "string_value":
-            out[key] = value.string_value
-        elif kind == "int_value":
-            out[key] = value.int_value
-        elif kind == "float_value":
-            number = value.float_value
-            if not math.isfinite(number):
-                raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-            out[key] = number
-        elif kind == "bool_value":
-            out[key] = value.bool_value
-        elif kind == "list_value":
-            items: list[str] = []
-            for i, item in enumerate(value.list_value.values):
-                if item.WhichOneof("kind") != "string_value":
-                    ipath = f"{path}[{i}]"
-                    raise InvalidArgument(
-                        f"{ipath}: list metadata values must be strings", field=ipath
-                    )
-                items.append(item.string_value)
-            out[key] = items
-        else:
+        decoded = _typed_metadata_value(value, path)
+        if decoded is None:
             raise InvalidArgument(
                 f"{path}: value type is not set (use string_value, int_value, float_value, "
                 "bool_value or list_value)",
                 field=path,
             )
+        out[key] = decoded
     return out
+
+
+def _typed_metadata_value(value: types_pb2.FilterValue, path: str) -> MetadataValue | None:
+    """One validated typed metadata value; ``None`` when its kind is not set."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "float_value":
+        number = value.float_value
+        if not math.isfinite(number):
+            raise InvalidArgument(f"{path}: numbers must be finite", field=path)
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "list_value":
+        items: list[str] = []
+        for i, item in enumerate(value.list_value.values):
+            if item.WhichOneof("kind") != "string_value":
+                ipath = f"{path}[{i}]"
+                raise InvalidArgument(f"{ipath}: list metadata values must be strings", field=ipath)
+            items.append(item.string_value)
+        return items
+    return None
+
+
+def columns_from_pb(pb: types_pb2.DocumentColumns, field: str = "columns") -> domain.DocumentBatch:
+    """A validated columnar batch: structure, vector block, finite floats, metadata types.
+
+    Checks needing the collection or the server's limits (dimension, batch
+    size, id rules, text and metadata sizes) are the application's.
+    """
+    rows = len(pb.ids)
+    dimension = pb.dimension
+    if dimension <= 0:
+        raise InvalidArgument(
+            f"{field}.dimension: must be positive (got {dimension})",
+            field=f"{field}.dimension",
+            reason="MISSING_FIELD" if dimension == 0 else None,
+        )
+    expected = rows * dimension * 4
+    if len(pb.vectors) != expected:
+        raise InvalidVector(
+            f"{field}.vectors: {len(pb.vectors)} bytes, but {rows} ids x dimension {dimension} "
+            f"x 4 bytes (little-endian float32) is {expected}",
+            field=f"{field}.vectors",
+        )
+    matrix = np.frombuffer(pb.vectors, dtype="<f4").reshape(rows, dimension)
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite.all(axis=1))[0])
+        col = int(np.flatnonzero(~finite[bad])[0])
+        raise InvalidVector(
+            f"{field}.vectors: row {bad} (id {pb.ids[bad]!r}), component {col} is not finite "
+            f"(got {matrix[bad, col]})",
+            field=f"{field}.vectors",
+        )
+    texts: list[str] | None = None
+    if len(pb.texts):
+        if len(pb.texts) != rows:
+            raise InvalidArgument(
+                f"{field}.texts: {len(pb.texts)} texts for {rows} ids (give none or one per id)",
+                field=f"{field}.texts",
+            )
+        texts = list(pb.texts)
+    metadata: dict[str, domain.MetadataColumn] = {}
+    for c, column in enumerate(pb.metadata):
+        path = f"{field}.metadata[{c}]"
+        key = column.key
+        _check_key(key, f"{path}.key")
+        if key in metadata:
+            raise InvalidArgument(
+                f"{path}.key: duplicate metadata column {key!r}", field=f"{path}.key"
+            )
+        if len(column.values) != rows:
+            raise InvalidArgument(
+                f"{path}.values: {len(column.values)} values for {rows} ids (one per id; a "
+                "value with no kind set means absent)",
+                field=f"{path}.values",
+            )
+        metadata[key] = [
+            _typed_metadata_value(value, f"{path}.values[{i}]")
+            for i, value in enumerate(column.values)
+        ]
+    return domain.DocumentBatch(
+        ids=list(pb.ids),
+        vectors=matrix.astype(np.float32, copy=False),
+        texts=texts,
+        metadata=metadata,
+    )
 
 
 def document_metadata(doc: types_pb2.Document, field: str) -> Metadata:

@@ -167,6 +167,51 @@ class Document:
     metadata: Metadata = field(default_factory=dict)
 
 
+#: One metadata column of a :class:`DocumentBatch`: a value per row, ``None`` = absent.
+MetadataColumn: TypeAlias = list[MetadataValue | None]
+
+
+@dataclass(slots=True)
+class DocumentBatch:
+    """Documents as columns: ``len(ids)`` rows, no per-row objects.
+
+    ``vectors`` is a C-contiguous ``(rows, dimension)`` float32 matrix, finite;
+    ``texts`` is ``None`` (no texts) or one string per row; each metadata
+    column holds one value per row (``None`` where the row has none). The
+    application validates a batch once (ids unique, dimension, key names and
+    value types, limits), so adapters only translate it.
+    """
+
+    ids: list[str]
+    vectors: FloatArray
+    texts: list[str] | None = None
+    metadata: dict[str, MetadataColumn] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def row_metadata(self, row: int) -> Metadata:
+        """The metadata of one row (for the few callers that need a row at a time)."""
+        return {key: v for key, column in self.metadata.items() if (v := column[row]) is not None}
+
+    def documents(self) -> list[Document]:
+        """The batch as per-row documents (for adapters whose SDK only takes rows)."""
+        texts = self.texts
+        return [
+            Document(
+                id=doc_id,
+                text=texts[i] if texts is not None else "",
+                vector=self.vectors[i],
+                metadata=self.row_metadata(i),
+            )
+            for i, doc_id in enumerate(self.ids)
+        ]
+
+
 @dataclass(slots=True)
 class Hit:
     """A search hit. ``score`` is normalised (higher is better); ``raw_score`` as returned."""

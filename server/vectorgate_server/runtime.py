@@ -76,6 +76,7 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
         max_top_k=config.limits.max_top_k,
         max_batch_documents=config.limits.max_batch_documents,
         max_text_bytes=config.limits.max_text_bytes,
+        max_metadata_bytes=config.limits.max_metadata_bytes,
         max_dimension=config.limits.max_dimension,
     )
     return Gateway(

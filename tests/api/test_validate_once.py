@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
@@ -169,3 +170,20 @@ def test_nul_is_refused_by_the_application_for_pgvector_only(client: Client) -> 
     client.upsert("vo", [doc], store="lance")  # LanceDB stores it
     [got] = client.get("vo", ["n1"], store="lance")
     assert got.text == "a\x00b" and got.metadata == {"s": ["x", "y\x00"]}
+
+
+def test_nul_in_a_columnar_batch_is_refused_for_pgvector_too(client: Client) -> None:
+    """The columnar path applies the same capability check, naming the column cell."""
+    vectors = np.asarray([[1, 0], [0, 1]], dtype=np.float32)
+    with pytest.raises(InvalidArgumentError) as err:
+        client.upsert("vo", ids=["c1", "c2"], vectors=vectors, texts=["ok", "a\x00b"], store="pg")
+    assert err.value.field == "columns.texts[1]"
+    assert "U+0000" in err.value.message
+    with pytest.raises(InvalidArgumentError) as err:
+        client.upsert(
+            "vo", ids=["c1", "c2"], vectors=vectors, metadata={"s": ["x", "y\x00"]}, store="pg"
+        )
+    assert err.value.field == "columns.metadata[0].values[1]"
+    assert client.get("vo", ["c1", "c2"], store="pg") == []
+    client.upsert("vo", ids=["c1", "c2"], vectors=vectors, texts=["ok", "a\x00b"], store="lance")
+    assert len(client.get("vo", ["c1", "c2"], store="lance")) == 2

@@ -90,6 +90,9 @@ FIELDS = {
     "SearchRequest.rerank.top_n": "rerank_top_n",
     "SearchRequest.rerank.candidates": "rerank_candidates",
     "UpsertDocumentsRequest.documents": "documents",
+    # Columnar input: ids=/vectors=/texts=/metadata= (numpy) or a pyarrow table as documents.
+    "UpsertDocumentsRequest.columns": "vectors",
+    "BulkUpsertDocumentsRequest.columns": "vectors",
     "GetDocumentsRequest.include_vectors": "include_vectors",
     "CreateIndexRequest.litellm_params.vector_store_index": "collection",
     "CreateIndexRequest.litellm_params.vector_store_name": "store",

@@ -51,6 +51,7 @@ from typing import (
 import grpc
 import grpc.aio
 
+from vectorgate import _columns
 from vectorgate._convert import (
     BatchBuilder,
     DocumentLike,
@@ -463,6 +464,9 @@ def _key_dict(message: Any) -> dict[str, Any]:
 # signature, so Client and AsyncClient cannot drift apart.
 
 _R = TypeVar("_R")
+_BatchRequest = TypeVar(
+    "_BatchRequest", upsert_pb2.UpsertDocumentsRequest, upsert_pb2.BulkUpsertDocumentsRequest
+)
 _P = ParamSpec("_P")
 
 
@@ -624,10 +628,49 @@ def _op_delete_collection(name: str, *, store: str | None = None) -> _Op[None]:
     (yield _rpc("collections.DeleteCollection", request))
 
 
+def _columnar(
+    documents: Any,
+    ids: Any,
+    vectors: Any,
+    texts: Any,
+    metadata: Mapping[str, Any] | None,
+) -> _columns.Columns | None:
+    """The columns of a columnar call, or None for documents given one by one."""
+    if vectors is not None:
+        if documents is not None:
+            raise TypeError("give documents or ids/vectors/texts/metadata columns, not both")
+        if ids is None:
+            raise TypeError("ids is required with vectors")
+        return _columns.from_arrays(ids, vectors, texts, metadata)
+    if ids is not None or texts is not None or metadata is not None:
+        raise TypeError(
+            "ids/texts/metadata columns need vectors (an (n, dimension) array); "
+            "to have the server embed texts, pass documents"
+        )
+    if _columns.is_arrow(documents):
+        return _columns.from_arrow(documents)
+    if documents is None:
+        raise TypeError("give documents, a pyarrow table, or ids and vectors")
+    return None
+
+
+def _column_requests(
+    columns: _columns.Columns, new_request: Callable[[], _BatchRequest], batch_size: int
+) -> Iterator[_BatchRequest]:
+    for start, stop in columns.chunks(batch_size):
+        request = new_request()
+        columns.fill(request.columns, start, stop)
+        yield request
+
+
 def _op_upsert(
     collection: str,
-    documents: Iterable[DocumentLike],
+    documents: Iterable[DocumentLike] | Any = None,
     *,
+    ids: Sequence[str] | Any = None,
+    vectors: Any = None,
+    texts: Sequence[str] | Any = None,
+    metadata: Mapping[str, Any] | None = None,
     store: str | None = None,
     batch_size: int = 500,
 ) -> _Op[int]:
@@ -638,15 +681,56 @@ def _op_upsert(
     ``id`` is required; a document without a vector has its text embedded
     by the server. Vectors are sent packed as little-endian float32.
 
+    Columnar input is sent as columns (one packed block of vectors per
+    request, no message per document), the fast way to load vectors:
+
+    * ``ids=[...], vectors=<(n, d) numpy array>``, optionally ``texts=[...]``
+      and ``metadata={"key": [one value per row, None where absent]}``;
+    * or ``documents`` a pyarrow ``Table`` / ``RecordBatch`` with columns
+      ``id``, ``vector`` (list of floats), optionally ``text``, and metadata
+      as a ``metadata`` struct column and/or one column per key.
+
+    Columnar documents carry their vectors (texts are stored, not embedded).
     The documents are sent ``batch_size`` per call, one call after another;
     each batch is atomic and idempotent, the whole is not: if a call fails,
     the batches before it stay written. Nothing is sent for no documents.
     """
+    columns = _columnar(documents, ids, vectors, texts, metadata)
+    requests: Iterator[upsert_pb2.UpsertDocumentsRequest]
+    if columns is not None:
+        requests = _column_requests(
+            columns,
+            lambda: upsert_pb2.UpsertDocumentsRequest(collection=collection, store=store or ""),
+            batch_size,
+        )
+    else:
+        requests = iter_batches(documents, _upsert_builder(collection, store, batch_size))
     total = 0
-    for request in iter_batches(documents, _upsert_builder(collection, store, batch_size)):
+    for request in requests:
         response: upsert_pb2.UpsertDocumentsResponse = yield _rpc("upsert.UpsertDocuments", request)
         total += response.upserted_count
     return total
+
+
+def _bulk_requests(
+    collection: str,
+    store: str | None,
+    batch_size: int,
+    documents: Any,
+    ids: Any,
+    vectors: Any,
+    texts: Any,
+    metadata: Mapping[str, Any] | None,
+) -> Iterator[upsert_pb2.BulkUpsertDocumentsRequest] | None:
+    """The stream's messages for columnar input; None for documents one by one."""
+    columns = _columnar(documents, ids, vectors, texts, metadata)
+    if columns is None:
+        return None
+    return _column_requests(
+        columns,
+        lambda: upsert_pb2.BulkUpsertDocumentsRequest(collection=collection, store=store or ""),
+        batch_size,
+    )
 
 
 def _op_get(
@@ -938,8 +1022,12 @@ class Client:
     def bulk_upsert(
         self,
         collection: str,
-        documents: Iterable[DocumentLike],
+        documents: Iterable[DocumentLike] | Any = None,
         *,
+        ids: Sequence[str] | Any = None,
+        vectors: Any = None,
+        texts: Sequence[str] | Any = None,
+        metadata: Mapping[str, Any] | None = None,
         store: str | None = None,
         batch_size: int = 500,
     ) -> int:
@@ -952,9 +1040,18 @@ class Client:
         ``ValueError``/``TypeError`` is raised; batches the server has already
         written may stay written (upserts are idempotent, so loading again is
         safe). The client's ``timeout`` bounds the whole stream. Nothing is
-        sent for no documents.
+        sent for no documents. Columnar input (numpy arrays or a pyarrow
+        table, as for :meth:`upsert`) travels as columns, ``batch_size`` rows
+        per message.
         """
-        requests = iter_batches(documents, _bulk_builder(collection, store, batch_size))
+        columnar = _bulk_requests(
+            collection, store, batch_size, documents, ids, vectors, texts, metadata
+        )
+        requests = (
+            columnar
+            if columnar is not None
+            else iter_batches(documents, _bulk_builder(collection, store, batch_size))
+        )
         head = list(islice(requests, 1))  # converted here, so early mistakes raise here
         if not head:
             return 0
@@ -1084,8 +1181,12 @@ class AsyncClient:
     async def bulk_upsert(
         self,
         collection: str,
-        documents: Iterable[DocumentLike] | AsyncIterable[DocumentLike],
+        documents: Iterable[DocumentLike] | AsyncIterable[DocumentLike] | Any = None,
         *,
+        ids: Sequence[str] | Any = None,
+        vectors: Any = None,
+        texts: Sequence[str] | Any = None,
+        metadata: Mapping[str, Any] | None = None,
         store: str | None = None,
         batch_size: int = 500,
     ) -> int:
@@ -1096,7 +1197,14 @@ class AsyncClient:
         ``INTERNAL: Internal error from Core`` instead of the server's status
         (grpc/grpc#36066); the blocking client is not affected.
         """
-        requests = aiter_batches(documents, _bulk_builder(collection, store, batch_size))
+        columnar = _bulk_requests(
+            collection, store, batch_size, documents, ids, vectors, texts, metadata
+        )
+        requests = (
+            _aiter(columnar)
+            if columnar is not None
+            else aiter_batches(documents, _bulk_builder(collection, store, batch_size))
+        )
         first = await anext(requests, None)
         if first is None:
             return 0
@@ -1134,6 +1242,13 @@ class AsyncClient:
     list_keys = _async(_op_list_keys)
     update_key = _async(_op_update_key)
     delete_keys = _async(_op_delete_keys)
+
+
+async def _aiter(
+    requests: Iterator[upsert_pb2.BulkUpsertDocumentsRequest],
+) -> AsyncIterator[upsert_pb2.BulkUpsertDocumentsRequest]:
+    for request in requests:
+        yield request
 
 
 async def _write_all(

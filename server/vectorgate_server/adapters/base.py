@@ -49,6 +49,7 @@ from ..domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     Hit,
@@ -170,6 +171,29 @@ class SupportsKeywordSearch(Protocol):
     ) -> list[Hit]:
         """The ``top_k`` documents most relevant to ``text``, best first."""
         ...
+
+
+@runtime_checkable
+class SupportsColumnarUpsert(Protocol):
+    """The optional columnar write: ``upsert`` of a :class:`DocumentBatch` as columns.
+
+    Same semantics as ``upsert`` (insert or replace by id, idempotent, durable
+    and visible on return). The batch is validated (ids unique and valid,
+    vectors finite of the collection's dimension, metadata typed), so the
+    adapter only builds the backend's native columns or bulk format from it.
+    """
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """Insert or replace the batch's rows by id."""
+        ...
+
+
+async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> None:
+    """Write a columnar batch: natively where the adapter can, else as documents."""
+    if isinstance(adapter, SupportsColumnarUpsert):
+        await adapter.upsert_columns(name, batch)
+    else:
+        await adapter.upsert(name, batch.documents())
 
 
 def supports_keyword_search(adapter: Adapter) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -33,7 +33,7 @@ from vectorgate.v1 import (
 
 from .. import convert
 from ..app import Gateway, Target, validate_name
-from ..domain import Document, IndexSpec, SearchQuery
+from ..domain import Document, DocumentBatch, IndexSpec, SearchQuery
 from ..errors import InvalidArgument
 from ..fusion import Contribution, FusionMethod, Retriever
 from ..multisearch import (
@@ -49,6 +49,11 @@ from ..multisearch import (
 from ..rag_context import DEFAULT_MAX_TOKENS, assemble
 from ..storage import VirtualIndex
 from .registry import CallContext, Permission, requires
+
+
+def _no_documents_with_columns(documents: int, field: str) -> None:
+    if documents:
+        raise InvalidArgument(f"{field}: set documents or columns, not both", field=field)
 
 
 def _documents(pbs: Iterable[types_pb2.Document], field: str = "documents") -> list[Document]:
@@ -174,9 +179,18 @@ class UpsertService:
     ) -> upb.UpsertDocumentsResponse:
         """Upsert one batch."""
         target = self.gw.resolve(request.store, request.collection)
-        self.gw.check_batch(len(request.documents))
-        count = await self.gw.upsert(target, _documents(request.documents))
+        if request.HasField("columns"):
+            _no_documents_with_columns(len(request.documents), "documents")
+            batch = self._columns(request.columns, "columns")
+            count = await self.gw.upsert_columns(target, batch)
+        else:
+            self.gw.check_batch(len(request.documents))
+            count = await self.gw.upsert(target, _documents(request.documents))
         return upb.UpsertDocumentsResponse(upserted_count=count)
+
+    def _columns(self, pb: types_pb2.DocumentColumns, field: str) -> DocumentBatch:
+        self.gw.check_batch(len(pb.ids), f"{field}.ids")
+        return convert.columns_from_pb(pb, field)
 
     @requires(Permission.WRITE)
     async def BulkUpsertDocuments(
@@ -216,16 +230,26 @@ class UpsertService:
                         field=f"{batch_path}.collection",
                     )
                 batches += 1
-                if not request.documents:
+                write: Coroutine[Any, Any, int]
+                if request.HasField("columns"):
+                    _no_documents_with_columns(len(request.documents), f"{batch_path}.documents")
+                    columns_path = f"{batch_path}.columns"
+                    batch = self._columns(request.columns, columns_path)
+                    write = self.gw.upsert_columns(target, batch, field=columns_path)
+                elif request.documents:
+                    self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
+                    docs = _documents(request.documents, f"{batch_path}.documents")
+                    write = self.gw.upsert(target, docs, field=f"{batch_path}.documents")
+                else:
                     continue
-                self.gw.check_batch(len(request.documents), f"{batch_path}.documents")
-                docs = _documents(request.documents, f"{batch_path}.documents")
                 if writing is not None:
                     previous, writing = writing, None
-                    total += await previous
-                writing = asyncio.create_task(
-                    self.gw.upsert(target, docs, field=f"{batch_path}.documents")
-                )
+                    try:
+                        total += await previous
+                    except BaseException:
+                        write.close()
+                        raise
+                writing = asyncio.create_task(write)
             if writing is not None:
                 last, writing = writing, None
                 total += await last

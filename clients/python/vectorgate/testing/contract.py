@@ -17,12 +17,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.base import Adapter, upsert_columns
 from vectorgate_server.domain import (
     And,
     CollectionSpec,
     Condition,
     Document,
+    DocumentBatch,
     Filter,
     Hit,
     IndexSpec,
@@ -502,6 +503,58 @@ class AdapterContractTests(AdapterFixtures):
         assert (doc.text, doc.metadata) == ("last", {"v": 3})
         assert doc.vector is not None
         np.testing.assert_allclose(doc.vector, vectors[2], rtol=1e-6)
+
+    async def test_columnar_upsert_round_trips_and_is_idempotent(
+        self, adapter: Adapter, names: Names
+    ) -> None:
+        """A columnar batch (``DocumentBatch``: one vector block, metadata columns with
+        absent values) writes what the same documents would, and replaces by id."""
+        typed = adapter.capabilities.metadata_numbers == "typed"
+        name = names.new()
+        await create(adapter, name, 8)
+        n = 60
+        ids = [f"col-{i}" for i in range(n)]
+        vectors = random_vectors(n, 8, 45)
+        big = BIG if typed else 2**53 - 1
+        batch = DocumentBatch(
+            ids=ids,
+            vectors=vectors,
+            texts=[f"text {i}" for i in range(n)],
+            metadata={
+                "n": [big - i for i in range(n)],
+                "ratio": [i + 0.5 for i in range(n)],
+                "tag": ["odd" if i % 2 else None for i in range(n)],
+                "flag": [i % 3 == 0 for i in range(n)],
+                "tags": [["a", str(i)] for i in range(n)],
+            },
+        )
+        for _ in range(2):
+            await upsert_columns(adapter, name, batch)
+            assert await adapter.count(name) == n
+        docs = await adapter.get(name, ["col-3", "col-4"], True)
+        assert [d.id for d in docs] == ["col-3", "col-4"]
+        assert docs[0].text == "text 3"
+        check = _assert_typed if typed else _assert_double
+        check(
+            docs[0].metadata,
+            {"n": big - 3, "ratio": 3.5, "tag": "odd", "flag": True, "tags": ["a", "3"]},
+        )
+        check(docs[1].metadata, {"n": big - 4, "ratio": 4.5, "flag": False, "tags": ["a", "4"]})
+        for doc, row in zip(docs, (3, 4), strict=True):
+            assert doc.vector is not None
+            np.testing.assert_allclose(doc.vector, vectors[row], rtol=1e-6)
+        assert await adapter.count(name, C("tag", Op.EQ, "odd")) == n // 2
+        assert await adapter.count(name, C("n", Op.EQ, big)) == 1
+        q = random_vectors(1, 8, 46)[0]
+        hits = await adapter.search(name, query(q, 5))
+        assert not ranking_problems(hits, ids, vectors, q, Metric.COSINE, 5)
+        # A columnar re-upsert replaces whole documents, as a document upsert does;
+        # a batch without texts or metadata leaves none.
+        again = DocumentBatch(ids=["col-0", "col-new"], vectors=random_vectors(2, 8, 47))
+        await upsert_columns(adapter, name, again)
+        assert await adapter.count(name) == n + 1
+        [doc] = await adapter.get(name, ["col-0"], False)
+        assert (doc.text, doc.metadata) == ("", {})
 
     async def test_get_by_ids(self, adapter: Adapter, names: Names) -> None:
         name = names.new()

@@ -115,6 +115,28 @@ class Document(_message.Message):
     typed_metadata: _containers.MessageMap[str, FilterValue]
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[Vector, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., typed_metadata: _Optional[_Mapping[str, FilterValue]] = ...) -> None: ...
 
+class DocumentColumns(_message.Message):
+    __slots__ = ("ids", "dimension", "vectors", "texts", "metadata")
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    dimension: int
+    vectors: bytes
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    metadata: _containers.RepeatedCompositeFieldContainer[MetadataColumn]
+    def __init__(self, ids: _Optional[_Iterable[str]] = ..., dimension: _Optional[int] = ..., vectors: _Optional[bytes] = ..., texts: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Iterable[_Union[MetadataColumn, _Mapping]]] = ...) -> None: ...
+
+class MetadataColumn(_message.Message):
+    __slots__ = ("key", "values")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    values: _containers.RepeatedCompositeFieldContainer[FilterValue]
+    def __init__(self, key: _Optional[str] = ..., values: _Optional[_Iterable[_Union[FilterValue, _Mapping]]] = ...) -> None: ...
+
 class FilterValue(_message.Message):
     __slots__ = ("string_value", "int_value", "float_value", "bool_value", "list_value")
     STRING_VALUE_FIELD_NUMBER: _ClassVar[int]

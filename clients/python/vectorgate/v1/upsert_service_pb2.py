@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from vectorgate.v1 import types_pb2 as vectorgate_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vectorgate/v1/upsert_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19vectorgate/v1/types.proto\"s\n\x16UpsertDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x30\n\tdocuments\x18\x03 \x03(\x0b\x32\x17.vectorgate.v1.DocumentB\x04\xe2\x41\x01\x02\"1\n\x17UpsertDocumentsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\"k\n\x1a\x42ulkUpsertDocumentsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12*\n\tdocuments\x18\x03 \x03(\x0b\x32\x17.vectorgate.v1.Document\"J\n\x1b\x42ulkUpsertDocumentsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61tch_count\x18\x02 \x01(\x05\"j\n\x13GetDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\x03ids\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0finclude_vectors\x18\x04 \x01(\x08\"B\n\x14GetDocumentsResponse\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.vectorgate.v1.Document\"u\n\x16\x44\x65leteDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12%\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.Filter\"\x19\n\x17\x44\x65leteDocumentsResponse\"\x7f\n\x14ListDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x17\n\x0finclude_vectors\x18\x05 \x01(\x08\"\\\n\x15ListDocumentsResponse\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.vectorgate.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x96\x06\n\rUpsertService\x12\x9a\x01\n\x0fUpsertDocuments\x12%.vectorgate.v1.UpsertDocumentsRequest\x1a&.vectorgate.v1.UpsertDocumentsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/collections/{collection}/documents:upsert:\x01*\x12\xac\x01\n\x13\x42ulkUpsertDocuments\x12).vectorgate.v1.BulkUpsertDocumentsRequest\x1a*.vectorgate.v1.BulkUpsertDocumentsResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/collections/{collection}/documents:bulkUpsert:\x01*(\x01\x12\x8e\x01\n\x0cGetDocuments\x12\".vectorgate.v1.GetDocumentsRequest\x1a#.vectorgate.v1.GetDocumentsResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/collections/{collection}/documents:get:\x01*\x12\x9a\x01\n\x0f\x44\x65leteDocuments\x12%.vectorgate.v1.DeleteDocumentsRequest\x1a&.vectorgate.v1.DeleteDocumentsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/collections/{collection}/documents:delete:\x01*\x12\x8a\x01\n\rListDocuments\x12#.vectorgate.v1.ListDocumentsRequest\x1a$.vectorgate.v1.ListDocumentsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/collections/{collection}/documentsBDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vectorgate/v1/upsert_service.proto\x12\rvectorgate.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19vectorgate/v1/types.proto\"\x9e\x01\n\x16UpsertDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12*\n\tdocuments\x18\x03 \x03(\x0b\x32\x17.vectorgate.v1.Document\x12/\n\x07\x63olumns\x18\x04 \x01(\x0b\x32\x1e.vectorgate.v1.DocumentColumns\"1\n\x17UpsertDocumentsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x05\"\x9c\x01\n\x1a\x42ulkUpsertDocumentsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12*\n\tdocuments\x18\x03 \x03(\x0b\x32\x17.vectorgate.v1.Document\x12/\n\x07\x63olumns\x18\x04 \x01(\x0b\x32\x1e.vectorgate.v1.DocumentColumns\"J\n\x1b\x42ulkUpsertDocumentsResponse\x12\x16\n\x0eupserted_count\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61tch_count\x18\x02 \x01(\x05\"j\n\x13GetDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\x03ids\x18\x03 \x03(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x0finclude_vectors\x18\x04 \x01(\x08\"B\n\x14GetDocumentsResponse\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.vectorgate.v1.Document\"u\n\x16\x44\x65leteDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x0b\n\x03ids\x18\x03 \x03(\t\x12%\n\x06\x66ilter\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.Filter\"\x19\n\x17\x44\x65leteDocumentsResponse\"\x7f\n\x14ListDocumentsRequest\x12\x18\n\ncollection\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\x12\x17\n\x0finclude_vectors\x18\x05 \x01(\x08\"\\\n\x15ListDocumentsResponse\x12*\n\tdocuments\x18\x01 \x03(\x0b\x32\x17.vectorgate.v1.Document\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x96\x06\n\rUpsertService\x12\x9a\x01\n\x0fUpsertDocuments\x12%.vectorgate.v1.UpsertDocumentsRequest\x1a&.vectorgate.v1.UpsertDocumentsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/collections/{collection}/documents:upsert:\x01*\x12\xac\x01\n\x13\x42ulkUpsertDocuments\x12).vectorgate.v1.BulkUpsertDocumentsRequest\x1a*.vectorgate.v1.BulkUpsertDocumentsResponse\"<\x82\xd3\xe4\x93\x02\x36\"1/v1/collections/{collection}/documents:bulkUpsert:\x01*(\x01\x12\x8e\x01\n\x0cGetDocuments\x12\".vectorgate.v1.GetDocumentsRequest\x1a#.vectorgate.v1.GetDocumentsResponse\"5\x82\xd3\xe4\x93\x02/\"*/v1/collections/{collection}/documents:get:\x01*\x12\x9a\x01\n\x0f\x44\x65leteDocuments\x12%.vectorgate.v1.DeleteDocumentsRequest\x1a&.vectorgate.v1.DeleteDocumentsResponse\"8\x82\xd3\xe4\x93\x02\x32\"-/v1/collections/{collection}/documents:delete:\x01*\x12\x8a\x01\n\rListDocuments\x12#.vectorgate.v1.ListDocumentsRequest\x1a$.vectorgate.v1.ListDocumentsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/collections/{collection}/documentsBDZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,8 +37,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'ZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1'
   _globals['_UPSERTDOCUMENTSREQUEST'].fields_by_name['collection']._loaded_options = None
   _globals['_UPSERTDOCUMENTSREQUEST'].fields_by_name['collection']._serialized_options = b'\342A\001\002'
-  _globals['_UPSERTDOCUMENTSREQUEST'].fields_by_name['documents']._loaded_options = None
-  _globals['_UPSERTDOCUMENTSREQUEST'].fields_by_name['documents']._serialized_options = b'\342A\001\002'
   _globals['_GETDOCUMENTSREQUEST'].fields_by_name['collection']._loaded_options = None
   _globals['_GETDOCUMENTSREQUEST'].fields_by_name['collection']._serialized_options = b'\342A\001\002'
   _globals['_GETDOCUMENTSREQUEST'].fields_by_name['ids']._loaded_options = None
@@ -57,26 +55,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPSERTSERVICE'].methods_by_name['DeleteDocuments']._serialized_options = b'\202\323\344\223\0022\"-/v1/collections/{collection}/documents:delete:\001*'
   _globals['_UPSERTSERVICE'].methods_by_name['ListDocuments']._loaded_options = None
   _globals['_UPSERTSERVICE'].methods_by_name['ListDocuments']._serialized_options = b'\202\323\344\223\002(\022&/v1/collections/{collection}/documents'
-  _globals['_UPSERTDOCUMENTSREQUEST']._serialized_start=143
-  _globals['_UPSERTDOCUMENTSREQUEST']._serialized_end=258
-  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_start=260
-  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_end=309
-  _globals['_BULKUPSERTDOCUMENTSREQUEST']._serialized_start=311
-  _globals['_BULKUPSERTDOCUMENTSREQUEST']._serialized_end=418
-  _globals['_BULKUPSERTDOCUMENTSRESPONSE']._serialized_start=420
-  _globals['_BULKUPSERTDOCUMENTSRESPONSE']._serialized_end=494
-  _globals['_GETDOCUMENTSREQUEST']._serialized_start=496
-  _globals['_GETDOCUMENTSREQUEST']._serialized_end=602
-  _globals['_GETDOCUMENTSRESPONSE']._serialized_start=604
-  _globals['_GETDOCUMENTSRESPONSE']._serialized_end=670
-  _globals['_DELETEDOCUMENTSREQUEST']._serialized_start=672
-  _globals['_DELETEDOCUMENTSREQUEST']._serialized_end=789
-  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_start=791
-  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_end=816
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=818
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=945
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=947
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1039
-  _globals['_UPSERTSERVICE']._serialized_start=1042
-  _globals['_UPSERTSERVICE']._serialized_end=1832
+  _globals['_UPSERTDOCUMENTSREQUEST']._serialized_start=144
+  _globals['_UPSERTDOCUMENTSREQUEST']._serialized_end=302
+  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_start=304
+  _globals['_UPSERTDOCUMENTSRESPONSE']._serialized_end=353
+  _globals['_BULKUPSERTDOCUMENTSREQUEST']._serialized_start=356
+  _globals['_BULKUPSERTDOCUMENTSREQUEST']._serialized_end=512
+  _globals['_BULKUPSERTDOCUMENTSRESPONSE']._serialized_start=514
+  _globals['_BULKUPSERTDOCUMENTSRESPONSE']._serialized_end=588
+  _globals['_GETDOCUMENTSREQUEST']._serialized_start=590
+  _globals['_GETDOCUMENTSREQUEST']._serialized_end=696
+  _globals['_GETDOCUMENTSRESPONSE']._serialized_start=698
+  _globals['_GETDOCUMENTSRESPONSE']._serialized_end=764
+  _globals['_DELETEDOCUMENTSREQUEST']._serialized_start=766
+  _globals['_DELETEDOCUMENTSREQUEST']._serialized_end=883
+  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_start=885
+  _globals['_DELETEDOCUMENTSRESPONSE']._serialized_end=910
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=912
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1039
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1041
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1133
+  _globals['_UPSERTSERVICE']._serialized_start=1136
+  _globals['_UPSERTSERVICE']._serialized_end=1926
 # @@protoc_insertion_point(module_scope)

@@ -10,14 +10,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class UpsertDocumentsRequest(_message.Message):
-    __slots__ = ("collection", "store", "documents")
+    __slots__ = ("collection", "store", "documents", "columns")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     store: str
     documents: _containers.RepeatedCompositeFieldContainer[_types_pb2.Document]
-    def __init__(self, collection: _Optional[str] = ..., store: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[_types_pb2.Document, _Mapping]]] = ...) -> None: ...
+    columns: _types_pb2.DocumentColumns
+    def __init__(self, collection: _Optional[str] = ..., store: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[_types_pb2.Document, _Mapping]]] = ..., columns: _Optional[_Union[_types_pb2.DocumentColumns, _Mapping]] = ...) -> None: ...
 
 class UpsertDocumentsResponse(_message.Message):
     __slots__ = ("upserted_count",)
@@ -26,14 +28,16 @@ class UpsertDocumentsResponse(_message.Message):
     def __init__(self, upserted_count: _Optional[int] = ...) -> None: ...
 
 class BulkUpsertDocumentsRequest(_message.Message):
-    __slots__ = ("collection", "store", "documents")
+    __slots__ = ("collection", "store", "documents", "columns")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     store: str
     documents: _containers.RepeatedCompositeFieldContainer[_types_pb2.Document]
-    def __init__(self, collection: _Optional[str] = ..., store: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[_types_pb2.Document, _Mapping]]] = ...) -> None: ...
+    columns: _types_pb2.DocumentColumns
+    def __init__(self, collection: _Optional[str] = ..., store: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[_types_pb2.Document, _Mapping]]] = ..., columns: _Optional[_Union[_types_pb2.DocumentColumns, _Mapping]] = ...) -> None: ...
 
 class BulkUpsertDocumentsResponse(_message.Message):
     __slots__ = ("upserted_count", "batch_count")
