@@ -28,7 +28,6 @@ pytestmark = [pytest.mark.timeout(240)]
 
 EXAMPLES_PER_MODE = 25
 MIN_REQUESTS = 1_000
-TIME_BUDGET_S = 100.0
 
 
 def _realistic_deadline(case: schemathesis.Case) -> None:
@@ -71,10 +70,9 @@ def test_generated_requests_get_no_5xx(server: ServerThread) -> None:
 
     for result in schema.get_all_operations():
         operation = result.ok()
+        # Every operation gets its examples in both modes, however slow the
+        # machine: the examples are derandomized, so the count is the same every run.
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            if time.monotonic() - started > TIME_BUDGET_S:
-                break
-
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(
                 max_examples=EXAMPLES_PER_MODE,
