@@ -707,7 +707,7 @@ def measure(cfg: Settings, work: Path) -> dict[str, Any]:
 COLUMNS = (
     ("rows", 9),
     ("index", 30),
-    ("path", 15),
+    ("path", 20),
     ("ingest v/s", 11),
     ("p50 ms", 8),
     ("p99 ms", 8),
@@ -752,64 +752,74 @@ def index_label(mode: str, one: dict[str, Any], who: str) -> str:
     return f"auto {kind}, ready {status['waited_s']:.1f}s"
 
 
-def report(results: dict[str, Any]) -> list[str]:
-    header = row([name for name, _ in COLUMNS], COLUMNS)
-    lines = [header, "-" * len(header)]
-    ratios = [row([name for name, _ in RATIO_COLUMNS], RATIO_COLUMNS, left=2)]
-    ratios.append("-" * len(ratios[0]))
+def tables(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
+    """The cells of the main table (``COLUMNS``) and of the ratio table (``RATIO_COLUMNS``)."""
+    main: list[list[str]] = []
+    ratios: list[list[str]] = []
     for entry in results["sizes"]:
         ingest = entry["ingest_vps"]
         rss = entry["rss_peak_mb"]
+        size = f"{entry['rows']:,}"
         for mode, one in entry["modes"].items():
             gw_ingest = ingest[f"gateway {mode}"]
             for who, label in (("direct", "LanceDB direct"), ("gateway", "gateway")):
                 m = one[who]
-                ingest_cell = f"{ingest['add'] if who == 'direct' else gw_ingest:,.0f}"
-                lines.append(
-                    row(
-                        [
-                            f"{entry['rows']:,}",
-                            index_label(mode, one, who),
-                            label,
-                            ingest_cell,
-                            f"{m['p50_ms']:.2f}",
-                            f"{m['p99_ms']:.2f}",
-                            f"{m['qps']:.1f}",
-                            f"{m['recall_at_10']:.3f}",
-                            f"{rss[who]:,.0f}",
-                        ],
-                        COLUMNS,
-                    )
+                main.append(
+                    [
+                        size,
+                        index_label(mode, one, who),
+                        label,
+                        f"{ingest['add'] if who == 'direct' else gw_ingest:,.0f}",
+                        f"{m['p50_ms']:.2f}",
+                        f"{m['p99_ms']:.2f}",
+                        f"{m['qps']:.1f}",
+                        f"{m['recall_at_10']:.3f}",
+                        f"{rss[who]:,.0f}",
+                    ]
                 )
             d, g = one["direct"], one["gateway"]
             ratios.append(
-                row(
-                    [
-                        f"{entry['rows']:,}",
-                        "exact" if mode == "exact" else "auto index",
-                        f"{g['p50_ms'] / d['p50_ms']:.2f}",
-                        f"{g['p99_ms'] / d['p99_ms']:.2f}",
-                        f"{g['qps'] / d['qps']:.2f}",
-                        f"{gw_ingest / ingest['add']:.2f}",
-                        f"{gw_ingest / ingest['merge_insert']:.2f}",
-                        f"{rss['gateway'] / rss['direct']:.2f}",
-                    ],
-                    RATIO_COLUMNS,
-                    left=2,
-                )
+                [
+                    size,
+                    "exact" if mode == "exact" else "auto index",
+                    f"{g['p50_ms'] / d['p50_ms']:.2f}",
+                    f"{g['p99_ms'] / d['p99_ms']:.2f}",
+                    f"{g['qps'] / d['qps']:.2f}",
+                    f"{gw_ingest / ingest['add']:.2f}",
+                    f"{gw_ingest / ingest['merge_insert']:.2f}",
+                    f"{rss['gateway'] / rss['direct']:.2f}",
+                ]
             )
-        merge = ingest["merge_insert"]
-        lines.append(f"{'':9} LanceDB direct merge_insert ingest: {merge:,.0f} v/s")
+        # merge_insert is only written (the add() table is the one searched).
+        merge = f"{ingest['merge_insert']:,.0f}"
+        main.append([size, "(ingest only)", "LanceDB merge_insert", merge, *["-"] * 5])
+    return main, ratios
+
+
+def report(results: dict[str, Any], markdown: bool = False) -> list[str]:
+    """The two tables as text (or as Markdown tables) and the notes under them."""
+    main, ratios = tables(results)
+
+    def table(cells: list[list[str]], columns: tuple[tuple[str, int], ...], left: int) -> list[str]:
+        names = [name for name, _ in columns]
+        if markdown:
+            aligns = [":--" if i < left else "--:" for i in range(len(columns))]
+            return [f"| {' | '.join(r)} |" for r in (names, aligns, *cells)]
+        header = row(names, columns, left)
+        return [header, "-" * len(header), *(row(r, columns, left) for r in cells)]
+
     hwm = results["rss_hwm_mb"]
     return [
-        *lines,
+        *table(main, COLUMNS, 3),
         "",
         "gateway / direct, same run:",
-        *ratios,
+        "",
+        *table(ratios, RATIO_COLUMNS, 2),
         "",
         f"ingest v/s: the rows added at each size; the gateway's client sent "
-        f"{results['client_input']} (1,000 rows a message)",
-        f"VmHWM at the end: gateway {hwm['gateway']:,.0f} MB, direct {hwm['direct']:,.0f} MB",
+        f"{results['client_input']} (1,000 rows a message). VmHWM at the end: "
+        f"gateway {hwm['gateway']:,.0f} MB, direct {hwm['direct']:,.0f} MB. "
+        f"{results['date']}, {results['machine']['cpus']} CPUs.",
     ]
 
 
@@ -818,11 +828,11 @@ def settings(args: argparse.Namespace) -> Settings:
     for m in modes:
         if m not in MODES:
             raise SystemExit(f"--modes: unknown mode {m!r} (exact, auto)")
-    if args.smoke:
-        return Settings([2_000, 5_000], modes, 20, 8, 1, 0.3, 60.0, args.client_input, smoke=True)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     if not sizes or any(s <= 0 or s % WRITE_BATCH for s in sizes):
         raise SystemExit(f"--sizes: positive multiples of {WRITE_BATCH}, got {args.sizes!r}")
+    if args.smoke:
+        return Settings([2_000, 5_000], modes, 20, 8, 1, 0.3, 60.0, args.client_input, smoke=True)
     return Settings(
         sizes, modes, args.queries, 8, 2, args.window_s, args.index_wait, args.client_input
     )
@@ -844,11 +854,20 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="what the gateway's client is given to write (auto: the first it takes)",
     )
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="print the tables of the results a run wrote (its --out) and exit",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--direct-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.direct_worker is not None:
         return direct_worker(args.direct_worker, args.queries)
+    if args.report is not None:
+        print("\n".join(report(json.loads(args.report.read_text()), markdown=args.markdown)))
+        return 0
     # SIGTERM unwinds (stopping both children) instead of killing this process outright.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cfg = settings(args)
@@ -867,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed_s=time.perf_counter() - started,
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
-    publish(args.out, results, report(results))
+    publish(args.out, results, report(results, markdown=args.markdown))
     return 0
 
 

@@ -8,10 +8,12 @@ one a working run can give.
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 import pytest
 
+from tests.support import readme
 from tests.support.bench import run_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,10 +32,22 @@ COLUMNS = (
 RATIO_COLUMNS = ("p50 x", "p99 x", "QPS x", "ingest x add", "ingest x merge", "RSS x")
 
 
+def readme_arguments() -> list[str]:
+    """The bench's arguments as README.md's "Scale (embedded default)" section runs it."""
+    for block in readme.bash_blocks(readme.section("Scale (embedded default)")):
+        for line in block.text.splitlines():
+            words = shlex.split(line, comments=True)
+            if len(words) > 1 and words[1] == "bench/bench_scale.py":
+                return words[2:]
+    raise AssertionError("README.md's Scale section runs no bench/bench_scale.py")
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    """The README's command, in smoke mode (tiny sizes instead of its ``--sizes``)."""
     out = tmp_path_factory.mktemp("bench-scale") / "scale.json"
-    proc = run_bench("bench_scale.py", "--smoke", "--out", str(out), timeout=300)
+    arguments = [*readme_arguments(), "--smoke", "--out", str(out)]
+    proc = run_bench("bench_scale.py", *arguments, timeout=300)
     return proc.stdout, json.loads(out.read_text())
 
 
@@ -56,6 +70,7 @@ def test_the_table_has_every_column_and_a_row_per_size_mode_and_path(
             rows = [line for line in lines if line.startswith(f"{size:,} ") and path in line]
             assert len(rows) == 2, (size, path, rows)  # exact and auto index
         assert any(line.startswith(f"{size:,} ") and "auto index" in line for line in lines)
+        assert any(line.startswith(f"{size:,} ") and "merge_insert" in line for line in lines)
     assert f"gateway's client sent {results['client_input']}" in stdout
     assert results["client_input"] in ("numpy", "pyarrow", "dicts")
 
