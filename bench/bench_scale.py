@@ -2,7 +2,10 @@
 
     python bench/bench_scale.py [--sizes 10000,100000,1000000] [--smoke] [--queries 200]
                                 [--modes exact,auto] [--index-wait 1800]
+                                [--client-input auto|numpy|pyarrow|dicts]
+                                [--store-option KEY=VALUE ...] [--markdown]
                                 [--out bench/results/scale.json]
+    python bench/bench_scale.py --report bench/results/scale.json [--markdown]
 
 Two processes do the same work on the same data, and this one drives both:
 
@@ -30,9 +33,11 @@ another seeded set. The rows grow through the sizes asked for (10k, then up to
     The gateway's collection is created with no index type, as a user of the
     zero-setup default does, so the gateway's automatic ANN index (when it has
     one) is what is measured. Where ``GetCollection`` reports the index status
-    (whether it is built, the rows not yet indexed), the bench waits for the
-    index to be ready before measuring and reports the time it took; where it
-    does not, the status is "n/a" and the searches are measured as they come.
+    (``Collection.index_status``: state, type, rows not yet indexed), the bench
+    waits for the index to be ready over every row before measuring (or for the
+    gateway to go idle: none is due below its row threshold) and reports the
+    time it took; where it does not, the status is "n/a" and the searches are
+    measured as they come.
     The direct table gets LanceDB's own index with its defaults
     (``create_index(metric="cosine")``, of the type the gateway reports, or
     LanceDB's default type), built over all its rows.
@@ -85,6 +90,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fanout import cpu_seconds
@@ -420,50 +426,36 @@ class ColumnarWriter:
             return spent
 
 
-#: Names a field of ``Collection`` (or of a message in it) may have that says the index is built.
-READY_NAMES = frozenset({"built", "ready", "index_built", "index_ready", "is_built", "is_ready"})
-
-
 def index_status(collection: Any) -> dict[str, Any] | None:
-    """What ``GetCollection`` says of the collection's index: type, built, rows not indexed.
+    """``Collection.index_status`` of a ``GetCollection`` answer, as a dict.
 
-    ``None`` when the contract has no such field. Read from the message's
-    descriptor, so the bench works before and after the contract gains it.
+    ``None`` where the contract has no such field yet, or the store does not
+    report it (state unspecified). Looked up by name, so the bench runs against
+    a server and client from before the field existed as well.
     """
-    found: dict[str, Any] = {}
-
-    def walk(message: Any, depth: int) -> None:
-        for fd in message.DESCRIPTOR.fields:
-            value = getattr(message, fd.name)
-            if fd.type == fd.TYPE_MESSAGE:
-                # A single message (a repeated field or a map has no descriptor of its own).
-                nested = hasattr(value, "DESCRIPTOR") and depth < 2
-                if nested and not fd.message_type.full_name.startswith("google.protobuf."):
-                    walk(value, depth + 1)
-            elif fd.type == fd.TYPE_BOOL and fd.name in READY_NAMES:
-                found["built"] = bool(value)
-            elif fd.type in (fd.TYPE_INT64, fd.TYPE_INT32, fd.TYPE_UINT64, fd.TYPE_UINT32) and (
-                "unindexed" in fd.name or "not_indexed" in fd.name
-            ):
-                found["unindexed_rows"] = int(value)
-            elif fd.type == fd.TYPE_ENUM and ("state" in fd.name or "status" in fd.name):
-                name = fd.enum_type.values_by_number[value].name
-                if "index" in fd.full_name.lower() or "index" in name.lower():
-                    found["state"] = name
-                    found.setdefault("built", "READY" in name or "BUILT" in name)
-
-    walk(collection, 0)
-    if "built" not in found:
+    if "index_status" not in collection.DESCRIPTOR.fields_by_name:
         return None
-    found["type"] = collection.index.type
-    return found
+    status = collection.index_status
+    state = status.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[status.state]
+    if status.state == 0:
+        return None
+    return {
+        "state": state.name.removeprefix("STATE_"),
+        "type": status.type,
+        "indexed_rows": status.indexed_rows,
+        "unindexed_rows": status.unindexed_rows,
+        "auto_index_min_rows": status.auto_index_min_rows,
+    }
 
 
 class GatewaySide:
     """The gateway child process, its two collections and a writer."""
 
-    def __init__(self, work: Path, modes: list[str], client_input: str) -> None:
-        self.server = Gateway("lancedb", work, {"type": "lancedb", "uri": str(work / "lancedb")})
+    def __init__(
+        self, work: Path, modes: list[str], client_input: str, options: dict[str, Any]
+    ) -> None:
+        store = {"type": "lancedb", "uri": str(work / "lancedb"), **options}
+        self.server = Gateway("lancedb", work, store)
         self.client = Client(self.server.target, timeout=3600)
         self.writer = ColumnarWriter(client_input)
         self.modes = modes
@@ -485,12 +477,12 @@ class GatewaySide:
         return response.collection
 
     def wait_for_index(self, mode: str, timeout_s: float) -> dict[str, Any]:
-        """Polls ``GetCollection`` until the index is built over every row.
+        """Polls ``GetCollection`` until the index is ready over every row.
 
-        Gives up after ``timeout_s``, or as soon as the index is not built and
-        the gateway is idle (under 3 % of a core for ``IDLE_S``): below the
-        gateway's row threshold no build is due, and the status alone cannot
-        tell that from a build under way.
+        Gives up after ``timeout_s``, or as soon as the gateway is idle (under
+        3 % of a core for ``IDLE_S``) while it is not: no build or update is
+        under way then (below the automatic index's row threshold, or rows
+        written since a build that the next update will cover).
         """
         pid = self.server.proc.pid
         t0 = time.perf_counter()
@@ -505,7 +497,7 @@ class GatewaySide:
                 cpu_at.pop(0)  # keep one sample at least IDLE_S old
             then, cpu_then = cpu_at[0]
             idle = now - then >= IDLE_S and cpu_at[-1][1] - cpu_then < 0.03 * (now - then)
-            ready = bool(status["built"]) and status.get("unindexed_rows", 0) == 0
+            ready = status["state"] == "READY" and status["unindexed_rows"] == 0
             if ready or idle or now - t0 > timeout_s:
                 return {
                     "reported": True,
@@ -558,6 +550,8 @@ class Settings:
     window_s: float
     index_wait_s: float
     client_input: str
+    #: Extra keys of the gateway's LanceDB store block (``--store-option``).
+    store_options: dict[str, Any]
     smoke: bool = False
 
 
@@ -640,7 +634,7 @@ def measure(cfg: Settings, work: Path) -> dict[str, Any]:
     sampler: RssSampler | None = None
     results: dict[str, Any] = {"sizes": []}
     try:
-        gateway = GatewaySide(work / "gateway", cfg.modes, cfg.client_input)
+        gateway = GatewaySide(work / "gateway", cfg.modes, cfg.client_input, cfg.store_options)
         sampler = RssSampler({"direct": direct.pid, "gateway": gateway.server.proc.pid})
         results["rss_start_mb"] = {
             name: status_kb(pid, "VmRSS") / 1024 for name, pid in sampler.pids.items()
@@ -744,12 +738,14 @@ def index_label(mode: str, one: dict[str, Any], who: str) -> str:
     status = one["gateway_index"]
     if not status["reported"]:
         return "auto: status n/a"
-    kind = status.get("type") or "?"
-    if status["idle"]:
-        return f"auto {kind}: not built"
-    if not status["ready"]:
-        return f"auto {kind}: NOT ready"
-    return f"auto {kind}, ready {status['waited_s']:.1f}s"
+    kind = status["type"] or "index"
+    if status["ready"]:
+        return f"auto {kind}, ready after {status['waited_s']:.0f}s"
+    if status["state"] == "NONE" and status["auto_index_min_rows"]:
+        return f"auto: none below {status['auto_index_min_rows']:,} rows"
+    unindexed = f", {status['unindexed_rows']:,} rows unindexed" if status["unindexed_rows"] else ""
+    late = "" if status["idle"] else " (gave up waiting)"
+    return f"auto {kind}: {status['state']}{unindexed}{late}"
 
 
 def tables(results: dict[str, Any]) -> tuple[list[list[str]], list[list[str]]]:
@@ -828,13 +824,21 @@ def settings(args: argparse.Namespace) -> Settings:
     for m in modes:
         if m not in MODES:
             raise SystemExit(f"--modes: unknown mode {m!r} (exact, auto)")
+    options: dict[str, Any] = {}
+    for option in args.store_option:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--store-option: KEY=VALUE, got {option!r}")
+        options[key] = yaml.safe_load(value)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     if not sizes or any(s <= 0 or s % WRITE_BATCH for s in sizes):
         raise SystemExit(f"--sizes: positive multiples of {WRITE_BATCH}, got {args.sizes!r}")
     if args.smoke:
-        return Settings([2_000, 5_000], modes, 20, 8, 1, 0.3, 60.0, args.client_input, smoke=True)
+        return Settings(
+            [2_000, 5_000], modes, 20, 8, 1, 0.3, 60.0, args.client_input, options, smoke=True
+        )
     return Settings(
-        sizes, modes, args.queries, 8, 2, args.window_s, args.index_wait, args.client_input
+        sizes, modes, args.queries, 8, 2, args.window_s, args.index_wait, args.client_input, options
     )
 
 
@@ -853,6 +857,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=("auto", *ColumnarWriter.INPUTS),
         default="auto",
         help="what the gateway's client is given to write (auto: the first it takes)",
+    )
+    parser.add_argument(
+        "--store-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a key of the gateway's LanceDB store block (YAML value), e.g. index_min_rows=20000",
     )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument(
