@@ -700,7 +700,7 @@ def measure(cfg: Settings, work: Path) -> dict[str, Any]:
 
 COLUMNS = (
     ("rows", 9),
-    ("index", 30),
+    ("index", 36),
     ("path", 20),
     ("ingest v/s", 11),
     ("p50 ms", 8),
@@ -743,7 +743,7 @@ def index_label(mode: str, one: dict[str, Any], who: str) -> str:
         return f"auto {kind}, ready after {status['waited_s']:.0f}s"
     if status["state"] == "NONE" and status["auto_index_min_rows"]:
         return f"auto: none below {status['auto_index_min_rows']:,} rows"
-    unindexed = f", {status['unindexed_rows']:,} rows unindexed" if status["unindexed_rows"] else ""
+    unindexed = f", {status['unindexed_rows']:,} unindexed" if status["unindexed_rows"] else ""
     late = "" if status["idle"] else " (gave up waiting)"
     return f"auto {kind}: {status['state']}{unindexed}{late}"
 
