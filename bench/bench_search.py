@@ -165,6 +165,8 @@ class Direct:
 
 class LanceDirect(Direct):
     name = "lancedb"
+    #: Search every row even where the table has an ANN index.
+    bypass_index = False
 
     def __init__(self, path: Path) -> None:
         import lancedb
@@ -181,10 +183,11 @@ class LanceDirect(Direct):
         )
         self.table = self.db.create_table(COLLECTION, schema=self.schema)
 
-    def upsert(self, ids: list[str], vectors: Array) -> None:
+    def batch(self, ids: list[str], vectors: Array) -> Any:
+        """An Arrow table of the rows (empty texts)."""
         pa = self.pa
         flat = pa.array(vectors.reshape(-1), type=pa.float32())
-        batch = pa.Table.from_arrays(
+        return pa.Table.from_arrays(
             [
                 pa.array(ids, pa.utf8()),
                 pa.array([""] * len(ids), pa.utf8()),
@@ -192,21 +195,23 @@ class LanceDirect(Direct):
             ],
             schema=self.schema,
         )
+
+    def add(self, ids: list[str], vectors: Array) -> None:
+        self.table.add(self.batch(ids, vectors))
+
+    def upsert(self, ids: list[str], vectors: Array) -> None:
         (
             self.table.merge_insert("id")
             .when_matched_update_all()
             .when_not_matched_insert_all()
-            .execute(batch)
+            .execute(self.batch(ids, vectors))
         )
 
     def search(self, vector: Array) -> list[str]:
-        result = (
-            self.table.search(vector, vector_column_name="vector")
-            .distance_type("cosine")
-            .limit(TOP_K)
-            .select(["id", "text", "_distance"])
-            .to_arrow()
-        )
+        query = self.table.search(vector, vector_column_name="vector").distance_type("cosine")
+        if self.bypass_index:
+            query = query.bypass_vector_index()
+        result = query.limit(TOP_K).select(["id", "text", "_distance"]).to_arrow()
         return [str(x) for x in result.column("id").to_pylist()]
 
 
@@ -389,11 +394,11 @@ def store_block(backend: str, path: Path, direct: Direct) -> dict[str, Any]:
 class Gateway:
     """``vectorgate serve`` with one store, as a child process."""
 
-    def __init__(self, backend: str, workdir: Path, direct: Direct) -> None:
+    def __init__(self, backend: str, workdir: Path, store: dict[str, Any]) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "server": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-            "vector_stores": {backend: store_block(backend, workdir, direct)},
+            "vector_stores": {backend: store},
             "default_store": backend,
         }
         cfg = workdir / "vectorgate.yaml"
@@ -601,7 +606,7 @@ def bench_backend(backend: str, cfg: Settings, work: Path) -> dict[str, Any]:
     data = rng.standard_normal((largest, DIMENSION), dtype=np.float32)
     queries = rng.standard_normal((max(cfg.queries, 64), DIMENSION), dtype=np.float32)
     direct = DIRECT[backend](work / "direct")
-    gateway = Gateway(backend, work / "gateway", direct)
+    gateway = Gateway(backend, work / "gateway", store_block(backend, work / "gateway", direct))
     result: dict[str, Any] = {"backend": backend, "http_available": gateway.http_available}
     try:
         time.sleep(1.0)
@@ -857,6 +862,22 @@ def report(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def publish(out: Path, results: dict[str, Any], lines: list[str]) -> None:
+    """Prints the report's lines and writes the results, with them, to ``out``."""
+    print("\n".join(lines))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**results, "table": lines}, indent=2))
+    print(f"\nwrote {out} ({results['elapsed_s']:.0f}s)")
+
+
 def save(out: Path, results: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
@@ -884,11 +905,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "bench": "search",
         "mode": "smoke" if args.smoke else "full" if args.full else "default",
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
         "backends": [],
     }
@@ -907,11 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["elapsed_s"] = time.perf_counter() - started
-    lines = report(results)
-    print("\n".join(lines))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**results, "table": lines}, indent=2))
-    print(f"\nwrote {args.out} ({results['elapsed_s']:.0f}s)")
+    publish(args.out, results, report(results))
     return 0
 
 

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.bench import run_bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_bench_search_smoke(tmp_path: Path) -> None:
     out = tmp_path / "search.json"
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    for name in ("LANCEDB_URI", "VECTOR_STORE_TYPE", "QDRANT_URL", "MILVUS_HOST"):
-        env.pop(name, None)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_search.py"), "--smoke", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = run_bench("bench_search.py", "--smoke", "--out", str(out), timeout=240)
     assert "targets:" in proc.stdout
     results = json.loads(out.read_text())
     assert results["mode"] == "smoke"
