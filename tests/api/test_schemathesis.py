@@ -73,6 +73,7 @@ def test_generated_requests_get_no_5xx(server: ServerThread) -> None:
         # Every operation gets its examples in both modes, however slow the
         # machine: the examples are derandomized, so the count is the same every run.
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(
                 max_examples=EXAMPLES_PER_MODE,
