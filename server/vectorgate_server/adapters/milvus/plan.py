@@ -151,167 +151,88 @@ class MilvusPlanner(MilvusSchema):
         return exc
 
     async def _plan(self, layout: _Layout, query: SearchQuery) -> _Plan:
+        """Check the request's native parameters against ``layout``; the ``search`` arguments."""
         native = dict(query.native_params)
         defaults = self._defaults.values
-        unknown = sorted(set(native) - NATIVE_PARAMS)
-        if unknown:
-            key = unknown[0]
-            raise InvalidArgument(
-                f"native_params.{key}: not a milvus search parameter "
-                f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
-                field=f"native_params.{key}",
-            )
-
-        if "limit" in native:
-            limit = _int_param(native, "limit", minimum=1)
-            if limit != query.top_k:
-                raise InvalidArgument(
-                    f"native_params.limit: {limit} differs from top_k ({query.top_k}); "
-                    "top_k sets the number of results (omit limit or make them equal)",
-                    field="native_params.limit",
-                )
-        offset = _int_param(native, "offset", minimum=0) if "offset" in native else 0
-        if offset + query.top_k > _MAX_WINDOW:
-            raise InvalidArgument(
-                f"native_params.offset: offset + top_k must not exceed {_MAX_WINDOW}",
-                field="native_params.offset",
-            )
-        if "dbName" in native:
-            db = _str_param(native, "dbName")
-            if db != self.db_name:
-                raise InvalidArgument(
-                    f"native_params.dbName: store {self.store!r} serves database "
-                    f"{self.db_name!r}, not {db!r} (databases come from the configuration)",
-                    field="native_params.dbName",
-                )
-
-        anns_field = layout.anns_field
-        if "annsField" in native:
-            anns_field = _str_param(native, "annsField")
-            if anns_field not in layout.vectors:
-                raise InvalidArgument(
-                    f"native_params.annsField: {anns_field!r} is not a float vector field of "
-                    f"collection {layout.name!r} (vector fields: {', '.join(layout.vectors)})",
-                    field="native_params.annsField",
-                )
-        if layout.vectors[anns_field] != query.vector.shape[0]:
-            raise InvalidArgument(
-                f"native_params.annsField: {anns_field!r} has dimension "
-                f"{layout.vectors[anns_field]}, the query vector {query.vector.shape[0]}",
-                field="native_params.annsField",
-            )
+        _check_native_keys(native)
+        offset = _offset(native, query.top_k)
+        self._check_db_name(native)
+        anns_field = _anns_field(layout, native, query)
         metric = (
             layout.metric
             if anns_field == layout.anns_field
             else await self._metric_of(layout, anns_field)
         )
-
-        text_field = layout.text_field
-        if "milvus_text_field" in native:
-            text_field = _str_param(native, "milvus_text_field")
-            if text_field not in layout.varchar_fields or text_field == layout.pk:
-                raise InvalidArgument(
-                    f"native_params.milvus_text_field: {text_field!r} is not a VARCHAR field of "
-                    f"collection {layout.name!r}",
-                    field="native_params.milvus_text_field",
-                )
-
-        requested: tuple[str, ...] | None = None
-        if "outputFields" in native:
-            requested = tuple(_str_list_param(native, "outputFields", allow_empty=True))
-            for name in requested:
-                known = name == "id" or name in layout.scalars or name in layout.vectors
-                if not known and not layout.dynamic:
-                    raise InvalidArgument(
-                        f"native_params.outputFields: collection {layout.name!r} has no "
-                        f"field {name!r}",
-                        field="native_params.outputFields",
-                    )
-        elif "outputFields" in defaults and not layout.vectorgate:
-            requested = tuple(
-                n
-                for n in defaults["outputFields"]
-                if n in layout.scalars or n in layout.vectors or layout.dynamic
-            )
-
-        native_filter = ""
-        if "filter" in native:
-            native_filter = _str_param(native, "filter")
-            problem = check_native_expression(native_filter)
-            if problem:
-                raise InvalidArgument(
-                    f"native_params.filter: {problem}", field="native_params.filter"
-                )
-        elif "filter" in defaults and not layout.vectorgate:
-            native_filter = defaults["filter"]
-        compiled = (
-            compile_filter(query.filter, schema=layout.filter_schema()) if query.filter else ""
-        )
-        expr = and_expressions(native_filter, compiled)
-
-        search_params: dict[str, Any] = {"metric_type": _METRIC_NAMES[metric], "params": {}}
-        if "searchParams" in native:
-            search_params["params"] = _search_params(
-                native["searchParams"], metric, query.top_k, "native_params.searchParams"
-            )
-        elif "searchParams" in defaults:
-            search_params["params"] = dict(defaults["searchParams"].get("params", {}))
-
-        consistency = "Strong"
-        if "consistencyLevel" in native:
-            consistency = _consistency(native["consistencyLevel"], "native_params.consistencyLevel")
-        elif "consistencyLevel" in defaults:
-            consistency = defaults["consistencyLevel"]
-
-        partitions: list[str] | None = None
-        if "partitionNames" in native:
-            partitions = _str_list_param(native, "partitionNames")
-            existing = set(
-                await self._call(
-                    "list_partitions",
-                    self._require_client().list_partitions,
-                    layout.stored,
-                    collection=layout.name,
-                )
-            )
-            missing = [p for p in partitions if p not in existing]
-            if missing:
-                raise InvalidArgument(
-                    f"native_params.partitionNames: collection {layout.name!r} has no "
-                    f"partition {missing[0]!r}",
-                    field="native_params.partitionNames",
-                )
-
-        group_by: str | None = None
-        if "groupingField" in native:
-            group_by = _str_param(native, "groupingField")
-            if group_by not in layout.scalars or layout.scalars[group_by] not in _GROUPABLE_TYPES:
-                raise InvalidArgument(
-                    f"native_params.groupingField: {group_by!r} is not an integer, string or "
-                    f"bool field of collection {layout.name!r}",
-                    field="native_params.groupingField",
-                )
-            if not self._supports_grouping():
-                raise Unsupported(
-                    backend=BACKEND,
-                    operation="native param groupingField",
-                    detail=f"Milvus {self._server_version} ignores it (grouping search needs "
-                    "Milvus 2.4 or later)",
-                )
-
-        output = self._output_fields(layout, query.output, anns_field, text_field, requested)
+        text_field = _text_field(layout, native)
+        requested = _requested_outputs(layout, native, defaults)
         return _Plan(
             anns_field=anns_field,
             limit=query.top_k,
             offset=offset,
-            filter=expr,
-            output_fields=output,
-            search_params=search_params,
-            consistency_level=consistency,
+            filter=_filter_expression(layout, native, defaults, query),
+            output_fields=self._output_fields(
+                layout, query.output, anns_field, text_field, requested
+            ),
+            search_params=_search_params_of(native, defaults, metric, query.top_k),
+            consistency_level=_consistency_of(native, defaults),
             text_field=text_field,
-            partition_names=partitions,
-            group_by_field=group_by,
+            partition_names=await self._partitions(layout, native),
+            group_by_field=self._group_by(layout, native),
         )
+
+    def _check_db_name(self, native: Mapping[str, Any]) -> None:
+        """``dbName``, if given, must be the store's database."""
+        if "dbName" not in native:
+            return
+        db = _str_param(native, "dbName")
+        if db != self.db_name:
+            raise InvalidArgument(
+                f"native_params.dbName: store {self.store!r} serves database "
+                f"{self.db_name!r}, not {db!r} (databases come from the configuration)",
+                field="native_params.dbName",
+            )
+
+    async def _partitions(self, layout: _Layout, native: Mapping[str, Any]) -> list[str] | None:
+        """``partitionNames``, each an existing partition of the collection."""
+        if "partitionNames" not in native:
+            return None
+        partitions = _str_list_param(native, "partitionNames")
+        existing = set(
+            await self._call(
+                "list_partitions",
+                self._require_client().list_partitions,
+                layout.stored,
+                collection=layout.name,
+            )
+        )
+        missing = [p for p in partitions if p not in existing]
+        if missing:
+            raise InvalidArgument(
+                f"native_params.partitionNames: collection {layout.name!r} has no "
+                f"partition {missing[0]!r}",
+                field="native_params.partitionNames",
+            )
+        return partitions
+
+    def _group_by(self, layout: _Layout, native: Mapping[str, Any]) -> str | None:
+        """``groupingField``: a groupable scalar field, on an engine that groups."""
+        if "groupingField" not in native:
+            return None
+        group_by = _str_param(native, "groupingField")
+        if group_by not in layout.scalars or layout.scalars[group_by] not in _GROUPABLE_TYPES:
+            raise InvalidArgument(
+                f"native_params.groupingField: {group_by!r} is not an integer, string or "
+                f"bool field of collection {layout.name!r}",
+                field="native_params.groupingField",
+            )
+        if not self._supports_grouping():
+            raise Unsupported(
+                backend=BACKEND,
+                operation="native param groupingField",
+                detail=f"Milvus {self._server_version} ignores it (grouping search needs "
+                "Milvus 2.4 or later)",
+            )
+        return group_by
 
     def _supports_grouping(self) -> bool:
         if self.is_lite or not self._server_version:
@@ -497,3 +418,128 @@ def _search_params(value: object, metric: Metric | None, top_k: int, path: str) 
             raise InvalidArgument(f"{kpath}: must be at least top_k ({top_k})", field=kpath)
         params[key] = number
     return params
+
+
+# --------------------------------------------------------------------------- plan parts
+
+
+def _check_native_keys(native: Mapping[str, Any]) -> None:
+    unknown = sorted(set(native) - NATIVE_PARAMS)
+    if unknown:
+        key = unknown[0]
+        raise InvalidArgument(
+            f"native_params.{key}: not a milvus search parameter "
+            f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
+            field=f"native_params.{key}",
+        )
+
+
+def _offset(native: Mapping[str, Any], top_k: int) -> int:
+    """``offset`` (0 by default); ``limit``, if given, must equal ``top_k``."""
+    if "limit" in native:
+        limit = _int_param(native, "limit", minimum=1)
+        if limit != top_k:
+            raise InvalidArgument(
+                f"native_params.limit: {limit} differs from top_k ({top_k}); "
+                "top_k sets the number of results (omit limit or make them equal)",
+                field="native_params.limit",
+            )
+    offset = _int_param(native, "offset", minimum=0) if "offset" in native else 0
+    if offset + top_k > _MAX_WINDOW:
+        raise InvalidArgument(
+            f"native_params.offset: offset + top_k must not exceed {_MAX_WINDOW}",
+            field="native_params.offset",
+        )
+    return offset
+
+
+def _anns_field(layout: _Layout, native: Mapping[str, Any], query: SearchQuery) -> str:
+    """The float vector field searched (``annsField``), of the query vector's dimension."""
+    anns_field = layout.anns_field
+    if "annsField" in native:
+        anns_field = _str_param(native, "annsField")
+        if anns_field not in layout.vectors:
+            raise InvalidArgument(
+                f"native_params.annsField: {anns_field!r} is not a float vector field of "
+                f"collection {layout.name!r} (vector fields: {', '.join(layout.vectors)})",
+                field="native_params.annsField",
+            )
+    if layout.vectors[anns_field] != query.vector.shape[0]:
+        raise InvalidArgument(
+            f"native_params.annsField: {anns_field!r} has dimension "
+            f"{layout.vectors[anns_field]}, the query vector {query.vector.shape[0]}",
+            field="native_params.annsField",
+        )
+    return anns_field
+
+
+def _text_field(layout: _Layout, native: Mapping[str, Any]) -> str | None:
+    """The field read as the hit's text (``milvus_text_field``)."""
+    if "milvus_text_field" not in native:
+        return layout.text_field
+    text_field = _str_param(native, "milvus_text_field")
+    if text_field not in layout.varchar_fields or text_field == layout.pk:
+        raise InvalidArgument(
+            f"native_params.milvus_text_field: {text_field!r} is not a VARCHAR field of "
+            f"collection {layout.name!r}",
+            field="native_params.milvus_text_field",
+        )
+    return text_field
+
+
+def _requested_outputs(
+    layout: _Layout, native: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """The metadata fields asked for (``outputFields``, else the store's default)."""
+    if "outputFields" in native:
+        requested = tuple(_str_list_param(native, "outputFields", allow_empty=True))
+        for name in requested:
+            known = name == "id" or name in layout.scalars or name in layout.vectors
+            if not known and not layout.dynamic:
+                raise InvalidArgument(
+                    f"native_params.outputFields: collection {layout.name!r} has no field {name!r}",
+                    field="native_params.outputFields",
+                )
+        return requested
+    if "outputFields" in defaults and not layout.vectorgate:
+        return tuple(
+            n
+            for n in defaults["outputFields"]
+            if n in layout.scalars or n in layout.vectors or layout.dynamic
+        )
+    return None
+
+
+def _filter_expression(
+    layout: _Layout, native: Mapping[str, Any], defaults: Mapping[str, Any], query: SearchQuery
+) -> str:
+    """The native ``filter`` (or the store's default) and the compiled filter, ANDed."""
+    native_filter = ""
+    if "filter" in native:
+        native_filter = _str_param(native, "filter")
+        problem = check_native_expression(native_filter)
+        if problem:
+            raise InvalidArgument(f"native_params.filter: {problem}", field="native_params.filter")
+    elif "filter" in defaults and not layout.vectorgate:
+        native_filter = defaults["filter"]
+    compiled = compile_filter(query.filter, schema=layout.filter_schema()) if query.filter else ""
+    return and_expressions(native_filter, compiled)
+
+
+def _search_params_of(
+    native: Mapping[str, Any], defaults: Mapping[str, Any], metric: Metric, top_k: int
+) -> dict[str, Any]:
+    search_params: dict[str, Any] = {"metric_type": _METRIC_NAMES[metric], "params": {}}
+    if "searchParams" in native:
+        search_params["params"] = _search_params(
+            native["searchParams"], metric, top_k, "native_params.searchParams"
+        )
+    elif "searchParams" in defaults:
+        search_params["params"] = dict(defaults["searchParams"].get("params", {}))
+    return search_params
+
+
+def _consistency_of(native: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    if "consistencyLevel" in native:
+        return _consistency(native["consistencyLevel"], "native_params.consistencyLevel")
+    return str(defaults.get("consistencyLevel", "Strong"))
