@@ -17,10 +17,12 @@ from pymilvus import MilvusClient, MilvusException
 
 from ... import deadline
 from ...errors import (
+    BackendAuthFailed,
     NotFound,
     Unavailable,
     VectorgateError,
 )
+from ...retry import backend_error
 
 if TYPE_CHECKING:
     from ...domain import Metric
@@ -73,17 +75,6 @@ _FULL_TEXT_SERVER: Final = (2, 5)
 _ITERATOR_BATCH: Final = 4096
 
 _DEFAULT_TIMEOUT_S: Final = 60.0
-
-_UNAVAILABLE_GRPC: Final = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-    }
-)
 
 #: pymilvus / Milvus codes meaning "could not reach or use the server".
 _UNAVAILABLE_CODES: Final = frozenset({2, 8, 9})
@@ -141,6 +132,8 @@ class MilvusConnection:
     _full_text: bool
     _layouts: dict[str, _Layout]
     _loaded: set[str]
+    #: Why the last connect failed, when the server refused the store's credentials.
+    _auth_failure: str | None = None
 
     # ------------------------------------------------------------------ properties
 
@@ -203,9 +196,14 @@ class MilvusConnection:
             self._server_version = str(client.get_server_version(timeout=self._timeout))
         except (MilvusException, grpc.RpcError, OSError) as exc:
             self._release_lite()
+            failure = self._failure("connect", exc)
+            if isinstance(failure, BackendAuthFailed):
+                self._auth_failure = failure.message
+                raise failure from exc
             raise Unavailable(
                 f"milvus store {self.store!r} at {self.display_uri} is unavailable: {_message(exc)}"
             ) from exc
+        self._auth_failure = None
         return client
 
     async def close(self) -> None:
@@ -251,6 +249,10 @@ class MilvusConnection:
 
     def _require_client(self) -> MilvusClient:
         if self._client is None:
+            if self._auth_failure is not None:
+                raise BackendAuthFailed(
+                    self._auth_failure, metadata={"store": self.store, "backend": BACKEND}
+                )
             raise Unavailable(f"milvus store {self.store!r} at {self.display_uri} is not connected")
         return self._client
 
@@ -269,7 +271,7 @@ class MilvusConnection:
         except MilvusException as exc:
             raise self._translate(exc, what, collection) from exc
         except grpc.RpcError as exc:
-            raise self._unavailable(what, exc) from exc
+            raise self._failure(what, exc) from exc
 
     def _translate(
         self, exc: MilvusException, what: str, collection: str | None
@@ -282,16 +284,44 @@ class MilvusConnection:
                 f"collection {collection!r} does not exist in store {self.store!r}",
                 metadata={"store": self.store, "collection": collection},
             )
-        if (
-            isinstance(code, grpc.StatusCode) and code in _UNAVAILABLE_GRPC
-        ) or code in _UNAVAILABLE_CODES:
+        status = _grpc_status(exc)
+        if status is not None:
+            error = self._classified(what, exc, status)
+            if error is not None:
+                return error
+        if code in _UNAVAILABLE_CODES:
             return self._unavailable(what, exc)
         return exc
+
+    def _failure(self, what: str, exc: BaseException) -> VectorgateError:
+        """The domain error of a failed call, by the one table of backend failures
+        (:mod:`~vectorgate_server.retry`); ``Unavailable`` when it names no gRPC code."""
+        status = _grpc_status(exc)
+        if status is not None:
+            error = self._classified(what, exc, status)
+            if error is not None:
+                return error
+        return self._unavailable(what, exc)
+
+    def _classified(
+        self, what: str, exc: BaseException, code: grpc.StatusCode
+    ) -> VectorgateError | None:
+        # pymilvus already retried a failed RPC within the call's timeout (cut to the
+        # caller's deadline): the gateway's retry policy adds none (``retryable=False``).
+        return backend_error(
+            code,
+            store=self.store,
+            backend=BACKEND,
+            where=f"milvus store {self.store!r} at {self.display_uri}",
+            cause=f"{what} failed: {_message(exc)}",
+            retryable=False,
+        )
 
     def _unavailable(self, what: str, exc: BaseException) -> Unavailable:
         return Unavailable(
             f"milvus store {self.store!r} at {self.display_uri}: {what} failed: {_message(exc)}",
             metadata={"store": self.store, "backend": BACKEND},
+            retryable=False,
         )
 
     def _forget(self, name: str) -> None:
@@ -324,6 +354,24 @@ class MilvusConnection:
                 "load_collection", client.load_collection, layout.stored, collection=layout.name
             )
         self._loaded.add(layout.name)
+
+
+def _grpc_status(exc: BaseException) -> grpc.StatusCode | None:
+    """The gRPC status behind a pymilvus error: its own code, or its cause's.
+
+    pymilvus wraps some RPC failures in a ``MilvusException`` of its own code
+    (a refused token at connect is code 2, "illegal connection params or server
+    unavailable", raised from the ``UNAUTHENTICATED`` RPC error).
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        code = seen.code() if isinstance(seen, grpc.RpcError) else getattr(seen, "code", None)
+        if isinstance(code, grpc.StatusCode):
+            return code
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _message(exc: BaseException) -> str:
