@@ -4,10 +4,12 @@ One POST helper, async and sync, used by the remote embedding providers and
 the HTTP reranker:
 
 * per-attempt timeouts (connect and read);
-* retries on HTTP 408/425/429/5xx and on connection errors and timeouts, at
-  most ``RetryPolicy.max_attempts`` attempts in all, sleeping a jittered
-  exponential backoff ("full jitter": uniform in ``[0, min(cap, base x 2^n)]``)
-  or the provider's ``Retry-After`` when it asks for no more than the cap;
+* retries on HTTP 408/425/429/5xx and on connection errors and timeouts (the
+  gateway's one table and policy, :mod:`.retry`, on tenacity), at most
+  ``RetryPolicy.max_attempts`` attempts in all and never past the caller's
+  deadline, sleeping a jittered exponential backoff ("full jitter": uniform in
+  ``[0, min(cap, base x 2^n)]``) or the provider's ``Retry-After`` when it asks
+  for no more than the cap;
 * a :class:`ProviderError` otherwise, whose message names what was called and
   the HTTP status and carries the provider's own error message with every
   configured secret removed. Credentials are never part of a message: on
@@ -30,8 +32,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_base
 
 from .errors import InvalidArgument, Unavailable, VectorgateError
+from .retry import HTTP_CODES, RETRIED, failure_of, stop_at_deadline
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -44,8 +49,10 @@ __all__ = [
     "redact",
 ]
 
-#: Statuses worth retrying: timeouts, rate limits and server errors.
-RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Statuses worth retrying (timeouts, rate limits and server errors): by the one table.
+RETRYABLE_STATUSES: Final = frozenset(
+    status for status, code in HTTP_CODES.items() if failure_of(code) in RETRIED
+)
 #: Statuses that mean "the server's configuration is wrong" (credentials, deployment name).
 _CONFIG_STATUSES: Final = frozenset({401, 403, 404})
 _MAX_MESSAGE: Final = 300
@@ -87,6 +94,8 @@ class ProviderError(Exception):
         self.message = message
         self.status = status
         self.retryable = retryable
+        #: The provider's ``Retry-After`` header, if it sent one.
+        self.retry_after: str | None = None
 
     def to_domain(
         self, *, rejected: Callable[[str], VectorgateError] | None = None
@@ -220,6 +229,46 @@ def _parse(what: str, response: httpx.Response) -> Any:
         ) from exc
 
 
+class _ProviderWait(wait_base):
+    """:func:`backoff_delay` of the attempt just failed (its ``Retry-After`` honoured)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        retry_after = error.retry_after if isinstance(error, ProviderError) else None
+        return backoff_delay(retry_state.attempt_number - 1, self.policy, retry_after)
+
+
+def _retry_options(policy: RetryPolicy) -> dict[str, Any]:
+    """The gateway's retry policy (:mod:`.retry`) for a provider: its attempts and backoff,
+    retryable :class:`ProviderError` only, never past the caller's deadline."""
+    return {
+        "retry": retry_if_exception(lambda exc: isinstance(exc, ProviderError) and exc.retryable),
+        "stop": stop_after_attempt(policy.max_attempts) | stop_at_deadline(),
+        "wait": _ProviderWait(policy),
+        "reraise": True,
+    }
+
+
+def _answer(what: str, response: httpx.Response, secrets: Sequence[str]) -> Any:
+    """The decoded answer, or the :class:`ProviderError` of a failed status."""
+    if response.status_code < 400:
+        return _parse(what, response)
+    error = _status_error(what, response, secrets)
+    error.retry_after = response.headers.get("retry-after")
+    raise error
+
+
+def _gave_up(error: ProviderError, attempts: int) -> ProviderError:
+    """The error of a retryable failure that was not retried any more."""
+    return ProviderError(
+        f"{error.message} (after {attempts} attempts)", status=error.status, retryable=True
+    )
+
+
 async def post_json(
     client: httpx.AsyncClient,
     url: str,
@@ -232,9 +281,8 @@ async def post_json(
     secrets: Sequence[str] = (),
 ) -> Any:
     """POST ``body`` as JSON and return the decoded answer, retrying as the policy says."""
-    last: ProviderError | None = None
-    for attempt in range(policy.max_attempts):
-        retry_after: str | None = None
+
+    async def attempt() -> Any:
         try:
             response = await client.post(
                 url,
@@ -244,22 +292,16 @@ async def post_json(
                 timeout=policy.httpx_timeout,
             )
         except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
-        else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
-            if not last.retryable:
-                raise last
-        if attempt + 1 < policy.max_attempts:
-            await asyncio.sleep(backoff_delay(attempt, policy, retry_after))
-    assert last is not None
-    raise ProviderError(
-        f"{last.message} (after {policy.max_attempts} attempts)",
-        status=last.status,
-        retryable=True,
-    )
+            raise _transport_error(what, exc, policy) from exc
+        return _answer(what, response, secrets)
+
+    retrying = AsyncRetrying(sleep=asyncio.sleep, **_retry_options(policy))
+    try:
+        return await retrying(attempt)
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc
 
 
 def post_json_sync(
@@ -274,9 +316,8 @@ def post_json_sync(
     secrets: Sequence[str] = (),
 ) -> Any:
     """Blocking :func:`post_json`."""
-    last: ProviderError | None = None
-    for attempt in range(policy.max_attempts):
-        retry_after: str | None = None
+
+    def attempt() -> Any:
         try:
             response = client.post(
                 url,
@@ -286,19 +327,13 @@ def post_json_sync(
                 timeout=policy.httpx_timeout,
             )
         except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
-        else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
-            if not last.retryable:
-                raise last
-        if attempt + 1 < policy.max_attempts:
-            time.sleep(backoff_delay(attempt, policy, retry_after))
-    assert last is not None
-    raise ProviderError(
-        f"{last.message} (after {policy.max_attempts} attempts)",
-        status=last.status,
-        retryable=True,
-    )
+            raise _transport_error(what, exc, policy) from exc
+        return _answer(what, response, secrets)
+
+    retrying = Retrying(sleep=time.sleep, **_retry_options(policy))
+    try:
+        return retrying(attempt)
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc

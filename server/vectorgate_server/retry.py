@@ -64,6 +64,7 @@ __all__ = [
     "BACKEND_FAILURES",
     "DEFAULT_POLICY",
     "HTTP_CODES",
+    "RETRIED",
     "Failure",
     "RetryPolicy",
     "backend_error",
@@ -71,6 +72,7 @@ __all__ = [
     "failure_of",
     "http_code",
     "retryable",
+    "stop_at_deadline",
 ]
 
 log = logging.getLogger(__name__)
