@@ -9,6 +9,7 @@ logged with its traceback and the caller sees ``INTERNAL`` with no details.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -130,16 +131,8 @@ class Unavailable(VectorgateError):
 
     reason = "BACKEND_UNAVAILABLE"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        field: str | None = None,
-        reason: str | None = None,
-        metadata: dict[str, str] | None = None,
-        retryable: bool = True,
-    ) -> None:
-        super().__init__(message, field=field, reason=reason, metadata=metadata)
+    def __init__(self, message: str, *, retryable: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
         self.retryable = retryable
 
 

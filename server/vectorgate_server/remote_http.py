@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 import time
 import weakref
@@ -32,11 +31,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_base
+from tenacity import AsyncRetrying, Retrying
 
 from .errors import InvalidArgument, Unavailable, VectorgateError
-from .retry import HTTP_CODES, RETRIED, failure_of, stop_at_deadline
+from .retry import HTTP_CODES, RETRIED, backoff_delay, failure_of, options
+from .retry import RetryPolicy as BackendRetryPolicy
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -59,14 +58,12 @@ _MAX_MESSAGE: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Timeouts and retries of one provider."""
+class RetryPolicy(BackendRetryPolicy):
+    """Retries (the gateway's one policy, with a provider's defaults) and timeouts of one
+    provider."""
 
-    #: Attempts in all (1 = no retry).
     max_attempts: int = 4
-    #: Backoff base: attempt ``n`` (0-based) sleeps up to ``base x 2^n`` seconds.
     base_delay_s: float = 0.25
-    #: Backoff cap, and the longest ``Retry-After`` honoured.
     max_delay_s: float = 4.0
     #: Read timeout of one attempt.
     timeout_s: float = 30.0
@@ -74,10 +71,7 @@ class RetryPolicy:
     connect_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise ValueError("backoff delays must be >= 0")
+        super(RetryPolicy, self).__post_init__()
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ValueError("timeouts must be > 0")
 
@@ -199,24 +193,6 @@ def _transport_error(what: str, exc: httpx.HTTPError, policy: RetryPolicy) -> Pr
     return ProviderError(text, status=None, retryable=True)
 
 
-def backoff_delay(
-    attempt: int,
-    policy: RetryPolicy,
-    retry_after: str | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to sleep before attempt ``attempt + 1`` (``attempt`` is 0-based)."""
-    if retry_after:
-        try:
-            asked = float(retry_after)
-        except ValueError:
-            asked = -1.0
-        if 0 <= asked <= policy.max_delay_s:
-            return asked
-    cap = min(policy.max_delay_s, policy.base_delay_s * (2**attempt))
-    return (rng or random).uniform(0, cap)
-
-
 def _parse(what: str, response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -229,28 +205,8 @@ def _parse(what: str, response: httpx.Response) -> Any:
         ) from exc
 
 
-class _ProviderWait(wait_base):
-    """:func:`backoff_delay` of the attempt just failed (its ``Retry-After`` honoured)."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        retry_after = error.retry_after if isinstance(error, ProviderError) else None
-        return backoff_delay(retry_state.attempt_number - 1, self.policy, retry_after)
-
-
-def _retry_options(policy: RetryPolicy) -> dict[str, Any]:
-    """The gateway's retry policy (:mod:`.retry`) for a provider: its attempts and backoff,
-    retryable :class:`ProviderError` only, never past the caller's deadline."""
-    return {
-        "retry": retry_if_exception(lambda exc: isinstance(exc, ProviderError) and exc.retryable),
-        "stop": stop_after_attempt(policy.max_attempts) | stop_at_deadline(),
-        "wait": _ProviderWait(policy),
-        "reraise": True,
-    }
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
 
 
 def _answer(what: str, response: httpx.Response, secrets: Sequence[str]) -> Any:
@@ -295,7 +251,7 @@ async def post_json(
             raise _transport_error(what, exc, policy) from exc
         return _answer(what, response, secrets)
 
-    retrying = AsyncRetrying(sleep=asyncio.sleep, **_retry_options(policy))
+    retrying = AsyncRetrying(sleep=asyncio.sleep, **options(policy, _retryable))
     try:
         return await retrying(attempt)
     except ProviderError as exc:
@@ -330,7 +286,7 @@ def post_json_sync(
             raise _transport_error(what, exc, policy) from exc
         return _answer(what, response, secrets)
 
-    retrying = Retrying(sleep=time.sleep, **_retry_options(policy))
+    retrying = Retrying(sleep=time.sleep, **options(policy, _retryable))
     try:
         return retrying(attempt)
     except ProviderError as exc:

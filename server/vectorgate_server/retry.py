@@ -14,9 +14,10 @@ Table
 
 Policy
     :func:`call` runs a backend call and retries it while it fails with a
-    retryable ``Unavailable``: at most :attr:`RetryPolicy.attempts` attempts in
-    all, sleeping a jittered exponential backoff between them ("full jitter":
-    uniform in ``[0, min(max_s, initial_s x 2^n)]``), and never past the
+    retryable ``Unavailable``: at most :attr:`RetryPolicy.max_attempts` attempts
+    in all, sleeping a jittered exponential backoff between them ("full jitter":
+    uniform in ``[0, min(max_delay_s, base_delay_s x 2^n)]``, or a server's
+    ``Retry-After`` up to the cap), and never past the
     caller's deadline (:mod:`.deadline`): a retry whose backoff would end at or
     after the deadline is not made, and the last error is raised. The
     application layer applies it to reads only (a write that failed may still
@@ -42,20 +43,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import grpc
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from . import deadline
 from .errors import BackendAuthFailed, Unavailable, VectorgateError
@@ -68,11 +65,14 @@ __all__ = [
     "Failure",
     "RetryPolicy",
     "backend_error",
+    "backoff_delay",
     "call",
     "failure_of",
     "http_code",
+    "options",
     "retryable",
     "stop_at_deadline",
+    "wait_backoff",
 ]
 
 log = logging.getLogger(__name__)
@@ -195,23 +195,57 @@ def retryable(exc: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often and how patiently a failed backend call is retried."""
+    """How often and how patiently a failed call is retried."""
 
     #: Attempts in all (1 = no retry).
-    attempts: int = 2
-    #: Backoff before retry ``n`` (0-based): uniform in ``[0, min(max_s, initial_s x 2^n)]``.
-    initial_s: float = 0.1
-    max_s: float = 2.0
+    max_attempts: int = 2
+    #: Backoff base: retry ``n`` (0-based) sleeps up to ``base x 2^n`` seconds.
+    base_delay_s: float = 0.1
+    #: Backoff cap, and the longest ``Retry-After`` honoured.
+    max_delay_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be >= 1")
-        if self.initial_s < 0 or self.max_s < 0:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if self.base_delay_s < 0 or self.max_delay_s < 0:
             raise ValueError("backoff delays must be >= 0")
 
 
 #: The gateway's policy for backend reads.
 DEFAULT_POLICY: Final = RetryPolicy()
+
+
+def backoff_delay(
+    attempt: int,
+    policy: RetryPolicy,
+    retry_after: str | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to sleep before attempt ``attempt + 1`` (``attempt`` is 0-based): the
+    server's ``Retry-After`` when it asks for no more than the cap, else full jitter."""
+    if retry_after:
+        try:
+            asked = float(retry_after)
+        except ValueError:
+            asked = -1.0
+        if 0 <= asked <= policy.max_delay_s:
+            return asked
+    cap = min(policy.max_delay_s, policy.base_delay_s * (2**attempt))
+    return (rng or random).uniform(0, cap)
+
+
+class wait_backoff(wait_base):
+    """:func:`backoff_delay` after the attempt just failed (its error's ``retry_after``)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        retry_after = getattr(error, "retry_after", None)
+        asked = retry_after if isinstance(retry_after, str) else None
+        return backoff_delay(retry_state.attempt_number - 1, self.policy, asked)
 
 
 class stop_at_deadline(stop_base):
@@ -220,6 +254,17 @@ class stop_at_deadline(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         left = deadline.remaining()
         return left is not None and left <= retry_state.upcoming_sleep
+
+
+def options(policy: RetryPolicy, should_retry: Callable[[BaseException], bool]) -> dict[str, Any]:
+    """tenacity's arguments for ``policy``: retry what ``should_retry`` accepts, at most
+    ``max_attempts`` attempts, :func:`backoff_delay` between them, never past the deadline."""
+    return {
+        "retry": retry_if_exception(should_retry),
+        "stop": stop_after_attempt(policy.max_attempts) | stop_at_deadline(),
+        "wait": wait_backoff(policy),
+        "reraise": True,
+    }
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -240,15 +285,6 @@ async def call(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """``await fn()``, retried as ``policy`` says while it fails with a retryable error."""
-    retrying = AsyncRetrying(
-        retry=retry_if_exception(retryable),
-        stop=stop_after_attempt(policy.attempts) | stop_at_deadline(),
-        wait=wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s),
-        before_sleep=_log_retry,
-        sleep=sleep,
-        reraise=True,
-    )
-    async for attempt in retrying:
-        with attempt:
-            return await fn()
-    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+    retrying = AsyncRetrying(sleep=sleep, before_sleep=_log_retry, **options(policy, retryable))
+    result: T = await retrying(fn)
+    return result

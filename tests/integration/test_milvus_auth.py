@@ -64,7 +64,7 @@ async def test_wrong_token_fails_at_once_and_is_never_retried(secured: MilvusSer
         return await adapter.list_collections()
 
     with pytest.raises(BackendAuthFailed):
-        await retry.call(listed, retry.RetryPolicy(attempts=5))
+        await retry.call(listed, retry.RetryPolicy(max_attempts=5))
     assert attempts == 1
     await adapter.close()
 

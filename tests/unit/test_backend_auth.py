@@ -52,7 +52,7 @@ async def attempts_of(fn: Callable[[], Awaitable[Any]]) -> tuple[int, BaseExcept
     """Run ``fn`` under a generous policy; the attempts made and the error raised."""
     counted = Counted(fn)
     with pytest.raises(Exception) as info:
-        await retry.call(counted, retry.RetryPolicy(attempts=5), sleep=_no_sleep)
+        await retry.call(counted, retry.RetryPolicy(max_attempts=5), sleep=_no_sleep)
     return counted.calls, info.value
 
 

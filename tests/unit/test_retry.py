@@ -127,7 +127,7 @@ class Sleeps:
 
 
 async def test_retryable_errors_are_retried_with_bounded_jittered_backoff() -> None:
-    policy = RetryPolicy(attempts=5, initial_s=0.1, max_s=0.3)
+    policy = RetryPolicy(max_attempts=5, base_delay_s=0.1, max_delay_s=0.3)
     call, sleeps = Flaky(Unavailable("down"), failures=4), Sleeps()
     assert await retry.call(call, policy, sleep=sleeps) == "ok"
     assert call.calls == 5
@@ -137,7 +137,7 @@ async def test_retryable_errors_are_retried_with_bounded_jittered_backoff() -> N
 
 
 async def test_attempts_run_out_and_the_last_error_is_raised() -> None:
-    policy = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.01)
+    policy = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.01)
     call, sleeps = Flaky(Unavailable("down"), failures=10), Sleeps()
     with pytest.raises(Unavailable, match="down"):
         await retry.call(call, policy, sleep=sleeps)
@@ -158,7 +158,7 @@ async def test_attempts_run_out_and_the_last_error_is_raised() -> None:
 async def test_never_retried(error: VectorgateError) -> None:
     call, sleeps = Flaky(error, failures=10), Sleeps()
     with pytest.raises(type(error)):
-        await retry.call(call, RetryPolicy(attempts=10), sleep=sleeps)
+        await retry.call(call, RetryPolicy(max_attempts=10), sleep=sleeps)
     assert call.calls == 1 and sleeps.slept == []
 
 
@@ -166,12 +166,12 @@ async def test_the_default_policy_retries_a_read_once() -> None:
     call, sleeps = Flaky(Unavailable("down"), failures=10), Sleeps()
     with pytest.raises(Unavailable):
         await retry.call(call, sleep=sleeps)
-    assert call.calls == retry.DEFAULT_POLICY.attempts == 2
+    assert call.calls == retry.DEFAULT_POLICY.max_attempts == 2
 
 
 async def test_retries_stop_at_the_callers_deadline() -> None:
     """Many attempts allowed, but none starts when its backoff would end past the deadline."""
-    policy = RetryPolicy(attempts=1000, initial_s=0.02, max_s=0.05)
+    policy = RetryPolicy(max_attempts=1000, base_delay_s=0.02, max_delay_s=0.05)
     call = Flaky(Unavailable("down"), failures=10_000, takes_s=0.01)
     left_at_sleep: list[tuple[float, float]] = []
 
@@ -196,12 +196,14 @@ async def test_retries_stop_at_the_callers_deadline() -> None:
 async def test_no_retry_when_the_deadline_leaves_no_time_for_the_backoff() -> None:
     call, sleeps = Flaky(Unavailable("down"), failures=10), Sleeps()
     with deadline.start(0.0), pytest.raises(Unavailable):
-        await retry.call(call, RetryPolicy(attempts=5, initial_s=1.0, max_s=1.0), sleep=sleeps)
+        await retry.call(
+            call, RetryPolicy(max_attempts=5, base_delay_s=1.0, max_delay_s=1.0), sleep=sleeps
+        )
     assert call.calls == 1 and sleeps.slept == []
 
 
 def test_policy_bounds_are_checked() -> None:
-    with pytest.raises(ValueError, match="attempts"):
-        RetryPolicy(attempts=0)
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="backoff"):
-        RetryPolicy(initial_s=-1)
+        RetryPolicy(base_delay_s=-1)
