@@ -9,7 +9,6 @@ does not retry UNAUTHENTICATED) nor the gateway's retry policy tries again.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tests.support.milvus_fixtures import MilvusServerInfo, _executable, run_milvus_server
+from tests.support.milvus_fixtures import (
+    MilvusServerInfo,
+    run_milvus_server,
+    skip_without_milvus_server,
+)
 from tests.support.servers import ServerThread, make_config
 from vectorgate import Client, VectorgateError
 from vectorgate_server import retry
@@ -33,10 +36,7 @@ TIMEOUT_S = 60.0
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerInfo]:
-    if os.environ.get("VECTORGATE_SKIP_MILVUS_SERVER") == "1":
-        pytest.skip("VECTORGATE_SKIP_MILVUS_SERVER=1: real Milvus server tests disabled")
-    if _executable() is None:
-        pytest.skip("milvus-server is not installed (PyPI package 'milvus'); cannot start Milvus")
+    skip_without_milvus_server()
     with run_milvus_server(
         tmp_path_factory.mktemp("milvus-auth"),
         extra_config=["common.security.authorizationEnabled=true"],

@@ -223,12 +223,17 @@ def run_milvus_server(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerInfo]:
-    """A Milvus 2.3 server for the session (``milvus-server`` from PyPI's ``milvus``)."""
+def skip_without_milvus_server() -> None:
+    """Skip the test when real Milvus server tests are off or ``milvus-server`` is missing."""
     if os.environ.get("VECTORGATE_SKIP_MILVUS_SERVER") == "1":
         pytest.skip("VECTORGATE_SKIP_MILVUS_SERVER=1: real Milvus server tests disabled")
     if _executable() is None:
         pytest.skip("milvus-server is not installed (PyPI package 'milvus'); cannot start Milvus")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerInfo]:
+    """A Milvus 2.3 server for the session (``milvus-server`` from PyPI's ``milvus``)."""
+    skip_without_milvus_server()
     with run_milvus_server(tmp_path_factory.mktemp("milvus-server")) as info:
         yield info
