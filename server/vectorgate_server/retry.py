@@ -286,5 +286,9 @@ async def call(
 ) -> T:
     """``await fn()``, retried as ``policy`` says while it fails with a retryable error."""
     retrying = AsyncRetrying(sleep=sleep, before_sleep=_log_retry, **options(policy, retryable))
-    result: T = await retrying(fn)
-    return result
+    # Attempt by attempt (not ``retrying(fn)``: tenacity would call a plain callable that
+    # returns an awaitable, such as a lambda, as a synchronous function).
+    async for attempt in retrying:
+        with attempt:
+            return await fn()
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -4,6 +4,7 @@ OpenSearch and Pinecone run against the project's test servers (which answer
 401 as the vendors document); Qdrant, pgvector and Milvus with a fake at the SDK
 boundary (the real Milvus server case is ``tests/integration/test_milvus_auth.py``).
 Each call goes through the gateway's retry policy, as the application's reads do.
+LanceDB (embedded: no transport) only has its Cloud client's own retries turned off.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 import httpx
+import lancedb
 import psycopg
 import pytest
+from lancedb.remote import ClientConfig, RetryConfig
 from pymilvus import MilvusException
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from tests.servers.opensearch_server import OpenSearchTestServer
 from tests.servers.pinecone_server import PineconeTestServer, new_api_key
 from vectorgate_server import retry
+from vectorgate_server.adapters.lancedb import LanceDBAdapter
 from vectorgate_server.adapters.milvus import MilvusAdapter
 from vectorgate_server.adapters.opensearch import OpenSearchAdapter
 from vectorgate_server.adapters.pgvector import PgvectorAdapter
@@ -244,3 +248,26 @@ async def test_milvus_unavailable_is_left_to_pymilvus_retries() -> None:
         adapter.workers.close()
     assert isinstance(error, Unavailable) and not error.retryable
     assert calls == 1 and client.calls == 1
+
+
+# --------------------------------------------------------------------------- LanceDB
+
+
+async def test_lancedb_cloud_client_retries_are_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """LanceDB Cloud's client would retry 3 times under the gateway's policy: it gets 0."""
+    seen: dict[str, dict[str, Any]] = {}
+
+    async def connect_async(uri: str, **kwargs: Any) -> object:
+        seen[uri] = kwargs
+        return object()
+
+    monkeypatch.setattr(lancedb, "connect_async", connect_async)
+    await LanceDBAdapter("cloud", "db://my-db", api_key="sk-test").start()
+    await LanceDBAdapter("local", str(tmp_path / "lance")).start()
+    retry_config = seen["db://my-db"]["client_config"]["retry_config"]
+    assert ClientConfig(retry_config=retry_config).retry_config == RetryConfig(
+        retries=0, connect_retries=0, read_retries=0
+    )
+    assert "client_config" not in seen[str(tmp_path / "lance")]  # embedded: no HTTP client

@@ -136,6 +136,13 @@ async def test_retryable_errors_are_retried_with_bounded_jittered_backoff() -> N
         assert 0 <= slept <= min(0.3, 0.1 * 2**n)
 
 
+async def test_a_lambda_returning_a_coroutine_is_awaited_and_retried() -> None:
+    """The application passes ``lambda: adapter.search(...)``: a plain callable."""
+    call, sleeps = Flaky(Unavailable("down"), failures=1), Sleeps()
+    assert await retry.call(lambda: call(), sleep=sleeps) == "ok"
+    assert call.calls == 2 and len(sleeps.slept) == 1
+
+
 async def test_attempts_run_out_and_the_last_error_is_raised() -> None:
     policy = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.01)
     call, sleeps = Flaky(Unavailable("down"), failures=10), Sleeps()
