@@ -13,7 +13,6 @@ import binascii
 import functools
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +21,7 @@ import numpy as np
 
 from vectorgate._values import MAX_EXACT_DOUBLE_INT
 
-from . import deadline, policy
+from . import policy, retry
 from .adapters.base import Adapter, unsupported_ops
 from .adapters.base import upsert_columns as adapter_upsert_columns
 from .domain import (
@@ -52,7 +51,6 @@ from .errors import (
     LimitExceeded,
     NotFound,
     PermissionDenied,
-    Unavailable,
     Unsupported,
 )
 from .filters.common import conditions
@@ -66,9 +64,6 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-#: Bounds of the jittered pause before the one retry of a read that found its backend
-#: UNAVAILABLE (seconds).
-READ_RETRY_BACKOFF_S = (0.05, 0.15)
 #: Scans per ListDocuments page at most (a policy filter may hide whole scans).
 LIST_SCAN_ROUNDS = 8
 
@@ -249,24 +244,13 @@ class Gateway:
             raise
 
     async def _read(self, target: Target, call: Callable[[], Awaitable[_T]]) -> _T:
-        """A backend *read*, retried once on ``Unavailable`` after a jittered backoff.
+        """A backend *read*, retried by the gateway's one retry policy (:mod:`.retry`).
 
-        The one place the gateway retries. Reads only: a write that failed with
-        UNAVAILABLE may still have been applied, so writes are never retried here.
-        No retry when the caller's deadline leaves no time for the pause (the
-        UNAVAILABLE is reported as is); the deadline, enforced around the whole
-        call by the transport, also bounds the retry itself.
+        Reads only: a write that failed with UNAVAILABLE may still have been
+        applied, so writes are never retried here. Retries stop before the
+        caller's deadline (the last UNAVAILABLE is reported as is).
         """
-        try:
-            result: _T = await self._call(target, call())
-        except Unavailable:
-            pause = random.uniform(*READ_RETRY_BACKOFF_S)
-            left = deadline.remaining()
-            if left is not None and left <= pause:
-                raise
-            await asyncio.sleep(pause)
-            result = await self._call(target, call())
-        return result
+        return await retry.call(lambda: self._call(target, call()))
 
     # ------------------------------------------------------------------ collections
 

@@ -9,6 +9,7 @@ logged with its traceback and the caller sees ``INTERNAL`` with no details.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -98,6 +99,15 @@ class FailedPrecondition(VectorgateError):
     reason = "FAILED_PRECONDITION"
 
 
+class BackendAuthFailed(FailedPrecondition):
+    """A backend refused the credentials the gateway's configuration gives it.
+
+    Never retried; not the caller's ``UNAUTHENTICATED`` (the caller's key is
+    fine, the store's token is not): ``FAILED_PRECONDITION`` over gRPC and
+    502 Bad Gateway over HTTP.
+    """
+
+
 class Unsupported(VectorgateError):
     """The backend cannot do this operation. Never silently degraded."""
 
@@ -113,9 +123,17 @@ class Unsupported(VectorgateError):
 
 
 class Unavailable(VectorgateError):
-    """The backend (or a dependency) is unreachable or failing; retrying may help."""
+    """The backend (or a dependency) is unreachable or failing; retrying may help.
+
+    ``retryable`` is False where the backend's SDK already retried the call
+    within its deadline (the gateway's retry policy then adds none).
+    """
 
     reason = "BACKEND_UNAVAILABLE"
+
+    def __init__(self, message: str, *, retryable: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
 
 
 class DeadlineExceeded(VectorgateError):
@@ -163,6 +181,7 @@ ERROR_TABLE: tuple[tuple[type[VectorgateError], Mapping], ...] = (
     (NotFound, Mapping(grpc.StatusCode.NOT_FOUND, 404)),
     (AlreadyExists, Mapping(grpc.StatusCode.ALREADY_EXISTS, 409)),
     (LimitExceeded, Mapping(grpc.StatusCode.RESOURCE_EXHAUSTED, 429)),
+    (BackendAuthFailed, Mapping(grpc.StatusCode.FAILED_PRECONDITION, 502)),
     (FailedPrecondition, Mapping(grpc.StatusCode.FAILED_PRECONDITION, 400)),
     (Unsupported, Mapping(grpc.StatusCode.UNIMPLEMENTED, 501)),
     (Unavailable, Mapping(grpc.StatusCode.UNAVAILABLE, 503)),

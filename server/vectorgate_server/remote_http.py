@@ -4,10 +4,12 @@ One POST helper, async and sync, used by the remote embedding providers and
 the HTTP reranker:
 
 * per-attempt timeouts (connect and read);
-* retries on HTTP 408/425/429/5xx and on connection errors and timeouts, at
-  most ``RetryPolicy.max_attempts`` attempts in all, sleeping a jittered
-  exponential backoff ("full jitter": uniform in ``[0, min(cap, base x 2^n)]``)
-  or the provider's ``Retry-After`` when it asks for no more than the cap;
+* retries on HTTP 408/425/429/5xx and on connection errors and timeouts (the
+  gateway's one table and policy, :mod:`.retry`, on tenacity), at most
+  ``RetryPolicy.max_attempts`` attempts in all and never past the caller's
+  deadline, sleeping a jittered exponential backoff ("full jitter": uniform in
+  ``[0, min(cap, base x 2^n)]``) or the provider's ``Retry-After`` when it asks
+  for no more than the cap;
 * a :class:`ProviderError` otherwise, whose message names what was called and
   the HTTP status and carries the provider's own error message with every
   configured secret removed. Credentials are never part of a message: on
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 import time
 import weakref
@@ -30,8 +31,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+from tenacity import AsyncRetrying, Retrying
 
 from .errors import InvalidArgument, Unavailable, VectorgateError
+from .retry import HTTP_CODES, RETRIED, backoff_delay, failure_of, options
+from .retry import RetryPolicy as BackendRetryPolicy
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -44,22 +48,22 @@ __all__ = [
     "redact",
 ]
 
-#: Statuses worth retrying: timeouts, rate limits and server errors.
-RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Statuses worth retrying (timeouts, rate limits and server errors): by the one table.
+RETRYABLE_STATUSES: Final = frozenset(
+    status for status, code in HTTP_CODES.items() if failure_of(code) in RETRIED
+)
 #: Statuses that mean "the server's configuration is wrong" (credentials, deployment name).
 _CONFIG_STATUSES: Final = frozenset({401, 403, 404})
 _MAX_MESSAGE: Final = 300
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Timeouts and retries of one provider."""
+class RetryPolicy(BackendRetryPolicy):
+    """Retries (the gateway's one policy, with a provider's defaults) and timeouts of one
+    provider."""
 
-    #: Attempts in all (1 = no retry).
     max_attempts: int = 4
-    #: Backoff base: attempt ``n`` (0-based) sleeps up to ``base x 2^n`` seconds.
     base_delay_s: float = 0.25
-    #: Backoff cap, and the longest ``Retry-After`` honoured.
     max_delay_s: float = 4.0
     #: Read timeout of one attempt.
     timeout_s: float = 30.0
@@ -67,10 +71,7 @@ class RetryPolicy:
     connect_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.base_delay_s < 0 or self.max_delay_s < 0:
-            raise ValueError("backoff delays must be >= 0")
+        super(RetryPolicy, self).__post_init__()
         if self.timeout_s <= 0 or self.connect_timeout_s <= 0:
             raise ValueError("timeouts must be > 0")
 
@@ -87,6 +88,8 @@ class ProviderError(Exception):
         self.message = message
         self.status = status
         self.retryable = retryable
+        #: The provider's ``Retry-After`` header, if it sent one.
+        self.retry_after: str | None = None
 
     def to_domain(
         self, *, rejected: Callable[[str], VectorgateError] | None = None
@@ -190,24 +193,6 @@ def _transport_error(what: str, exc: httpx.HTTPError, policy: RetryPolicy) -> Pr
     return ProviderError(text, status=None, retryable=True)
 
 
-def backoff_delay(
-    attempt: int,
-    policy: RetryPolicy,
-    retry_after: str | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to sleep before attempt ``attempt + 1`` (``attempt`` is 0-based)."""
-    if retry_after:
-        try:
-            asked = float(retry_after)
-        except ValueError:
-            asked = -1.0
-        if 0 <= asked <= policy.max_delay_s:
-            return asked
-    cap = min(policy.max_delay_s, policy.base_delay_s * (2**attempt))
-    return (rng or random).uniform(0, cap)
-
-
 def _parse(what: str, response: httpx.Response) -> Any:
     try:
         return response.json()
@@ -218,6 +203,26 @@ def _parse(what: str, response: httpx.Response) -> Any:
             status=response.status_code,
             retryable=False,
         ) from exc
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+def _answer(what: str, response: httpx.Response, secrets: Sequence[str]) -> Any:
+    """The decoded answer, or the :class:`ProviderError` of a failed status."""
+    if response.status_code < 400:
+        return _parse(what, response)
+    error = _status_error(what, response, secrets)
+    error.retry_after = response.headers.get("retry-after")
+    raise error
+
+
+def _gave_up(error: ProviderError, attempts: int) -> ProviderError:
+    """The error of a retryable failure that was not retried any more."""
+    return ProviderError(
+        f"{error.message} (after {attempts} attempts)", status=error.status, retryable=True
+    )
 
 
 async def post_json(
@@ -232,9 +237,8 @@ async def post_json(
     secrets: Sequence[str] = (),
 ) -> Any:
     """POST ``body`` as JSON and return the decoded answer, retrying as the policy says."""
-    last: ProviderError | None = None
-    for attempt in range(policy.max_attempts):
-        retry_after: str | None = None
+
+    async def attempt() -> Any:
         try:
             response = await client.post(
                 url,
@@ -244,22 +248,16 @@ async def post_json(
                 timeout=policy.httpx_timeout,
             )
         except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
-        else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
-            if not last.retryable:
-                raise last
-        if attempt + 1 < policy.max_attempts:
-            await asyncio.sleep(backoff_delay(attempt, policy, retry_after))
-    assert last is not None
-    raise ProviderError(
-        f"{last.message} (after {policy.max_attempts} attempts)",
-        status=last.status,
-        retryable=True,
-    )
+            raise _transport_error(what, exc, policy) from exc
+        return _answer(what, response, secrets)
+
+    retrying = AsyncRetrying(sleep=asyncio.sleep, **options(policy, _retryable))
+    try:
+        return await retrying(attempt)
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc
 
 
 def post_json_sync(
@@ -274,9 +272,8 @@ def post_json_sync(
     secrets: Sequence[str] = (),
 ) -> Any:
     """Blocking :func:`post_json`."""
-    last: ProviderError | None = None
-    for attempt in range(policy.max_attempts):
-        retry_after: str | None = None
+
+    def attempt() -> Any:
         try:
             response = client.post(
                 url,
@@ -286,19 +283,13 @@ def post_json_sync(
                 timeout=policy.httpx_timeout,
             )
         except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
-        else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
-            if not last.retryable:
-                raise last
-        if attempt + 1 < policy.max_attempts:
-            time.sleep(backoff_delay(attempt, policy, retry_after))
-    assert last is not None
-    raise ProviderError(
-        f"{last.message} (after {policy.max_attempts} attempts)",
-        status=last.status,
-        retryable=True,
-    )
+            raise _transport_error(what, exc, policy) from exc
+        return _answer(what, response, secrets)
+
+    retrying = Retrying(sleep=time.sleep, **options(policy, _retryable))
+    try:
+        return retrying(attempt)
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc

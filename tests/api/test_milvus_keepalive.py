@@ -13,7 +13,7 @@ enforcement, so a client that pings while idle is caught within seconds.
 
 * The control (pymilvus's own options, interval cut the same way) shows that
   the setup does produce and detect the GOAWAY.
-* The gateway, with :func:`vectorgate_server.adapters.milvus.grpc_options`,
+* The gateway, with :func:`vectorgate_server.adapters.milvus.client.grpc_options`,
   idles as long, then serves calls: no GOAWAY, no failed call.
 """
 
@@ -28,7 +28,7 @@ import pytest
 from tests.support.milvus_lite import MilvusLiteServer, free_port, milvus_lite_executable
 from tests.support.servers import ServerThread, make_config
 from vectorgate import Client
-from vectorgate_server.adapters import milvus as milvus_adapter
+from vectorgate_server.adapters.milvus import client as milvus_adapter
 from vectorgate_server.embeddings import EmbeddingRegistry
 
 pytestmark = [

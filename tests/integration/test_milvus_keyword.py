@@ -33,7 +33,6 @@ from tests.support.servers import ServerThread, make_config
 from vectorgate import Client
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import search_service_pb2_grpc as sgrpc
-from vectorgate_server.adapters import milvus as milvus_module
 from vectorgate_server.adapters.base import keyword_search, supports_keyword_search
 from vectorgate_server.adapters.milvus import (
     SPARSE_FIELD,
@@ -41,6 +40,7 @@ from vectorgate_server.adapters.milvus import (
     MilvusAdapter,
     milvus_name,
 )
+from vectorgate_server.adapters.milvus import client as milvus_module
 from vectorgate_server.config import MilvusConfig
 from vectorgate_server.domain import (
     CollectionSpec,

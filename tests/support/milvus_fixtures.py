@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,7 +127,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], uri: str, data_dir: Path, out_log: Path) -> None:
+def _wait_ready(
+    proc: subprocess.Popen[bytes], uri: str, data_dir: Path, out_log: Path, token: str = ""
+) -> None:
     from pymilvus import MilvusClient, MilvusException
 
     deadline = time.monotonic() + _START_TIMEOUT_S
@@ -148,7 +150,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], uri: str, data_dir: Path, out_log
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            client = MilvusClient(uri=uri, timeout=10)
+            client = MilvusClient(uri=uri, token=token, timeout=10)
             try:
                 client.list_collections(timeout=10)
                 return
@@ -161,8 +163,15 @@ def _wait_ready(proc: subprocess.Popen[bytes], uri: str, data_dir: Path, out_log
 
 
 @contextlib.contextmanager
-def run_milvus_server(base_dir: Path) -> Iterator[MilvusServerInfo]:
-    """Start ``milvus-server`` under ``base_dir``; stop its process group on exit."""
+def run_milvus_server(
+    base_dir: Path, extra_config: Sequence[str] = (), token: str = ""
+) -> Iterator[MilvusServerInfo]:
+    """Start ``milvus-server`` under ``base_dir``; stop its process group on exit.
+
+    ``extra_config``: more ``key=value`` settings (``--extra-config``); ``token``:
+    the credentials to probe readiness with (``user:password`` when
+    ``common.security.authorizationEnabled=true``).
+    """
     executable = _executable()
     if executable is None:
         raise FileNotFoundError("milvus-server is not installed (pip install milvus)")
@@ -183,6 +192,8 @@ def run_milvus_server(base_dir: Path) -> Iterator[MilvusServerInfo]:
     args = [executable, "--data", str(data_dir), "--etcd-port", str(etcd_client)]
     # Strong reads wait for the next time tick (200 ms by default): tick faster.
     args += ["--extra-config", f"proxy.timeTickInterval={_TIME_TICK_MS}"]
+    for setting in extra_config:
+        args += ["--extra-config", setting]
     for option, port in component_ports.items():
         args += [f"--{option}", str(port)]
     env = {
@@ -205,19 +216,24 @@ def run_milvus_server(base_dir: Path) -> Iterator[MilvusServerInfo]:
     proxy = component_ports["proxy-port"]
     uri = f"http://127.0.0.1:{proxy}"
     try:
-        _wait_ready(proc, uri, data_dir, out_log)
+        _wait_ready(proc, uri, data_dir, out_log, token)
         yield MilvusServerInfo(uri=uri, port=proxy, data_dir=data_dir, pid=proc.pid)
     finally:
         _stop(proc)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerInfo]:
-    """A Milvus 2.3 server for the session (``milvus-server`` from PyPI's ``milvus``)."""
+def skip_without_milvus_server() -> None:
+    """Skip the test when real Milvus server tests are off or ``milvus-server`` is missing."""
     if os.environ.get("VECTORGATE_SKIP_MILVUS_SERVER") == "1":
         pytest.skip("VECTORGATE_SKIP_MILVUS_SERVER=1: real Milvus server tests disabled")
     if _executable() is None:
         pytest.skip("milvus-server is not installed (PyPI package 'milvus'); cannot start Milvus")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerInfo]:
+    """A Milvus 2.3 server for the session (``milvus-server`` from PyPI's ``milvus``)."""
+    skip_without_milvus_server()
     with run_milvus_server(tmp_path_factory.mktemp("milvus-server")) as info:
         yield info

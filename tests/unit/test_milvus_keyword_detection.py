@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pymilvus import FunctionType
 
-from vectorgate_server.adapters.milvus import _bm25_outputs, _has_full_text
+from vectorgate_server.adapters.milvus.client import _has_full_text
+from vectorgate_server.adapters.milvus.schema import _bm25_outputs
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from vectorgate_server.domain import (
     normalise_score,
 )
 from vectorgate_server.errors import (
+    BackendAuthFailed,
     FailedPrecondition,
     InvalidArgument,
     InvalidVector,
@@ -517,7 +518,7 @@ async def test_unreachable_cluster_is_unavailable_without_credentials() -> None:
         await adapter.close()
 
 
-async def test_basic_auth_is_sent_and_bad_credentials_are_unavailable() -> None:
+async def test_basic_auth_is_sent_and_bad_credentials_are_refused_not_unavailable() -> None:
     with OpenSearchTestServer(username="admin", password="s3cret") as srv:
         good = OpenSearchAdapter("os", [srv.url], http_auth=("admin", "s3cret"))
         bad = OpenSearchAdapter("os", [srv.url], http_auth=("admin", "wrong"))
@@ -526,7 +527,7 @@ async def test_basic_auth_is_sent_and_bad_credentials_are_unavailable() -> None:
         try:
             await good.create_collection(CollectionSpec("c", 2))
             assert await good.list_collections() == ["c"]
-            with pytest.raises(Unavailable) as err:
+            with pytest.raises(BackendAuthFailed) as err:  # never retried (retry.py)
                 await bad.list_collections()
             assert "401" in err.value.message and "wrong" not in err.value.message
         finally:

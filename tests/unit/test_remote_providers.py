@@ -13,6 +13,7 @@ import pytest
 
 from tests.servers.fake_providers import FakeProviders, fake_vector
 from tests.support.servers import write_config
+from vectorgate_server import deadline
 from vectorgate_server.config import Config, ConfigError, load_config
 from vectorgate_server.embeddings import EmbeddingRegistry, default_registry
 from vectorgate_server.embeddings.remote import (
@@ -145,6 +146,28 @@ async def test_429_and_5xx_are_retried_with_backoff(providers: FakeProviders) ->
     vectors = await embedder.embed(["x"])
     assert len(providers.requests) == 4
     np.testing.assert_allclose(vectors[0], unit("x"), atol=1e-6)
+    await embedder.aclose()
+
+
+async def test_provider_retries_stop_at_the_callers_deadline(providers: FakeProviders) -> None:
+    """Attempts to spare, but no retry whose backoff would end past the caller's deadline."""
+    providers.script.extend([(503, {})] * 10)
+    spec = openai_spec(providers.base, retry=RetryPolicy(10, 1.0, 1.0, 5.0))
+    embedder = RemoteEmbedder(spec)
+    with deadline.start(0.2), pytest.raises(Unavailable) as info:
+        await embedder.embed(["x"])
+    assert len(providers.requests) < 10
+    assert "HTTP 503" in info.value.message
+    await embedder.aclose()
+
+
+async def test_a_refused_key_is_not_retried(providers: FakeProviders) -> None:
+    providers.script.extend([(401, {})] * 3)
+    embedder = RemoteEmbedder(openai_spec(providers.base))
+    with pytest.raises(Unavailable) as info:
+        await embedder.embed(["x"])
+    assert len(providers.requests) == 1
+    assert "refused the configured credentials" in info.value.message
     await embedder.aclose()
 
 

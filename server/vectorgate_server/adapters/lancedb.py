@@ -114,6 +114,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: LanceDB Cloud client retries (``RetryConfig``): none (see ``_connect``).
+_NO_SDK_RETRIES: Final[Mapping[str, int]] = {"retries": 0, "connect_retries": 0, "read_retries": 0}
+
 BACKEND: Final = "lancedb"
 #: Schema metadata key holding the collection spec (JSON).
 SPEC_KEY: Final = "vectorgate.collection"
@@ -905,6 +908,11 @@ class LanceDBAdapter:
             kwargs["storage_options"] = self._storage_options
         if self._api_key:
             kwargs["api_key"] = self._api_key
+        if self._remote:
+            # LanceDB Cloud's client retries requests itself (3 times by default): off, so
+            # the gateway's one retry policy (retry.py, bounded by the caller's deadline)
+            # is the only one.
+            kwargs["client_config"] = {"retry_config": dict(_NO_SDK_RETRIES)}
         return await lancedb.connect_async(self.uri, **kwargs)
 
     async def _recycle_connection(self) -> None:

@@ -179,6 +179,7 @@ from ..domain import (
 )
 from ..errors import (
     AlreadyExists,
+    BackendAuthFailed,
     FailedPrecondition,
     Internal,
     InvalidArgument,
@@ -198,6 +199,7 @@ from ..filters.opensearch import (
     encode_metadata,
     metadata_key,
 )
+from ..retry import backend_error, http_code
 from .base import Capabilities
 from .params import positive_int
 from .params import validate_native_params as _validate_native_params
@@ -525,7 +527,7 @@ class OpenSearchAdapter:
         timeout_s: float | None = None,
         index_prefix: str = "",
         max_write_batch: int = 500,
-        max_retries: int = 2,
+        max_retries: int = 0,
     ) -> None:
         """An adapter (not started) on the cluster at ``hosts``.
 
@@ -613,6 +615,9 @@ class OpenSearchAdapter:
             "hosts": self.hosts,
             "verify_certs": self._verify_certs,
             "timeout": self.timeout_s,
+            # The gateway's one retry policy (retry.py) retries reads within the caller's
+            # deadline: opensearch-py's own retries (to the next node) stay off unless
+            # asked for, so they never stack on it.
             "max_retries": self._max_retries,
             "retry_on_timeout": False,
         }
@@ -695,6 +700,15 @@ class OpenSearchAdapter:
         if status == 404 and kind == "index_not_found_exception" and name is not None:
             raise self._not_found(name) from exc
         if isinstance(status, int) and (status >= 500 or status in (401, 403, 408, 429)):
+            error = backend_error(
+                http_code(status),
+                store=self.store,
+                backend=BACKEND,
+                where=f"store {self.store!r} ({BACKEND})",
+                cause=f"{what} failed (HTTP {status})",
+            )
+            if isinstance(error, BackendAuthFailed):
+                raise error from exc
             raise self._unavailable(exc, what) from exc
         text = json.dumps(body)
         if status == 400 and keyword and _TOO_BIG_QUERY.search(text) and "Terms Query" not in text:

@@ -63,11 +63,13 @@ import contextlib
 import hashlib
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, LiteralString, cast
+from typing import Any, Final, LiteralString, cast
 
+import grpc
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -107,6 +109,7 @@ from ..errors import (
 )
 from ..filters.common import FieldType
 from ..filters.pgvector import Predicate, compile_filter, json_param
+from ..retry import backend_error
 from .base import Capabilities
 from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
@@ -321,7 +324,7 @@ class PgvectorAdapter:
                 self._dsn, autocommit=True, connect_timeout=max(1, math.ceil(self._timeout))
             )
         except psycopg.Error as exc:
-            raise Unavailable(f"{self._where()} is unavailable: {_first_line(exc)}") from exc
+            raise self._failure(exc) from exc
         try:
             await self._bootstrap(conn)
         except VectorgateError:
@@ -976,10 +979,21 @@ class PgvectorAdapter:
             raise self._not_found(collection) from exc
         except pg_errors.QueryCanceled as exc:
             raise Unavailable(f"{self._where()}: the statement timed out or was cancelled") from exc
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise Unavailable(f"{self._where()} is unavailable: {_first_line(exc)}") from exc
+        except (PoolTimeout, psycopg.OperationalError, pg_errors.InsufficientPrivilege) as exc:
+            raise self._failure(exc) from exc
         except psycopg.DataError as exc:
             raise InvalidArgument(f"{self._where()} rejected the data: {_first_line(exc)}") from exc
+
+    def _failure(self, exc: Exception) -> VectorgateError:
+        """``BackendAuthFailed`` when PostgreSQL refused the store's role, else ``Unavailable``
+        (by the one table of backend failures, :mod:`~vectorgate_server.retry`)."""
+        code = _auth_code(exc)
+        error = None
+        if code is not None:
+            error = backend_error(
+                code, store=self.store, backend=BACKEND, where=self._where(), cause=_first_line(exc)
+            )
+        return error or Unavailable(f"{self._where()} is unavailable: {_first_line(exc)}")
 
     async def _table_exists(self, conn: psycopg.AsyncConnection[Any], table: str) -> bool:
         row = await (
@@ -1067,6 +1081,28 @@ class PgvectorAdapter:
 def from_config(config: PgvectorConfig) -> PgvectorAdapter:
     """The adapter of a configured pgvector store (not yet started)."""
     return PgvectorAdapter.from_config(config)
+
+
+#: SQLSTATEs of refused credentials (class 28) and of a missing privilege.
+_AUTH_SQLSTATES: Final[Mapping[str, grpc.StatusCode]] = {
+    "28000": grpc.StatusCode.UNAUTHENTICATED,
+    "28P01": grpc.StatusCode.UNAUTHENTICATED,
+    "42501": grpc.StatusCode.PERMISSION_DENIED,
+}
+#: libpq's connection errors carry no SQLSTATE: their text names an authentication failure.
+_AUTH_MESSAGE: Final = re.compile(
+    r"password authentication failed|no pg_hba\.conf entry|authentication failed", re.IGNORECASE
+)
+
+
+def _auth_code(exc: BaseException) -> grpc.StatusCode | None:
+    """The canonical code of an authentication / authorisation failure, else None."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate in _AUTH_SQLSTATES:
+        return _AUTH_SQLSTATES[sqlstate]
+    if isinstance(exc, psycopg.OperationalError) and _AUTH_MESSAGE.search(str(exc)):
+        return grpc.StatusCode.UNAUTHENTICATED
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

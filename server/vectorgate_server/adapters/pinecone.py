@@ -159,6 +159,7 @@ from ..filters.pinecone import (
     stored_names,
     stored_type,
 )
+from ..retry import backend_error, http_code
 from .base import Capabilities
 from .spec import StoredSpec, decode_spec, new_field_types, spec_json
 
@@ -454,9 +455,18 @@ class PineconeAdapter:
                 reason="COLLECTION_ALREADY_EXISTS",
                 metadata={"collection": collection, "store": self.store},
             )
-        elif isinstance(exc, UnauthorizedError):
-            error = Unavailable(f"{where}: Pinecone rejected the configured API key ({action})")
-        elif isinstance(exc, ForbiddenError | PaymentRequiredError | FailedPreconditionError):
+        elif isinstance(exc, UnauthorizedError | ForbiddenError):
+            status = 401 if isinstance(exc, UnauthorizedError) else 403
+            auth = backend_error(
+                http_code(status),
+                store=self.store,
+                backend=BACKEND,
+                where=where,
+                cause=f"Pinecone refused the configured API key ({action}): {message}",
+            )
+            assert auth is not None  # 401 and 403 are auth failures in the table
+            error = auth
+        elif isinstance(exc, PaymentRequiredError | FailedPreconditionError):
             error = FailedPrecondition(f"{where}: Pinecone refused to {action}: {message}")
         elif isinstance(exc, RateLimitError | ServiceError):
             error = Unavailable(f"{where}: Pinecone is unavailable ({action}): {message}")
@@ -483,6 +493,9 @@ class PineconeAdapter:
             error = Unavailable(f"{where}: Pinecone call failed ({action}): {type(exc).__name__}")
         if isinstance(error, Unavailable):
             error.metadata.setdefault("store", self.store)
+            # The SDK retried already (RetryConfig: 408/429/5xx and transport errors),
+            # bounded by the caller's deadline, which cancels the call: none on top.
+            error.retryable = False
         raise error from None
 
     def _not_found(self, collection: str) -> NotFound:

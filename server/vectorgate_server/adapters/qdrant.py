@@ -139,6 +139,7 @@ from ..filters.qdrant import (
     compile_filter,
     point_id,
 )
+from ..retry import backend_error, http_code
 from .base import Capabilities
 from .sparse_text import Bm25Encoder, EncoderSpecError, SparseText
 from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
@@ -186,20 +187,6 @@ _THREAD_DOCUMENTS = 32
 _DEFAULT_TIMEOUT_S = 30.0
 
 _NOT_FOUND_GRPC = frozenset({grpc.StatusCode.NOT_FOUND})
-_UNAVAILABLE_GRPC = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.PERMISSION_DENIED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.CANCELLED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,7 +741,18 @@ class QdrantAdapter:
                 )
             if status in (400, 422):
                 return InvalidArgument(f"{where} rejected the request: {detail}")
-            return Unavailable(f"{where} answered HTTP {status}: {detail}")
+            error = backend_error(
+                http_code(status),
+                store=self.store,
+                backend=BACKEND,
+                where=where,
+                cause=f"HTTP {status}: {detail}",
+            )
+            return (
+                error
+                if error is not None
+                else Unavailable(f"{where} answered HTTP {status}: {detail}")
+            )
         if isinstance(exc, grpc.aio.AioRpcError):
             code = exc.code()
             detail = exc.details() or ""
@@ -768,9 +766,14 @@ class QdrantAdapter:
                 )
             if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
                 return InvalidArgument(f"{where} rejected the request: {detail}")
-            if code in _UNAVAILABLE_GRPC:
-                return Unavailable(f"{where} is unavailable: {code.name} {detail}".rstrip())
-            return exc
+            error = backend_error(
+                code,
+                store=self.store,
+                backend=BACKEND,
+                where=where,
+                cause=f"{code.name} {detail}".rstrip(),
+            )
+            return error if error is not None else exc
         if isinstance(exc, ResponseHandlingException | httpx.HTTPError | QdrantException):
             source = exc.source if isinstance(exc, ResponseHandlingException) else exc
             return Unavailable(f"{where} is unavailable: {type(source).__name__}")
