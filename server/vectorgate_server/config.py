@@ -218,6 +218,12 @@ _METRIC_ALIASES: Final[Mapping[str, MetricName]] = {
 }
 
 
+def _default_metric(metric: MetricName | None, metric_type: str | None) -> MetricName | None:
+    if metric is not None or metric_type is None:
+        return metric
+    return _METRIC_ALIASES.get(metric_type.lower())
+
+
 class EmbeddingEndpointConfig(_Model):
     """Connection settings of a remote embedding model (LiteLLM ``litellm_embedding_config``)."""
 
@@ -231,6 +237,8 @@ class BaseStoreConfig(_Model):
 
     #: Which field holds the vector dimension; the other spelling is accepted as an alias.
     dimension_field: ClassVar[str] = "dimensions"
+    #: Which field names the store's default collection / table / index.
+    collection_field: ClassVar[str] = "collection_name"
 
     #: Store name (the ``vector_stores`` key or ``vector_store_name``).
     name: str
@@ -285,16 +293,25 @@ class BaseStoreConfig(_Model):
     @property
     def collection(self) -> str | None:
         """The default collection / table / index of this store, if configured."""
-        return None
+        value = getattr(self, self.collection_field, None)
+        return str(value) if value is not None else None
 
     @property
     def dimension(self) -> int | None:
         """The configured vector dimension, if any."""
-        return None
+        value = getattr(self, self.dimension_field, None)
+        return int(value) if value is not None else None
+
+    @property
+    def default_metric(self) -> MetricName | None:
+        """Metric of new collections whose request names none."""
+        return self.metric
 
 
 class LanceDBConfig(BaseStoreConfig):
     """Embedded LanceDB (local directory, ``s3://...`` or LanceDB Cloud ``db://...``)."""
+
+    collection_field: ClassVar[str] = "table_name"
 
     type: Literal["lancedb"] = "lancedb"
     #: Database location; default ``<server.data_dir>/lancedb`` (or ``LANCEDB_URI``).
@@ -303,14 +320,6 @@ class LanceDBConfig(BaseStoreConfig):
     #: LanceDB Cloud API key.
     api_key: SecretStr | None = None
     dimensions: int | None = Field(default=None, ge=1)
-
-    @property
-    def collection(self) -> str | None:
-        return self.table_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
 
 
 class MilvusConfig(BaseStoreConfig):
@@ -376,17 +385,14 @@ class MilvusConfig(BaseStoreConfig):
         return bool(self.uri) and "://" not in (self.uri or "")
 
     @property
+    def default_metric(self) -> MetricName | None:
+        """``metric``, else ``metric_type`` when it is one the gateway knows."""
+        return _default_metric(self.metric, self.metric_type)
+
+    @property
     def auth_token(self) -> SecretStr | None:
         """``token`` or ``api_key`` (synonyms)."""
         return self.token if self.token is not None else self.api_key
-
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
 
 
 class QdrantConfig(BaseStoreConfig):
@@ -423,14 +429,6 @@ class QdrantConfig(BaseStoreConfig):
             raise ValueError("set either 'url' (server) or 'path' (embedded), not both")
         return self
 
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.vector_size
-
 
 class OpenSearchAuth(_Model):
     """OpenSearch authentication: HTTP basic or AWS SigV4."""
@@ -453,6 +451,8 @@ class OpenSearchAuth(_Model):
 class OpenSearchConfig(BaseStoreConfig):
     """OpenSearch cluster (k-NN plugin)."""
 
+    collection_field: ClassVar[str] = "index_name"
+
     type: Literal["opensearch"] = "opensearch"
     hosts: list[str] = Field(default_factory=lambda: ["http://localhost:9200"], min_length=1)
     index_name: str | None = None
@@ -469,17 +469,11 @@ class OpenSearchConfig(BaseStoreConfig):
             return _split_csv(value)
         return value
 
-    @property
-    def collection(self) -> str | None:
-        return self.index_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
 
 class PineconeConfig(BaseStoreConfig):
     """Pinecone (serverless or pod-based)."""
+
+    collection_field: ClassVar[str] = "index_name"
 
     type: Literal["pinecone"] = "pinecone"
     api_key: SecretStr
@@ -492,14 +486,6 @@ class PineconeConfig(BaseStoreConfig):
     host: str | None = None
     namespace: str | None = None
     dimensions: int | None = Field(default=None, ge=1)
-
-    @property
-    def collection(self) -> str | None:
-        return self.index_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
 
 
 _PG_PREFIX_RE: Final = re.compile(r"[a-z_][a-z0-9_]{0,15}")
@@ -572,17 +558,14 @@ class PgvectorConfig(BaseStoreConfig):
         return self
 
     @property
+    def default_metric(self) -> MetricName | None:
+        """``metric``, else ``metric_type`` (synonyms)."""
+        return _default_metric(self.metric, self.metric_type)
+
+    @property
     def default_index_type(self) -> str:
         """The index type of new collections that name none (canonical spelling)."""
         return _PG_INDEX_TYPES[self.index_type] if self.index_type else "HNSW"
-
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
 
 
 #: Any store configuration; discriminated on ``type``.
@@ -1141,15 +1124,7 @@ def _collect_vector_stores(
     return out
 
 
-#: Store field <- litellm_params key, per provider (besides the common mapping).
-_REGISTRY_COLLECTION_FIELD: Final[Mapping[str, str]] = {
-    "lancedb": "table_name",
-    "milvus": "collection_name",
-    "qdrant": "collection_name",
-    "opensearch": "index_name",
-    "pinecone": "index_name",
-    "pgvector": "collection_name",
-}
+#: Store field <- litellm_params ``api_base``, per provider.
 _REGISTRY_BASE_FIELD: Final[Mapping[str, str]] = {
     "lancedb": "uri",
     "milvus": "uri",
@@ -1194,7 +1169,7 @@ def _collect_registry(section: Any, environ: Mapping[str, str], errors: _Errors)
         if name is None:
             continue
         store_cls = _STORE_CLASSES[provider]
-        collection_field = _REGISTRY_COLLECTION_FIELD[provider]
+        collection_field = store_cls.collection_field
         base_field = _REGISTRY_BASE_FIELD[provider]
         rename: dict[str, str] = {
             collection_field: "vector_store_id",
@@ -1226,9 +1201,13 @@ def _collect_registry(section: Any, environ: Mapping[str, str], errors: _Errors)
                 data[field_name] = native[native_key]
                 rename[field_name] = native_key
         reserved = {"name", "origin", "type", "native_defaults"}
-        for key, value in native.items():
-            if key in store_cls.model_fields and key not in reserved and key not in data:
-                data[key] = value
+        as_fields = {k for k in native if k in store_cls.model_fields and k not in reserved}
+        for key in as_fields:
+            data.setdefault(key, native[key])
+        if provider not in _REGISTRY_NATIVE_FIELDS:
+            # Only Milvus reads LiteLLM's own parameters; elsewhere what became a store
+            # field is not a native search default too.
+            native = {k: v for k, v in native.items() if k not in as_fields}
         data["native_defaults"] = native
         out.append(_RawStore(data, params_path, rename))
     return out

@@ -8,8 +8,8 @@ import signal
 from dataclasses import dataclass
 
 from .adapters.base import Adapter
-from .adapters.factory import create_adapter
-from .app import Gateway, Limits
+from .adapters.factory import create_adapter, native_defaults_for_gateway
+from .app import Gateway, Limits, StoreDefaults
 from .auth import (
     Authenticator,
     call_authorizer,
@@ -20,6 +20,7 @@ from .auth import (
     streaming_routes,
 )
 from .config import Config
+from .domain import Metric
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
 from .embeddings.remote import register_configured_embedders
 from .grpc_server import GrpcServer
@@ -76,8 +77,16 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
         max_top_k=config.limits.max_top_k,
         max_batch_documents=config.limits.max_batch_documents,
         max_text_bytes=config.limits.max_text_bytes,
+        max_metadata_bytes=config.limits.max_metadata_bytes,
         max_dimension=config.limits.max_dimension,
     )
+    store_defaults = {
+        name: StoreDefaults(
+            metric=Metric(store.default_metric) if store.default_metric else None,
+            native_params=native_defaults_for_gateway(store, stores[name]),
+        )
+        for name, store in config.stores.items()
+    }
     return Gateway(
         stores=stores,
         default_store=config.default_store,
@@ -91,6 +100,7 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
             if store.embedding_model
         },
         retrieval=Retrieval.from_config(config),
+        store_defaults=store_defaults,
     )
 
 

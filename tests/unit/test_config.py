@@ -871,7 +871,9 @@ def test_registry_errors_use_litellm_names(tmp_path: Path) -> None:
     store = config.stores["kb"]
     assert isinstance(store, QdrantConfig)
     assert (store.url, store.collection_name, store.vector_size) == ("http://q:6333", "c", 64)
-    assert store.native_defaults == {"vector_size": 64}
+    # A parameter that became a store field is not also a native search default (only
+    # Milvus reads LiteLLM's own parameters; the gateway would refuse it as one).
+    assert store.native_defaults == {}
 
 
 # --------------------------------------------------------------------------- rag settings

@@ -52,18 +52,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar, cast
 
 import lancedb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import FTS, HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+from lancedb.remote import ClientConfig, TimeoutConfig
 
 from ..domain import (
     METADATA_KEY_RE,
@@ -731,6 +741,34 @@ def _canonical(metric: Metric, distance: float) -> float:
 # --------------------------------------------------------------------------- adapter
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _within_timeout(
+    method: Callable[Concatenate[LanceDBAdapter, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[LanceDBAdapter, _P], Coroutine[Any, Any, _R]]:
+    """Bounds one call by the store's ``timeout_s`` (when set): past it, ``Unavailable``."""
+
+    @functools.wraps(method)
+    async def bounded(self: LanceDBAdapter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self.timeout_s is None:
+            return await method(self, *args, **kwargs)
+        limit = asyncio.timeout(self.timeout_s)
+        try:
+            async with limit:
+                return await method(self, *args, **kwargs)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise Unavailable(
+                f"store {self.store!r}: no answer within {self.timeout_s:g}s (timeout_s)",
+                metadata={"store": self.store},
+            ) from None
+
+    return bounded
+
+
 class LanceDBAdapter:
     """A LanceDB database (local directory, object store or LanceDB Cloud) as a store."""
 
@@ -750,6 +788,7 @@ class LanceDBAdapter:
         read_consistency_interval: timedelta | None = None,
         storage_options: Mapping[str, str] | None = None,
         api_key: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if index_min_rows < 1 or max_write_batch < 1:
             raise ValueError("index_min_rows and max_write_batch must be positive")
@@ -776,6 +815,9 @@ class LanceDBAdapter:
         self.read_consistency_interval = read_consistency_interval
         self._storage_options = dict(storage_options or {})
         self._api_key = api_key
+        #: Longest one call may take (None: unbounded, as the embedded engine has no
+        #: timeout of its own); for LanceDB Cloud also the HTTP client's timeout.
+        self.timeout_s = timeout_s
         #: LanceDB Cloud indexes and compacts server-side.
         self._remote = uri.startswith("db://")
         self.capabilities = Capabilities(
@@ -806,6 +848,9 @@ class LanceDBAdapter:
             kwargs["storage_options"] = self._storage_options
         if self._api_key:
             kwargs["api_key"] = self._api_key
+        if self._remote and self.timeout_s is not None:
+            timeout = timedelta(seconds=self.timeout_s)
+            kwargs["client_config"] = ClientConfig(timeout_config=TimeoutConfig(timeout=timeout))
         return await lancedb.connect_async(self.uri, **kwargs)
 
     async def _recycle_connection(self) -> None:
@@ -945,6 +990,7 @@ class LanceDBAdapter:
 
     # ------------------------------------------------------------------ collections
 
+    @_within_timeout
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create the table with its schema and spec; ``AlreadyExists`` if present."""
         db = self._connection()
@@ -994,6 +1040,7 @@ class LanceDBAdapter:
             create_time=spec.create_time,
         )
 
+    @_within_timeout
     async def describe_collection(self, name: str) -> CollectionInfo:
         """The stored spec and document count (a foreign table: read from its schema)."""
         st = await self._open(name)
@@ -1013,10 +1060,12 @@ class LanceDBAdapter:
             document_count=count,
         )
 
+    @_within_timeout
     async def list_collections(self) -> list[str]:
         """Table names, sorted."""
         return sorted(await self._table_names())
 
+    @_within_timeout
     async def drop_collection(self, name: str) -> None:
         """Stop maintenance, wait for in-flight writes, drop the table."""
         db = self._connection()
@@ -1036,6 +1085,7 @@ class LanceDBAdapter:
 
     # ------------------------------------------------------------------ documents
 
+    @_within_timeout
     async def count(self, name: str, filter: Filter | None = None) -> int:
         """Rows, optionally matching a filter."""
         st = await self._open(name)
@@ -1043,6 +1093,7 @@ class LanceDBAdapter:
         async with st.reads.reading():
             return int(await st.table.count_rows(where))
 
+    @_within_timeout
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
         """Insert or replace by id (last duplicate wins); visible on return."""
         st = await self._open(name)
@@ -1080,6 +1131,7 @@ class LanceDBAdapter:
                 st.rows_since_optimize += len(chunk)
         await self._schedule_maintenance(st)
 
+    @_within_timeout
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
         st = await self._open(name)
@@ -1113,6 +1165,7 @@ class LanceDBAdapter:
                 found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
         return [found[i] for i in wanted if i in found]
 
+    @_within_timeout
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
     ) -> list[Document]:
@@ -1146,6 +1199,7 @@ class LanceDBAdapter:
             cursor = ids[-1]
         return page
 
+    @_within_timeout
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
     ) -> None:
@@ -1203,6 +1257,7 @@ class LanceDBAdapter:
         columns.extend(layout.select(keys))
         return where, params, columns, keys
 
+    @_within_timeout
     async def search(self, name: str, query: SearchQuery) -> list[Hit]:
         """Vector search with the filter applied before ranking (prefilter)."""
         st = await self._open(name)
@@ -1254,6 +1309,7 @@ class LanceDBAdapter:
             )
         return hits
 
+    @_within_timeout
     async def keyword_search(
         self,
         name: str,
@@ -1341,6 +1397,7 @@ class LanceDBAdapter:
                 metadata={"collection": st.name, "store": self.store},
             )
 
+    @_within_timeout
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The WHERE clause (prefilter) and the parameters ``search`` would use."""
         st = await self._open(name)
