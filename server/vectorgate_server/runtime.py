@@ -38,6 +38,7 @@ from .services.keys import KeyService
 from .services.registry import Rpc, build_rpcs
 from .storage import IndexRegistry, KeyStore, filter_from_json, filter_to_json, open_database
 from .ui import console_routes
+from .workers import DEFAULT_WAIT_S, CallSlots
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
     data_dir = config.server.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     stores: dict[str, Adapter] = {
-        name: instrument_adapter(create_adapter(store, data_dir=data_dir))
+        name: instrument_adapter(
+            create_adapter(store, data_dir=data_dir),
+            CallSlots(name, store.max_concurrency, wait_s=store.timeout_s or DEFAULT_WAIT_S),
+        )
         for name, store in config.stores.items()
     }
     url = config.general_settings.database_url

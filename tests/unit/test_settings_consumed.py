@@ -335,27 +335,13 @@ LITELLM_ONLY: Mapping[str, frozenset[str]] = {
     "RouterSettings": frozenset({"routing_strategy"}),
 }
 
-#: Settings still unread (issue #17 left open): ``max_concurrency`` bounds only the stores
-#: whose SDK blocks (Milvus, in its worker threads); the async adapters have no bound of
-#: their own yet. The test below fails when one of these becomes read, so the list can
-#: only shrink.
-STILL_UNREAD: Mapping[str, frozenset[str]] = {
-    "LanceDBConfig": frozenset({"max_concurrency"}),
-    "OpenSearchConfig": frozenset({"max_concurrency"}),
-    "PgvectorConfig": frozenset({"max_concurrency"}),
-    "PineconeConfig": frozenset({"max_concurrency"}),
-    "QdrantConfig": frozenset({"max_concurrency"}),
-}
-
 
 def test_every_field_of_every_config_model_is_read(tmp_path: Path) -> None:
     configs = load_variants(tmp_path)
     unread = unread_fields(configs)
     exempt = {
-        cls: NOT_SETTINGS.get(cls, frozenset())
-        | LITELLM_ONLY.get(cls, frozenset())
-        | STILL_UNREAD.get(cls, frozenset())
-        for cls in {*NOT_SETTINGS, *LITELLM_ONLY, *STILL_UNREAD}
+        cls: NOT_SETTINGS.get(cls, frozenset()) | LITELLM_ONLY.get(cls, frozenset())
+        for cls in {*NOT_SETTINGS, *LITELLM_ONLY}
     }
     dead = {
         cls: sorted(set(fields) - exempt.get(cls, frozenset()))

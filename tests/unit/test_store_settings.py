@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vectorgate_server import deadline
 from vectorgate_server.adapters import lancedb as lancedb_module
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.app import Gateway
 from vectorgate_server.config import ConfigError, load_config
 from vectorgate_server.domain import Document, IndexSpec, Metric, SearchQuery
-from vectorgate_server.errors import InvalidArgument, Unavailable
+from vectorgate_server.errors import DeadlineExceeded, InvalidArgument, Unavailable
 from vectorgate_server.runtime import build_gateway
 
 
@@ -220,6 +221,53 @@ def test_metadata_over_max_metadata_bytes_is_refused_naming_the_field(tmp_path: 
             assert info.value.field == "documents[1].metadata"
             assert "limits.max_metadata_bytes" in info.value.message
             assert [d.id for d in await gateway.get(target, ["a", "b"], False)] == ["a"]
+        finally:
+            await gateway.close()
+
+    asyncio.run(run())
+
+
+def test_max_concurrency_bounds_the_calls_in_flight_of_an_async_store(tmp_path: Path) -> None:
+    """LanceDB runs on its own async engine: the gateway's slots hold the excess back."""
+
+    async def run() -> None:
+        gateway = await _gateway(
+            tmp_path,
+            f"""
+            vector_stores:
+              local:
+                type: lancedb
+                uri: {tmp_path / "lance"}
+                max_concurrency: 2
+            """,
+        )
+        adapter = gateway.stores["local"]
+        inner = adapter.inner  # type: ignore[attr-defined]
+        in_flight = 0
+        most = 0
+        release = asyncio.Event()
+
+        async def stalled() -> list[str]:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                await release.wait()
+                return []
+            finally:
+                in_flight -= 1
+
+        inner._table_names = stalled
+        try:
+            calls = [asyncio.create_task(adapter.list_collections()) for _ in range(5)]
+            await asyncio.sleep(0.2)
+            assert (in_flight, most) == (2, 2)
+            # A call whose deadline passes while it waits for a slot fails fast.
+            with deadline.start(0.1), pytest.raises(DeadlineExceeded, match="slots stayed busy"):
+                await adapter.list_collections()
+            release.set()
+            assert await asyncio.gather(*calls) == [[]] * 5
+            assert most == 2
         finally:
             await gateway.close()
 

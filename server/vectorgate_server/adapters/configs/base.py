@@ -88,11 +88,14 @@ class BaseStoreConfig(StrictModel):
     metric: MetricName | None = None
     #: Per-call backend timeout in seconds.
     timeout_s: float | None = Field(default=None, gt=0)
-    #: Most backend calls in flight at once (stores whose SDK blocks run them in this
-    #: many threads of their own); more wait, no longer than the caller's deadline.
+    #: Most backend calls in flight at once, for every backend (stores whose SDK blocks
+    #: also run them in this many threads of their own); more wait, no longer than the
+    #: caller's deadline (else ``timeout_s``).
     max_concurrency: int = Field(default=8, ge=1, le=1024)
-    #: Backend-native default parameters (e.g. Milvus ``annsField``, ``limit``). Values of
-    #: secret-looking keys are ``SecretStr``.
+    #: Defaults of the backend's search parameters, under each query's ``native_params``
+    #: (Milvus: also LiteLLM's ``annsField``, ``searchParams``, ...). A key the backend
+    #: does not know is refused when the gateway is built. Values of secret-looking keys
+    #: are ``SecretStr``.
     native_defaults: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
