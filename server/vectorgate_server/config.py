@@ -69,7 +69,6 @@ from typing import (
     Annotated,
     Any,
     Final,
-    Literal,
     Union,
     cast,
     get_args,
@@ -141,6 +140,8 @@ __all__ = [
     "load_config",
 ]
 
+#: The one ``rag_settings.merge_strategy`` (LiteLLM's key): reciprocal rank fusion.
+MERGE_STRATEGY: Final = "reciprocal_rank_fusion"
 #: Name of the LanceDB store added when no store is configured.
 DEFAULT_STORE_NAME: Final = "lancedb"
 
@@ -287,7 +288,8 @@ class RouterSettings(_Model):
 
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
-    routing_strategy: str | None = None
+    # ``routing_strategy`` picks among LiteLLM's LLM deployments; vectorgate routes none, so
+    # it is one of the ignored LiteLLM router keys (not a field nothing would read).
     rag_enabled: bool = False
     rag_settings: RouterRagSettings | None = None
 
@@ -297,13 +299,27 @@ class RagSettings(_Model):
 
     #: Stores queried together; empty = the default store only.
     stores: list[str] = Field(default_factory=list)
-    merge_strategy: Literal["reciprocal_rank_fusion"] = "reciprocal_rank_fusion"
     top_k: int = Field(default=5, ge=1)
     rerank: bool = False
     rerank_model: str | None = None
     rrf_k: int = Field(default=60, ge=1)
     #: Per-store weight for fusion (default 1.0).
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_strategy(cls, data: Any) -> Any:
+        """LiteLLM's ``merge_strategy``: accepted when it names the one fusion there is."""
+        if not isinstance(data, Mapping) or "merge_strategy" not in data:
+            return data
+        out = dict(data)
+        strategy = out.pop("merge_strategy")
+        if strategy != MERGE_STRATEGY:
+            raise ValueError(
+                f"merge_strategy: {_short_repr(strategy)} is not supported; "
+                f"the only strategy is {MERGE_STRATEGY!r}"
+            )
+        return out
 
 
 class Config(_Model):

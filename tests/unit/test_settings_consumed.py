@@ -327,22 +327,11 @@ def load_variants(tmp_path: Path) -> list[Config]:
 #: Fields that are not settings a user writes: filled in by the loader.
 NOT_SETTINGS: Mapping[str, frozenset[str]] = {"Config": frozenset({"source_path"})}
 
-#: Keys of LiteLLM proxy configs that vectorgate accepts so a shared file loads, and that
-#: cannot change what it does: ``merge_strategy`` has one possible value (checked at load);
-#: ``routing_strategy`` picks among LiteLLM's LLM deployments, which vectorgate does not route.
-LITELLM_ONLY: Mapping[str, frozenset[str]] = {
-    "RagSettings": frozenset({"merge_strategy"}),
-    "RouterSettings": frozenset({"routing_strategy"}),
-}
-
 
 def test_every_field_of_every_config_model_is_read(tmp_path: Path) -> None:
     configs = load_variants(tmp_path)
     unread = unread_fields(configs)
-    exempt = {
-        cls: NOT_SETTINGS.get(cls, frozenset()) | LITELLM_ONLY.get(cls, frozenset())
-        for cls in {*NOT_SETTINGS, *LITELLM_ONLY}
-    }
+    exempt = dict(NOT_SETTINGS)
     dead = {
         cls: sorted(set(fields) - exempt.get(cls, frozenset()))
         for cls, fields in unread.items()
@@ -388,4 +377,4 @@ def test_the_spy_sees_an_unread_field(tmp_path: Path, monkeypatch: pytest.Monkey
     configs = load_variants(tmp_path)
     monkeypatch.setattr(runtime.Retrieval, "from_config", classmethod(lambda cls, config: None))
     unread = unread_fields(configs)
-    assert set(unread.get("RagSettings", [])) >= {"rrf_k", "weights", "merge_strategy"}
+    assert set(unread.get("RagSettings", [])) >= {"rrf_k", "weights", "top_k"}
