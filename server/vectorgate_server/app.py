@@ -88,6 +88,17 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreDefaults:
+    """What a store's configuration sets for the requests that leave it unset."""
+
+    #: Metric of new collections whose request names none (``metric``).
+    metric: Metric | None = None
+    #: Native search parameters merged under each query's own (``native_defaults``),
+    #: for backends whose adapter does not apply them itself.
+    native_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """A resolved (store, collection), possibly through a virtual index."""
 
@@ -131,6 +142,9 @@ def validate_name(name: str, field: str, what: str = "collection") -> None:
         )
 
 
+_NO_DEFAULTS = StoreDefaults()
+
+
 class Gateway:
     """Everything a request handler needs."""
 
@@ -145,6 +159,7 @@ class Gateway:
         database: Database | None = None,
         retrieval: Retrieval | None = None,
         store_embedding_models: Mapping[str, str] | None = None,
+        store_defaults: Mapping[str, StoreDefaults] | None = None,
     ) -> None:
         if default_store not in stores:
             raise ValueError(f"default store {default_store!r} is not configured")
@@ -157,6 +172,8 @@ class Gateway:
         #: Embedding model a store's config names, used for collections that pin none
         #: (collections vectorgate did not create, e.g. LiteLLM's Milvus collections).
         self.store_embedding_models = dict(store_embedding_models or {})
+        #: Per-store defaults from the configuration (metric, native search parameters).
+        self.store_defaults = dict(store_defaults or {})
         #: Fused search settings (RAG groups, rerankers); None means built-in defaults.
         self.retrieval = retrieval
         #: Which stores answer; a store that does not is reported, not fatal.
@@ -298,7 +315,7 @@ class Gateway:
                     field="collection.dimension",
                     metadata={"expected": str(embedder.dimension), "actual": str(dimension)},
                 )
-        resolved_metric = metric or Metric.COSINE
+        resolved_metric = metric or self._defaults(target).metric or Metric.COSINE
         if resolved_metric not in target.adapter.capabilities.metrics:
             raise Unsupported(
                 backend=target.adapter.backend, operation=f"metric {resolved_metric.name}"
@@ -382,6 +399,9 @@ class Gateway:
                 "per request (use BulkUpsertDocuments or smaller batches)",
                 field=field,
             )
+
+    def _defaults(self, target: Target) -> StoreDefaults:
+        return self.store_defaults.get(target.store) or _NO_DEFAULTS
 
     def check_id(self, doc_id: str, field: str) -> None:
         """Document ids: non-empty, at most ``MAX_ID_BYTES`` UTF-8 bytes."""
@@ -515,7 +535,7 @@ class Gateway:
         if size > self.limits.max_metadata_bytes:
             raise LimitExceeded(
                 f"{field}{where}: {size} bytes of metadata exceeds the limit of "
-                f"{self.limits.max_metadata_bytes} per document",
+                f"{self.limits.max_metadata_bytes} per document (limits.max_metadata_bytes)",
                 field=field,
             )
 
@@ -746,6 +766,9 @@ class Gateway:
         self.check_top_k(query.top_k)
         if query.filter is not None:
             self.check_filter(target, query.filter)
+        defaults = self._defaults(target).native_params
+        if defaults:
+            query = replace(query, native_params={**defaults, **query.native_params})
         allowed = target.adapter.capabilities.native_params
         for key in query.native_params:
             if key not in allowed:

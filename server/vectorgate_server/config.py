@@ -26,7 +26,9 @@ Stores
 ``pgvector``   :class:`PgvectorConfig`    ``collection_name``       ``dimensions``
 =============  =========================  ========================  ===================
 
-Every store model has ``name``, ``type``, ``origin`` and the uniform accessors
+Each model is owned by its adapter and defined in :mod:`vectorgate_server.adapters.configs`
+(one module per store type; the common fields in :class:`BaseStoreConfig`); they are
+re-exported here. Every store model has ``name``, ``type``, ``origin`` and the uniform accessors
 ``collection`` and ``dimension``. Tell the backend apart with ``store.type``
 (a ``Literal``, which narrows the union for type checkers) or ``isinstance``.
 
@@ -66,10 +68,7 @@ from pathlib import Path
 from typing import (
     Annotated,
     Any,
-    ClassVar,
     Final,
-    Literal,
-    TypeAlias,
     Union,
     cast,
     get_args,
@@ -84,10 +83,33 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
+
+from .adapters.configs import (
+    STORE_CLASSES as _STORE_CLASSES,
+)
+from .adapters.configs import (
+    STORE_TYPES,
+    BaseStoreConfig,
+    EmbeddingEndpointConfig,
+    LanceDBConfig,
+    MetricName,
+    MilvusConfig,
+    OpenSearchAuth,
+    OpenSearchConfig,
+    PgvectorConfig,
+    PineconeConfig,
+    QdrantConfig,
+    StoreConfig,
+    StoreOrigin,
+    StoreType,
+)
+from .adapters.configs.base import StrictModel as _Model
+from .adapters.configs.base import is_secret_key as _is_secret_key
+from .adapters.configs.base import protect_mapping as _protect_mapping
+from .adapters.configs.base import split_csv as _split_csv
 
 __all__ = [
     "DEFAULT_STORE_NAME",
@@ -118,18 +140,8 @@ __all__ = [
     "load_config",
 ]
 
-StoreType: TypeAlias = Literal["lancedb", "milvus", "qdrant", "opensearch", "pinecone", "pgvector"]
-STORE_TYPES: Final[tuple[StoreType, ...]] = (
-    "lancedb",
-    "milvus",
-    "qdrant",
-    "opensearch",
-    "pinecone",
-    "pgvector",
-)
-MetricName: TypeAlias = Literal["cosine", "l2", "ip"]
-#: Where a store definition came from.
-StoreOrigin: TypeAlias = Literal["vector_stores", "vector_store_registry", "environment", "default"]
+#: The one ``rag_settings.merge_strategy`` (LiteLLM's key): reciprocal rank fusion.
+MERGE_STRATEGY: Final = "reciprocal_rank_fusion"
 #: Name of the LanceDB store added when no store is configured.
 DEFAULT_STORE_NAME: Final = "lancedb"
 
@@ -137,13 +149,6 @@ _MIB: Final = 1024 * 1024
 _ENV_REF_PREFIX: Final = "os.environ/"
 _ENV_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STORE_NAME_RE: Final = re.compile(r"[^\s/]{1,128}")
-#: Keys whose values are secrets: never echoed in errors, wrapped in SecretStr in free-form dicts.
-_SECRET_KEY_RE: Final = re.compile(
-    r"(api_?key|apikey|password|passwd|secret|token|credential|master_key|database_url"
-    r"|private_key|access_key|dsn)",
-    re.IGNORECASE,
-)
-
 _TOP_LEVEL_KEYS: Final = frozenset(
     {
         "vector_stores",
@@ -199,411 +204,6 @@ class ConfigError(Exception):
 
 
 # --------------------------------------------------------------------------- models
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
-
-_METRIC_ALIASES: Final[Mapping[str, MetricName]] = {
-    "cosine": "cosine",
-    "cos": "cosine",
-    "l2": "l2",
-    "euclidean": "l2",
-    "euclid": "l2",
-    "ip": "ip",
-    "dot": "ip",
-    "inner_product": "ip",
-    "innerproduct": "ip",
-}
-
-
-class EmbeddingEndpointConfig(_Model):
-    """Connection settings of a remote embedding model (LiteLLM ``litellm_embedding_config``)."""
-
-    api_base: str | None = None
-    api_key: SecretStr | None = None
-    api_version: str | None = None
-
-
-class BaseStoreConfig(_Model):
-    """Fields shared by every store type. Use the concrete subclasses."""
-
-    #: Which field holds the vector dimension; the other spelling is accepted as an alias.
-    dimension_field: ClassVar[str] = "dimensions"
-
-    #: Store name (the ``vector_stores`` key or ``vector_store_name``).
-    name: str
-    #: Backend type; each subclass narrows it to one ``Literal``.
-    type: StoreType
-    #: Where the definition came from.
-    origin: StoreOrigin = "vector_stores"
-    #: Model used to embed text for this store (``model_list`` name, provider model or local).
-    embedding_model: str | None = None
-    #: Endpoint of a remote embedding model (LiteLLM ``litellm_embedding_config``).
-    embedding_config: EmbeddingEndpointConfig | None = None
-    #: Default distance metric for new collections.
-    metric: MetricName | None = None
-    #: Per-call backend timeout in seconds.
-    timeout_s: float | None = Field(default=None, gt=0)
-    #: Most backend calls in flight at once (stores whose SDK blocks run them in this
-    #: many threads of their own); more wait, no longer than the caller's deadline.
-    max_concurrency: int = Field(default=8, ge=1, le=1024)
-    #: Backend-native default parameters (e.g. Milvus ``annsField``, ``limit``). Values of
-    #: secret-looking keys are ``SecretStr``.
-    native_defaults: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _dimension_alias(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        canonical = cls.dimension_field
-        alias = "vector_size" if canonical == "dimensions" else "dimensions"
-        if alias not in data:
-            return data
-        out = dict(data)
-        value = out.pop(alias)
-        if canonical in out and out[canonical] is not None and out[canonical] != value:
-            raise ValueError(f"'{canonical}' and '{alias}' are both set and differ; set only one")
-        if out.get(canonical) is None:
-            out[canonical] = value
-        return out
-
-    @field_validator("metric", mode="before")
-    @classmethod
-    def _normalise_metric(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return _METRIC_ALIASES.get(value.strip().lower(), value)
-        return value
-
-    @field_validator("native_defaults", mode="after")
-    @classmethod
-    def _protect_native_defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _protect_mapping(value)
-
-    @property
-    def collection(self) -> str | None:
-        """The default collection / table / index of this store, if configured."""
-        return None
-
-    @property
-    def dimension(self) -> int | None:
-        """The configured vector dimension, if any."""
-        return None
-
-
-class LanceDBConfig(BaseStoreConfig):
-    """Embedded LanceDB (local directory, ``s3://...`` or LanceDB Cloud ``db://...``)."""
-
-    type: Literal["lancedb"] = "lancedb"
-    #: Database location; default ``<server.data_dir>/lancedb`` (or ``LANCEDB_URI``).
-    uri: str
-    table_name: str | None = None
-    #: LanceDB Cloud API key.
-    api_key: SecretStr | None = None
-    dimensions: int | None = Field(default=None, ge=1)
-
-    @property
-    def collection(self) -> str | None:
-        return self.table_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
-
-class MilvusConfig(BaseStoreConfig):
-    """Milvus / Zilliz Cloud / Milvus Lite. ``uri`` wins over ``host``/``port``."""
-
-    type: Literal["milvus"] = "milvus"
-    host: str | None = None
-    port: int = Field(default=19530, ge=1, le=65535)
-    #: ``http(s)://host:port`` or a Milvus Lite file path (``./milvus.db``).
-    uri: str | None = None
-    token: SecretStr | None = None
-    api_key: SecretStr | None = None
-    db_name: str | None = None
-    collection_name: str | None = None
-    index_type: str | None = None
-    #: Milvus metric name (``L2``, ``IP``, ``COSINE``, ...), upper-cased.
-    metric_type: str | None = None
-    index_params: dict[str, Any] = Field(default_factory=dict)
-    #: Field holding the document text (LiteLLM ``milvus_text_field``).
-    text_field: str | None = None
-    dimensions: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_host(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("host") and not data.get("uri"):
-            return {**data, "host": "localhost"}
-        return data
-
-    @field_validator("index_type", "metric_type", mode="after")
-    @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value is not None else None
-
-    @model_validator(mode="after")
-    def _check(self) -> MilvusConfig:
-        if (
-            self.token is not None
-            and self.api_key is not None
-            and self.token.get_secret_value() != self.api_key.get_secret_value()
-        ):
-            raise ValueError("set either 'token' or 'api_key', not both")
-        if (
-            self.metric is not None
-            and self.metric_type is not None
-            and self.metric_type.lower() != self.metric
-        ):
-            raise ValueError(
-                f"'metric' ({self.metric}) and 'metric_type' ({self.metric_type}) disagree"
-            )
-        return self
-
-    @property
-    def connection_uri(self) -> str:
-        """``uri`` if set, else ``http://host:port``."""
-        if self.uri:
-            return self.uri
-        return f"http://{self.host or 'localhost'}:{self.port}"
-
-    @property
-    def is_lite(self) -> bool:
-        """True when ``uri`` is a Milvus Lite database file rather than a server."""
-        return bool(self.uri) and "://" not in (self.uri or "")
-
-    @property
-    def auth_token(self) -> SecretStr | None:
-        """``token`` or ``api_key`` (synonyms)."""
-        return self.token if self.token is not None else self.api_key
-
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
-
-class QdrantConfig(BaseStoreConfig):
-    """Qdrant server (``url``) or embedded Qdrant (``path``: a directory or ``:memory:``).
-
-    ``path`` runs Qdrant's own engine in-process (qdrant-edge, see
-    :mod:`vectorgate_server.adapters.qdrant_edge`); ``url`` talks to a server.
-    """
-
-    dimension_field: ClassVar[str] = "vector_size"
-
-    type: Literal["qdrant"] = "qdrant"
-    #: Server URL; ``http://localhost:6333`` when neither ``url`` nor ``path`` is set.
-    url: str | None = None
-    path: str | None = None
-    api_key: SecretStr | None = None
-    prefer_grpc: bool = True
-    #: Keyword (BM25) search: collections vectorgate creates get a sparse text vector with
-    #: IDF, and keyword / hybrid search is served. Off: neither (UNIMPLEMENTED).
-    keyword_search: bool = True
-    collection_name: str | None = None
-    vector_size: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_url(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("url") and not data.get("path"):
-            return {**data, "url": "http://localhost:6333"}
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> QdrantConfig:
-        if self.url and self.path:
-            raise ValueError("set either 'url' (server) or 'path' (embedded), not both")
-        return self
-
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.vector_size
-
-
-class OpenSearchAuth(_Model):
-    """OpenSearch authentication: HTTP basic or AWS SigV4."""
-
-    type: Literal["basic", "aws_sigv4"] = "basic"
-    username: str | None = None
-    password: SecretStr | None = None
-    #: AWS region (SigV4); default from the AWS environment.
-    region: str | None = None
-    #: ``es`` (managed OpenSearch) or ``aoss`` (OpenSearch Serverless).
-    service: Literal["es", "aoss"] = "es"
-
-    @model_validator(mode="after")
-    def _check(self) -> OpenSearchAuth:
-        if self.type == "basic" and (self.username is None or self.password is None):
-            raise ValueError("basic auth needs 'username' and 'password'")
-        return self
-
-
-class OpenSearchConfig(BaseStoreConfig):
-    """OpenSearch cluster (k-NN plugin)."""
-
-    type: Literal["opensearch"] = "opensearch"
-    hosts: list[str] = Field(default_factory=lambda: ["http://localhost:9200"], min_length=1)
-    index_name: str | None = None
-    auth: OpenSearchAuth | None = None
-    dimensions: int | None = Field(default=None, ge=1)
-    engine: Literal["lucene", "faiss", "nmslib"] | None = None
-    space_type: Literal["l2", "cosinesimil", "innerproduct", "l1", "linf", "hamming"] | None = None
-    verify_certs: bool = True
-
-    @field_validator("hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return _split_csv(value)
-        return value
-
-    @property
-    def collection(self) -> str | None:
-        return self.index_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
-
-class PineconeConfig(BaseStoreConfig):
-    """Pinecone (serverless or pod-based)."""
-
-    type: Literal["pinecone"] = "pinecone"
-    api_key: SecretStr
-    #: Pod environment / region (e.g. ``us-east-1``).
-    environment: str | None = None
-    cloud: Literal["aws", "gcp", "azure"] | None = None
-    region: str | None = None
-    index_name: str | None = None
-    #: Index host URL (skips the control-plane lookup).
-    host: str | None = None
-    namespace: str | None = None
-    dimensions: int | None = Field(default=None, ge=1)
-
-    @property
-    def collection(self) -> str | None:
-        return self.index_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
-
-_PG_PREFIX_RE: Final = re.compile(r"[a-z_][a-z0-9_]{0,15}")
-_PG_NAME_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_PG_INDEX_TYPES: Final[Mapping[str, str]] = {
-    "HNSW": "HNSW",
-    "IVFFLAT": "IVFFLAT",
-    "IVF_FLAT": "IVFFLAT",
-    "FLAT": "FLAT",
-}
-
-
-class PgvectorConfig(BaseStoreConfig):
-    """PostgreSQL with the pgvector extension: one table per collection."""
-
-    type: Literal["pgvector"] = "pgvector"
-    #: libpq connection string or URI (``postgresql://user:password@host:5432/db``).
-    dsn: SecretStr
-    #: Schema holding the tables (created if missing).
-    schema_name: str = "public"
-    #: Prefix of every table vectorgate creates (catalog and collections).
-    table_prefix: str = "vg_"
-    collection_name: str | None = None
-    #: ANN index of new collections that name none: ``HNSW`` (default), ``IVFFLAT`` or
-    #: ``FLAT`` (no index: exact search).
-    index_type: str | None = None
-    index_params: dict[str, Any] = Field(default_factory=dict)
-    #: ``COSINE``, ``L2`` or ``IP`` (same as ``metric``; the seeds' spelling).
-    metric_type: str | None = None
-    dimensions: int | None = Field(default=None, ge=1)
-    #: A collection gets its ANN index once it holds this many rows; below, search is exact.
-    index_min_rows: int = Field(default=20_000, ge=1)
-    #: PostgreSQL text search configuration of new collections (keyword search).
-    text_search_config: str = "english"
-    pool_min_size: int = Field(default=1, ge=0)
-    pool_max_size: int = Field(default=10, ge=1)
-
-    @field_validator("index_type", "metric_type", mode="after")
-    @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.strip().upper() if value is not None else None
-
-    @model_validator(mode="after")
-    def _check(self) -> PgvectorConfig:
-        if not _PG_PREFIX_RE.fullmatch(self.table_prefix):
-            raise ValueError(
-                f"table_prefix {self.table_prefix!r}: 1-16 characters, lower-case letters, "
-                "digits and '_', not starting with a digit"
-            )
-        if not _PG_NAME_RE.fullmatch(self.schema_name):
-            raise ValueError(f"schema_name {self.schema_name!r} is not a plain SQL identifier")
-        if not _PG_NAME_RE.fullmatch(self.text_search_config):
-            raise ValueError(
-                f"text_search_config {self.text_search_config!r} is not a configuration name"
-            )
-        if self.index_type is not None and self.index_type not in _PG_INDEX_TYPES:
-            raise ValueError(
-                f"index_type {self.index_type!r}: expected HNSW, IVFFLAT (or IVF_FLAT) or FLAT"
-            )
-        if self.metric_type is not None:
-            metric = _METRIC_ALIASES.get(self.metric_type.lower())
-            if metric is None:
-                raise ValueError(f"metric_type {self.metric_type!r}: expected COSINE, L2 or IP")
-            if self.metric is not None and self.metric != metric:
-                raise ValueError(
-                    f"'metric' ({self.metric}) and 'metric_type' ({self.metric_type}) disagree"
-                )
-        if self.pool_min_size > self.pool_max_size:
-            raise ValueError("pool_min_size must not exceed pool_max_size")
-        return self
-
-    @property
-    def default_index_type(self) -> str:
-        """The index type of new collections that name none (canonical spelling)."""
-        return _PG_INDEX_TYPES[self.index_type] if self.index_type else "HNSW"
-
-    @property
-    def collection(self) -> str | None:
-        return self.collection_name
-
-    @property
-    def dimension(self) -> int | None:
-        return self.dimensions
-
-
-#: Any store configuration; discriminated on ``type``.
-StoreConfig: TypeAlias = Annotated[
-    LanceDBConfig
-    | MilvusConfig
-    | QdrantConfig
-    | OpenSearchConfig
-    | PineconeConfig
-    | PgvectorConfig,
-    Field(discriminator="type"),
-]
-
-_STORE_CLASSES: Final[Mapping[str, type[BaseStoreConfig]]] = {
-    "lancedb": LanceDBConfig,
-    "milvus": MilvusConfig,
-    "qdrant": QdrantConfig,
-    "opensearch": OpenSearchConfig,
-    "pinecone": PineconeConfig,
-    "pgvector": PgvectorConfig,
-}
 
 
 class ServerSettings(_Model):
@@ -688,7 +288,8 @@ class RouterSettings(_Model):
 
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
-    routing_strategy: str | None = None
+    # ``routing_strategy`` picks among LiteLLM's LLM deployments; vectorgate routes none, so
+    # it is one of the ignored LiteLLM router keys (not a field nothing would read).
     rag_enabled: bool = False
     rag_settings: RouterRagSettings | None = None
 
@@ -698,13 +299,27 @@ class RagSettings(_Model):
 
     #: Stores queried together; empty = the default store only.
     stores: list[str] = Field(default_factory=list)
-    merge_strategy: Literal["reciprocal_rank_fusion"] = "reciprocal_rank_fusion"
     top_k: int = Field(default=5, ge=1)
     rerank: bool = False
     rerank_model: str | None = None
     rrf_k: int = Field(default=60, ge=1)
     #: Per-store weight for fusion (default 1.0).
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_strategy(cls, data: Any) -> Any:
+        """LiteLLM's ``merge_strategy``: accepted when it names the one fusion there is."""
+        if not isinstance(data, Mapping) or "merge_strategy" not in data:
+            return data
+        out = dict(data)
+        strategy = out.pop("merge_strategy")
+        if strategy != MERGE_STRATEGY:
+            raise ValueError(
+                f"merge_strategy: {_short_repr(strategy)} is not supported; "
+                f"the only strategy is {MERGE_STRATEGY!r}"
+            )
+        return out
 
 
 class Config(_Model):
@@ -797,30 +412,6 @@ class _Sections(_Model):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _split_csv(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY_RE.search(key))
-
-
-def _protect_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
-    """Copy of ``value`` with secret-looking string values wrapped in SecretStr."""
-    return {str(k): _protect_secrets(v, str(k)) for k, v in value.items()}
-
-
-def _protect_secrets(value: Any, key: str) -> Any:
-    """Wrap string values under secret-looking keys in SecretStr (recursively)."""
-    if isinstance(value, Mapping):
-        return {k: _protect_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_protect_secrets(v, key) for v in value]
-    if isinstance(value, str) and key and _is_secret_key(key):
-        return SecretStr(value)
-    return value
 
 
 def _path(prefix: str, *parts: str | int) -> str:
@@ -1141,15 +732,7 @@ def _collect_vector_stores(
     return out
 
 
-#: Store field <- litellm_params key, per provider (besides the common mapping).
-_REGISTRY_COLLECTION_FIELD: Final[Mapping[str, str]] = {
-    "lancedb": "table_name",
-    "milvus": "collection_name",
-    "qdrant": "collection_name",
-    "opensearch": "index_name",
-    "pinecone": "index_name",
-    "pgvector": "collection_name",
-}
+#: Store field <- litellm_params ``api_base``, per provider.
 _REGISTRY_BASE_FIELD: Final[Mapping[str, str]] = {
     "lancedb": "uri",
     "milvus": "uri",
@@ -1194,7 +777,7 @@ def _collect_registry(section: Any, environ: Mapping[str, str], errors: _Errors)
         if name is None:
             continue
         store_cls = _STORE_CLASSES[provider]
-        collection_field = _REGISTRY_COLLECTION_FIELD[provider]
+        collection_field = store_cls.collection_field
         base_field = _REGISTRY_BASE_FIELD[provider]
         rename: dict[str, str] = {
             collection_field: "vector_store_id",
@@ -1226,9 +809,13 @@ def _collect_registry(section: Any, environ: Mapping[str, str], errors: _Errors)
                 data[field_name] = native[native_key]
                 rename[field_name] = native_key
         reserved = {"name", "origin", "type", "native_defaults"}
-        for key, value in native.items():
-            if key in store_cls.model_fields and key not in reserved and key not in data:
-                data[key] = value
+        as_fields = {k for k in native if k in store_cls.model_fields and k not in reserved}
+        for key in as_fields:
+            data.setdefault(key, native[key])
+        if provider not in _REGISTRY_NATIVE_FIELDS:
+            # Only Milvus reads LiteLLM's own parameters; elsewhere what became a store
+            # field is not a native search default too.
+            native = {k: v for k, v in native.items() if k not in as_fields}
         data["native_defaults"] = native
         out.append(_RawStore(data, params_path, rename))
     return out

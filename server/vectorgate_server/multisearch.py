@@ -50,8 +50,8 @@ RAG groups (configuration mapping)
 ``collection_name`` or ``index_name`` - or else the request's
 ``collection``; no stores = the default store), ``weights`` per store,
 ``rrf_k``, ``top_k`` (when the request's is 0), ``rerank`` and
-``rerank_model`` (when the request does not say). ``merge_strategy`` is
-always ``reciprocal_rank_fusion``. ``rag_group: "router"`` is
+``rerank_model`` (when the request does not say). ``merge_strategy`` may
+only name ``reciprocal_rank_fusion`` (checked when the file is loaded). ``rag_group: "router"`` is
 ``router_settings.rag_settings``: its ``vector_store`` (default: the default
 store), ``top_k``, ``rerank`` and ``rerank_model``; it exists only when
 ``router_settings.rag_enabled`` is true (else ``FAILED_PRECONDITION``).

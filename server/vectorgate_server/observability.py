@@ -43,6 +43,7 @@ import contextlib
 import contextvars
 import dataclasses
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -65,6 +66,7 @@ from .embeddings import EmbeddingRegistry, SupportsWarmUp
 from .embeddings.base import Embedder
 from .errors import VectorgateError, classify
 from .services.registry import CallContext, Rpc
+from .workers import CallSlots
 
 __all__ = [
     "InstrumentedAdapter",
@@ -441,8 +443,10 @@ def instrument_rpcs(rpcs: Sequence[Rpc]) -> list[Rpc]:
 class InstrumentedAdapter:
     """An :class:`Adapter` that records every operation of the adapter it wraps."""
 
-    def __init__(self, inner: Adapter) -> None:
+    def __init__(self, inner: Adapter, slots: CallSlots | None = None) -> None:
         self.inner = inner
+        #: The store's ``max_concurrency``: operations in flight at once (None: unbounded).
+        self.slots = slots
         self.store: str = inner.store
         self.backend: str = inner.backend
         self.capabilities: Capabilities = inner.capabilities
@@ -451,6 +455,17 @@ class InstrumentedAdapter:
         return getattr(self.inner, name)
 
     async def _run(self, operation: str, call: Awaitable[T]) -> T:
+        if self.slots is None or operation in _UNBOUNDED_OPERATIONS:
+            return await self._measured(operation, call)
+        try:
+            async with self.slots.held():
+                return await self._measured(operation, call)
+        finally:
+            # A call refused a slot never ran: close it without a "never awaited" warning.
+            if inspect.iscoroutine(call) and inspect.getcoroutinestate(call) == "CORO_CREATED":
+                call.close()
+
+    async def _measured(self, operation: str, call: Awaitable[T]) -> T:
         labels = {"store": self.store, "backend": self.backend, "operation": operation}
         started = time.perf_counter()
         outcome = "ok"
@@ -513,11 +528,15 @@ class InstrumentedAdapter:
         )
 
 
-def instrument_adapter(adapter: Adapter) -> Adapter:
-    """Wrap an adapter (once) so its operations are measured."""
+#: Lifecycle operations, never held back by ``max_concurrency``.
+_UNBOUNDED_OPERATIONS = frozenset({"start", "close"})
+
+
+def instrument_adapter(adapter: Adapter, slots: CallSlots | None = None) -> Adapter:
+    """Wrap an adapter (once) so its operations are measured and, with ``slots``, bounded."""
     if isinstance(adapter, InstrumentedAdapter):
         return adapter
-    return InstrumentedAdapter(adapter)
+    return InstrumentedAdapter(adapter, slots)
 
 
 # --------------------------------------------------------------------------- embeddings

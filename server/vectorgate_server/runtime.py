@@ -8,8 +8,8 @@ import signal
 from dataclasses import dataclass
 
 from .adapters.base import Adapter
-from .adapters.factory import create_adapter
-from .app import Gateway, Limits
+from .adapters.factory import create_adapter, native_defaults_for_gateway
+from .app import Gateway, Limits, StoreDefaults
 from .auth import (
     Authenticator,
     call_authorizer,
@@ -20,6 +20,7 @@ from .auth import (
     streaming_routes,
 )
 from .config import Config
+from .domain import Metric
 from .embeddings import EmbeddingRegistry, LocalOnnxEmbedder, default_registry
 from .embeddings.remote import register_configured_embedders
 from .grpc_server import GrpcServer
@@ -37,6 +38,7 @@ from .services.keys import KeyService
 from .services.registry import Rpc, build_rpcs
 from .storage import IndexRegistry, KeyStore, filter_from_json, filter_to_json, open_database
 from .ui import console_routes
+from .workers import DEFAULT_WAIT_S, CallSlots
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,10 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
     data_dir = config.server.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     stores: dict[str, Adapter] = {
-        name: instrument_adapter(create_adapter(store, data_dir=data_dir))
+        name: instrument_adapter(
+            create_adapter(store, data_dir=data_dir),
+            CallSlots(name, store.max_concurrency, wait_s=store.timeout_s or DEFAULT_WAIT_S),
+        )
         for name, store in config.stores.items()
     }
     url = config.general_settings.database_url
@@ -79,6 +84,13 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
         max_metadata_bytes=config.limits.max_metadata_bytes,
         max_dimension=config.limits.max_dimension,
     )
+    store_defaults = {
+        name: StoreDefaults(
+            metric=Metric(store.default_metric) if store.default_metric else None,
+            native_params=native_defaults_for_gateway(store, stores[name]),
+        )
+        for name, store in config.stores.items()
+    }
     return Gateway(
         stores=stores,
         default_store=config.default_store,
@@ -92,6 +104,7 @@ def build_gateway(config: Config, *, embeddings: EmbeddingRegistry | None = None
             if store.embedding_model
         },
         retrieval=Retrieval.from_config(config),
+        store_defaults=store_defaults,
     )
 
 

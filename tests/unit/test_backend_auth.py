@@ -266,7 +266,7 @@ async def test_lancedb_cloud_client_retries_are_off(
     monkeypatch.setattr(lancedb, "connect_async", connect_async)
     await LanceDBAdapter("cloud", "db://my-db", api_key="sk-test").start()
     await LanceDBAdapter("local", str(tmp_path / "lance")).start()
-    retry_config = seen["db://my-db"]["client_config"]["retry_config"]
+    retry_config = seen["db://my-db"]["client_config"].retry_config
     assert ClientConfig(retry_config=retry_config).retry_config == RetryConfig(
         retries=0, connect_retries=0, read_retries=0
     )

@@ -250,7 +250,8 @@ def test_seed_milvus(tmp_path: Path) -> None:
 def test_seed_router_settings(tmp_path: Path) -> None:
     config = load(tmp_path, SEED_OPENSEARCH + "\n" + SEED_ROUTER, SEED_ENV)
     router = config.router_settings
-    assert router.routing_strategy == "llmrouter-knn"
+    # LiteLLM's LLM routing key: accepted and ignored (vectorgate routes no LLM).
+    assert "routing_strategy" not in type(router).model_fields
     assert router.rag_enabled is True
     assert router.rag_settings is not None
     assert router.rag_settings.vector_store == "opensearch"
@@ -275,7 +276,6 @@ def test_seed_multi_store(tmp_path: Path) -> None:
     assert isinstance(config.stores["primary"], OpenSearchConfig)
     assert isinstance(config.stores["secondary"], QdrantConfig)
     assert config.rag_settings.stores == ["primary", "secondary"]
-    assert config.rag_settings.merge_strategy == "reciprocal_rank_fusion"
     assert config.rag_settings.rrf_k == 60
     assert config.default_store == "primary"
 
@@ -692,7 +692,7 @@ def test_litellm_sections_ignored(tmp_path: Path) -> None:
         """,
         {"REDIS_PASSWORD": "r"},
     )
-    assert config.router_settings.routing_strategy == "simple-shuffle"
+    assert config.router_settings.rag_enabled is False
 
 
 def test_all_errors_reported_together(tmp_path: Path) -> None:
@@ -871,7 +871,9 @@ def test_registry_errors_use_litellm_names(tmp_path: Path) -> None:
     store = config.stores["kb"]
     assert isinstance(store, QdrantConfig)
     assert (store.url, store.collection_name, store.vector_size) == ("http://q:6333", "c", 64)
-    assert store.native_defaults == {"vector_size": 64}
+    # A parameter that became a store field is not also a native search default (only
+    # Milvus reads LiteLLM's own parameters; the gateway would refuse it as one).
+    assert store.native_defaults == {}
 
 
 # --------------------------------------------------------------------------- rag settings
@@ -1342,3 +1344,11 @@ def test_pgvector_ivf_flat_spelling_and_registry(tmp_path: Path) -> None:
     assert isinstance(kb, PgvectorConfig)
     assert kb.collection == "docs"
     assert kb.dsn.get_secret_value() == "postgresql://u:pw@h/db"
+
+
+def test_merge_strategy_other_than_rrf_is_refused(tmp_path: Path) -> None:
+    err = load_error(tmp_path, "rag_settings:\n  merge_strategy: linear\n")
+    assert any(
+        line.startswith("rag_settings:") and "merge_strategy: 'linear' is not supported" in line
+        for line in err.errors
+    ), err.errors

@@ -52,11 +52,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar, cast
 
 import lancedb
 import numpy as np
@@ -64,6 +73,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 from lancedb.index import FTS, HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+from lancedb.remote import ClientConfig, RetryConfig, TimeoutConfig
 
 from ..domain import (
     CollectionInfo,
@@ -114,8 +124,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: LanceDB Cloud client retries (``RetryConfig``): none (see ``_connect``).
-_NO_SDK_RETRIES: Final[Mapping[str, int]] = {"retries": 0, "connect_retries": 0, "read_retries": 0}
 
 BACKEND: Final = "lancedb"
 #: Schema metadata key holding the collection spec (JSON).
@@ -833,6 +841,34 @@ def _canonical(metric: Metric, distance: float) -> float:
 # --------------------------------------------------------------------------- adapter
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _within_timeout(
+    method: Callable[Concatenate[LanceDBAdapter, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[LanceDBAdapter, _P], Coroutine[Any, Any, _R]]:
+    """Bounds one call by the store's ``timeout_s`` (when set): past it, ``Unavailable``."""
+
+    @functools.wraps(method)
+    async def bounded(self: LanceDBAdapter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if self.timeout_s is None:
+            return await method(self, *args, **kwargs)
+        limit = asyncio.timeout(self.timeout_s)
+        try:
+            async with limit:
+                return await method(self, *args, **kwargs)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise Unavailable(
+                f"store {self.store!r}: no answer within {self.timeout_s:g}s (timeout_s)",
+                metadata={"store": self.store},
+            ) from None
+
+    return bounded
+
+
 class LanceDBAdapter:
     """A LanceDB database (local directory, object store or LanceDB Cloud) as a store."""
 
@@ -852,6 +888,7 @@ class LanceDBAdapter:
         read_consistency_interval: timedelta | None = None,
         storage_options: Mapping[str, str] | None = None,
         api_key: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         if index_min_rows < 1 or max_write_batch < 1:
             raise ValueError("index_min_rows and max_write_batch must be positive")
@@ -878,6 +915,9 @@ class LanceDBAdapter:
         self.read_consistency_interval = read_consistency_interval
         self._storage_options = dict(storage_options or {})
         self._api_key = api_key
+        #: Longest one call may take (None: unbounded, as the embedded engine has no
+        #: timeout of its own); for LanceDB Cloud also the HTTP client's timeout.
+        self.timeout_s = timeout_s
         #: LanceDB Cloud indexes and compacts server-side.
         self._remote = uri.startswith("db://")
         self.capabilities = Capabilities(
@@ -912,7 +952,15 @@ class LanceDBAdapter:
             # LanceDB Cloud's client retries requests itself (3 times by default): off, so
             # the gateway's one retry policy (retry.py, bounded by the caller's deadline)
             # is the only one.
-            kwargs["client_config"] = {"retry_config": dict(_NO_SDK_RETRIES)}
+            timeouts = (
+                TimeoutConfig(timeout=timedelta(seconds=self.timeout_s))
+                if self.timeout_s is not None
+                else TimeoutConfig()
+            )
+            kwargs["client_config"] = ClientConfig(
+                retry_config=RetryConfig(retries=0, connect_retries=0, read_retries=0),
+                timeout_config=timeouts,
+            )
         return await lancedb.connect_async(self.uri, **kwargs)
 
     async def _recycle_connection(self) -> None:
@@ -1061,6 +1109,7 @@ class LanceDBAdapter:
 
     # ------------------------------------------------------------------ collections
 
+    @_within_timeout
     async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
         """Create the table with its schema and spec; ``AlreadyExists`` if present."""
         db = self._connection()
@@ -1091,6 +1140,7 @@ class LanceDBAdapter:
             self._tables[spec.name] = st
         return stored.info(spec.name, document_count=0)
 
+    @_within_timeout
     async def describe_collection(self, name: str) -> CollectionInfo:
         """The stored spec and document count (a foreign table: read from its schema)."""
         st = await self._open(name)
@@ -1112,10 +1162,12 @@ class LanceDBAdapter:
             document_count=count,
         )
 
+    @_within_timeout
     async def list_collections(self) -> list[str]:
         """Table names, sorted."""
         return sorted(await self._table_names())
 
+    @_within_timeout
     async def drop_collection(self, name: str) -> None:
         """Stop maintenance, wait for in-flight writes, drop the table."""
         db = self._connection()
@@ -1135,6 +1187,7 @@ class LanceDBAdapter:
 
     # ------------------------------------------------------------------ documents
 
+    @_within_timeout
     async def count(self, name: str, filter: Filter | None = None) -> int:
         """Rows, optionally matching a filter."""
         st = await self._open(name)
@@ -1142,6 +1195,7 @@ class LanceDBAdapter:
         async with st.reads.reading():
             return int(await st.table.count_rows(where))
 
+    @_within_timeout
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
         """Insert or replace by id (last duplicate wins); visible on return."""
         st = await self._open(name)
@@ -1161,6 +1215,7 @@ class LanceDBAdapter:
                 await self._write(st, batch, [doc.id for doc in chunk])
         await self._schedule_maintenance(st)
 
+    @_within_timeout
     async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
         """Insert or replace a columnar batch (ids unique): one arrow table per write.
 
@@ -1241,6 +1296,7 @@ class LanceDBAdapter:
             st.ids = await self._cpu(len(column), lambda: _IdSet(column.to_pylist()))
         return st.ids
 
+    @_within_timeout
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
         st = await self._open(name)
@@ -1274,6 +1330,7 @@ class LanceDBAdapter:
                 found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
         return [found[i] for i in wanted if i in found]
 
+    @_within_timeout
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
     ) -> list[Document]:
@@ -1307,6 +1364,7 @@ class LanceDBAdapter:
             cursor = ids[-1]
         return page
 
+    @_within_timeout
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
     ) -> None:
@@ -1354,6 +1412,7 @@ class LanceDBAdapter:
         columns.extend(layout.select(keys))
         return where, params, columns, keys
 
+    @_within_timeout
     async def search(self, name: str, query: SearchQuery) -> list[Hit]:
         """Vector search with the filter applied before ranking (prefilter)."""
         st = await self._open(name)
@@ -1405,6 +1464,7 @@ class LanceDBAdapter:
             )
         return hits
 
+    @_within_timeout
     async def keyword_search(
         self,
         name: str,
@@ -1492,6 +1552,7 @@ class LanceDBAdapter:
                 metadata={"collection": st.name, "store": self.store},
             )
 
+    @_within_timeout
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The WHERE clause (prefilter) and the parameters ``search`` would use."""
         st = await self._open(name)

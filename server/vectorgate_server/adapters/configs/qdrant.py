@@ -1,0 +1,47 @@
+"""The configuration model of a Qdrant store (server or embedded)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from .base import (
+    BaseStoreConfig,
+)
+
+
+class QdrantConfig(BaseStoreConfig):
+    """Qdrant server (``url``) or embedded Qdrant (``path``: a directory or ``:memory:``).
+
+    ``path`` runs Qdrant's own engine in-process (qdrant-edge, see
+    :mod:`vectorgate_server.adapters.qdrant_edge`); ``url`` talks to a server.
+    """
+
+    dimension_field: ClassVar[str] = "vector_size"
+
+    type: Literal["qdrant"] = "qdrant"
+    #: Server URL; ``http://localhost:6333`` when neither ``url`` nor ``path`` is set.
+    url: str | None = None
+    path: str | None = None
+    api_key: SecretStr | None = None
+    prefer_grpc: bool = True
+    #: Keyword (BM25) search: collections vectorgate creates get a sparse text vector with
+    #: IDF, and keyword / hybrid search is served. Off: neither (UNIMPLEMENTED).
+    keyword_search: bool = True
+    collection_name: str | None = None
+    vector_size: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_url(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and not data.get("url") and not data.get("path"):
+            return {**data, "url": "http://localhost:6333"}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> QdrantConfig:
+        if self.url and self.path:
+            raise ValueError("set either 'url' (server) or 'path' (embedded), not both")
+        return self
