@@ -165,3 +165,50 @@ async def test_qdrant_edge_collection_with_the_first_spec_format(tmp_path: Path)
     assert rewritten["version"] == 1 and "format" not in rewritten
     assert rewritten["fields"] == {"tag": "string", "year": "number"}
     assert rewritten["create_time"] == CREATED
+
+
+async def test_milvus_collection_with_the_first_spec_format(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from pymilvus import MilvusClient
+
+    from vectorgate_server.adapters.milvus import SPEC_PROPERTY, MilvusAdapter
+    from vectorgate_server.config import MilvusConfig
+
+    uri = str(tmp_path / "milvus.db")
+    spec = CollectionSpec("legacy", 4, Metric.L2, text_field="body", embedding_model="minilm")
+    first = MilvusAdapter.from_config(MilvusConfig(name="m", uri=uri))
+    await first.start()
+    await first.create_collection(spec)
+    await first.close()
+    old = json.dumps(  # the old writer: "format": 1, compact, key-sorted
+        {
+            "format": 1,
+            "name": "legacy",
+            "dimension": 4,
+            "metric": "l2",
+            "text_field": "body",
+            "embedding_model": "minilm",
+            "index": {"type": "FLAT", "params": {}},
+            "create_time": CREATED,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    client = MilvusClient(uri=uri)
+    try:
+        [stored] = client.list_collections()
+        client.alter_collection_properties(stored, properties={SPEC_PROPERTY: old})
+        assert client.describe_collection(stored)["properties"][SPEC_PROPERTY] == old
+    finally:
+        client.close()
+    adapter = MilvusAdapter.from_config(MilvusConfig(name="m", uri=uri))
+    await adapter.start()
+    try:
+        info = await adapter.describe_collection("legacy")
+        assert (info.dimension, info.metric, info.text_field) == (4, Metric.L2, "body")
+        assert info.embedding_model == "minilm" and info.index.type == "FLAT"
+        assert info.create_time == datetime.fromisoformat(CREATED)
+        await _exercise(adapter, 4)  # type: ignore[arg-type]
+    finally:
+        await adapter.close()

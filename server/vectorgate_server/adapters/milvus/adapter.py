@@ -32,7 +32,7 @@ from ...errors import (
     LimitExceeded,
     Unsupported,
 )
-from ...filters.common import FieldType, metadata_type
+from ...filters.common import FieldType
 from ...filters.milvus import (
     METADATA_FIELDS,
     FilterSchema,
@@ -44,6 +44,7 @@ from ...filters.milvus import (
 )
 from ...workers import DEFAULT_LIMIT, StoreWorkers
 from ..base import Capabilities
+from ..spec import new_field_types, value_type
 from .client import (
     _DEFAULT_TIMEOUT_S,
     BACKEND,
@@ -231,20 +232,13 @@ class MilvusAdapter(MilvusPlanner):
         for any stored value of a batch key in another type's field), before
         anything is written.
         """
-        first: dict[str, tuple[FieldType, int]] = {}
+        # Within the batch: the one rule every adapter shares.
+        types = new_field_types(layout.name, documents, {})
+        first_at: dict[str, int] = {}
         for i, doc in enumerate(documents):
-            for key, value in doc.metadata.items():
-                path = f"documents[{i}].metadata.{key}"
-                kind = _checked_type(value, path)
-                seen = first.get(key)
-                if seen is None:
-                    first[key] = (kind, i)
-                elif seen[0] is not kind:
-                    raise InvalidArgument(
-                        f"{path}: a {_TYPE_NAMES[kind]} value, but documents[{seen[1]}] gives "
-                        f"{key!r} a {_TYPE_NAMES[seen[0]]} value in the same batch",
-                        field=path,
-                    )
+            for key in doc.metadata:
+                first_at.setdefault(key, i)
+        first = {key: (kind, first_at[key]) for key, kind in types.items()}
         keys = list(first)
         client = self._require_client()
         for start in range(0, len(keys), _TYPE_CHECK_KEYS):
@@ -285,16 +279,11 @@ class MilvusAdapter(MilvusPlanner):
                 )
 
     def _row(self, layout: _Layout, i: int, doc: Document) -> dict[str, Any]:
+        # The application validated the document (vector, dimension, metadata
+        # types): what is checked here is this collection's own schema.
         path = f"documents[{i}]"
-        if doc.vector is None:
-            raise InvalidArgument(f"{path}.vector: a vector is required", field=f"{path}.vector")
-        vector = as_float32(doc.vector)
-        if vector.shape != (layout.dimension,):
-            raise InvalidArgument(
-                f"{path}.vector: expected {layout.dimension} dimensions, got {vector.shape}",
-                field=f"{path}.vector",
-            )
-        row: dict[str, Any] = {layout.anns_field: vector.tolist()}
+        assert doc.vector is not None
+        row: dict[str, Any] = {layout.anns_field: as_float32(doc.vector).tolist()}
         if layout.pk_is_int:
             pk = canonical_int_id(doc.id)
             if pk is None:
@@ -316,13 +305,11 @@ class MilvusAdapter(MilvusPlanner):
         if layout.vectorgate:
             typed: dict[str, dict[str, MetadataValue]] = {f: {} for f in METADATA_FIELDS.values()}
             for key, value in doc.metadata.items():
-                kind = _checked_type(value, f"{path}.metadata.{key}")
-                typed[METADATA_FIELDS[kind]][key] = value
+                typed[METADATA_FIELDS[value_type(value)]][key] = value
             row.update(typed)
             return row
         for key, value in doc.metadata.items():
             mpath = f"{path}.metadata.{key}"
-            _checked_type(value, mpath)
             if key in row or key in layout.vectors or key in layout.sparse_fields:
                 raise InvalidArgument(
                     f"{mpath}: {key!r} is a reserved field of collection {layout.name!r}",
@@ -456,9 +443,9 @@ class MilvusAdapter(MilvusPlanner):
         """
         client = self._require_client()
         layout = await self._layout(name)
-        if top_k < 1 or top_k > _MAX_WINDOW:
+        if top_k > _MAX_WINDOW:
             raise InvalidArgument(
-                f"top_k: must be between 1 and {_MAX_WINDOW} for a milvus keyword search",
+                f"top_k: at most {_MAX_WINDOW} for a milvus keyword search",
                 field="top_k",
             )
         sparse_field = self._keyword_field(layout)
@@ -637,18 +624,6 @@ def _ids_filter(ids: Sequence[str]) -> Filter:
 
 def _match_all(schema: FilterSchema) -> str:
     return f"not ({match_nothing(schema)})"
-
-
-def _checked_type(value: object, path: str) -> FieldType:
-    kind = metadata_type(value)
-    if kind is None:
-        raise InvalidArgument(
-            f"{path}: metadata values are strings, numbers, bools or lists of strings",
-            field=path,
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-    return kind
 
 
 def _metadata_value(value: Any) -> MetadataValue:

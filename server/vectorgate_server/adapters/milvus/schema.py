@@ -3,10 +3,9 @@ build parameters and the layout read back from a described collection."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -31,6 +30,7 @@ from ...filters.milvus import (
     VECTORGATE_SCHEMA,
     FilterSchema,
 )
+from ..spec import StoredSpec, decode_spec, spec_json
 from .client import (
     BACKEND,
     MilvusConnection,
@@ -39,8 +39,6 @@ from .client import (
 
 #: Collection property holding the vectorgate spec (JSON).
 SPEC_PROPERTY: Final = "vectorgate.spec"
-
-_SPEC_FORMAT: Final = 1
 
 _DESCRIPTION_PREFIX: Final = "vectorgate collection; spec: "
 
@@ -242,23 +240,20 @@ class MilvusSchema(MilvusConnection):
         metric_name = _METRIC_NAMES[spec.metric]
         created = datetime.now(UTC)
         full_text = self._full_text
-        document: dict[str, Any] = {
-            "format": _SPEC_FORMAT,
-            "name": spec.name,
-            "dimension": spec.dimension,
-            "metric": spec.metric.value,
-            "text_field": text_field,
-            "embedding_model": spec.embedding_model,
-            "index": {"type": index.type, "params": dict(index.params)},
-            "create_time": created.isoformat(),
-        }
-        if full_text:
-            document["keyword"] = {
-                "function": "BM25",
-                "sparse_field": SPARSE_FIELD,
-                "analyzer": "standard",
-            }
-        encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        keyword = (
+            {"keyword": {"function": "BM25", "sparse_field": SPARSE_FIELD, "analyzer": "standard"}}
+            if full_text
+            else {}
+        )
+        encoded = spec_json(
+            StoredSpec.of(
+                replace(spec, text_field=text_field),
+                index=index,
+                create_time=created,
+                name=spec.name,
+                extra=keyword,
+            )
+        )
         schema = MilvusClient.create_schema(
             auto_id=False,
             enable_dynamic_field=False,
@@ -473,15 +468,15 @@ class MilvusSchema(MilvusConnection):
                 detail=f"collection {name!r}",
             )
         properties = described.get("properties") or {}
-        spec = _parse_spec(properties.get(SPEC_PROPERTY))
+        spec = _decoded(properties.get(SPEC_PROPERTY))
         if spec is None:
-            spec = _parse_spec(_spec_from_description(str(described.get("description", ""))))
+            spec = _decoded(_spec_from_description(str(described.get("description", ""))))
         dynamic = bool(described.get("enable_dynamic_field"))
         bm25 = _bm25_outputs(described.get("functions"), sparse)
         if spec is not None and VECTOR_FIELD in vectors and pk == ID_FIELD:
-            spec_text = str(spec.get("text_field") or "text")
-            index = spec.get("index") or {}
-            keyword = spec.get("keyword")
+            assert spec.metric is not None  # _decoded keeps only specs with a metric
+            spec_text = spec.text_field
+            keyword = spec.extra.get("keyword")
             sparse_field = keyword.get("sparse_field") if isinstance(keyword, Mapping) else None
             return _Layout(
                 name=name,
@@ -493,13 +488,11 @@ class MilvusSchema(MilvusConnection):
                 scalars=scalars,
                 text_field=spec_text if spec_text in scalars else None,
                 dynamic=dynamic,
-                metric=Metric(spec.get("metric", "cosine")),
-                index=IndexSpec(
-                    type=str(index.get("type", "")), params=dict(index.get("params", {}))
-                ),
+                metric=spec.metric,
+                index=spec.index,
                 vectorgate=True,
-                embedding_model=str(spec.get("embedding_model", "")),
-                create_time=_parse_time(spec.get("create_time")),
+                embedding_model=spec.embedding_model,
+                create_time=spec.create_time,
                 sparse_fields=frozenset(sparse),
                 keyword_field=(
                     sparse_field
@@ -622,33 +615,18 @@ def _maybe_number(value: Any) -> Any:
     return value
 
 
-def _parse_spec(raw: object) -> dict[str, Any] | None:
+def _decoded(raw: object) -> StoredSpec | None:
+    """A vectorgate spec (any format written so far) with its metric; None otherwise."""
     if not isinstance(raw, str) or not raw:
         return None
-    try:
-        spec = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(spec, dict) or spec.get("format") != _SPEC_FORMAT:
-        return None
-    if spec.get("metric") not in {m.value for m in Metric}:
-        return None
-    return spec
+    spec = decode_spec(raw)
+    return spec if spec is not None and spec.metric is not None else None
 
 
 def _spec_from_description(description: str) -> str | None:
     if description.startswith(_DESCRIPTION_PREFIX):
         return description[len(_DESCRIPTION_PREFIX) :]
     return None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _hybrid_time(value: object) -> datetime | None:
