@@ -47,7 +47,7 @@ def create_adapter(config: StoreConfig, *, data_dir: Path) -> Adapter:
         if isinstance(config, LanceDBConfig):
             from .lancedb import LanceDBAdapter
 
-            return LanceDBAdapter(config.name, config.uri or str(data_dir / "lancedb"))
+            return LanceDBAdapter.from_config(config, data_dir=data_dir)
         if isinstance(config, MilvusConfig):
             from .milvus import MilvusAdapter
 
