@@ -308,3 +308,48 @@ def test_the_store_config_names_the_automatic_index(tmp_path: Path) -> None:
     assert (off.index_min_rows, off.auto_index) == (50_000, None)
     with pytest.raises(ValueError, match="auto_index_type"):
         LanceDBConfig(name="s", uri=str(tmp_path), auto_index_type="HNSW")
+
+
+async def test_the_index_is_retrained_as_the_table_grows(tmp_path: Path) -> None:
+    adapter = LanceDBAdapter(
+        "lance", str(tmp_path / "db"), index_min_rows=1000, optimize_every_writes=1
+    )
+    await adapter.start()
+    try:
+        await adapter.create_collection(CollectionSpec("g", 16))
+        st = adapter._tables["g"]
+        real_create_index = st.table.create_index
+        builds: list[int] = []
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            builds.append(await st.table.count_rows())
+            return await real_create_index(*args, **kwargs)
+
+        st.table.create_index = counted
+        vs = np.random.default_rng(13).standard_normal((4200, 16)).astype(np.float32)
+        await adapter.upsert("g", docs("d", vs[:1000]))
+        await adapter.wait_for_maintenance("g")
+        assert builds == [1000]
+        # Grown less than REBUILD_GROWTH-fold: new rows are only added to the index.
+        await adapter.upsert("g", docs("d", vs[1000:3000], start=1000))
+        await adapter.wait_for_maintenance("g")
+        await adapter.upsert("g", docs("d", vs[3000:3100], start=3000))
+        await adapter.wait_for_maintenance("g")
+        assert builds == [1000]
+        status = (await adapter.describe_collection("g")).index_status
+        assert status is not None and (status.indexed_rows, status.unindexed_rows) == (3100, 0)
+        # Past it: retrained over every row, in the background.
+        await adapter.upsert("g", docs("d", vs[3100:], start=3100))
+        await adapter.wait_for_maintenance("g")
+        assert builds == [1000, 4200]
+        status = (await adapter.describe_collection("g")).index_status
+        assert status is not None
+        assert (status.state, status.indexed_rows, status.unindexed_rows) == (
+            IndexState.READY,
+            4200,
+            0,
+        )
+        hits = await adapter.search("g", SearchQuery(vector=as_float32(vs[4100]), top_k=1))
+        assert [h.id for h in hits] == ["d4100"]
+    finally:
+        await adapter.close()

@@ -218,6 +218,11 @@ EF_MAX: Final = 4096
 #: writes: p50 1.17x / p99 1.12x compacting to 4,096, 0.96x / 0.76x to 2,048.
 COMPACT_ROWS_PER_FRAGMENT: Final = 2048
 
+#: The vector index is retrained (rebuilt in the background) once the table has
+#: grown this many times over the rows it was trained on: IVF partitions are
+#: trained on the rows at build time, and later rows are only assigned to them.
+REBUILD_GROWTH: Final = 4
+
 #: Name of the vector index vectorgate builds.
 _INDEX_NAME: Final = "vector_idx"
 
@@ -465,6 +470,8 @@ class _Table:
         self.index_params: Mapping[str, Any] = {}
         #: The vector index is being built in the background.
         self.index_building = False
+        #: Rows the vector index was last trained on (built or rebuilt).
+        self.index_rows = 0
         #: The blocking maintenance call running in a worker thread, if any.
         self.offloaded: asyncio.Future[Any] | None = None
         self.maintenance: asyncio.Task[None] | None = None
@@ -1007,6 +1014,7 @@ class LanceDBAdapter:
                     st.index_name = str(config.name)
                     stats = await table.index_stats(config.name)
                     if stats is not None:
+                        st.index_rows = int(stats.num_indexed_rows)
                         st.index_type = str(stats.index_type)
                         st.index_metric = _METRIC_FROM_LANCE.get(str(stats.distance_type))
                     planned = self._planned_index(layout)
@@ -1524,16 +1532,26 @@ class LanceDBAdapter:
         if st.maintenance is not None and not st.maintenance.done():
             return
         job: Callable[[_Table], Any] | None = None
+        optimize_due = (
+            st.writes_since_optimize >= self.optimize_every_writes
+            or st.rows_since_optimize >= self.optimize_every_rows
+        )
         if self._wants_fts(st):
             job = self._build_fts
         elif self._wants_index(st):
             rows = int(await st.table.count_rows())
             if rows >= max(self.index_min_rows, st.next_index_attempt_rows):
                 job = self._build_index
-        if job is None and (
-            st.writes_since_optimize >= self.optimize_every_writes
-            or st.rows_since_optimize >= self.optimize_every_rows
-        ):
+        elif st.has_index and optimize_due:
+            # Retrain once the table has grown REBUILD_GROWTH-fold since the
+            # last build: the index update only assigns new rows to the
+            # partitions trained then (checked when an optimize is due anyway).
+            planned = self._planned_index(st.layout)
+            if planned is not None and planned.type == st.index_type:
+                rows = int(await st.table.count_rows())
+                if rows >= REBUILD_GROWTH * max(st.index_rows, 1):
+                    job = self._build_index
+        if job is None and optimize_due:
             job = self._optimize
         if job is None or st.dropped or self._closed:
             return
@@ -1563,19 +1581,27 @@ class LanceDBAdapter:
         log.info("building %s index on %s/%s (%d rows)", planned.type, self.store, st.name, rows)
         st.index_building = True
         st.index_type, st.index_params = planned.type, params
+        name = st.index_name or _INDEX_NAME
         try:
             # Not under the write lock: Lance rebases the index commit over
             # concurrent merges, and rows it misses are searched exhaustively.
-            # Searches stay exact until it is committed (has_index is still False).
-            await st.table.create_index(st.layout.vector_column, config=config, name=_INDEX_NAME)
+            # Searches stay exact until it is committed (has_index is still
+            # False); a rebuild replaces the index in one commit, the old one
+            # serving searches until then.
+            await st.table.create_index(
+                st.layout.vector_column, config=config, name=name, replace=True
+            )
         except Exception:
             # Do not retry on every write: wait until the table has doubled.
             st.next_index_attempt_rows = 2 * max(rows, 1)
+            if st.has_index:
+                st.index_rows = rows // REBUILD_GROWTH * 2
             raise
         finally:
             st.index_building = False
         st.has_index = True
-        st.index_name = _INDEX_NAME
+        st.index_name = name
+        st.index_rows = rows
         log.info("built %s index on %s/%s", planned.type, self.store, st.name)
 
     async def _optimize(self, st: _Table) -> None:
