@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vectorgate.testing.reference import brute_force
-from vectorgate_server.adapters.lancedb import AUTO_INDEX, LanceDBAdapter
+from vectorgate_server.adapters.lancedb import AUTO_INDEX, LanceDBAdapter, search_defaults
 from vectorgate_server.domain import (
     CollectionSpec,
     Document,
@@ -264,6 +264,12 @@ async def test_the_index_survives_a_restart(tmp_path: Path) -> None:
         # Used by searches (its defaults apply) and not rebuilt on the next write.
         plan = await again.explain("c", SearchQuery(vector=as_float32(vs[0]), top_k=10))
         assert plan.native_params["refine_factor"] == 5
+        # nprobes from the partition count read back from the index.
+        assert again._tables["c"].index_partitions >= 1
+        assert (
+            plan.native_params["nprobes"]
+            == search_defaults("IVF_SQ", 10, again._tables["c"].index_partitions)["nprobes"]
+        )
         await again.upsert("c", docs("x", unit_vectors(1, 10)))
         assert again._tables["c"].maintenance is None
         hits = await again.search("c", SearchQuery(vector=as_float32(vs[5]), top_k=1))

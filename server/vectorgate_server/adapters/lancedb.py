@@ -205,6 +205,15 @@ AUTO_INDEX: Final = IndexSpec(type="IVF_SQ", params={})
 #: at 100k, and the build costs seconds of both cores: 50k is past the crossover.
 DEFAULT_INDEX_MIN_ROWS: Final = 50_000
 
+#: Default ``nprobes``: this share of the IVF partitions, at least NPROBES_MIN
+#: (Lance's own default, 20, whatever the partition count). Measured with the
+#: automatic IVF_SQ index on 300k x 384-d random unit vectors (36 partitions,
+#: refine 5): recall@10 0.708 at 20 probes, 0.901 at 30, 1.000 at 40, p50
+#: 19-26 ms for all (exact: 809 ms). Random vectors are the worst case (their
+#: neighbours spread over every partition); GloVe 6B 50d reaches 0.998 at 20.
+NPROBES_FRACTION: Final = 0.9
+NPROBES_MIN: Final = 20
+
 #: Default HNSW ``ef`` = this x top_k, at most :data:`EF_MAX` (and never below top_k).
 EF_PER_RESULT: Final = 16
 EF_MAX: Final = 4096
@@ -472,6 +481,8 @@ class _Table:
         self.index_building = False
         #: Rows the vector index was last trained on (built or rebuilt).
         self.index_rows = 0
+        #: IVF partitions of the vector index (0: unknown).
+        self.index_partitions = 0
         #: The blocking maintenance call running in a worker thread, if any.
         self.offloaded: asyncio.Future[Any] | None = None
         self.maintenance: asyncio.Task[None] | None = None
@@ -566,10 +577,13 @@ def index_build_params(index: IndexSpec, dimension: int) -> dict[str, int]:
     return params
 
 
-def search_defaults(index_type: str, top_k: int) -> dict[str, int]:
-    """Default native search parameters for a table with an index of ``index_type``."""
+def search_defaults(index_type: str, top_k: int, partitions: int = 0) -> dict[str, int]:
+    """Default native search parameters for a table with an index of ``index_type``
+    with ``partitions`` IVF partitions (0: unknown, Lance's default nprobes)."""
     kind = index_type.upper()
     out: dict[str, int] = {}
+    if partitions > 0 and kind.startswith("IVF"):
+        out["nprobes"] = max(NPROBES_MIN, math.ceil(NPROBES_FRACTION * partitions))
     refine = REFINE_FACTOR_DEFAULTS.get(kind)
     if refine is not None:
         out["refine_factor"] = refine
@@ -594,6 +608,16 @@ def _compact_and_update_indices(uri: str, storage_options: Mapping[str, str]) ->
     dataset.optimize.compact_files(target_rows_per_fragment=COMPACT_ROWS_PER_FRAGMENT)
     if dataset.list_indices():
         dataset.optimize.optimize_indices()  # type: ignore[no-untyped-call]
+
+
+def _index_partitions(uri: str, index_name: str, storage_options: Mapping[str, str]) -> int:
+    """The IVF partition count of an index, from its statistics (blocking)."""
+    dataset = lance.dataset(uri, storage_options=dict(storage_options) or None)
+    stats = dataset.stats.index_stats(index_name)
+    # One entry per segment (delta indices share the partitions of the first).
+    return max(
+        (int(part.get("num_partitions") or 0) for part in stats.get("indices") or []), default=0
+    )
 
 
 def _prune_versions(uri: str, storage_options: Mapping[str, str], older_than: timedelta) -> None:
@@ -1017,11 +1041,31 @@ class LanceDBAdapter:
                         st.index_rows = int(stats.num_indexed_rows)
                         st.index_type = str(stats.index_type)
                         st.index_metric = _METRIC_FROM_LANCE.get(str(stats.distance_type))
+                    st.index_partitions = await self._partitions(st, st.index_name)
                     planned = self._planned_index(layout)
                     if planned is not None and planned.type == st.index_type:
                         st.index_params = index_build_params(planned, layout.dimension or 0)
                     break
         return st
+
+    async def _partitions(self, st: _Table, index_name: str) -> int:
+        """The IVF partition count of the table's vector index (0 when unknown)."""
+        if self._remote:
+            return 0
+        try:
+            uri = await st.table.uri()
+            return await asyncio.to_thread(
+                _index_partitions, uri, index_name, self._storage_options
+            )
+        except Exception:
+            log.warning(
+                "could not read the partitions of %s on %s/%s; using Lance's default nprobes",
+                index_name,
+                self.store,
+                st.name,
+                exc_info=True,
+            )
+            return 0
 
     def _require_vectors(self, st: _Table) -> _Layout:
         layout = st.layout
@@ -1304,7 +1348,10 @@ class LanceDBAdapter:
         if query.top_k < 1:
             raise InvalidArgument("top_k: must be at least 1", field="top_k")
         if st.has_index and not params.get("exact"):
-            params = {**search_defaults(st.index_type, query.top_k), **params}
+            params = {
+                **search_defaults(st.index_type, query.top_k, st.index_partitions),
+                **params,
+            }
         vector = query.vector
         if vector.ndim != 1 or vector.shape[0] != layout.dimension:
             raise DimensionMismatch(
@@ -1599,6 +1646,7 @@ class LanceDBAdapter:
             raise
         finally:
             st.index_building = False
+        st.index_partitions = await self._partitions(st, name)
         st.has_index = True
         st.index_name = name
         st.index_rows = rows
