@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from datetime import UTC
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -30,6 +30,8 @@ from .domain import (
     Condition,
     Filter,
     FloatArray,
+    IndexState,
+    IndexStatus,
     Metadata,
     MetadataValue,
     Metric,
@@ -585,3 +587,24 @@ def collection_to_pb(
         ts = timestamp_pb2.Timestamp()
         ts.FromDatetime(info.create_time.astimezone(UTC))
         out.create_time.CopyFrom(ts)
+    if info.index_status is not None:
+        index_status_to_pb(info.index_status, out.index_status)
+
+
+_INDEX_STATE_TO_PB: Final = {
+    IndexState.UNSPECIFIED: types_pb2.IndexStatus.STATE_UNSPECIFIED,
+    IndexState.NONE: types_pb2.IndexStatus.STATE_NONE,
+    IndexState.BUILDING: types_pb2.IndexStatus.STATE_BUILDING,
+    IndexState.READY: types_pb2.IndexStatus.STATE_READY,
+}
+
+
+def index_status_to_pb(status: IndexStatus, out: types_pb2.IndexStatus) -> None:
+    """Fill ``out`` from an index status."""
+    out.state = _INDEX_STATE_TO_PB[status.state]
+    out.type = status.type
+    if status.params:
+        dict_to_struct(status.params, out.params)
+    out.indexed_rows = status.indexed_rows
+    out.unindexed_rows = status.unindexed_rows
+    out.auto_index_min_rows = status.auto_index_min_rows

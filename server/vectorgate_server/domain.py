@@ -140,6 +140,34 @@ class CollectionSpec:
     index: IndexSpec = field(default_factory=IndexSpec)
 
 
+class IndexState(enum.Enum):
+    """Whether a collection's ANN index exists (:class:`IndexStatus`)."""
+
+    UNSPECIFIED = "unspecified"
+    #: No ANN index (yet): searches are exact.
+    NONE = "none"
+    #: Being built in the background; searches stay exact meanwhile.
+    BUILDING = "building"
+    #: Built and used by searches.
+    READY = "ready"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """The state of a collection's ANN index, as the store reports it."""
+
+    state: IndexState = IndexState.UNSPECIFIED
+    #: The index type built (or being built).
+    type: str = ""
+    #: Its build parameters, defaults included.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    indexed_rows: int = 0
+    #: Rows the index does not cover yet (searched exhaustively).
+    unindexed_rows: int = 0
+    #: Rows at which the automatic index is built; 0 when none is planned.
+    auto_index_min_rows: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class CollectionInfo:
     """What a backend reports about a collection."""
@@ -152,6 +180,8 @@ class CollectionInfo:
     index: IndexSpec = field(default_factory=IndexSpec)
     document_count: int | None = None
     create_time: datetime | None = None
+    #: The ANN index's state; None where the store does not report it.
+    index_status: IndexStatus | None = None
 
 
 # --------------------------------------------------------------------------- documents

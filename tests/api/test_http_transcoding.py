@@ -89,6 +89,13 @@ def test_collection_lifecycle(http: httpx.Client) -> None:
 
     got = _ok(http.get("/v1/collections/life"))["collection"]
     assert got["name"] == "life" and got["document_count"] == "0"
+    # No index yet: searches are exact until the automatic one is built.
+    status = got["index_status"]
+    assert (status["state"], status["type"], status["auto_index_min_rows"]) == (
+        "STATE_NONE",
+        "IVF_SQ",
+        "50000",
+    )
     # The store as a query parameter (the path binds only `name`).
     assert _ok(http.get("/v1/collections/life", params={"store": "lancedb"}))["collection"]
 

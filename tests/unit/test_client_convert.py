@@ -839,3 +839,24 @@ def test_public_api() -> None:
     for name in ("Client", "AsyncClient", "F", "Document", "Hit", "CollectionInfo", "errors"):
         assert hasattr(vectorgate, name)
     assert issubclass(vectorgate.errors.NotFoundError, vectorgate.errors.VectorgateError)
+
+
+def test_collection_index_status_from_proto() -> None:
+    from vectorgate import IndexStatus
+    from vectorgate._convert import collection_from_proto
+    from vectorgate.v1 import types_pb2
+
+    pb = types_pb2.Collection(name="c", dimension=4)
+    assert collection_from_proto(pb).index_status is None  # not reported by the store
+    pb.index_status.state = types_pb2.IndexStatus.STATE_BUILDING
+    pb.index_status.type = "IVF_SQ"
+    pb.index_status.unindexed_rows = 60_000
+    pb.index_status.auto_index_min_rows = 50_000
+    assert collection_from_proto(pb).index_status == IndexStatus(
+        state="building",
+        type="IVF_SQ",
+        params={},
+        indexed_rows=0,
+        unindexed_rows=60_000,
+        auto_index_min_rows=50_000,
+    )

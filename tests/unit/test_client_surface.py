@@ -110,6 +110,7 @@ OUTPUT_ONLY = {
     "CreateCollectionRequest.collection.document_count",
     "CreateCollectionRequest.collection.backend",
     "CreateCollectionRequest.collection.create_time",
+    "CreateCollectionRequest.collection.index_status",
 }
 
 

@@ -161,3 +161,42 @@ def test_output_fields() -> None:
     with pytest.raises(InvalidArgument) as info:
         convert.output_fields(["text", "bogus"])
     assert info.value.field == "output_fields[1]"
+
+
+def test_collection_index_status_to_pb_and_json() -> None:
+    from google.protobuf import json_format
+
+    from vectorgate_server.domain import CollectionInfo, IndexState, IndexStatus, Metric
+
+    info = CollectionInfo(
+        name="c",
+        dimension=4,
+        metric=Metric.COSINE,
+        index_status=IndexStatus(
+            state=IndexState.READY,
+            type="IVF_SQ",
+            params={"num_partitions": 8},
+            indexed_rows=100,
+            unindexed_rows=3,
+        ),
+    )
+    out = tpb.Collection()
+    convert.collection_to_pb(info, store="s", backend="lancedb", out=out)
+    assert out.index_status.state == tpb.IndexStatus.STATE_READY
+    assert (out.index_status.type, out.index_status.indexed_rows) == ("IVF_SQ", 100)
+    assert json_format.MessageToDict(out)["indexStatus"] == {
+        "state": "STATE_READY",
+        "type": "IVF_SQ",
+        "params": {"num_partitions": 8.0},
+        "indexedRows": "100",
+        "unindexedRows": "3",
+    }
+    # A store that does not report it leaves the field unset.
+    bare = tpb.Collection()
+    convert.collection_to_pb(
+        CollectionInfo(name="c", dimension=4, metric=Metric.COSINE),
+        store="s",
+        backend="x",
+        out=bare,
+    )
+    assert not bare.HasField("index_status")

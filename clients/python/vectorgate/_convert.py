@@ -26,6 +26,7 @@ from vectorgate._types import (
     Explanation,
     Hit,
     HitSource,
+    IndexStatus,
     Passage,
     RetrieveResult,
     SearchResults,
@@ -246,6 +247,30 @@ def collection_from_proto(pb: types_pb2.Collection) -> CollectionInfo:
         document_count=pb.document_count,
         backend=pb.backend,
         create_time=_timestamp(pb.create_time) if pb.HasField("create_time") else None,
+        index_status=(
+            _index_status(pb.index_status)
+            if pb.HasField("index_status")
+            and pb.index_status.state != types_pb2.IndexStatus.STATE_UNSPECIFIED
+            else None
+        ),
+    )
+
+
+_INDEX_STATES = {
+    types_pb2.IndexStatus.STATE_NONE: "none",
+    types_pb2.IndexStatus.STATE_BUILDING: "building",
+    types_pb2.IndexStatus.STATE_READY: "ready",
+}
+
+
+def _index_status(pb: types_pb2.IndexStatus) -> IndexStatus:
+    return IndexStatus(
+        state=_INDEX_STATES.get(pb.state, ""),
+        type=pb.type,
+        params=struct_to_dict(pb.params),
+        indexed_rows=pb.indexed_rows,
+        unindexed_rows=pb.unindexed_rows,
+        auto_index_min_rows=pb.auto_index_min_rows,
     )
 
 

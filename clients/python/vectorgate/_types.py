@@ -126,11 +126,32 @@ class RetrieveResult:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexStatus:
+    """The state of a collection's ANN index, where the store reports it.
+
+    ``state`` is ``"none"`` (no index yet: searches are exact), ``"building"``
+    (in the background; searches stay exact) or ``"ready"``. ``unindexed_rows``
+    are rows written since the last build or update (still searched, exhaustively);
+    ``auto_index_min_rows`` is the row count at which the index gets built (0: none
+    planned).
+    """
+
+    state: str
+    type: str
+    params: dict[str, Any]
+    indexed_rows: int
+    unindexed_rows: int
+    auto_index_min_rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionInfo:
     """A collection as the server describes it.
 
     ``metric`` is ``"cosine"``, ``"l2"`` or ``"ip"``. ``document_count`` is the
     current number of documents (``get_collection`` and ``list_collections``).
+    ``index_status`` is the ANN index's state, or None where the store does not
+    report it.
     """
 
     name: str
@@ -144,6 +165,7 @@ class CollectionInfo:
     document_count: int
     backend: str
     create_time: datetime | None = None
+    index_status: IndexStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,12 +47,7 @@ def _missing(config: StoreConfig, exc: ImportError) -> BackendUnavailable:
 def _lancedb(config: LanceDBConfig, data_dir: Path) -> Adapter:
     from .lancedb import LanceDBAdapter
 
-    return LanceDBAdapter(
-        config.name,
-        config.uri or str(data_dir / "lancedb"),
-        api_key=config.api_key.get_secret_value() if config.api_key is not None else None,
-        timeout_s=config.timeout_s,
-    )
+    return LanceDBAdapter.from_config(config, data_dir=data_dir)
 
 
 def _milvus(config: MilvusConfig, data_dir: Path) -> Adapter:

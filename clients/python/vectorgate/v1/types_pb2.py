@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vectorgate/v1/types.proto\x12\rvectorgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x0e\n\x06packed\x18\x02 \x01(\x0c\"B\n\tIndexSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x9b\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.vectorgate.v1.DistanceMetric\x12\x12\n\ntext_field\x18\x05 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\'\n\x05index\x18\x07 \x01(\x0b\x32\x18.vectorgate.v1.IndexSpec\x12\x16\n\x0e\x64ocument_count\x18\x08 \x01(\x03\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x02\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x15.vectorgate.v1.Vector\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x42\n\x0etyped_metadata\x18\x05 \x03(\x0b\x32*.vectorgate.v1.Document.TypedMetadataEntry\x1aP\n\x12TypedMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue:\x02\x38\x01\"\x82\x01\n\x0f\x44ocumentColumns\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\x12\r\n\x05texts\x18\x04 \x03(\t\x12/\n\x08metadata\x18\x05 \x03(\x0b\x32\x1d.vectorgate.v1.MetadataColumn\"I\n\x0eMetadataColumn\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x06values\x18\x02 \x03(\x0b\x32\x1a.vectorgate.v1.FilterValue\"\xa5\x01\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x34\n\nlist_value\x18\x05 \x01(\x0b\x32\x1e.vectorgate.v1.FilterValueListH\x00\x42\x06\n\x04kind\"=\n\x0f\x46ilterValueList\x12*\n\x06values\x18\x01 \x03(\x0b\x32\x1a.vectorgate.v1.FilterValue\"u\n\x0e\x46ieldCondition\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12)\n\x02op\x18\x02 \x01(\x0e\x32\x1d.vectorgate.v1.FilterOperator\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue\"4\n\nFilterList\x12&\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x15.vectorgate.v1.Filter\"\xc7\x01\n\x06\x46ilter\x12\x32\n\tcondition\x18\x01 \x01(\x0b\x32\x1d.vectorgate.v1.FieldConditionH\x00\x12+\n\x06\x61ll_of\x18\x02 \x01(\x0b\x32\x19.vectorgate.v1.FilterListH\x00\x12+\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x19.vectorgate.v1.FilterListH\x00\x12\'\n\x06negate\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.FilterH\x00\x42\x06\n\x04kind\"\xf2\x02\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\traw_score\x18\x03 \x01(\x02\x12\x0c\n\x04text\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05store\x18\x06 \x01(\t\x12\x12\n\ncollection\x18\x07 \x01(\t\x12%\n\x06vector\x18\x08 \x01(\x0b\x32\x15.vectorgate.v1.Vector\x12)\n\x07sources\x18\t \x03(\x0b\x32\x18.vectorgate.v1.HitSource\x12=\n\x0etyped_metadata\x18\n \x03(\x0b\x32%.vectorgate.v1.Hit.TypedMetadataEntry\x1aP\n\x12TypedMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue:\x02\x38\x01\"\xa1\x01\n\tHitSource\x12\r\n\x05store\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12+\n\tretriever\x18\x03 \x01(\x0e\x32\x18.vectorgate.v1.Retriever\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x11\n\traw_score\x18\x06 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x07 \x01(\x02*\x88\x01\n\x0e\x44istanceMetric\x12\x1f\n\x1b\x44ISTANCE_METRIC_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISTANCE_METRIC_COSINE\x10\x01\x12\x16\n\x12\x44ISTANCE_METRIC_L2\x10\x02\x12!\n\x1d\x44ISTANCE_METRIC_INNER_PRODUCT\x10\x03*\x92\x02\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILTER_OPERATOR_EQ\x10\x01\x12\x16\n\x12\x46ILTER_OPERATOR_NE\x10\x02\x12\x16\n\x12\x46ILTER_OPERATOR_GT\x10\x03\x12\x17\n\x13\x46ILTER_OPERATOR_GTE\x10\x04\x12\x16\n\x12\x46ILTER_OPERATOR_LT\x10\x05\x12\x17\n\x13\x46ILTER_OPERATOR_LTE\x10\x06\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x07\x12\x17\n\x13\x46ILTER_OPERATOR_NIN\x10\x08\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\t*R\n\tRetriever\x12\x19\n\x15RETRIEVER_UNSPECIFIED\x10\x00\x12\x13\n\x0fRETRIEVER_DENSE\x10\x01\x12\x15\n\x11RETRIEVER_KEYWORD\x10\x02\x42\x44ZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vectorgate/v1/types.proto\x12\rvectorgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x06Vector\x12\x0e\n\x06values\x18\x01 \x03(\x02\x12\x0e\n\x06packed\x18\x02 \x01(\x0c\"B\n\tIndexSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\'\n\x06params\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xcd\x02\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\x12\x11\n\tdimension\x18\x03 \x01(\x05\x12-\n\x06metric\x18\x04 \x01(\x0e\x32\x1d.vectorgate.v1.DistanceMetric\x12\x12\n\ntext_field\x18\x05 \x01(\t\x12\x17\n\x0f\x65mbedding_model\x18\x06 \x01(\t\x12\'\n\x05index\x18\x07 \x01(\x0b\x32\x18.vectorgate.v1.IndexSpec\x12\x16\n\x0e\x64ocument_count\x18\x08 \x01(\x03\x12\x0f\n\x07\x62\x61\x63kend\x18\t \x01(\t\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0cindex_status\x18\x0b \x01(\x0b\x32\x1a.vectorgate.v1.IndexStatus\"\x95\x02\n\x0bIndexStatus\x12/\n\x05state\x18\x01 \x01(\x0e\x32 .vectorgate.v1.IndexStatus.State\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cindexed_rows\x18\x04 \x01(\x03\x12\x16\n\x0eunindexed_rows\x18\x05 \x01(\x03\x12\x1b\n\x13\x61uto_index_min_rows\x18\x06 \x01(\x03\"S\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x0e\n\nSTATE_NONE\x10\x01\x12\x12\n\x0eSTATE_BUILDING\x10\x02\x12\x0f\n\x0bSTATE_READY\x10\x03\"\x8c\x02\n\x08\x44ocument\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\x06vector\x18\x03 \x01(\x0b\x32\x15.vectorgate.v1.Vector\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x42\n\x0etyped_metadata\x18\x05 \x03(\x0b\x32*.vectorgate.v1.Document.TypedMetadataEntry\x1aP\n\x12TypedMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue:\x02\x38\x01\"\x82\x01\n\x0f\x44ocumentColumns\x12\x0b\n\x03ids\x18\x01 \x03(\t\x12\x11\n\tdimension\x18\x02 \x01(\x05\x12\x0f\n\x07vectors\x18\x03 \x01(\x0c\x12\r\n\x05texts\x18\x04 \x03(\t\x12/\n\x08metadata\x18\x05 \x03(\x0b\x32\x1d.vectorgate.v1.MetadataColumn\"I\n\x0eMetadataColumn\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x06values\x18\x02 \x03(\x0b\x32\x1a.vectorgate.v1.FilterValue\"\xa5\x01\n\x0b\x46ilterValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x34\n\nlist_value\x18\x05 \x01(\x0b\x32\x1e.vectorgate.v1.FilterValueListH\x00\x42\x06\n\x04kind\"=\n\x0f\x46ilterValueList\x12*\n\x06values\x18\x01 \x03(\x0b\x32\x1a.vectorgate.v1.FilterValue\"u\n\x0e\x46ieldCondition\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12)\n\x02op\x18\x02 \x01(\x0e\x32\x1d.vectorgate.v1.FilterOperator\x12)\n\x05value\x18\x03 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue\"4\n\nFilterList\x12&\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x15.vectorgate.v1.Filter\"\xc7\x01\n\x06\x46ilter\x12\x32\n\tcondition\x18\x01 \x01(\x0b\x32\x1d.vectorgate.v1.FieldConditionH\x00\x12+\n\x06\x61ll_of\x18\x02 \x01(\x0b\x32\x19.vectorgate.v1.FilterListH\x00\x12+\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x19.vectorgate.v1.FilterListH\x00\x12\'\n\x06negate\x18\x04 \x01(\x0b\x32\x15.vectorgate.v1.FilterH\x00\x42\x06\n\x04kind\"\xf2\x02\n\x03Hit\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x11\n\traw_score\x18\x03 \x01(\x02\x12\x0c\n\x04text\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05store\x18\x06 \x01(\t\x12\x12\n\ncollection\x18\x07 \x01(\t\x12%\n\x06vector\x18\x08 \x01(\x0b\x32\x15.vectorgate.v1.Vector\x12)\n\x07sources\x18\t \x03(\x0b\x32\x18.vectorgate.v1.HitSource\x12=\n\x0etyped_metadata\x18\n \x03(\x0b\x32%.vectorgate.v1.Hit.TypedMetadataEntry\x1aP\n\x12TypedMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.vectorgate.v1.FilterValue:\x02\x38\x01\"\xa1\x01\n\tHitSource\x12\r\n\x05store\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12+\n\tretriever\x18\x03 \x01(\x0e\x32\x18.vectorgate.v1.Retriever\x12\x0c\n\x04rank\x18\x04 \x01(\x05\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x11\n\traw_score\x18\x06 \x01(\x02\x12\x14\n\x0c\x63ontribution\x18\x07 \x01(\x02*\x88\x01\n\x0e\x44istanceMetric\x12\x1f\n\x1b\x44ISTANCE_METRIC_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44ISTANCE_METRIC_COSINE\x10\x01\x12\x16\n\x12\x44ISTANCE_METRIC_L2\x10\x02\x12!\n\x1d\x44ISTANCE_METRIC_INNER_PRODUCT\x10\x03*\x92\x02\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILTER_OPERATOR_EQ\x10\x01\x12\x16\n\x12\x46ILTER_OPERATOR_NE\x10\x02\x12\x16\n\x12\x46ILTER_OPERATOR_GT\x10\x03\x12\x17\n\x13\x46ILTER_OPERATOR_GTE\x10\x04\x12\x16\n\x12\x46ILTER_OPERATOR_LT\x10\x05\x12\x17\n\x13\x46ILTER_OPERATOR_LTE\x10\x06\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x07\x12\x17\n\x13\x46ILTER_OPERATOR_NIN\x10\x08\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\t*R\n\tRetriever\x12\x19\n\x15RETRIEVER_UNSPECIFIED\x10\x00\x12\x13\n\x0fRETRIEVER_DENSE\x10\x01\x12\x15\n\x11RETRIEVER_KEYWORD\x10\x02\x42\x44ZBgithub.com/vectorgate/vectorgate/gen/go/vectorgate/v1;vectorgatev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,40 +38,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENT_TYPEDMETADATAENTRY']._serialized_options = b'8\001'
   _globals['_HIT_TYPEDMETADATAENTRY']._loaded_options = None
   _globals['_HIT_TYPEDMETADATAENTRY']._serialized_options = b'8\001'
-  _globals['_DISTANCEMETRIC']._serialized_start=2126
-  _globals['_DISTANCEMETRIC']._serialized_end=2262
-  _globals['_FILTEROPERATOR']._serialized_start=2265
-  _globals['_FILTEROPERATOR']._serialized_end=2539
-  _globals['_RETRIEVER']._serialized_start=2541
-  _globals['_RETRIEVER']._serialized_end=2623
+  _globals['_DISTANCEMETRIC']._serialized_start=2456
+  _globals['_DISTANCEMETRIC']._serialized_end=2592
+  _globals['_FILTEROPERATOR']._serialized_start=2595
+  _globals['_FILTEROPERATOR']._serialized_end=2869
+  _globals['_RETRIEVER']._serialized_start=2871
+  _globals['_RETRIEVER']._serialized_end=2953
   _globals['_VECTOR']._serialized_start=107
   _globals['_VECTOR']._serialized_end=147
   _globals['_INDEXSPEC']._serialized_start=149
   _globals['_INDEXSPEC']._serialized_end=215
   _globals['_COLLECTION']._serialized_start=218
-  _globals['_COLLECTION']._serialized_end=501
-  _globals['_DOCUMENT']._serialized_start=504
-  _globals['_DOCUMENT']._serialized_end=772
-  _globals['_DOCUMENT_TYPEDMETADATAENTRY']._serialized_start=692
-  _globals['_DOCUMENT_TYPEDMETADATAENTRY']._serialized_end=772
-  _globals['_DOCUMENTCOLUMNS']._serialized_start=775
-  _globals['_DOCUMENTCOLUMNS']._serialized_end=905
-  _globals['_METADATACOLUMN']._serialized_start=907
-  _globals['_METADATACOLUMN']._serialized_end=980
-  _globals['_FILTERVALUE']._serialized_start=983
-  _globals['_FILTERVALUE']._serialized_end=1148
-  _globals['_FILTERVALUELIST']._serialized_start=1150
-  _globals['_FILTERVALUELIST']._serialized_end=1211
-  _globals['_FIELDCONDITION']._serialized_start=1213
-  _globals['_FIELDCONDITION']._serialized_end=1330
-  _globals['_FILTERLIST']._serialized_start=1332
-  _globals['_FILTERLIST']._serialized_end=1384
-  _globals['_FILTER']._serialized_start=1387
-  _globals['_FILTER']._serialized_end=1586
-  _globals['_HIT']._serialized_start=1589
-  _globals['_HIT']._serialized_end=1959
-  _globals['_HIT_TYPEDMETADATAENTRY']._serialized_start=692
-  _globals['_HIT_TYPEDMETADATAENTRY']._serialized_end=772
-  _globals['_HITSOURCE']._serialized_start=1962
-  _globals['_HITSOURCE']._serialized_end=2123
+  _globals['_COLLECTION']._serialized_end=551
+  _globals['_INDEXSTATUS']._serialized_start=554
+  _globals['_INDEXSTATUS']._serialized_end=831
+  _globals['_INDEXSTATUS_STATE']._serialized_start=748
+  _globals['_INDEXSTATUS_STATE']._serialized_end=831
+  _globals['_DOCUMENT']._serialized_start=834
+  _globals['_DOCUMENT']._serialized_end=1102
+  _globals['_DOCUMENT_TYPEDMETADATAENTRY']._serialized_start=1022
+  _globals['_DOCUMENT_TYPEDMETADATAENTRY']._serialized_end=1102
+  _globals['_DOCUMENTCOLUMNS']._serialized_start=1105
+  _globals['_DOCUMENTCOLUMNS']._serialized_end=1235
+  _globals['_METADATACOLUMN']._serialized_start=1237
+  _globals['_METADATACOLUMN']._serialized_end=1310
+  _globals['_FILTERVALUE']._serialized_start=1313
+  _globals['_FILTERVALUE']._serialized_end=1478
+  _globals['_FILTERVALUELIST']._serialized_start=1480
+  _globals['_FILTERVALUELIST']._serialized_end=1541
+  _globals['_FIELDCONDITION']._serialized_start=1543
+  _globals['_FIELDCONDITION']._serialized_end=1660
+  _globals['_FILTERLIST']._serialized_start=1662
+  _globals['_FILTERLIST']._serialized_end=1714
+  _globals['_FILTER']._serialized_start=1717
+  _globals['_FILTER']._serialized_end=1916
+  _globals['_HIT']._serialized_start=1919
+  _globals['_HIT']._serialized_end=2289
+  _globals['_HIT_TYPEDMETADATAENTRY']._serialized_start=1022
+  _globals['_HIT_TYPEDMETADATAENTRY']._serialized_end=1102
+  _globals['_HITSOURCE']._serialized_start=2292
+  _globals['_HITSOURCE']._serialized_end=2453
 # @@protoc_insertion_point(module_scope)

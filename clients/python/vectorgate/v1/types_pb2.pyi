@@ -71,7 +71,7 @@ class IndexSpec(_message.Message):
     def __init__(self, type: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "store", "dimension", "metric", "text_field", "embedding_model", "index", "document_count", "backend", "create_time")
+    __slots__ = ("name", "store", "dimension", "metric", "text_field", "embedding_model", "index", "document_count", "backend", "create_time", "index_status")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class Collection(_message.Message):
     DOCUMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    INDEX_STATUS_FIELD_NUMBER: _ClassVar[int]
     name: str
     store: str
     dimension: int
@@ -92,7 +93,34 @@ class Collection(_message.Message):
     document_count: int
     backend: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., store: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., text_field: _Optional[str] = ..., embedding_model: _Optional[str] = ..., index: _Optional[_Union[IndexSpec, _Mapping]] = ..., document_count: _Optional[int] = ..., backend: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    index_status: IndexStatus
+    def __init__(self, name: _Optional[str] = ..., store: _Optional[str] = ..., dimension: _Optional[int] = ..., metric: _Optional[_Union[DistanceMetric, str]] = ..., text_field: _Optional[str] = ..., embedding_model: _Optional[str] = ..., index: _Optional[_Union[IndexSpec, _Mapping]] = ..., document_count: _Optional[int] = ..., backend: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., index_status: _Optional[_Union[IndexStatus, _Mapping]] = ...) -> None: ...
+
+class IndexStatus(_message.Message):
+    __slots__ = ("state", "type", "params", "indexed_rows", "unindexed_rows", "auto_index_min_rows")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STATE_UNSPECIFIED: _ClassVar[IndexStatus.State]
+        STATE_NONE: _ClassVar[IndexStatus.State]
+        STATE_BUILDING: _ClassVar[IndexStatus.State]
+        STATE_READY: _ClassVar[IndexStatus.State]
+    STATE_UNSPECIFIED: IndexStatus.State
+    STATE_NONE: IndexStatus.State
+    STATE_BUILDING: IndexStatus.State
+    STATE_READY: IndexStatus.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    UNINDEXED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_INDEX_MIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    state: IndexStatus.State
+    type: str
+    params: _struct_pb2.Struct
+    indexed_rows: int
+    unindexed_rows: int
+    auto_index_min_rows: int
+    def __init__(self, state: _Optional[_Union[IndexStatus.State, str]] = ..., type: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., indexed_rows: _Optional[int] = ..., unindexed_rows: _Optional[int] = ..., auto_index_min_rows: _Optional[int] = ...) -> None: ...
 
 class Document(_message.Message):
     __slots__ = ("id", "text", "vector", "metadata", "typed_metadata")

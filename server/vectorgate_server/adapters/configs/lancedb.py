@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from .base import (
     BaseStoreConfig,
+)
+
+#: Index types a LanceDB store's automatic index may be (the adapter's INDEX_TYPES, or FLAT).
+_AUTO_INDEX_TYPES: Final = frozenset(
+    {
+        "FLAT",
+        "IVF_FLAT",
+        "IVF_SQ",
+        "IVF_PQ",
+        "IVF_RQ",
+        "IVF_HNSW_FLAT",
+        "IVF_HNSW_SQ",
+        "IVF_HNSW_PQ",
+    }
 )
 
 
@@ -23,3 +37,18 @@ class LanceDBConfig(BaseStoreConfig):
     #: LanceDB Cloud API key.
     api_key: SecretStr | None = None
     dimensions: int | None = Field(default=None, ge=1)
+    #: A collection gets its ANN index, built in the background, once it holds
+    #: this many rows; below, and until the build is done, search is exact.
+    index_min_rows: int = Field(default=50_000, ge=1)
+    #: The index of collections created without an index type (``IVF_SQ``), or
+    #: ``FLAT`` for none: those collections then stay exact at any size.
+    auto_index_type: str = "IVF_SQ"
+
+    @field_validator("auto_index_type", mode="after")
+    @classmethod
+    def _auto_index_type(cls, value: str) -> str:
+        kind = value.strip().upper() or "FLAT"
+        if kind not in _AUTO_INDEX_TYPES:
+            accepted = ", ".join(sorted(_AUTO_INDEX_TYPES))
+            raise ValueError(f"unknown LanceDB index type {value!r} (accepted: {accepted})")
+        return kind
