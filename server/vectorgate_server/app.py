@@ -58,7 +58,7 @@ from .storage import Database, IndexRegistry, VirtualIndex
 from .store_health import StoreHealth
 
 if TYPE_CHECKING:
-    from .multisearch import Retrieval
+    from .retrieval import Retrieval
 
 log = logging.getLogger(__name__)
 

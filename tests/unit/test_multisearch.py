@@ -35,14 +35,10 @@ from vectorgate_server.errors import (
 )
 from vectorgate_server.fusion import FusionMethod, Retriever
 from vectorgate_server.multisearch import FusedSearchRequest as Req
-from vectorgate_server.multisearch import (
-    MultiSearcher,
-    RagGroup,
-    Retrieval,
-    TargetRequest,
-)
+from vectorgate_server.multisearch import MultiSearcher, TargetRequest
 from vectorgate_server.rerank import RerankerRegistry
 from vectorgate_server.rerank.base import RerankResult
+from vectorgate_server.retrieval import RagGroup, Retrieval
 from vectorgate_server.services.registry import CallContext
 from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
 

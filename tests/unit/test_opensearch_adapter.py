@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
-from vectorgate_server.adapters.factory import BackendUnavailable
 from vectorgate_server.adapters.opensearch import (
     OpenSearchAdapter,
     canonical_score,
@@ -39,6 +38,7 @@ from vectorgate_server.domain import (
     normalise_score,
 )
 from vectorgate_server.errors import (
+    BackendUnavailable,
     FailedPrecondition,
     InvalidArgument,
     InvalidVector,
