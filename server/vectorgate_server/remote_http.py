@@ -1,7 +1,10 @@
 """JSON-over-HTTP calls to model providers (embeddings, rerankers) with bounded retries.
 
-One POST helper, async and sync, used by the remote embedding providers and
-the HTTP reranker:
+One POST helper used by the remote embedding providers and the HTTP reranker.
+Its retry loop is written once, without I/O (:func:`posted`), and so is a
+caller's own multi-request logic (a :data:`Calls` generator); the async and
+blocking transports (:func:`run`, :func:`run_sync`) only send and sleep as
+it says:
 
 * per-attempt timeouts (connect and read);
 * retries on HTTP 408/425/429/5xx and on connection errors and timeouts, at
@@ -25,9 +28,9 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import httpx
 
@@ -36,13 +39,18 @@ from .errors import InvalidArgument, Unavailable, VectorgateError
 __all__ = [
     "RETRYABLE_STATUSES",
     "AsyncClients",
+    "Calls",
+    "JsonPost",
     "ProviderError",
     "RetryPolicy",
     "backoff_delay",
-    "post_json",
-    "post_json_sync",
+    "posted",
     "redact",
+    "run",
+    "run_sync",
 ]
+
+_T = TypeVar("_T")
 
 #: Statuses worth retrying: timeouts, rate limits and server errors.
 RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -220,40 +228,59 @@ def _parse(what: str, response: httpx.Response) -> Any:
         ) from exc
 
 
-async def post_json(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    body: Any,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
-    policy: RetryPolicy,
-    what: str,
-    secrets: Sequence[str] = (),
-) -> Any:
-    """POST ``body`` as JSON and return the decoded answer, retrying as the policy says."""
+@dataclass(frozen=True, slots=True)
+class JsonPost:
+    """One JSON POST to a provider: what to send, how to retry it, what to call it in
+    messages and which secrets to keep out of them."""
+
+    url: str
+    body: Any
+    headers: Mapping[str, str]
+    policy: RetryPolicy
+    #: What is called, for messages (e.g. ``embedding model 'x' (OpenAI at host)``).
+    what: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    secrets: Sequence[str] = ()
+
+    def send_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``httpx.(Async)Client.post`` for one attempt."""
+        return {
+            "json": self.body,
+            "headers": dict(self.headers),
+            "params": dict(self.params),
+            "timeout": self.policy.httpx_timeout,
+        }
+
+
+#: A provider conversation written without I/O: a generator that yields a
+#: :class:`JsonPost` to have it sent once (and receives the ``httpx.Response``, or the
+#: ``httpx.HTTPError`` the attempt raised) or a float to have the transport sleep that
+#: many seconds (and receives None); it returns its result. :func:`posted` is the retry
+#: loop of one POST; callers compose it (``answer = yield from posted(post)``) into their
+#: own multi-request logic, which :func:`run` (async) or :func:`run_sync` carries out.
+Calls: TypeAlias = Generator[JsonPost | float, httpx.Response | httpx.HTTPError | None, _T]
+
+
+def posted(post: JsonPost) -> Calls[Any]:
+    """POST ``post.body`` as JSON and return the decoded answer, retrying as its policy
+    says; raises :class:`ProviderError`."""
+    policy = post.policy
     last: ProviderError | None = None
     for attempt in range(policy.max_attempts):
         retry_after: str | None = None
-        try:
-            response = await client.post(
-                url,
-                json=body,
-                headers=dict(headers),
-                params=dict(params or {}),
-                timeout=policy.httpx_timeout,
-            )
-        except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
+        outcome = yield post
+        if isinstance(outcome, httpx.HTTPError):
+            last = _transport_error(post.what, outcome, policy)
         else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
+            assert outcome is not None
+            if outcome.status_code < 400:
+                return _parse(post.what, outcome)
+            last = _status_error(post.what, outcome, post.secrets)
+            retry_after = outcome.headers.get("retry-after")
             if not last.retryable:
                 raise last
         if attempt + 1 < policy.max_attempts:
-            await asyncio.sleep(backoff_delay(attempt, policy, retry_after))
+            yield backoff_delay(attempt, policy, retry_after)
     assert last is not None
     raise ProviderError(
         f"{last.message} (after {policy.max_attempts} attempts)",
@@ -262,43 +289,56 @@ async def post_json(
     )
 
 
-def post_json_sync(
-    client: httpx.Client,
-    url: str,
-    *,
-    body: Any,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
-    policy: RetryPolicy,
-    what: str,
-    secrets: Sequence[str] = (),
-) -> Any:
-    """Blocking :func:`post_json`."""
-    last: ProviderError | None = None
-    for attempt in range(policy.max_attempts):
-        retry_after: str | None = None
+class _Conversation(Generic[_T]):
+    """Iterates over the steps of :data:`Calls`; the transport stores each step's
+    ``outcome`` before asking for the next; ``result`` is set once it has returned."""
+
+    def __init__(self, calls: Calls[_T]) -> None:
+        self._calls = calls
+        self.outcome: httpx.Response | httpx.HTTPError | None = None
+        self.result: _T
+
+    def __iter__(self) -> _Conversation[_T]:
+        return self
+
+    def __next__(self) -> JsonPost | float:
+        outcome, self.outcome = self.outcome, None
         try:
-            response = client.post(
-                url,
-                json=body,
-                headers=dict(headers),
-                params=dict(params or {}),
-                timeout=policy.httpx_timeout,
-            )
-        except httpx.HTTPError as exc:
-            last = _transport_error(what, exc, policy)
+            return self._calls.send(outcome)
+        except StopIteration as done:
+            self.result = done.value
+            raise StopIteration from None
+
+
+async def _send(http: httpx.AsyncClient, post: JsonPost) -> httpx.Response | httpx.HTTPError:
+    try:
+        return await http.post(post.url, **post.send_kwargs())
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def _send_sync(http: httpx.Client, post: JsonPost) -> httpx.Response | httpx.HTTPError:
+    try:
+        return http.post(post.url, **post.send_kwargs())
+    except httpx.HTTPError as exc:
+        return exc
+
+
+async def run(calls: Calls[_T], client: Callable[[], httpx.AsyncClient]) -> _T:
+    """Carry out ``calls`` on the async client ``client()`` (asked for at each POST only)."""
+    conversation = _Conversation(calls)
+    for step in conversation:
+        act = _send(client(), step) if isinstance(step, JsonPost) else asyncio.sleep(step)
+        conversation.outcome = await act
+    return conversation.result
+
+
+def run_sync(calls: Calls[_T], client: Callable[[], httpx.Client]) -> _T:
+    """Blocking :func:`run`."""
+    conversation = _Conversation(calls)
+    for step in conversation:
+        if isinstance(step, JsonPost):
+            conversation.outcome = _send_sync(client(), step)
         else:
-            if response.status_code < 400:
-                return _parse(what, response)
-            last = _status_error(what, response, secrets)
-            retry_after = response.headers.get("retry-after")
-            if not last.retryable:
-                raise last
-        if attempt + 1 < policy.max_attempts:
-            time.sleep(backoff_delay(attempt, policy, retry_after))
-    assert last is not None
-    raise ProviderError(
-        f"{last.message} (after {policy.max_attempts} attempts)",
-        status=last.status,
-        retryable=True,
-    )
+            time.sleep(step)
+    return conversation.result

@@ -57,7 +57,16 @@ import numpy.typing as npt
 
 from ..config import BaseStoreConfig, Config, ConfigError, EmbeddingModelConfig
 from ..errors import EmbeddingFailed, Unavailable
-from ..remote_http import AsyncClients, ProviderError, RetryPolicy, post_json, post_json_sync
+from ..remote_http import (
+    AsyncClients,
+    Calls,
+    JsonPost,
+    ProviderError,
+    RetryPolicy,
+    posted,
+    run,
+    run_sync,
+)
 from .base import EmbeddingRegistry
 
 __all__ = [
@@ -208,68 +217,11 @@ class RemoteEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts``: one request per ``max_batch`` texts; single texts are cached."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self._dimension or 0), dtype=np.float32)
-        cached = self._cached(items)
-        if cached is not None:
-            return cached
-        client = self._clients.get()
-        parts: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(items), self.spec.max_batch):
-            chunk = items[start : start + self.spec.max_batch]
-            self.requests += 1
-            try:
-                answer = await post_json(
-                    client,
-                    self.spec.url,
-                    body=self.spec.body(chunk),
-                    headers=self.spec.request_headers,
-                    params=self.spec.params,
-                    policy=self.spec.retry,
-                    what=self.spec.description,
-                    secrets=self._secrets,
-                )
-            except ProviderError as exc:
-                raise self._error(exc) from None
-            parts.append(self._vectors(answer, len(chunk)))
-        out = parts[0] if len(parts) == 1 else np.vstack(parts)
-        self._remember(items, out)
-        return out
+        return await run(self._embedding(texts), self._clients.get)
 
     def embed_sync(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Blocking :meth:`embed`."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self._dimension or 0), dtype=np.float32)
-        cached = self._cached(items)
-        if cached is not None:
-            return cached
-        with self._sync_lock:
-            if self._sync_client is None:
-                self._sync_client = httpx.Client(follow_redirects=False)
-            client = self._sync_client
-        parts: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(items), self.spec.max_batch):
-            chunk = items[start : start + self.spec.max_batch]
-            self.requests += 1
-            try:
-                answer = post_json_sync(
-                    client,
-                    self.spec.url,
-                    body=self.spec.body(chunk),
-                    headers=self.spec.request_headers,
-                    params=self.spec.params,
-                    policy=self.spec.retry,
-                    what=self.spec.description,
-                    secrets=self._secrets,
-                )
-            except ProviderError as exc:
-                raise self._error(exc) from None
-            parts.append(self._vectors(answer, len(chunk)))
-        out = parts[0] if len(parts) == 1 else np.vstack(parts)
-        self._remember(items, out)
-        return out
+        return run_sync(self._embedding(texts), self._blocking_client)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -298,6 +250,43 @@ class RemoteEmbedder:
         self.close()
 
     # -- internals ---------------------------------------------------------
+
+    def _embedding(self, texts: Sequence[str]) -> Calls[npt.NDArray[np.float32]]:
+        """:meth:`embed` without I/O: yields the POST of each batch, gets its answer."""
+        items = _check_texts(texts)
+        if not items:
+            return np.empty((0, self._dimension or 0), dtype=np.float32)
+        cached = self._cached(items)
+        if cached is not None:
+            return cached
+        parts: list[npt.NDArray[np.float32]] = []
+        for start in range(0, len(items), self.spec.max_batch):
+            chunk = items[start : start + self.spec.max_batch]
+            self.requests += 1
+            try:
+                answer = yield from posted(
+                    JsonPost(
+                        self.spec.url,
+                        body=self.spec.body(chunk),
+                        headers=self.spec.request_headers,
+                        params=self.spec.params,
+                        policy=self.spec.retry,
+                        what=self.spec.description,
+                        secrets=self._secrets,
+                    )
+                )
+            except ProviderError as exc:
+                raise self._error(exc) from None
+            parts.append(self._vectors(answer, len(chunk)))
+        out = parts[0] if len(parts) == 1 else np.vstack(parts)
+        self._remember(items, out)
+        return out
+
+    def _blocking_client(self) -> httpx.Client:
+        with self._sync_lock:
+            if self._sync_client is None:
+                self._sync_client = httpx.Client(follow_redirects=False)
+            return self._sync_client
 
     def _error(self, exc: ProviderError) -> Exception:
         return exc.to_domain(rejected=lambda message: EmbeddingFailed(message))

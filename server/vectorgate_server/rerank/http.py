@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from ..errors import InvalidArgument, Unavailable
-from ..remote_http import AsyncClients, ProviderError, RetryPolicy, post_json
+from ..remote_http import AsyncClients, JsonPost, ProviderError, RetryPolicy, posted, run
 from .base import RerankResult
 
 __all__ = ["PROVIDER_DEFAULTS", "HttpReranker", "HttpRerankerSpec", "rerank_url"]
@@ -112,14 +112,18 @@ class HttpReranker:
         body["top_k" if self.spec.dialect == "voyage" else "top_n"] = top_n
         headers = {"Authorization": f"Bearer {self.spec.api_key}"} if self.spec.api_key else {}
         try:
-            answer = await post_json(
-                self._clients.get(),
-                self.spec.url,
-                body=body,
-                headers=headers,
-                policy=self.spec.retry,
-                what=self.spec.description,
-                secrets=self._secrets,
+            answer = await run(
+                posted(
+                    JsonPost(
+                        self.spec.url,
+                        body=body,
+                        headers=headers,
+                        policy=self.spec.retry,
+                        what=self.spec.description,
+                        secrets=self._secrets,
+                    )
+                ),
+                self._clients.get,
             )
         except ProviderError as exc:
             raise exc.to_domain() from None
