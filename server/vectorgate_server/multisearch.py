@@ -71,12 +71,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from .adapters.base import keyword_search, supports_keyword_search, unsupported_ops
-from .app import NO_EMBEDDING, Gateway, Target
+from .app import NO_EMBEDDING, Gateway, Target, check_dimension
 from .domain import Filter, FloatArray, Hit, OutputFields, SearchQuery, and_filters
 from .embeddings import Embedder, ModelNotAllowed, UnknownModelError
 from .errors import (
     DeadlineExceeded,
-    DimensionMismatch,
     EmbeddingFailed,
     FailedPrecondition,
     Internal,
@@ -597,13 +596,7 @@ class MultiSearcher:
             info = await gw.collection(item.target)
             vector = plan.vector
             if vector is not None:
-                if vector.shape[0] != info.dimension:
-                    raise DimensionMismatch(
-                        field="vector",
-                        expected=info.dimension,
-                        actual=int(vector.shape[0]),
-                        collection=item.name,
-                    )
+                check_dimension(info, vector, "vector", item.name)
             else:
                 assert plan.text is not None
                 result.dense_stage = "embed"
@@ -614,13 +607,7 @@ class MultiSearcher:
                     embeds[embedder.name] = future
                 # shield: a target that times out must not cancel the others' embedding.
                 vector = await asyncio.shield(future)
-                if embedder.dimension != info.dimension:
-                    raise DimensionMismatch(
-                        field="text",
-                        expected=info.dimension,
-                        actual=embedder.dimension,
-                        collection=item.name,
-                    )
+                check_dimension(info, embedder.dimension, "text", item.name)
                 result.dense_stage = "search"
             query = SearchQuery(
                 vector=vector,
