@@ -27,6 +27,7 @@ import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
 from ..glibc_malloc import release_free_memory
+from .base import check_texts
 
 __all__ = [
     "DEFAULT_INTRA_OP_THREADS",
@@ -186,16 +187,6 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str | bytes):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return items
-
-
 class LocalOnnxEmbedder:
     """all-MiniLM-L6-v2 (384-d, int8 ONNX) on onnxruntime's CPU provider.
 
@@ -288,7 +279,7 @@ class LocalOnnxEmbedder:
 
     def embed_sync(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts`` in the calling thread: float32 ``(n, 384)``, unit rows."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         if not items:
             return _empty()
         model, encodings, batches = self._prepare(items)
@@ -300,7 +291,7 @@ class LocalOnnxEmbedder:
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Like :meth:`embed_sync`, but tokenises and runs the model on the
         embedder's thread pool so the event loop never blocks."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         if not items:
             return _empty()
         loop = asyncio.get_running_loop()

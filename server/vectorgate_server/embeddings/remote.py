@@ -67,7 +67,7 @@ from ..remote_http import (
     run,
     run_sync,
 )
-from .base import EmbeddingRegistry
+from .base import EmbeddingRegistry, check_texts
 
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
@@ -168,16 +168,6 @@ class RemoteEmbeddingSpec:
         return f"embedding model {self.name!r} ({kind} at {host})"
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str | bytes):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return items
-
-
 class RemoteEmbedder:
     """An :class:`~vectorgate_server.embeddings.base.Embedder` calling an HTTP provider."""
 
@@ -253,7 +243,7 @@ class RemoteEmbedder:
 
     def _embedding(self, texts: Sequence[str]) -> Calls[npt.NDArray[np.float32]]:
         """:meth:`embed` without I/O: yields the POST of each batch, gets its answer."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         if not items:
             return np.empty((0, self._dimension or 0), dtype=np.float32)
         cached = self._cached(items)
