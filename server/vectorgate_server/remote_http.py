@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import threading
 import time
@@ -48,6 +49,7 @@ __all__ = [
     "redact",
     "run",
     "run_sync",
+    "secret_text",
 ]
 
 _T = TypeVar("_T")
@@ -85,6 +87,46 @@ class RetryPolicy:
     @property
     def httpx_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, timeout_s: float) -> RetryPolicy:
+        """The policy a model's ``litellm_params`` ask for: ``timeout`` (seconds, a number
+        > 0; default ``timeout_s``) and ``max_retries`` (retries after the first attempt,
+        an integer >= 0; default 3). Values of another kind keep the default."""
+        timeout = _positive_number(params.get("timeout"))
+        retries = _count(params.get("max_retries"))
+        return cls(
+            max_attempts=4 if retries is None else retries + 1, timeout_s=timeout or timeout_s
+        )
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if value >= 0 else None
+
+
+def secret_text(value: Any) -> str | None:
+    """The text of a configured secret (``SecretStr`` or plain); None when absent or empty."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    text = getter() if callable(getter) else value
+    return str(text) if text else None
 
 
 class ProviderError(Exception):

@@ -66,6 +66,7 @@ from ..remote_http import (
     posted,
     run,
     run_sync,
+    secret_text,
 )
 from .base import EmbeddingRegistry, check_texts
 
@@ -357,14 +358,6 @@ class RemoteEmbedder:
 # --------------------------------------------------------------------------- from configuration
 
 
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    text = getter() if callable(getter) else value
-    return str(text) if text else None
-
-
 def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -373,14 +366,6 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     return value if isinstance(value, int) and value > 0 else None
-
-
-def _positive_float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number > 0 else None
 
 
 def spec_from_model(
@@ -524,18 +509,13 @@ def register_configured_embedders(
         if entry.name in seen_names or not _is_embedding_entry(entry, referenced):
             continue
         params = entry.params
-        max_retries = _positive_int(params.get("max_retries"))
-        timeout = _positive_float(params.get("timeout"))
-        retry = RetryPolicy(
-            max_attempts=(max_retries + 1) if max_retries is not None else 4,
-            timeout_s=timeout or 30.0,
-        )
+        retry = RetryPolicy.from_params(params, timeout_s=30.0)
         try:
             spec = spec_from_model(
                 entry.name,
                 entry.model,
                 api_base=entry.api_base,
-                api_key=_secret(entry.api_key),
+                api_key=secret_text(entry.api_key),
                 api_version=entry.api_version,
                 environ=env,
                 dimension=_dimension_from(entry.model_info, params),
@@ -569,7 +549,7 @@ def register_configured_embedders(
                 model,
                 model,
                 api_base=endpoint.api_base if endpoint else None,
-                api_key=_secret(endpoint.api_key) if endpoint else None,
+                api_key=secret_text(endpoint.api_key) if endpoint else None,
                 api_version=endpoint.api_version if endpoint else None,
                 environ=env,
                 dimension=store.dimension,
