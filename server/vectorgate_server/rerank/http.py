@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from ..errors import InvalidArgument, Unavailable
+from ..errors import Unavailable
 from ..remote_http import AsyncClients, JsonPost, ProviderError, RetryPolicy, posted, run
-from .base import RerankResult
+from .base import Reranker, RerankResult
 
 __all__ = ["PROVIDER_DEFAULTS", "HttpReranker", "HttpRerankerSpec", "rerank_url"]
 
@@ -67,7 +67,7 @@ class HttpRerankerSpec:
         return f"rerank model {self.name!r} (at {host})"
 
 
-class HttpReranker:
+class HttpReranker(Reranker):
     """A Cohere-style rerank API."""
 
     def __init__(self, spec: HttpRerankerSpec) -> None:
@@ -83,27 +83,13 @@ class HttpReranker:
         return self.spec.name
 
     @property
-    def supports_mmr(self) -> bool:
-        return False
+    def description(self) -> str:
+        return self.spec.description
 
-    async def rerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int,
-        *,
-        mmr_lambda: float | None = None,
+    async def _rank(
+        self, query: str, documents: Sequence[str], top_n: int, mmr_lambda: float | None
     ) -> list[RerankResult]:
         """The provider's ``top_n`` best documents, best first."""
-        if mmr_lambda is not None:
-            raise InvalidArgument(
-                f"rerank.mmr_lambda: only the local reranker diversifies; {self.spec.description} "
-                "does not",
-                field="rerank.mmr_lambda",
-            )
-        if not documents or top_n < 1:
-            return []
-        top_n = min(top_n, len(documents))
         body: dict[str, Any] = {
             "model": self.spec.model,
             "query": query,
