@@ -58,7 +58,7 @@ from .storage import Database, IndexRegistry, VirtualIndex
 from .store_health import StoreHealth
 
 if TYPE_CHECKING:
-    from .multisearch import Retrieval
+    from .retrieval import Retrieval
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,18 @@ def validate_name(name: str, field: str, what: str = "collection") -> None:
 
 
 _NO_DEFAULTS = StoreDefaults()
+
+
+def check_dimension(
+    info: CollectionInfo, vector: FloatArray | int, field: str, collection: str
+) -> None:
+    """``DimensionMismatch`` naming ``field`` unless ``vector`` (a vector, or a model's
+    dimension) has the dimension of the collection ``info`` describes."""
+    actual = vector if isinstance(vector, int) else int(vector.shape[0])
+    if actual != info.dimension:
+        raise DimensionMismatch(
+            field=field, expected=info.dimension, actual=actual, collection=collection
+        )
 
 
 class Gateway:
@@ -453,12 +465,12 @@ class Gateway:
                         reason="MISSING_FIELD",
                     )
                 to_embed.append(i)
-            elif doc.vector.shape[0] != info.dimension:
-                raise DimensionMismatch(
-                    field=f"{field}[{i}].vector",
-                    expected=info.dimension,
-                    actual=int(doc.vector.shape[0]),
-                    collection=target.virtual_name or target.collection,
+            else:
+                check_dimension(
+                    info,
+                    doc.vector,
+                    f"{field}[{i}].vector",
+                    target.virtual_name or target.collection,
                 )
         if to_embed:
             vectors = await self.embed(
@@ -555,13 +567,7 @@ class Gateway:
                 f"{info.embedding_model!r}, which this server does not serve ({exc})",
                 field=field,
             ) from exc
-        if embedder.dimension != info.dimension:
-            raise DimensionMismatch(
-                field=field,
-                expected=info.dimension,
-                actual=embedder.dimension,
-                collection=info.name,
-            )
+        check_dimension(info, embedder.dimension, field, info.name)
         vectors = await embedder.embed(texts)
         return np.asarray(vectors, dtype=np.float32)
 
@@ -714,13 +720,7 @@ class Gateway:
         """The query vector: embedded text with the pinned model, or a checked vector."""
         info: CollectionInfo = await self._call(target, self.collection(target))
         if vector is not None:
-            if vector.shape[0] != info.dimension:
-                raise DimensionMismatch(
-                    field="vector",
-                    expected=info.dimension,
-                    actual=int(vector.shape[0]),
-                    collection=target.virtual_name or target.collection,
-                )
+            check_dimension(info, vector, "vector", target.virtual_name or target.collection)
             return info, vector
         if not text:
             raise InvalidArgument(

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, cli_tools
-from .adapters.factory import BackendUnavailable
 from .config import Config, ConfigError, load_config
+from .errors import BackendUnavailable
 
 log = logging.getLogger("vectorgate")
 

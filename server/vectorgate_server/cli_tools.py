@@ -585,9 +585,9 @@ def _ingest(args: argparse.Namespace) -> int:
 def _copy(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .adapters.factory import BackendUnavailable
     from .config import ConfigError, load_config
     from .copy import CopyError
+    from .errors import BackendUnavailable
     from .errors import VectorgateError as ServerError
 
     console = _console(stderr=True)

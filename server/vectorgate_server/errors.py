@@ -14,6 +14,11 @@ from typing import Any
 import grpc
 
 
+class BackendUnavailable(Exception):
+    """A configured backend cannot be used in this installation (its SDK is missing, or its
+    configuration names something vectorgate cannot serve). Raised at startup, never to callers."""
+
+
 class VectorgateError(Exception):
     """Base of every error the gateway reports to callers.
 

@@ -264,15 +264,11 @@ def collect_files(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 def local_token_counter() -> Callable[[str], int]:
     """Token count with the local model's tokenizer (no special tokens, no truncation)."""
-    from .embeddings.local import _load_tokenizer
+    from .rag_context import TokenCounter
 
-    tokenizer = _load_tokenizer(512)
-    tokenizer.no_truncation()
-
-    def count(text: str) -> int:
-        return len(tokenizer.encode(text, add_special_tokens=False).ids)
-
-    return count
+    counter = TokenCounter()
+    counter.count("")  # load (and verify) the shared tokenizer now, not on the first chunk
+    return counter.count
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,9 @@ Flow of one search
    2 and 50 ms) is kept back; without reranking every target may use all the
    rest (they run in parallel, so each gets the whole share); with reranking
    the targets get 60 % of it and the reranker the remainder. A store's own
-   ``timeout_s`` (default :data:`DEFAULT_TARGET_TIMEOUT_S`) caps its share,
-   and is the only limit when the caller set no deadline. A stage still
+   ``timeout_s`` (default
+   :data:`~vectorgate_server.retrieval.DEFAULT_TARGET_TIMEOUT_S`) caps its
+   share, and is the only limit when the caller set no deadline. A stage still
    running at its limit is cancelled and reported as ``DEADLINE_EXCEEDED``.
 4. **Partial results**: a stage that fails or times out becomes a
    :class:`Failure` (store, collection, stage, gRPC code name, reason,
@@ -70,12 +71,11 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from .adapters.base import keyword_search, supports_keyword_search, unsupported_ops
-from .app import NO_EMBEDDING, Gateway, Target
+from .app import NO_EMBEDDING, Gateway, Target, check_dimension
 from .domain import Filter, FloatArray, Hit, OutputFields, SearchQuery, and_filters
 from .embeddings import Embedder, ModelNotAllowed, UnknownModelError
 from .errors import (
     DeadlineExceeded,
-    DimensionMismatch,
     EmbeddingFailed,
     FailedPrecondition,
     Internal,
@@ -87,7 +87,6 @@ from .errors import (
     classify,
 )
 from .fusion import (
-    DEFAULT_RRF_K,
     Contribution,
     FusedHit,
     FusionMethod,
@@ -96,40 +95,28 @@ from .fusion import (
     Retriever,
     fuse,
 )
-from .rag_context import TokenCounter
-from .rerank import LOCAL_RERANKER, LocalReranker, RerankerRegistry, build_rerankers
+from .rerank import LOCAL_RERANKER, LocalReranker
 from .rerank.base import Reranker
+from .retrieval import ROUTER_GROUP, RagGroup, Retrieval
 
 if TYPE_CHECKING:
-    from .config import Config
     from .services.registry import CallContext
 
 __all__ = [
-    "DEFAULT_GROUP",
-    "DEFAULT_TARGET_TIMEOUT_S",
     "MAX_TARGETS",
-    "ROUTER_GROUP",
     "Failure",
     "FusedSearchRequest",
     "MultiSearcher",
     "Outcome",
     "Plan",
-    "RagGroup",
     "ResultHit",
-    "Retrieval",
     "TargetRequest",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GROUP: Final = "default"
-ROUTER_GROUP: Final = "router"
 #: Targets one request may name.
 MAX_TARGETS: Final = 16
-#: A target's time limit when neither the caller nor the store's ``timeout_s`` sets one.
-DEFAULT_TARGET_TIMEOUT_S: Final = 10.0
-#: The reranker's time limit when the caller set no deadline.
-DEFAULT_RERANK_TIMEOUT_S: Final = 30.0
 #: Share of the time left that the targets get when the hits are reranked.
 TARGET_SHARE_WITH_RERANK: Final = 0.6
 #: Time kept back for fusion and the response: 5 % of what is left, within these bounds.
@@ -144,93 +131,6 @@ RERANK_POOL_MAX: Final = 100
 _CALLER_CODES: Final = frozenset(
     {"INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "UNIMPLEMENTED", "PERMISSION_DENIED"}
 )
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True, slots=True)
-class RagGroup:
-    """A named retrieval group of the configuration."""
-
-    name: str
-    #: Stores searched; empty means the default store.
-    stores: tuple[str, ...]
-    top_k: int
-    rrf_k: int = DEFAULT_RRF_K
-    weights: Mapping[str, float] = field(default_factory=dict)
-    rerank: bool = False
-    rerank_model: str | None = None
-    #: False for the router group when ``router_settings.rag_enabled`` is false.
-    enabled: bool = True
-
-
-@dataclass(slots=True)
-class Retrieval:
-    """Settings and shared objects of fused search, built from the configuration."""
-
-    groups: Mapping[str, RagGroup] = field(default_factory=dict)
-    #: Store name -> the collection its configuration names (``table_name``, ...).
-    store_collections: Mapping[str, str] = field(default_factory=dict)
-    #: Store name -> its configured ``timeout_s``.
-    store_timeouts: Mapping[str, float] = field(default_factory=dict)
-    rerankers: RerankerRegistry = field(default_factory=RerankerRegistry)
-    rag_enabled: bool = False
-    default_rrf_k: int = DEFAULT_RRF_K
-    target_timeout_s: float = DEFAULT_TARGET_TIMEOUT_S
-    rerank_timeout_s: float = DEFAULT_RERANK_TIMEOUT_S
-    tokens: TokenCounter = field(default_factory=TokenCounter)
-
-    @classmethod
-    def from_config(cls, config: Config, *, environ: Mapping[str, str] | None = None) -> Retrieval:
-        """Groups, store defaults and rerankers of ``config`` (see the module docstring)."""
-        rag = config.rag_settings
-        groups: dict[str, RagGroup] = {
-            DEFAULT_GROUP: RagGroup(
-                name=DEFAULT_GROUP,
-                stores=tuple(rag.stores),
-                top_k=rag.top_k,
-                rrf_k=rag.rrf_k,
-                weights=dict(rag.weights),
-                rerank=rag.rerank,
-                rerank_model=rag.rerank_model,
-            )
-        }
-        router = config.router_settings
-        routed = router.rag_settings
-        groups[ROUTER_GROUP] = RagGroup(
-            name=ROUTER_GROUP,
-            stores=(routed.vector_store,) if routed is not None and routed.vector_store else (),
-            top_k=routed.top_k if routed is not None else rag.top_k,
-            rrf_k=rag.rrf_k,
-            rerank=routed.rerank if routed is not None else False,
-            rerank_model=routed.rerank_model if routed is not None else None,
-            enabled=router.rag_enabled,
-        )
-        collections = {
-            name: store.collection for name, store in config.stores.items() if store.collection
-        }
-        timeouts = {
-            name: float(store.timeout_s)
-            for name, store in config.stores.items()
-            if store.timeout_s is not None
-        }
-        return cls(
-            groups=groups,
-            store_collections=collections,
-            store_timeouts=timeouts,
-            rerankers=build_rerankers(config, environ=environ),
-            rag_enabled=router.rag_enabled,
-            default_rrf_k=rag.rrf_k,
-        )
-
-    async def aclose(self, embedders: Sequence[Embedder] = ()) -> None:
-        """Close the running loop's HTTP connections of rerankers and remote embedders."""
-        await self.rerankers.aclose()
-        for embedder in embedders:
-            close = getattr(embedder, "aclose", None)
-            if callable(close):
-                await close()
 
 
 # --------------------------------------------------------------------------- requests
@@ -696,13 +596,7 @@ class MultiSearcher:
             info = await gw.collection(item.target)
             vector = plan.vector
             if vector is not None:
-                if vector.shape[0] != info.dimension:
-                    raise DimensionMismatch(
-                        field="vector",
-                        expected=info.dimension,
-                        actual=int(vector.shape[0]),
-                        collection=item.name,
-                    )
+                check_dimension(info, vector, "vector", item.name)
             else:
                 assert plan.text is not None
                 result.dense_stage = "embed"
@@ -713,13 +607,7 @@ class MultiSearcher:
                     embeds[embedder.name] = future
                 # shield: a target that times out must not cancel the others' embedding.
                 vector = await asyncio.shield(future)
-                if embedder.dimension != info.dimension:
-                    raise DimensionMismatch(
-                        field="text",
-                        expected=info.dimension,
-                        actual=embedder.dimension,
-                        collection=item.name,
-                    )
+                check_dimension(info, embedder.dimension, "text", item.name)
                 result.dense_stage = "search"
             query = SearchQuery(
                 vector=vector,

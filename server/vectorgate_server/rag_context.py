@@ -22,17 +22,14 @@ are skipped. Everything left out is counted in ``omitted``.
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Final
 
 from tokenizers import Tokenizer
 
 from .domain import Hit
-from .embeddings.local import MODEL_NAME, TOKENIZER_SHA256, ModelIntegrityError
+from .embeddings.local import load_tokenizer
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -51,30 +48,11 @@ SEPARATOR: Final = "\n\n"
 
 
 class TokenCounter:
-    """Counts tokens with the local model's tokenizer (loaded once, thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tokenizer: Tokenizer | None = None
+    """Counts tokens with the local model's tokenizer (:func:`load_tokenizer`, untruncated:
+    loaded on first use, shared with the embedder's loading and checks, thread-safe)."""
 
     def _load(self) -> Tokenizer:
-        tokenizer = self._tokenizer
-        if tokenizer is not None:
-            return tokenizer
-        with self._lock:
-            if self._tokenizer is None:
-                resource = resources.files("vectorgate_server.embeddings")
-                for part in ("data", MODEL_NAME, "tokenizer.json"):
-                    resource = resource / part
-                data = resource.read_bytes()
-                actual = hashlib.sha256(data).hexdigest()
-                if actual != TOKENIZER_SHA256:
-                    raise ModelIntegrityError("tokenizer", str(resource), TOKENIZER_SHA256, actual)
-                loaded = Tokenizer.from_buffer(data)
-                loaded.no_truncation()
-                loaded.no_padding()
-                self._tokenizer = loaded
-            return self._tokenizer
+        return load_tokenizer(None)
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` (no special tokens)."""

@@ -1,7 +1,10 @@
 """JSON-over-HTTP calls to model providers (embeddings, rerankers) with bounded retries.
 
-One POST helper, async and sync, used by the remote embedding providers and
-the HTTP reranker:
+One POST helper used by the remote embedding providers and the HTTP reranker.
+Its retry loop is written once, without I/O (:func:`posted`), and so is a
+caller's own multi-request logic (a :data:`Calls` generator); the async and
+blocking transports (:func:`run`, :func:`run_sync`) only send and sleep as
+it says:
 
 * per-attempt timeouts (connect and read);
 * retries on HTTP 408/425/429/5xx and on connection errors and timeouts (the
@@ -23,15 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, Retrying
+from tenacity import Retrying
 
 from .errors import InvalidArgument, Unavailable, VectorgateError
 from .retry import HTTP_CODES, RETRIED, backoff_delay, failure_of, options
@@ -40,13 +44,19 @@ from .retry import RetryPolicy as BackendRetryPolicy
 __all__ = [
     "RETRYABLE_STATUSES",
     "AsyncClients",
+    "Calls",
+    "JsonPost",
     "ProviderError",
     "RetryPolicy",
     "backoff_delay",
-    "post_json",
-    "post_json_sync",
+    "posted",
     "redact",
+    "run",
+    "run_sync",
+    "secret_text",
 ]
+
+_T = TypeVar("_T")
 
 #: Statuses worth retrying (timeouts, rate limits and server errors): by the one table.
 RETRYABLE_STATUSES: Final = frozenset(
@@ -78,6 +88,46 @@ class RetryPolicy(BackendRetryPolicy):
     @property
     def httpx_timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], *, timeout_s: float) -> RetryPolicy:
+        """The policy a model's ``litellm_params`` ask for: ``timeout`` (seconds, a number
+        > 0; default ``timeout_s``) and ``max_retries`` (retries after the first attempt,
+        an integer >= 0; default 3). Values of another kind keep the default."""
+        timeout = _positive_number(params.get("timeout"))
+        retries = _count(params.get("max_retries"))
+        return cls(
+            max_attempts=4 if retries is None else retries + 1, timeout_s=timeout or timeout_s
+        )
+
+
+def _positive_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if value >= 0 else None
+
+
+def secret_text(value: Any) -> str | None:
+    """The text of a configured secret (``SecretStr`` or plain); None when absent or empty."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    text = getter() if callable(getter) else value
+    return str(text) if text else None
 
 
 class ProviderError(Exception):
@@ -225,71 +275,117 @@ def _gave_up(error: ProviderError, attempts: int) -> ProviderError:
     )
 
 
-async def post_json(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    body: Any,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
-    policy: RetryPolicy,
-    what: str,
-    secrets: Sequence[str] = (),
-) -> Any:
-    """POST ``body`` as JSON and return the decoded answer, retrying as the policy says."""
+@dataclass(frozen=True, slots=True)
+class JsonPost:
+    """One JSON POST to a provider: what to send, how to retry it, what to call it in
+    messages and which secrets to keep out of them."""
 
-    async def attempt() -> Any:
-        try:
-            response = await client.post(
-                url,
-                json=body,
-                headers=dict(headers),
-                params=dict(params or {}),
-                timeout=policy.httpx_timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise _transport_error(what, exc, policy) from exc
-        return _answer(what, response, secrets)
+    url: str
+    body: Any
+    headers: Mapping[str, str]
+    policy: RetryPolicy
+    #: What is called, for messages (e.g. ``embedding model 'x' (OpenAI at host)``).
+    what: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    secrets: Sequence[str] = ()
 
-    retrying = AsyncRetrying(sleep=asyncio.sleep, **options(policy, _retryable))
+    def send_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``httpx.(Async)Client.post`` for one attempt."""
+        return {
+            "json": self.body,
+            "headers": dict(self.headers),
+            "params": dict(self.params),
+            "timeout": self.policy.httpx_timeout,
+        }
+
+
+#: A provider conversation written without I/O: a generator that yields a
+#: :class:`JsonPost` to have it sent once (and receives the ``httpx.Response``, or the
+#: ``httpx.HTTPError`` the attempt raised) or a float to have the transport sleep that
+#: many seconds (and receives None); it returns its result. :func:`posted` is the retry
+#: loop of one POST; callers compose it (``answer = yield from posted(post)``) into their
+#: own multi-request logic, which :func:`run` (async) or :func:`run_sync` carries out.
+Calls: TypeAlias = Generator[JsonPost | float, httpx.Response | httpx.HTTPError | None, _T]
+
+
+def posted(post: JsonPost) -> Calls[Any]:
+    """POST ``post.body`` as JSON and return the decoded answer, retrying as its policy
+    says; raises :class:`ProviderError`.
+
+    tenacity decides (the gateway's one policy, :func:`.retry.options`: which
+    failures, how many attempts, the backoff, never past the caller's deadline);
+    its sleeps are handed to the transport as steps, so one loop serves the
+    async and the blocking transport.
+    """
+    delays: list[float] = []
+    retrying = Retrying(sleep=delays.append, **options(post.policy, _retryable))
     try:
-        return await retrying(attempt)
+        for attempt in retrying:
+            with attempt:
+                if delays:
+                    yield delays.pop()
+                outcome = yield post
+                if isinstance(outcome, httpx.HTTPError):
+                    raise _transport_error(post.what, outcome, post.policy) from outcome
+                assert outcome is not None
+                return _answer(post.what, outcome, post.secrets)
     except ProviderError as exc:
         if not exc.retryable:
             raise
         raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
-def post_json_sync(
-    client: httpx.Client,
-    url: str,
-    *,
-    body: Any,
-    headers: Mapping[str, str],
-    params: Mapping[str, str] | None = None,
-    policy: RetryPolicy,
-    what: str,
-    secrets: Sequence[str] = (),
-) -> Any:
-    """Blocking :func:`post_json`."""
+class _Conversation(Generic[_T]):
+    """Iterates over the steps of :data:`Calls`; the transport stores each step's
+    ``outcome`` before asking for the next; ``result`` is set once it has returned."""
 
-    def attempt() -> Any:
+    def __init__(self, calls: Calls[_T]) -> None:
+        self._calls = calls
+        self.outcome: httpx.Response | httpx.HTTPError | None = None
+        self.result: _T
+
+    def __iter__(self) -> _Conversation[_T]:
+        return self
+
+    def __next__(self) -> JsonPost | float:
+        outcome, self.outcome = self.outcome, None
         try:
-            response = client.post(
-                url,
-                json=body,
-                headers=dict(headers),
-                params=dict(params or {}),
-                timeout=policy.httpx_timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise _transport_error(what, exc, policy) from exc
-        return _answer(what, response, secrets)
+            return self._calls.send(outcome)
+        except StopIteration as done:
+            self.result = done.value
+            raise StopIteration from None
 
-    retrying = Retrying(sleep=time.sleep, **options(policy, _retryable))
+
+async def _send(http: httpx.AsyncClient, post: JsonPost) -> httpx.Response | httpx.HTTPError:
     try:
-        return retrying(attempt)
-    except ProviderError as exc:
-        if not exc.retryable:
-            raise
-        raise _gave_up(exc, retrying.statistics["attempt_number"]) from exc
+        return await http.post(post.url, **post.send_kwargs())
+    except httpx.HTTPError as exc:
+        return exc
+
+
+def _send_sync(http: httpx.Client, post: JsonPost) -> httpx.Response | httpx.HTTPError:
+    try:
+        return http.post(post.url, **post.send_kwargs())
+    except httpx.HTTPError as exc:
+        return exc
+
+
+async def run(calls: Calls[_T], client: Callable[[], httpx.AsyncClient]) -> _T:
+    """Carry out ``calls`` on the async client ``client()`` (asked for at each POST only)."""
+    conversation = _Conversation(calls)
+    for step in conversation:
+        act = _send(client(), step) if isinstance(step, JsonPost) else asyncio.sleep(step)
+        conversation.outcome = await act
+    return conversation.result
+
+
+def run_sync(calls: Calls[_T], client: Callable[[], httpx.Client]) -> _T:
+    """Blocking :func:`run`."""
+    conversation = _Conversation(calls)
+    for step in conversation:
+        if isinstance(step, JsonPost):
+            conversation.outcome = _send_sync(client(), step)
+        else:
+            time.sleep(step)
+    return conversation.result

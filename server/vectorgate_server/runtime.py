@@ -26,13 +26,13 @@ from .embeddings.remote import register_configured_embedders
 from .grpc_server import GrpcServer
 from .http import HttpServer
 from .milvus_rest import MilvusPassthrough
-from .multisearch import Retrieval
 from .observability import (
     instrument_adapter,
     instrument_embeddings,
     instrument_rpcs,
     mount_metrics,
 )
+from .retrieval import Retrieval
 from .services.handlers import implementations
 from .services.keys import KeyService
 from .services.registry import Rpc, build_rpcs

@@ -32,8 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vectorgate._filters import filter_to_dict, parse_filter, to_filter_proto
+
+from .convert import filter_from_pb, filter_to_pb
 from .domain import Filter
-from .errors import AlreadyExists, NotFound
+from .errors import AlreadyExists, InvalidFilter, NotFound
 
 T = TypeVar("T")
 
@@ -525,39 +528,23 @@ class IndexRegistry:
 
 
 def filter_to_json(f: Filter) -> str:
-    """Serialise a domain filter for storage."""
-    from .domain import And, Condition, Or
-
-    def enc(node: Filter) -> Any:
-        if isinstance(node, Condition):
-            value: Any = list(node.value) if isinstance(node.value, tuple) else node.value
-            return {"field": node.field, "op": node.op.value, "value": value}
-        if isinstance(node, And):
-            return {"and": [enc(c) for c in node.filters]}
-        if isinstance(node, Or):
-            return {"or": [enc(c) for c in node.filters]}
-        return {"not": enc(node.filter)}
-
-    return json.dumps(enc(f), sort_keys=True)
+    """Serialise a domain filter for storage: the filter's JSON dict form
+    (``{"and"|"or": [...]}``, ``{"not": ...}``, ``{"field", "op", "value"}``), the one
+    the Python client reads and writes (:mod:`vectorgate._filters`)."""
+    return json.dumps(filter_to_dict(filter_to_pb(f)), sort_keys=True)
 
 
-def filter_from_json(text: str) -> Filter:
-    """Inverse of :func:`filter_to_json`."""
-    from .domain import And, Condition, Not, Op, Or
-
-    def dec(node: Any) -> Filter:
-        if "and" in node:
-            return And(tuple(dec(c) for c in node["and"]))
-        if "or" in node:
-            return Or(tuple(dec(c) for c in node["or"]))
-        if "not" in node:
-            return Not(dec(node["not"]))
-        value = node["value"]
-        return Condition(
-            node["field"], Op(node["op"]), tuple(value) if isinstance(value, list) else value
-        )
-
-    return dec(json.loads(text))
+def filter_from_json(text: str, path: str = "filter") -> Filter:
+    """Inverse of :func:`filter_to_json`, validated as a request's filter is: the dict form
+    is read by the client's one parser and checked by :func:`~.convert.filter_from_pb`.
+    Raises :class:`~.errors.InvalidFilter` naming ``path`` when the text is not one."""
+    try:
+        message = to_filter_proto(parse_filter(json.loads(text), path))
+    except json.JSONDecodeError as exc:
+        raise InvalidFilter(f"{path}: not JSON: {exc}", field=path) from None
+    except (ValueError, TypeError) as exc:  # the parser's messages start with the path
+        raise InvalidFilter(str(exc), field=path) from None
+    return filter_from_pb(message, path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,14 +35,10 @@ from vectorgate_server.errors import (
 )
 from vectorgate_server.fusion import FusionMethod, Retriever
 from vectorgate_server.multisearch import FusedSearchRequest as Req
-from vectorgate_server.multisearch import (
-    MultiSearcher,
-    RagGroup,
-    Retrieval,
-    TargetRequest,
-)
+from vectorgate_server.multisearch import MultiSearcher, TargetRequest
 from vectorgate_server.rerank import RerankerRegistry
-from vectorgate_server.rerank.base import RerankResult
+from vectorgate_server.rerank.base import Reranker, RerankResult
+from vectorgate_server.retrieval import RagGroup, Retrieval
 from vectorgate_server.services.registry import CallContext
 from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
 
@@ -158,7 +154,7 @@ class FakeStore:
         raise AttributeError(name)
 
 
-class FakeReranker:
+class FakeReranker(Reranker):
     def __init__(self, name: str = "fake-rerank", fail: bool = False) -> None:
         self._name = name
         self.fail = fail
@@ -168,12 +164,8 @@ class FakeReranker:
     def name(self) -> str:
         return self._name
 
-    @property
-    def supports_mmr(self) -> bool:
-        return False
-
-    async def rerank(
-        self, query: str, documents: Sequence[str], top_n: int, *, mmr_lambda: float | None = None
+    async def _rank(
+        self, query: str, documents: Sequence[str], top_n: int, mmr_lambda: float | None
     ) -> list[RerankResult]:
         self.seen.append(list(documents))
         if self.fail:

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
-from vectorgate_server.adapters.factory import BackendUnavailable
 from vectorgate_server.adapters.opensearch import (
     OpenSearchAdapter,
     canonical_score,
@@ -40,6 +39,7 @@ from vectorgate_server.domain import (
 )
 from vectorgate_server.errors import (
     BackendAuthFailed,
+    BackendUnavailable,
     FailedPrecondition,
     InvalidArgument,
     InvalidVector,

@@ -105,3 +105,23 @@ def test_assemble_stops_when_too_little_room_remains(counter: TokenCounter) -> N
     assert empty.passages == () and empty.context == "" and empty.omitted == 1
     with pytest.raises(ValueError):
         assemble([], 0, counter)
+
+
+def test_the_tokenizer_is_loaded_once_and_shared(registry: EmbeddingRegistry) -> None:
+    """The RAG token counter, chunking and the embedder share one verified tokenizer file
+    load; only the truncation differs (none for counting, max_seq_length for embedding)."""
+    from vectorgate_server.embeddings.local import MAX_SEQ_LENGTH, load_tokenizer
+    from vectorgate_server.ingest import local_token_counter
+
+    untruncated = load_tokenizer(None)
+    assert TokenCounter()._load() is untruncated
+    assert TokenCounter()._load() is untruncated
+    assert untruncated.truncation is None
+    assert local_token_counter()("one two three") == 3
+    local = registry.get("all-MiniLM-L6-v2")
+    assert isinstance(local, LocalOnnxEmbedder)
+    local.embed_sync(["load the model"])
+    assert local._ensure_loaded().tokenizer is load_tokenizer(MAX_SEQ_LENGTH)
+    assert load_tokenizer(MAX_SEQ_LENGTH).truncation["max_length"] == MAX_SEQ_LENGTH
+    long_text = "word " * 1000
+    assert TokenCounter().count(long_text) == 1000

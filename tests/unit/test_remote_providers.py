@@ -428,3 +428,23 @@ def test_rerankers_from_config(tmp_path: Path) -> None:
     assert cohere.spec.model == "rerank-english-v3.0" and cohere.spec.api_key == KEY
     tei = registry.get("tei")
     assert isinstance(tei, HttpReranker) and tei.spec.url == "http://tei:8080/v1/rerank"
+
+
+@pytest.mark.parametrize(
+    ("params", "attempts", "timeout"),
+    [
+        ({}, 4, 7.0),
+        ({"max_retries": 0}, 1, 7.0),
+        ({"max_retries": 2.0, "timeout": 3}, 3, 3.0),
+        ({"max_retries": "2", "timeout": "1.5"}, 3, 1.5),
+        ({"max_retries": True, "timeout": False}, 4, 7.0),
+        ({"max_retries": -1, "timeout": -2}, 4, 7.0),
+        ({"max_retries": "x", "timeout": float("nan")}, 4, 7.0),
+    ],
+)
+def test_one_reading_of_litellm_retry_params(
+    params: dict[str, object], attempts: int, timeout: float
+) -> None:
+    """Embedding and rerank models read ``timeout`` / ``max_retries`` the same way."""
+    policy = RetryPolicy.from_params(params, timeout_s=7.0)
+    assert (policy.max_attempts, policy.timeout_s) == (attempts, timeout)

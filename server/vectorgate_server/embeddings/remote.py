@@ -57,8 +57,18 @@ import numpy.typing as npt
 
 from ..config import BaseStoreConfig, Config, ConfigError, EmbeddingModelConfig
 from ..errors import EmbeddingFailed, Unavailable
-from ..remote_http import AsyncClients, ProviderError, RetryPolicy, post_json, post_json_sync
-from .base import EmbeddingRegistry
+from ..remote_http import (
+    AsyncClients,
+    Calls,
+    JsonPost,
+    ProviderError,
+    RetryPolicy,
+    posted,
+    run,
+    run_sync,
+    secret_text,
+)
+from .base import EmbeddingRegistry, check_texts
 
 __all__ = [
     "AZURE_DEFAULT_API_VERSION",
@@ -159,16 +169,6 @@ class RemoteEmbeddingSpec:
         return f"embedding model {self.name!r} ({kind} at {host})"
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str | bytes):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str")
-    return items
-
-
 class RemoteEmbedder:
     """An :class:`~vectorgate_server.embeddings.base.Embedder` calling an HTTP provider."""
 
@@ -208,68 +208,11 @@ class RemoteEmbedder:
 
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Embed ``texts``: one request per ``max_batch`` texts; single texts are cached."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self._dimension or 0), dtype=np.float32)
-        cached = self._cached(items)
-        if cached is not None:
-            return cached
-        client = self._clients.get()
-        parts: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(items), self.spec.max_batch):
-            chunk = items[start : start + self.spec.max_batch]
-            self.requests += 1
-            try:
-                answer = await post_json(
-                    client,
-                    self.spec.url,
-                    body=self.spec.body(chunk),
-                    headers=self.spec.request_headers,
-                    params=self.spec.params,
-                    policy=self.spec.retry,
-                    what=self.spec.description,
-                    secrets=self._secrets,
-                )
-            except ProviderError as exc:
-                raise self._error(exc) from None
-            parts.append(self._vectors(answer, len(chunk)))
-        out = parts[0] if len(parts) == 1 else np.vstack(parts)
-        self._remember(items, out)
-        return out
+        return await run(self._embedding(texts), self._clients.get)
 
     def embed_sync(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Blocking :meth:`embed`."""
-        items = _check_texts(texts)
-        if not items:
-            return np.empty((0, self._dimension or 0), dtype=np.float32)
-        cached = self._cached(items)
-        if cached is not None:
-            return cached
-        with self._sync_lock:
-            if self._sync_client is None:
-                self._sync_client = httpx.Client(follow_redirects=False)
-            client = self._sync_client
-        parts: list[npt.NDArray[np.float32]] = []
-        for start in range(0, len(items), self.spec.max_batch):
-            chunk = items[start : start + self.spec.max_batch]
-            self.requests += 1
-            try:
-                answer = post_json_sync(
-                    client,
-                    self.spec.url,
-                    body=self.spec.body(chunk),
-                    headers=self.spec.request_headers,
-                    params=self.spec.params,
-                    policy=self.spec.retry,
-                    what=self.spec.description,
-                    secrets=self._secrets,
-                )
-            except ProviderError as exc:
-                raise self._error(exc) from None
-            parts.append(self._vectors(answer, len(chunk)))
-        out = parts[0] if len(parts) == 1 else np.vstack(parts)
-        self._remember(items, out)
-        return out
+        return run_sync(self._embedding(texts), self._blocking_client)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -298,6 +241,43 @@ class RemoteEmbedder:
         self.close()
 
     # -- internals ---------------------------------------------------------
+
+    def _embedding(self, texts: Sequence[str]) -> Calls[npt.NDArray[np.float32]]:
+        """:meth:`embed` without I/O: yields the POST of each batch, gets its answer."""
+        items = check_texts(texts)
+        if not items:
+            return np.empty((0, self._dimension or 0), dtype=np.float32)
+        cached = self._cached(items)
+        if cached is not None:
+            return cached
+        parts: list[npt.NDArray[np.float32]] = []
+        for start in range(0, len(items), self.spec.max_batch):
+            chunk = items[start : start + self.spec.max_batch]
+            self.requests += 1
+            try:
+                answer = yield from posted(
+                    JsonPost(
+                        self.spec.url,
+                        body=self.spec.body(chunk),
+                        headers=self.spec.request_headers,
+                        params=self.spec.params,
+                        policy=self.spec.retry,
+                        what=self.spec.description,
+                        secrets=self._secrets,
+                    )
+                )
+            except ProviderError as exc:
+                raise self._error(exc) from None
+            parts.append(self._vectors(answer, len(chunk)))
+        out = parts[0] if len(parts) == 1 else np.vstack(parts)
+        self._remember(items, out)
+        return out
+
+    def _blocking_client(self) -> httpx.Client:
+        with self._sync_lock:
+            if self._sync_client is None:
+                self._sync_client = httpx.Client(follow_redirects=False)
+            return self._sync_client
 
     def _error(self, exc: ProviderError) -> Exception:
         return exc.to_domain(rejected=lambda message: EmbeddingFailed(message))
@@ -378,14 +358,6 @@ class RemoteEmbedder:
 # --------------------------------------------------------------------------- from configuration
 
 
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    text = getter() if callable(getter) else value
-    return str(text) if text else None
-
-
 def _positive_int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -394,14 +366,6 @@ def _positive_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     return value if isinstance(value, int) and value > 0 else None
-
-
-def _positive_float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number > 0 else None
 
 
 def spec_from_model(
@@ -545,18 +509,13 @@ def register_configured_embedders(
         if entry.name in seen_names or not _is_embedding_entry(entry, referenced):
             continue
         params = entry.params
-        max_retries = _positive_int(params.get("max_retries"))
-        timeout = _positive_float(params.get("timeout"))
-        retry = RetryPolicy(
-            max_attempts=(max_retries + 1) if max_retries is not None else 4,
-            timeout_s=timeout or 30.0,
-        )
+        retry = RetryPolicy.from_params(params, timeout_s=30.0)
         try:
             spec = spec_from_model(
                 entry.name,
                 entry.model,
                 api_base=entry.api_base,
-                api_key=_secret(entry.api_key),
+                api_key=secret_text(entry.api_key),
                 api_version=entry.api_version,
                 environ=env,
                 dimension=_dimension_from(entry.model_info, params),
@@ -590,7 +549,7 @@ def register_configured_embedders(
                 model,
                 model,
                 api_base=endpoint.api_base if endpoint else None,
-                api_key=_secret(endpoint.api_key) if endpoint else None,
+                api_key=secret_text(endpoint.api_key) if endpoint else None,
                 api_version=endpoint.api_version if endpoint else None,
                 environ=env,
                 dimension=store.dimension,

@@ -26,9 +26,9 @@ import enum
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 import orjson
@@ -48,7 +48,12 @@ from ..errors import (
 from ..jsondepth import check_depth
 from ..observability import REQUEST_ID_SCOPE_KEY, request_id_or_new
 from ..services.registry import CallContext, Rpc, to_status
+from .bodies import require_object
 from .jsonpb import to_dict
+
+if TYPE_CHECKING:
+    from ..app import Gateway
+    from ..config import Config
 
 log = logging.getLogger("vectorgate_server.http")
 
@@ -485,6 +490,47 @@ def error_response(call: Call, exc: BaseException) -> Response:
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RpcRoutes:
+    """A group of hand-built routes (compatibility APIs) answered by the RPC handlers the
+    gRPC transport calls; their JSON bodies are read up to ``max_body_bytes``."""
+
+    def __init__(
+        self, rpcs: Mapping[str, Rpc], gateway: Gateway, config: Config, max_body_bytes: int
+    ) -> None:
+        self.rpcs = rpcs
+        self.gateway = gateway
+        self.config = config
+        self.limit = max_body_bytes
+        self.search_rpc = rpcs["/vectorgate.v1.SearchService/Search"]
+
+
+#: A route's work on its JSON object body (see :func:`json_endpoint`).
+JsonFlow = Callable[[dict[str, Any], Call], Awaitable[Response]]
+
+
+def json_endpoint(
+    flow: JsonFlow,
+    limit: int,
+    style: ErrorStyle = ErrorStyle.STATUS,
+    params: tuple[tuple[str, str], ...] = (),
+) -> Endpoint:
+    """The endpoint of a hand-built route taking a JSON object body: starts the call
+    (``params`` renames request fields to the body's names in errors), checks the
+    deadline header, reads at most ``limit`` bytes of body and runs ``flow``; any error
+    is answered in ``style``."""
+
+    async def endpoint(request: Request) -> Response:
+        call = start_call(request, style, params)
+        try:
+            parse_timeout(call)
+            body = require_object(await read_json(request, limit), "")
+            return await flow(body, call)
+        except Exception as exc:
+            return error_response(call, exc)
+
+    return endpoint
 
 
 class AsgiEndpoint:

@@ -35,35 +35,21 @@ Errors are ``google.rpc.Status`` bodies; fields are named as in these bodies
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from vectorgate.v1 import collection_admin_service_pb2 as cpb
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import upsert_service_pb2 as upb
 
-from ..app import Gateway
-from ..config import Config
 from ..errors import AlreadyExists, InvalidArgument, NotFound
-from ..services.registry import CallContext, Rpc
+from ..services.registry import CallContext
 from .bodies import check_keys, opt_int, opt_number, opt_str, require_object
-from .common import (
-    Call,
-    Endpoint,
-    Operation,
-    error_response,
-    invoke,
-    json_response,
-    parse_timeout,
-    read_json,
-    start_call,
-)
+from .common import Call, Operation, RpcRoutes, invoke, json_endpoint, json_response
 from .filters import openai_filter
 from .jsonpb import metadata_json, parse_into
-from .openapi import status_ref
+from .openapi import METADATA_VALUE, json_body, route_responses, status_ref
 
 __all__ = ["DEFAULT_COLLECTION", "DEFAULT_TOP_K", "SCHEMAS", "VectorApi"]
 
@@ -76,19 +62,14 @@ _METRICS: Final = {
     "ip": "DISTANCE_METRIC_INNER_PRODUCT",
 }
 _SEARCH_PARAMS: Final = (("text", "query"),)
+_UPSERT: Final = "/vectorgate.v1.UpsertService/UpsertDocuments"
+_CREATE: Final = "/vectorgate.v1.CollectionAdminService/CreateCollection"
 
 _REF: Final = "#/components/schemas/"
 _METADATA: Final = {
     "type": "object",
     "description": "String, number, boolean or list-of-string values.",
-    "additionalProperties": {
-        "anyOf": [
-            {"type": "string"},
-            {"type": "number"},
-            {"type": "boolean"},
-            {"type": "array", "items": {"type": "string"}},
-        ]
-    },
+    "additionalProperties": METADATA_VALUE,
 }
 #: OpenAPI component schemas of these routes.
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
@@ -178,43 +159,8 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-def _json_body(schema: str, example: Any) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _REF + schema}, "example": example}},
-    }
-
-
-def _responses(schema: str) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": status_ref()}}}
-    return {
-        "200": {
-            "description": "OK",
-            "content": {"application/json": {"schema": {"$ref": _REF + schema}}},
-        },
-        "400": {"description": "Invalid request", **error},
-        "404": {"description": "Unknown store or collection", **error},
-        "413": {"description": "Body too large", **error},
-        "429": {"description": "Too many documents or top_k too large", **error},
-        "500": {"description": "Internal error", **error},
-        "501": {"description": "Filter operator unsupported by the backend", **error},
-        "503": {"description": "Backend unavailable", **error},
-        "504": {"description": "Deadline exceeded", **error},
-    }
-
-
-class VectorApi:
+class VectorApi(RpcRoutes):
     """``/v1/vector/store`` and ``/v1/vector/search`` over the RPC handlers."""
-
-    def __init__(
-        self, rpcs: Mapping[str, Rpc], gateway: Gateway, config: Config, max_body_bytes: int
-    ) -> None:
-        self.gateway = gateway
-        self.config = config
-        self.limit = max_body_bytes
-        self.upsert_rpc = rpcs["/vectorgate.v1.UpsertService/UpsertDocuments"]
-        self.create_rpc = rpcs["/vectorgate.v1.CollectionAdminService/CreateCollection"]
-        self.search_rpc = rpcs["/vectorgate.v1.SearchService/Search"]
 
     def default_collection(self, store: str) -> str:
         """The collection a request without one uses."""
@@ -227,46 +173,37 @@ class VectorApi:
             Operation(
                 "POST",
                 "/v1/vector/store",
-                self._wrap(self._store, ()),
+                json_endpoint(self._store, self.limit),
                 {
                     "operationId": "vector_store",
                     "tags": ["Unified vector store API"],
                     "summary": "Store documents (embedding their text)",
-                    "requestBody": _json_body(
+                    "requestBody": json_body(
                         "VectorStoreRequest",
                         {"documents": [{"id": "doc1", "text": "Machine learning is ..."}]},
                     ),
-                    "responses": _responses("VectorStoreResponse"),
+                    "responses": route_responses(
+                        "VectorStoreResponse", status_ref(), "Unknown store or collection"
+                    ),
                 },
             ),
             Operation(
                 "POST",
                 "/v1/vector/search",
-                self._wrap(self._search, _SEARCH_PARAMS),
+                json_endpoint(self._search, self.limit, params=_SEARCH_PARAMS),
                 {
                     "operationId": "vector_search",
                     "tags": ["Unified vector store API"],
                     "summary": "Search by query text",
-                    "requestBody": _json_body(
+                    "requestBody": json_body(
                         "VectorSearchRequest", {"query": "What is machine learning?", "top_k": 5}
                     ),
-                    "responses": _responses("VectorSearchResponse"),
+                    "responses": route_responses(
+                        "VectorSearchResponse", status_ref(), "Unknown store or collection"
+                    ),
                 },
             ),
         ]
-
-    def _wrap(self, flow: Any, params: tuple[tuple[str, str], ...]) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            call = start_call(request, param_names=params)
-            try:
-                parse_timeout(call)
-                body = require_object(await read_json(request, self.limit), "")
-                result = await flow(body, call)
-                return json_response(call, result)
-            except Exception as exc:
-                return error_response(call, exc)
-
-        return endpoint
 
     # ------------------------------------------------------------------ store
 
@@ -287,7 +224,7 @@ class VectorApi:
             )
         return out
 
-    async def _store(self, body: dict[str, Any], call: Call) -> dict[str, Any]:
+    async def _store(self, body: dict[str, Any], call: Call) -> Response:
         check_keys(body, ("store", "collection", "documents"), "")
         store = opt_str(body, "store") or ""
         collection = opt_str(body, "collection") or self.default_collection(store)
@@ -311,20 +248,23 @@ class VectorApi:
         )
         created = False
         try:
-            response = await invoke(self.upsert_rpc, request, call.context)
+            response = await invoke(self.rpcs[_UPSERT], request, call.context)
         except NotFound as exc:
             if exc.reason != "COLLECTION_NOT_FOUND":
                 raise
             created = await self._create(store, collection, call.context)
-            response = await invoke(self.upsert_rpc, request, call.context)
+            response = await invoke(self.rpcs[_UPSERT], request, call.context)
         assert isinstance(response, upb.UpsertDocumentsResponse)
-        return {
-            "store": self.gateway.resolve(store, collection).store,
-            "collection": collection,
-            "upserted_count": response.upserted_count,
-            "ids": [d.id for d in request.documents],
-            "collection_created": created,
-        }
+        return json_response(
+            call,
+            {
+                "store": self.gateway.resolve(store, collection).store,
+                "collection": collection,
+                "upserted_count": response.upserted_count,
+                "ids": [d.id for d in request.documents],
+                "collection_created": created,
+            },
+        )
 
     async def _create(self, store: str, collection: str, ctx: CallContext) -> bool:
         """Create the collection with the store's embedding settings; False if it appeared."""
@@ -341,7 +281,7 @@ class VectorApi:
         request = cpb.CreateCollectionRequest()
         parse_into({"collection": spec}, request)
         try:
-            await invoke(self.create_rpc, request, ctx)
+            await invoke(self.rpcs[_CREATE], request, ctx)
         except AlreadyExists:
             return False
         except InvalidArgument as exc:
@@ -356,7 +296,7 @@ class VectorApi:
 
     # ------------------------------------------------------------------ search
 
-    async def _search(self, body: dict[str, Any], call: Call) -> dict[str, Any]:
+    async def _search(self, body: dict[str, Any], call: Call) -> Response:
         check_keys(
             body,
             ("store", "collection", "query", "top_k", "filter", "filters", "score_threshold"),
@@ -391,17 +331,16 @@ class VectorApi:
         parse_into(data, request)
         response = await invoke(self.search_rpc, request, call.context)
         assert isinstance(response, spb.SearchResponse)
-        return {
-            "store": self.gateway.resolve(store, collection).store,
-            "collection": collection,
-            "query": query,
-            "results": [
-                {
-                    "id": hit.id,
-                    "score": hit.score,
-                    "text": hit.text,
-                    "metadata": metadata_json(hit),
-                }
-                for hit in response.hits
-            ],
-        }
+        results = [
+            {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": metadata_json(hit)}
+            for hit in response.hits
+        ]
+        return json_response(
+            call,
+            {
+                "store": self.gateway.resolve(store, collection).store,
+                "collection": collection,
+                "query": query,
+                "results": results,
+            },
+        )

@@ -48,6 +48,7 @@ from vectorgate._values import (
 )
 
 from ..errors import InvalidArgument
+from .bodies import join, type_name
 
 FD = descriptor.FieldDescriptor
 
@@ -153,29 +154,9 @@ _KIND: Final[dict[int, str]] = {
 }
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
 def _fail(path: str, problem: str) -> InvalidArgument:
     where = path or "body"
     return InvalidArgument(f"{where}: {problem}", field=where)
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 # --------------------------------------------------------------------------- scalar parsers
@@ -201,7 +182,7 @@ def _integer(bounds: tuple[int, int], what: str) -> ScalarParser:
             except ValueError:
                 raise _fail(path, f"expected {what}, got {value!r}") from None
         else:
-            raise _fail(path, f"expected {what}, got {_type_name(value)}")
+            raise _fail(path, f"expected {what}, got {type_name(value)}")
         if not low <= number <= high:
             raise _fail(path, f"{number} is out of range for {what}")
         return number
@@ -228,7 +209,7 @@ def _floating(single: bool) -> ScalarParser:
             if not math.isfinite(number):
                 raise _fail(path, f"expected {what}, got {value!r}")
         else:
-            raise _fail(path, f"expected {what}, got {_type_name(value)}")
+            raise _fail(path, f"expected {what}, got {type_name(value)}")
         if single and abs(number) > MAX_FLOAT32:
             raise _fail(path, f"{value!r} is out of range for a 32-bit float")
         return number
@@ -238,20 +219,20 @@ def _floating(single: bool) -> ScalarParser:
 
 def _boolean(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise _fail(path, f"expected true or false, got {_type_name(value)}")
+        raise _fail(path, f"expected true or false, got {type_name(value)}")
     return value
 
 
 def _string(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        raise _fail(path, f"expected a string, got {_type_name(value)}")
+        raise _fail(path, f"expected a string, got {type_name(value)}")
     return value
 
 
 def decode_base64(value: Any, path: str) -> bytes:
     """Standard or URL-safe base64, padding optional; anything else is an error."""
     if not isinstance(value, str):
-        raise _fail(path, f"expected a base64 string, got {_type_name(value)}")
+        raise _fail(path, f"expected a base64 string, got {type_name(value)}")
     try:
         return binascii.a2b_base64(value, strict_mode=True)  # the common, fast case
     except (binascii.Error, ValueError):
@@ -279,7 +260,7 @@ def _enum(enum_type: descriptor.EnumDescriptor) -> ScalarParser:
             if not _INT32_RANGE[0] <= value <= _INT32_RANGE[1]:
                 raise _fail(path, f"{value} is out of range for an enum")
             return value
-        raise _fail(path, f"expected one of {names}, got {_type_name(value)}")
+        raise _fail(path, f"expected one of {names}, got {type_name(value)}")
 
     return parse
 
@@ -409,7 +390,7 @@ def parse_into(data: Any, msg: message.Message, path: str = "", depth: int = 0) 
         _parse_wkt(data, msg, path)
         return
     if not isinstance(data, dict):
-        raise _fail(path, f"expected a JSON object ({desc.name}), got {_type_name(data)}")
+        raise _fail(path, f"expected a JSON object ({desc.name}), got {type_name(data)}")
     plan = _plan(desc)
     seen: dict[str, str] = {}
     oneof_set: dict[str, str] = {}
@@ -417,8 +398,8 @@ def parse_into(data: Any, msg: message.Message, path: str = "", depth: int = 0) 
         field = plan.by_key.get(key)
         if field is None:
             known = ", ".join(f.name for f in plan.fields)
-            raise _fail(_join(path, key), f"unknown field {key!r} in {desc.name} (fields: {known})")
-        fpath = _join(path, field.name)
+            raise _fail(join(path, key), f"unknown field {key!r} in {desc.name} (fields: {known})")
+        fpath = join(path, field.name)
         if field.name in seen:
             raise _fail(fpath, f"given twice (as {seen[field.name]!r} and {key!r})")
         seen[field.name] = key
@@ -437,14 +418,14 @@ def parse_into(data: Any, msg: message.Message, path: str = "", depth: int = 0) 
             continue
         _set_field(msg, field, value, fpath, depth + 1)
     if plan.typed_metadata and "metadata" in seen and "typed_metadata" in seen:
-        raise _fail(_join(path, "metadata"), "set metadata or typed_metadata, not both")
+        raise _fail(join(path, "metadata"), "set metadata or typed_metadata, not both")
 
 
 def _set_typed_metadata(msg: message.Message, value: Any, path: str) -> None:
     """A JSON ``metadata`` object into ``typed_metadata``: integers stay integers
     (int64, exact), numbers with a fraction or exponent stay floats."""
     if not isinstance(value, dict):
-        raise _fail(path, f"expected an object, got {_type_name(value)}")
+        raise _fail(path, f"expected an object, got {type_name(value)}")
     try:
         fill_typed_map(getattr(msg, "typed_metadata"), value, path)  # noqa: B009
     except ValueCodecError as exc:
@@ -457,7 +438,7 @@ def _set_field(msg: message.Message, field: _Field, value: Any, path: str, depth
         return
     if field.repeated:
         if not isinstance(value, list):
-            raise _fail(path, f"expected an array, got {_type_name(value)}")
+            raise _fail(path, f"expected an array, got {type_name(value)}")
         target = getattr(msg, field.name)
         if field.kind == "message":
             for i, item in enumerate(value):
@@ -487,7 +468,7 @@ def _set_field(msg: message.Message, field: _Field, value: Any, path: str, depth
 
 def _set_map(msg: message.Message, field: _Field, value: Any, path: str, depth: int) -> None:
     if not isinstance(value, dict):
-        raise _fail(path, f"expected an object, got {_type_name(value)}")
+        raise _fail(path, f"expected an object, got {type_name(value)}")
     key_field, value_field = field.key, field.value
     assert key_field is not None and value_field is not None
     target = getattr(msg, field.name)
@@ -518,17 +499,17 @@ def _parse_wkt(data: Any, msg: message.Message, path: str) -> None:
     try:
         if name == _STRUCT:
             if not isinstance(data, dict):
-                raise _fail(path, f"expected a JSON object, got {_type_name(data)}")
+                raise _fail(path, f"expected a JSON object, got {type_name(data)}")
             assert isinstance(msg, struct_pb2.Struct)
             msg.update(data)
         elif name == _LIST_VALUE:
             if not isinstance(data, list):
-                raise _fail(path, f"expected an array, got {_type_name(data)}")
+                raise _fail(path, f"expected an array, got {type_name(data)}")
             assert isinstance(msg, struct_pb2.ListValue)
             msg.extend(data)
         elif name in (_TIMESTAMP, _DURATION, _FIELD_MASK):
             if not isinstance(data, str):
-                raise _fail(path, f"expected a string, got {_type_name(data)}")
+                raise _fail(path, f"expected a string, got {type_name(data)}")
             msg.FromJsonString(data)  # type: ignore[attr-defined]
         elif name in _WRAPPERS:
             inner = _plan(desc).by_key["value"]

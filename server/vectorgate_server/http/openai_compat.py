@@ -66,7 +66,6 @@ from typing import Any, Final
 
 import numpy as np
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from vectorgate.v1 import search_service_pb2 as spb
@@ -90,19 +89,17 @@ from .bodies import (
 )
 from .common import (
     Call,
-    Endpoint,
     ErrorStyle,
     Operation,
-    error_response,
+    RpcRoutes,
     invoke,
+    json_endpoint,
     json_response,
-    parse_timeout,
-    read_json,
     run_with_deadline,
-    start_call,
 )
 from .filters import openai_filter
 from .jsonpb import metadata_json, parse_into
+from .openapi import METADATA_VALUE, json_body, route_responses
 
 __all__ = ["MILVUS_PARAMS", "SCHEMAS", "OpenAIApi", "OpenAIRouteError"]
 
@@ -156,14 +153,7 @@ class OpenAIRouteError(NotFound):
 
 # --------------------------------------------------------------------------- OpenAPI schemas
 
-_ATTRIBUTE: Final = {
-    "anyOf": [
-        {"type": "string"},
-        {"type": "number"},
-        {"type": "boolean"},
-        {"type": "array", "items": {"type": "string"}},
-    ]
-}
+_OPENAI_ERROR: Final = {"$ref": _REF + "OpenAIError"}
 _SCALAR: Final = {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
 
 #: OpenAPI component schemas of these routes.
@@ -266,7 +256,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             "file_id": {"type": ["string", "null"]},
             "filename": {"type": ["string", "null"]},
             "score": {"type": "number"},
-            "attributes": {"type": "object", "additionalProperties": _ATTRIBUTE},
+            "attributes": {"type": "object", "additionalProperties": METADATA_VALUE},
             "content": {
                 "type": "array",
                 "items": {
@@ -354,24 +344,6 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
-def _responses(schema: str, not_found: str) -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": {"$ref": _REF + "OpenAIError"}}}}
-    return {
-        "200": {
-            "description": "OK",
-            "content": {"application/json": {"schema": {"$ref": _REF + schema}}},
-        },
-        "400": {"description": "Invalid request (param names the field)", **error},
-        "404": {"description": not_found, **error},
-        "413": {"description": "Body too large", **error},
-        "429": {"description": "A server limit was exceeded", **error},
-        "500": {"description": "Internal error", **error},
-        "501": {"description": "Unsupported by the store's backend", **error},
-        "503": {"description": "Backend unavailable", **error},
-        "504": {"description": "Deadline exceeded", **error},
-    }
-
-
 #: Counts tokens with the local model's own tokenizer (loaded on first use).
 _LOCAL_TOKENS: Final = TokenCounter()
 
@@ -397,16 +369,13 @@ def count_tokens(embedder: Embedder, texts: Sequence[str]) -> int:
     return _approximate_tokens(texts)
 
 
-class OpenAIApi:
+class OpenAIApi(RpcRoutes):
     """``/v1/vector_stores/{id}/search`` and ``/v1/embeddings``."""
 
     def __init__(
         self, rpcs: Mapping[str, Rpc], gateway: Gateway, config: Config, max_body_bytes: int
     ) -> None:
-        self.gateway = gateway
-        self.config = config
-        self.limit = max_body_bytes
-        self.search_rpc = rpcs["/vectorgate.v1.SearchService/Search"]
+        super().__init__(rpcs, gateway, config, max_body_bytes)
         #: ``vector_store_id`` of LiteLLM registry entries -> store name.
         self.registry_ids: dict[str, str] = {
             store.collection: name
@@ -423,7 +392,7 @@ class OpenAIApi:
                 Operation(
                     "POST",
                     prefix + "/vector_stores/{vector_store_id}/search",
-                    self._endpoint(self._search, _SEARCH_PARAMS),
+                    json_endpoint(self._search, self.limit, ErrorStyle.OPENAI, _SEARCH_PARAMS),
                     {
                         "operationId": "vector_stores_search" + suffix,
                         "tags": ["OpenAI-compatible"],
@@ -439,17 +408,11 @@ class OpenAIApi:
                                 "example": "example",
                             }
                         ],
-                        "requestBody": {
-                            "required": True,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": _REF + "VectorStoreSearchRequest"},
-                                    "example": {"query": "What is the capital of France?"},
-                                }
-                            },
-                        },
-                        "responses": _responses(
-                            "VectorStoreSearchResultsPage", "Unknown vector store"
+                        "requestBody": json_body(
+                            "VectorStoreSearchRequest", {"query": "What is the capital of France?"}
+                        ),
+                        "responses": route_responses(
+                            "VectorStoreSearchResultsPage", _OPENAI_ERROR, "Unknown vector store"
                         ),
                     },
                     style=ErrorStyle.OPENAI,
@@ -459,44 +422,26 @@ class OpenAIApi:
                 Operation(
                     "POST",
                     prefix + "/embeddings",
-                    self._endpoint(self._embeddings, ()),
+                    json_endpoint(self._embeddings, self.limit, ErrorStyle.OPENAI),
                     {
                         "operationId": "embeddings" + suffix,
                         "tags": ["OpenAI-compatible"],
                         "summary": "Create embeddings (OpenAI)",
-                        "requestBody": {
-                            "required": True,
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": _REF + "EmbeddingRequest"},
-                                    "example": {
-                                        "input": "The food was delicious",
-                                        "model": next(
-                                            iter(self.gateway.embeddings.names()), "model"
-                                        ),
-                                    },
-                                }
+                        "requestBody": json_body(
+                            "EmbeddingRequest",
+                            {
+                                "input": "The food was delicious",
+                                "model": next(iter(self.gateway.embeddings.names()), "model"),
                             },
-                        },
-                        "responses": _responses("EmbeddingResponse", "Unknown model"),
+                        ),
+                        "responses": route_responses(
+                            "EmbeddingResponse", _OPENAI_ERROR, "Unknown model"
+                        ),
                     },
                     style=ErrorStyle.OPENAI,
                 )
             )
         return ops
-
-    def _endpoint(self, flow: Any, params: tuple[tuple[str, str], ...]) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            call = start_call(request, ErrorStyle.OPENAI, params)
-            try:
-                parse_timeout(call)
-                body = require_object(await read_json(request, self.limit), "")
-                result: Response = await flow(body, call)
-                return result
-            except Exception as exc:
-                return error_response(call, exc)
-
-        return endpoint
 
     # ------------------------------------------------------------------ search
 

@@ -29,7 +29,15 @@ from .common import Operation
 from .jsonpb import WELL_KNOWN, desc_of, enum_of, is_map_field, message_of, scalar_kind
 from .transcode import Binding
 
-__all__ = ["SchemaBuilder", "build_document", "example_for", "status_ref"]
+__all__ = [
+    "METADATA_VALUE",
+    "SchemaBuilder",
+    "build_document",
+    "example_for",
+    "json_body",
+    "route_responses",
+    "status_ref",
+]
 
 _REF_PREFIX: Final = "#/components/schemas/"
 _REQUIRED: Final = field_behavior_pb2.REQUIRED
@@ -55,6 +63,45 @@ STATUS_SCHEMA: Final = desc_of(status_pb2.Status).full_name
 def status_ref() -> dict[str, str]:
     """A ``$ref`` to the ``google.rpc.Status`` schema."""
     return {"$ref": _REF_PREFIX + STATUS_SCHEMA}
+
+
+#: Statuses a hand-built JSON route (compatibility routes) may answer besides 200.
+_ROUTE_STATUSES: Final = ("400", "404", "413", "429", "500", "501", "503", "504")
+#: A metadata value as the compatibility routes write it.
+METADATA_VALUE: Final = {
+    "anyOf": [
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "array", "items": {"type": "string"}},
+    ]
+}
+
+
+def json_body(schema: str, example: Any) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a hand-built JSON route: ``schema`` is a component name."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": _REF_PREFIX + schema}, "example": example}
+        },
+    }
+
+
+def route_responses(schema: str, error_schema: dict[str, Any], not_found: str) -> dict[str, Any]:
+    """The OpenAPI responses of a hand-built JSON route: ``schema`` (a component name) on
+    200, ``error_schema`` on each error status, ``not_found`` describing its 404."""
+    error = {"content": {"application/json": {"schema": error_schema}}}
+    out: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": _REF_PREFIX + schema}}},
+        }
+    }
+    for code in _ROUTE_STATUSES:
+        text = not_found if code == "404" else _ERROR_STATUSES[code]
+        out[code] = {"description": text, **error}
+    return out
 
 
 def _behaviors(fd: descriptor.FieldDescriptor) -> set[int]:

@@ -22,13 +22,12 @@ answered ``FAILED_PRECONDITION`` when a request needs it.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from ..config import Config, EmbeddingModelConfig
-from ..remote_http import RetryPolicy
+from ..remote_http import RetryPolicy, secret_text
 from .base import RerankerRegistry, RerankResult, SupportsAsyncClose
 from .http import PROVIDER_DEFAULTS, HttpReranker, HttpRerankerSpec, rerank_url
 from .local import LOCAL_RERANKER, LocalReranker, mmr_order
@@ -49,14 +48,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    text = getter() if callable(getter) else value
-    return str(text) if text else None
-
-
 def _spec(
     name: str,
     model: str,
@@ -72,19 +63,7 @@ def _spec(
     if not base:
         return None
     key = api_key or (environ.get(defaults[1]) if defaults else None) or None
-    retry = RetryPolicy(timeout_s=15.0)
-    params = params or {}
-    timeout = params.get("timeout")
-    retries = params.get("max_retries")
-    if (
-        isinstance(timeout, int | float)
-        and not isinstance(timeout, bool)
-        and math.isfinite(timeout)
-        and timeout > 0
-    ):
-        retry = RetryPolicy(timeout_s=float(timeout))
-    if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0:
-        retry = RetryPolicy(max_attempts=retries + 1, timeout_s=retry.timeout_s)
+    retry = RetryPolicy.from_params(params or {}, timeout_s=15.0)
     return HttpRerankerSpec(
         name=name,
         model=body_model,
@@ -120,7 +99,7 @@ def build_rerankers(
         if not _is_rerank_entry(entry, referenced):
             continue
         spec = _spec(
-            entry.name, entry.model, entry.api_base, _secret(entry.api_key), env, entry.params
+            entry.name, entry.model, entry.api_base, secret_text(entry.api_key), env, entry.params
         )
         if spec is None:
             log.warning(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..errors import FailedPrecondition
+from ..errors import FailedPrecondition, InvalidArgument
 
 __all__ = ["RerankResult", "Reranker", "RerankerRegistry", "SupportsAsyncClose"]
 
@@ -19,16 +20,27 @@ class RerankResult:
     score: float
 
 
-class Reranker(Protocol):
-    """Orders documents by relevance to a query."""
+class Reranker(ABC):
+    """Orders documents by relevance to a query.
+
+    :meth:`rerank` checks a request once for every reranker (no documents or
+    ``top_n < 1``: nothing; ``top_n`` capped at the documents given;
+    ``mmr_lambda`` only where :attr:`supports_mmr`); implementations rank in
+    :meth:`_rank`.
+    """
+
+    #: Whether :meth:`rerank` accepts ``mmr_lambda`` (diversifies the order).
+    supports_mmr: bool = False
 
     @property
-    def name(self) -> str: ...
+    @abstractmethod
+    def name(self) -> str:
+        """The name requests use (``rerank.model``)."""
 
     @property
-    def supports_mmr(self) -> bool:
-        """Whether :meth:`rerank` accepts ``mmr_lambda``."""
-        ...
+    def description(self) -> str:
+        """What the reranker is, for messages."""
+        return f"reranker {self.name!r}"
 
     async def rerank(
         self,
@@ -39,7 +51,21 @@ class Reranker(Protocol):
         mmr_lambda: float | None = None,
     ) -> list[RerankResult]:
         """The ``top_n`` most relevant documents, best first (indexes into ``documents``)."""
-        ...
+        if mmr_lambda is not None and not self.supports_mmr:
+            raise InvalidArgument(
+                f"rerank.mmr_lambda: only the local reranker diversifies; {self.description} "
+                "does not",
+                field="rerank.mmr_lambda",
+            )
+        if not documents or top_n < 1:
+            return []
+        return await self._rank(query, documents, min(top_n, len(documents)), mmr_lambda)
+
+    @abstractmethod
+    async def _rank(
+        self, query: str, documents: Sequence[str], top_n: int, mmr_lambda: float | None
+    ) -> list[RerankResult]:
+        """The ``top_n`` (1 to ``len(documents)``) best of a non-empty ``documents``."""
 
 
 @runtime_checkable

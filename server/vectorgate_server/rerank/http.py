@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from ..errors import InvalidArgument, Unavailable
-from ..remote_http import AsyncClients, ProviderError, RetryPolicy, post_json
-from .base import RerankResult
+from ..errors import Unavailable
+from ..remote_http import AsyncClients, JsonPost, ProviderError, RetryPolicy, posted, run
+from .base import Reranker, RerankResult
 
 __all__ = ["PROVIDER_DEFAULTS", "HttpReranker", "HttpRerankerSpec", "rerank_url"]
 
@@ -67,7 +67,7 @@ class HttpRerankerSpec:
         return f"rerank model {self.name!r} (at {host})"
 
 
-class HttpReranker:
+class HttpReranker(Reranker):
     """A Cohere-style rerank API."""
 
     def __init__(self, spec: HttpRerankerSpec) -> None:
@@ -83,27 +83,13 @@ class HttpReranker:
         return self.spec.name
 
     @property
-    def supports_mmr(self) -> bool:
-        return False
+    def description(self) -> str:
+        return self.spec.description
 
-    async def rerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int,
-        *,
-        mmr_lambda: float | None = None,
+    async def _rank(
+        self, query: str, documents: Sequence[str], top_n: int, mmr_lambda: float | None
     ) -> list[RerankResult]:
         """The provider's ``top_n`` best documents, best first."""
-        if mmr_lambda is not None:
-            raise InvalidArgument(
-                f"rerank.mmr_lambda: only the local reranker diversifies; {self.spec.description} "
-                "does not",
-                field="rerank.mmr_lambda",
-            )
-        if not documents or top_n < 1:
-            return []
-        top_n = min(top_n, len(documents))
         body: dict[str, Any] = {
             "model": self.spec.model,
             "query": query,
@@ -112,14 +98,18 @@ class HttpReranker:
         body["top_k" if self.spec.dialect == "voyage" else "top_n"] = top_n
         headers = {"Authorization": f"Bearer {self.spec.api_key}"} if self.spec.api_key else {}
         try:
-            answer = await post_json(
-                self._clients.get(),
-                self.spec.url,
-                body=body,
-                headers=headers,
-                policy=self.spec.retry,
-                what=self.spec.description,
-                secrets=self._secrets,
+            answer = await run(
+                posted(
+                    JsonPost(
+                        self.spec.url,
+                        body=body,
+                        headers=headers,
+                        policy=self.spec.retry,
+                        what=self.spec.description,
+                        secrets=self._secrets,
+                    )
+                ),
+                self._clients.get,
             )
         except ProviderError as exc:
             raise exc.to_domain() from None

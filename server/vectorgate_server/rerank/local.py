@@ -16,7 +16,7 @@ from typing import Final
 import numpy as np
 
 from ..embeddings import MODEL_NAME, EmbeddingRegistry
-from .base import RerankResult
+from .base import Reranker, RerankResult
 
 __all__ = ["LOCAL_RERANKER", "LocalReranker", "mmr_order"]
 
@@ -43,32 +43,23 @@ def mmr_order(
     return chosen
 
 
-class LocalReranker:
+class LocalReranker(Reranker):
     """Cosine re-scoring with the local embedding model, optional MMR."""
 
     def __init__(self, embeddings: EmbeddingRegistry, model: str = MODEL_NAME) -> None:
         self._embeddings = embeddings
         self._model = model
 
+    supports_mmr = True
+
     @property
     def name(self) -> str:
         return LOCAL_RERANKER
 
-    @property
-    def supports_mmr(self) -> bool:
-        return True
-
-    async def rerank(
-        self,
-        query: str,
-        documents: Sequence[str],
-        top_n: int,
-        *,
-        mmr_lambda: float | None = None,
+    async def _rank(
+        self, query: str, documents: Sequence[str], top_n: int, mmr_lambda: float | None
     ) -> list[RerankResult]:
         """The ``top_n`` documents most similar to ``query``, best first."""
-        if not documents or top_n < 1:
-            return []
         embedder = self._embeddings.get(self._model)
         vectors = np.asarray(await embedder.embed([query, *documents]), dtype=np.float32)
         q, docs = vectors[0], vectors[1:]

@@ -36,17 +36,9 @@ from ..app import Gateway, Target, validate_name
 from ..domain import Document, DocumentBatch, IndexSpec, SearchQuery
 from ..errors import InvalidArgument
 from ..fusion import Contribution, FusionMethod, Retriever
-from ..multisearch import (
-    DEFAULT_GROUP,
-    ROUTER_GROUP,
-    Failure,
-    FusedSearchRequest,
-    MultiSearcher,
-    Outcome,
-    Retrieval,
-    TargetRequest,
-)
+from ..multisearch import Failure, FusedSearchRequest, MultiSearcher, Outcome, TargetRequest
 from ..rag_context import DEFAULT_MAX_TOKENS, assemble
+from ..retrieval import DEFAULT_GROUP, ROUTER_GROUP, Retrieval
 from ..storage import VirtualIndex
 from .registry import CallContext, Permission, requires
 

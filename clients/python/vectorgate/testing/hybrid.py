@@ -23,7 +23,8 @@ from vectorgate_server.domain import Document, IndexSpec
 from vectorgate_server.embeddings import EmbeddingRegistry, default_registry
 from vectorgate_server.errors import Unsupported
 from vectorgate_server.fusion import Retriever
-from vectorgate_server.multisearch import FusedSearchRequest, MultiSearcher, Retrieval
+from vectorgate_server.multisearch import FusedSearchRequest, MultiSearcher
+from vectorgate_server.retrieval import Retrieval
 from vectorgate_server.services.registry import CallContext
 from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
 

@@ -51,6 +51,7 @@ from .client import (
     _message,
     _scan_page,
 )
+from .layout import _Layout
 from .plan import (
     _MAX_WINDOW,
     NATIVE_PARAMS,
@@ -62,7 +63,6 @@ from .schema import (
     _LITE_INDEX_TYPES,
     _METRICS_BY_NAME,
     TEXT_MAX_LENGTH,
-    _Layout,
 )
 
 #: Any word character: a query without one has no terms for the standard analyzer.

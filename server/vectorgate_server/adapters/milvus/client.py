@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from ...domain import Metric
     from ...workers import StoreWorkers
     from ..base import Capabilities
-    from .plan import _Defaults
-    from .schema import _Layout
+    from .layout import _Defaults, _Layout
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pymilvus import MilvusException
@@ -31,13 +31,13 @@ from .client import (
     BACKEND,
     _message,
 )
+from .layout import _Defaults, _Layout
 from .schema import (
     _GROUPABLE_TYPES,
     _METRIC_NAMES,
     _METRICS_BY_NAME,
     MilvusSchema,
     _as_int,
-    _Layout,
 )
 
 #: ``searchParams.params`` keys: name -> (min, max, integral).
@@ -111,13 +111,6 @@ class _Plan:
         if self.group_by_field:
             out["group_by_field"] = self.group_by_field
         return out
-
-
-@dataclass(slots=True)
-class _Defaults:
-    """Validated ``native_defaults`` of the store."""
-
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 class MilvusPlanner(MilvusSchema):
