@@ -41,6 +41,7 @@ from vectorgate_server.adapters.milvus import (
     milvus_name,
 )
 from vectorgate_server.adapters.milvus import client as milvus_module
+from vectorgate_server.adapters.milvus.plan import _MAX_WINDOW as MAX_WINDOW
 from vectorgate_server.config import MilvusConfig
 from vectorgate_server.domain import (
     CollectionSpec,
@@ -183,8 +184,10 @@ async def test_errors(lite: MilvusAdapter) -> None:
     with pytest.raises(NotFound):
         await lite.keyword_search("missing", "x", 3)
     await lite.create_collection(CollectionSpec("kw", DIM))
+    # top_k >= 1 is the application's check (validated once); the adapter keeps
+    # Milvus's own window.
     with pytest.raises(InvalidArgument) as info:
-        await lite.keyword_search("kw", "x", 0)
+        await lite.keyword_search("kw", "x", MAX_WINDOW + 1)
     assert info.value.field == "top_k"
 
 

@@ -36,6 +36,7 @@ from vectorgate_server.domain import (
 )
 from vectorgate_server.errors import (
     AlreadyExists,
+    BackendAuthFailed,
     InvalidArgument,
     InvalidVector,
     NotFound,
@@ -132,17 +133,19 @@ async def test_sdk_headers_are_recorded_and_only_documented_ones_enforced(
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
 
 
-async def test_wrong_api_key_is_unavailable_without_leaking_it(server: PineconeTestServer) -> None:
+async def test_wrong_api_key_is_refused_without_leaking_it(server: PineconeTestServer) -> None:
+    # A refused credential is not an outage: BackendAuthFailed (FAILED_PRECONDITION,
+    # never retried; the one table in retry.py), not UNAVAILABLE.
     bad = PineconeAdapter("pc-store", api_key="pc-secret-wrong-key", control_host=server.url)
     await bad.start()
     try:
-        with pytest.raises(Unavailable) as err:
+        with pytest.raises(BackendAuthFailed) as err:
             await bad.list_collections()
     finally:
         await bad.close()
     assert "pc-store" in err.value.message and "pinecone" in err.value.message
     assert "pc-secret-wrong-key" not in err.value.message
-    assert err.value.reason == "BACKEND_UNAVAILABLE"
+    assert err.value.reason == "FAILED_PRECONDITION"
 
 
 async def test_unreachable_backend_is_unavailable() -> None:
