@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
 
 from ..domain import (
     CollectionInfo,
@@ -242,3 +243,12 @@ def unsupported_ops(filter: Filter, capabilities: Capabilities) -> list[str]:
 
     walk(filter)
     return missing
+
+
+def url_without_credentials(url: str) -> str:
+    """``url`` without user, password, query or fragment: safe to put in messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -91,7 +91,6 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import httpx
@@ -140,7 +139,7 @@ from ..filters.qdrant import (
     point_id,
 )
 from ..retry import backend_error, http_code
-from .base import Capabilities
+from .base import Capabilities, url_without_credentials
 from .sparse_text import Bm25Encoder, EncoderSpecError, SparseText
 from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
@@ -380,11 +379,7 @@ class QdrantAdapter:
         if self._path is not None:
             return self._path
         assert self._url is not None
-        parts = urlsplit(self._url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        return url_without_credentials(self._url)
 
     async def start(self) -> None:
         """Open the local storage, or set up the server connection (connections are lazy)."""

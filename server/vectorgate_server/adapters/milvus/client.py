@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 from pymilvus import MilvusClient, MilvusException
@@ -23,6 +22,7 @@ from ...errors import (
     VectorgateError,
 )
 from ...retry import backend_error
+from ..base import url_without_credentials
 
 if TYPE_CHECKING:
     from ...domain import Metric
@@ -161,11 +161,7 @@ class MilvusConnection:
         """The uri without credentials, for messages."""
         if self._lite_path is not None:
             return self._lite_path
-        parts = urlsplit(self._uri)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        return url_without_credentials(self._uri)
 
     # ------------------------------------------------------------------ lifecycle
 
