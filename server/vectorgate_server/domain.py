@@ -287,6 +287,16 @@ class SearchQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class KeywordQuery:
+    """A validated single-collection keyword (full-text) search."""
+
+    text: str
+    top_k: int
+    filter: Filter | None = None
+    output: OutputFields = field(default_factory=OutputFields)
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     """What a backend would run for a search."""
 

@@ -30,6 +30,7 @@ from vectorgate_server.domain import (
     Condition,
     Document,
     IndexSpec,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -584,7 +585,7 @@ async def test_keyword_search_sends_match_with_filter_clauses(
 ) -> None:
     assert adapter.capabilities.keyword_search
     await keyword_collection(adapter, CollectionSpec("c", 4))
-    hits = await adapter.keyword_search("c", "zx-4471-q reel", 5)
+    hits = await adapter.keyword_search("c", KeywordQuery("zx-4471-q reel", 5))
     method, path, params, body = server.requests[-1]
     assert (method, path, params) == ("POST", "/c/_search", {})
     assert body == {
@@ -601,7 +602,10 @@ async def test_keyword_search_sends_match_with_filter_clauses(
     assert (hits[0].store, hits[0].collection, hits[0].vector) == ("os", "c", None)
 
     filtered = await adapter.keyword_search(
-        "c", "zx-4471-q reel", 1, Condition("n", Op.LT, 2), output=OutputFields(text=False)
+        "c",
+        KeywordQuery(
+            "zx-4471-q reel", 1, Condition("n", Op.LT, 2), output=OutputFields(text=False)
+        ),
     )
     body = server.requests[-1][3]
     assert body["query"] == {
@@ -617,20 +621,20 @@ async def test_keyword_search_sends_match_with_filter_clauses(
     assert filtered[0].score == hits[1].score
 
     bare = await adapter.keyword_search(
-        "c", "part", 3, output=OutputFields(text=False, metadata=False, vector=True)
+        "c", KeywordQuery("part", 3, output=OutputFields(text=False, metadata=False, vector=True))
     )
     assert server.requests[-1][3]["_source"] == {"includes": ["vector"]}
     assert [h.id for h in bare] == ["d1"]
     assert bare[0].vector is not None and bare[0].vector.shape == (4,)
     assert bare[0].metadata == {}
-    assert await adapter.keyword_search("c", "lawn mower", 3) == []
+    assert await adapter.keyword_search("c", KeywordQuery("lawn mower", 3)) == []
 
 
 async def test_keyword_search_uses_the_collection_text_field(
     adapter: OpenSearchAdapter, server: OpenSearchTestServer
 ) -> None:
     await keyword_collection(adapter, CollectionSpec("Body", 2, text_field="body"))
-    hits = await adapter.keyword_search("Body", "SEALS", 3)
+    hits = await adapter.keyword_search("Body", KeywordQuery("SEALS", 3))
     assert server.requests[-1][1] == "/~body/_search"
     assert server.requests[-1][3]["query"]["bool"]["must"] == [
         {"match": {"body": {"query": "SEALS"}}}
@@ -640,18 +644,18 @@ async def test_keyword_search_uses_the_collection_text_field(
 
 async def test_keyword_search_errors(adapter: OpenSearchAdapter) -> None:
     with pytest.raises(NotFound):
-        await adapter.keyword_search("missing", "x", 3)
+        await adapter.keyword_search("missing", KeywordQuery("x", 3))
     await keyword_collection(adapter, CollectionSpec("c", 2))
     for text, top_k, field in [("x", 10_001, "top_k"), (" ", 3, "text")]:
         with pytest.raises(InvalidArgument) as err:
-            await adapter.keyword_search("c", text, top_k)
+            await adapter.keyword_search("c", KeywordQuery(text, top_k))
         assert err.value.field == field
     with pytest.raises(InvalidArgument) as err:
-        await adapter.keyword_search("c", "x", 3, Condition("k", Op.GT, True))
+        await adapter.keyword_search("c", KeywordQuery("x", 3, Condition("k", Op.GT, True)))
     assert err.value.field is not None and err.value.field.startswith("filter")
     # more words than OpenSearch's clause limit: the query text is too long
     with pytest.raises(InvalidArgument) as err:
-        await adapter.keyword_search("c", " ".join(f"w{i}" for i in range(1100)), 3)
+        await adapter.keyword_search("c", KeywordQuery(" ".join(f"w{i}" for i in range(1100)), 3))
     assert err.value.field == "text"
 
 
@@ -677,10 +681,10 @@ async def test_keyword_search_on_foreign_indexes(
             )
     finally:
         await client.close()
-    [hit] = await adapter.keyword_search("articles", "bm25 ranking", 3)
+    [hit] = await adapter.keyword_search("articles", KeywordQuery("bm25 ranking", 3))
     assert (hit.id, hit.text, hit.metadata) == ("x", "Hybrid search with BM25", {})
     assert hit.score > 0
     for name, detail in [("codes", "mapped as 'keyword'"), ("bare", "not in its mapping")]:
         with pytest.raises(FailedPrecondition) as err:
-            await adapter.keyword_search(name, "bm25", 3)
+            await adapter.keyword_search(name, KeywordQuery("bm25", 3))
         assert detail in str(err.value) and "'text'" in str(err.value)

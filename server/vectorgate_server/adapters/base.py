@@ -24,9 +24,9 @@ Optional capability: keyword (full-text) search. An adapter whose backend can
 rank documents by keyword relevance (BM25 or similar) on their text sets
 ``Capabilities.keyword_search`` and implements :class:`SupportsKeywordSearch`:
 
-``async keyword_search(name, text, top_k, filter=None, *, output=OutputFields()) -> list[Hit]``
-    The ``top_k`` documents of collection ``name`` most relevant to the query
-    ``text``, best first, among those matching ``filter`` (applied inside the
+``async keyword_search(name, query: KeywordQuery) -> list[Hit]``
+    The ``query.top_k`` documents of collection ``name`` most relevant to
+    ``query.text``, best first, among those matching ``query.filter`` (applied inside the
     backend before ranking, as for ``search``). ``Hit.score`` and
     ``Hit.raw_score`` are the backend's relevance score (higher is better;
     not comparable with vector scores, which is why results are fused by
@@ -54,6 +54,7 @@ from ..domain import (
     Explanation,
     Filter,
     Hit,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -161,16 +162,8 @@ class Adapter(Protocol):
 class SupportsKeywordSearch(Protocol):
     """The optional keyword-search method (see the module docstring)."""
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
-        """The ``top_k`` documents most relevant to ``text``, best first."""
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+        """The ``query.top_k`` documents most relevant to ``query.text``, best first."""
         ...
 
 
@@ -219,7 +212,7 @@ async def keyword_search(
             detail="use mode DENSE, or a store whose backend has full-text search",
         )
     assert isinstance(adapter, SupportsKeywordSearch)
-    return await adapter.keyword_search(name, text, top_k, filter, output=output)
+    return await adapter.keyword_search(name, KeywordQuery(text, top_k, filter, output))
 
 
 def unsupported_ops(filter: Filter, capabilities: Capabilities) -> list[str]:
