@@ -339,12 +339,56 @@ async def test_rejected_document_names_the_field(adapter: OpenSearchAdapter) -> 
 
 
 async def test_zero_vectors_with_cosine(adapter: OpenSearchAdapter) -> None:
+    # The application refuses them first (Capabilities.zero_vector_cosine, tested in
+    # test_number_capabilities.py); should one reach the adapter, OpenSearch's own refusal
+    # comes back as a 400 naming the field.
+    assert adapter.capabilities.zero_vector_cosine is False
     await adapter.create_collection(CollectionSpec("c", 2))
-    with pytest.raises(InvalidVector) as err:
+    with pytest.raises(InvalidArgument) as err:
         await adapter.upsert("c", docs(np.zeros((1, 2), np.float32)))
     assert err.value.field == "documents[0].vector"
-    with pytest.raises(InvalidVector):
-        await adapter.search("c", SearchQuery(vector=np.zeros(2, np.float32), top_k=1))
+    assert "zero vector is not supported" in err.value.message
+
+
+async def test_the_gateway_refuses_zero_vectors_before_opensearch(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer, tmp_path: Any
+) -> None:
+    from vectorgate_server.app import Gateway, Target
+    from vectorgate_server.domain import DocumentBatch
+    from vectorgate_server.embeddings import EmbeddingRegistry
+    from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
+
+    db = Database(tmp_path / "vg.db")
+    gateway = Gateway(
+        stores={"os": adapter},
+        default_store="os",
+        embeddings=EmbeddingRegistry(),
+        indexes=IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json),
+        database=db,
+    )
+    await adapter.create_collection(CollectionSpec("c", 2, embedding_model="none"))
+    target = Target(adapter, "c")
+    sent = len(server.requests)
+    zero = np.zeros(2, np.float32)
+    with pytest.raises(InvalidVector) as err:
+        await gateway.upsert(
+            target, [Document("a", "", np.ones(2, np.float32)), Document("b", "", zero)]
+        )
+    assert err.value.field == "documents[1].vector"
+    with pytest.raises(InvalidVector) as err:
+        await gateway.query_vector(target, None, zero)
+    assert err.value.field == "vector"
+    batch = DocumentBatch(ids=["a", "b"], vectors=np.array([[1, 0], [0, 0]], np.float32))
+    with pytest.raises(InvalidVector) as err:
+        await gateway.upsert_columns(target, batch)
+    assert err.value.field == "columns.vectors" and "row 1 (id 'b')" in err.value.message
+    assert all("_bulk" not in r[1] and "_search" not in r[1] for r in server.requests[sent:])
+    # An L2 collection takes the zero vector.
+    await adapter.create_collection(
+        CollectionSpec("l2", 2, metric=Metric.L2, embedding_model="none")
+    )
+    await gateway.upsert(Target(adapter, "l2"), [Document("z", "", zero)])
+    db.close()
 
 
 async def test_native_params(adapter: OpenSearchAdapter, server: OpenSearchTestServer) -> None:

@@ -74,7 +74,8 @@ class Capabilities:
     delete_by_filter: bool = True
     #: Index types accepted in ``CollectionSpec.index.type`` (upper case); empty = any.
     index_types: frozenset[str] = frozenset()
-    #: Max documents per backend write call; the adapter splits larger batches.
+    #: Max documents per backend write call; :func:`upsert` and :func:`upsert_columns`
+    #: split larger batches, so an adapter's ``upsert`` never gets more.
     max_write_batch: int = 10_000
     #: Native search parameters accepted in ``SearchQuery.native_params``.
     native_params: frozenset[str] = field(default_factory=frozenset)
@@ -93,6 +94,10 @@ class Capabilities:
     #: Strings (ids, text, metadata values) may contain the NUL character (U+0000).
     #: When False the application refuses a document holding one, naming the field.
     nul_in_strings: bool = True
+    #: A cosine collection accepts the all-zero vector (its cosine is undefined; the
+    #: backend scores it somehow). When False the application refuses a zero vector
+    #: for a cosine collection, in writes and queries, naming the field.
+    zero_vector_cosine: bool = True
 
 
 @runtime_checkable
@@ -182,12 +187,27 @@ class SupportsColumnarUpsert(Protocol):
         ...
 
 
+async def upsert(adapter: Adapter, name: str, documents: Sequence[Document]) -> None:
+    """Write documents in calls of at most ``capabilities.max_write_batch`` each.
+
+    The one place writes are split: adapters write what they are given in one
+    backend call (or what their SDK does with it), and never split themselves.
+    """
+    size = adapter.capabilities.max_write_batch
+    for start in range(0, len(documents), size):
+        await adapter.upsert(name, documents[start : start + size])
+
+
 async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> None:
-    """Write a columnar batch: natively where the adapter can, else as documents."""
-    if isinstance(adapter, SupportsColumnarUpsert):
-        await adapter.upsert_columns(name, batch)
-    else:
-        await adapter.upsert(name, batch.documents())
+    """Write a columnar batch: natively where the adapter can, else as documents;
+    split as :func:`upsert` splits."""
+    size = adapter.capabilities.max_write_batch
+    for start in range(0, len(batch), size):
+        part = batch.rows(start, start + size) if len(batch) > size else batch
+        if isinstance(adapter, SupportsColumnarUpsert):
+            await adapter.upsert_columns(name, part)
+        else:
+            await adapter.upsert(name, part.documents())
 
 
 def supports_keyword_search(adapter: Adapter) -> bool:

@@ -156,7 +156,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
-import numpy as np
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
 
@@ -184,7 +183,6 @@ from ..errors import (
     FailedPrecondition,
     Internal,
     InvalidArgument,
-    InvalidVector,
     NotFound,
     Unavailable,
     Unsupported,
@@ -571,6 +569,9 @@ class OpenSearchAdapter:
             max_write_batch=max_write_batch,
             native_params=frozenset(NATIVE_PARAMS),
             keyword_search=True,
+            # cosinesimil refuses the zero vector (documented above): the application
+            # refuses it first, naming the field.
+            zero_vector_cosine=False,
         )
         self._client: AsyncOpenSearch | None = None
         self._layouts: dict[str, _Layout] = {}
@@ -990,11 +991,6 @@ class OpenSearchAdapter:
 
     def _source(self, doc: Document, layout: _Layout, position: int) -> dict[str, Any]:
         array = as_float32(cast(FloatArray, doc.vector))
-        if layout.metric is Metric.COSINE and not np.any(array):
-            raise InvalidVector(
-                f"documents[{position}].vector: a zero vector has no cosine similarity",
-                field=f"documents[{position}].vector",
-            )
         return {
             ID_FIELD: doc.id,
             layout.text_field: doc.text,
@@ -1173,8 +1169,6 @@ class OpenSearchAdapter:
         native_filter = compile_filter(query.filter, "filter") if query.filter is not None else None
         layout = await self._layout(name)
         vector = as_float32(query.vector)
-        if layout.metric is Metric.COSINE and not np.any(vector):
-            raise InvalidVector("vector: a zero vector has no cosine similarity", field="vector")
         version = await self._cluster_version()
         filter_in_graph = layout.engine == "lucene" or (
             layout.engine == "faiss" and version >= (2, 9)
