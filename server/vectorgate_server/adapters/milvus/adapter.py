@@ -209,22 +209,21 @@ class MilvusAdapter(MilvusPlanner):
             # Milvus keeps every copy of an id repeated in one batch: the last one wins here.
             by_id.pop(doc.id, None)
             by_id[doc.id] = self._row(layout, i, doc)
+        # At most _MAX_WRITE_BATCH rows: adapters.base.upsert splits larger writes.
         rows = list(by_id.values())
         if layout.vectorgate:
             await self._check_types(layout, documents)
-        for start in range(0, len(rows), _MAX_WRITE_BATCH):
-            batch = rows[start : start + _MAX_WRITE_BATCH]
-            try:
-                await self._call("upsert", client.upsert, layout.stored, batch, collection=name)
-            except MilvusException as exc:
-                # Rows of vectorgate collections are checked above; a collection of
-                # another schema may still refuse a row (a required field missing...).
-                if layout.vectorgate and not exc.is_input_error:
-                    raise
-                raise InvalidArgument(
-                    f"documents: milvus rejected the write to {name!r}: {_message(exc)}",
-                    field="documents",
-                ) from exc
+        try:
+            await self._call("upsert", client.upsert, layout.stored, rows, collection=name)
+        except MilvusException as exc:
+            # Rows of vectorgate collections are checked above; a collection of
+            # another schema may still refuse a row (a required field missing...).
+            if layout.vectorgate and not exc.is_input_error:
+                raise
+            raise InvalidArgument(
+                f"documents: milvus rejected the write to {name!r}: {_message(exc)}",
+                field="documents",
+            ) from exc
 
     async def _check_types(self, layout: _Layout, documents: Sequence[Document]) -> None:
         """A metadata key keeps one type per collection: reject a batch that changes it.
