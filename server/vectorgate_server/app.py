@@ -159,17 +159,27 @@ def check_dimension(
         )
 
 
+def refuses_zero_vectors(info: CollectionInfo, adapter: Adapter, *, write: bool) -> bool:
+    """Whether the backend refuses an all-zero vector here (``zero_vector_cosine``)."""
+    where = adapter.capabilities.zero_vector_cosine
+    return info.metric is Metric.COSINE and (
+        where == "refused" or (write and where == "refused_in_writes")
+    )
+
+
 def check_vector(
-    info: CollectionInfo, vector: FloatArray, field: str, collection: str, adapter: Adapter
+    info: CollectionInfo,
+    vector: FloatArray,
+    field: str,
+    collection: str,
+    adapter: Adapter,
+    *,
+    write: bool = False,
 ) -> None:
-    """:func:`check_dimension`, and ``InvalidVector`` for an all-zero vector in a cosine
-    collection of a backend that cannot take one (``Capabilities.zero_vector_cosine``)."""
+    """:func:`check_dimension`, and ``InvalidVector`` for an all-zero vector where the
+    backend refuses one (:func:`refuses_zero_vectors`)."""
     check_dimension(info, vector, field, collection)
-    if (
-        not adapter.capabilities.zero_vector_cosine
-        and info.metric is Metric.COSINE
-        and not np.any(vector)
-    ):
+    if refuses_zero_vectors(info, adapter, write=write) and not np.any(vector):
         raise InvalidVector(
             f"{field}: a zero vector has no cosine similarity, and backend "
             f"{adapter.backend!r} refuses it in a cosine collection",
@@ -492,6 +502,7 @@ class Gateway:
                     f"{field}[{i}].vector",
                     target.virtual_name or target.collection,
                     target.adapter,
+                    write=True,
                 )
         if to_embed:
             vectors = await self.embed(
@@ -528,11 +539,7 @@ class Gateway:
                 actual=batch.dimension,
                 collection=target.virtual_name or target.collection,
             )
-        if (
-            not target.adapter.capabilities.zero_vector_cosine
-            and info.metric is Metric.COSINE
-            and len(batch)
-        ):
+        if refuses_zero_vectors(info, target.adapter, write=True) and len(batch):
             zero = np.flatnonzero(~batch.vectors.any(axis=1))
             if len(zero):
                 row = int(zero[0])

@@ -94,10 +94,10 @@ class Capabilities:
     #: Strings (ids, text, metadata values) may contain the NUL character (U+0000).
     #: When False the application refuses a document holding one, naming the field.
     nul_in_strings: bool = True
-    #: A cosine collection accepts the all-zero vector (its cosine is undefined; the
-    #: backend scores it somehow). When False the application refuses a zero vector
-    #: for a cosine collection, in writes and queries, naming the field.
-    zero_vector_cosine: bool = True
+    #: Where the backend refuses the all-zero vector in a cosine collection (its cosine
+    #: is undefined): nowhere, in written documents only, or in writes and queries. The
+    #: application refuses it there first, naming the field.
+    zero_vector_cosine: Literal["accepted", "refused_in_writes", "refused"] = "accepted"
 
 
 @runtime_checkable

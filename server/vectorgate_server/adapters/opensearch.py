@@ -571,7 +571,7 @@ class OpenSearchAdapter:
             keyword_search=True,
             # cosinesimil refuses the zero vector (documented above): the application
             # refuses it first, naming the field.
-            zero_vector_cosine=False,
+            zero_vector_cosine="refused",
         )
         self._client: AsyncOpenSearch | None = None
         self._layouts: dict[str, _Layout] = {}

@@ -332,8 +332,9 @@ class PineconeAdapter:
         # Pinecone's metadata documentation (Filter by metadata, supported metadata types).
         metadata_numbers="double",
         # Pinecone refuses an all-zero dense vector in a cosine index ("Dense vectors must
-        # contain at least one non-zero value"); the application refuses it first.
-        zero_vector_cosine=False,
+        # contain at least one non-zero value"); the application refuses it first. Its
+        # documentation says nothing of query vectors, so those pass.
+        zero_vector_cosine="refused_in_writes",
     )
 
     def __init__(
