@@ -331,10 +331,9 @@ class PineconeAdapter:
         # "Number (integer or floating point, gets converted to a 64 bit floating point)":
         # Pinecone's metadata documentation (Filter by metadata, supported metadata types).
         metadata_numbers="double",
-        # Pinecone refuses an all-zero dense vector in a cosine index ("Dense vectors must
-        # contain at least one non-zero value"); the application refuses it first. Its
-        # documentation says nothing of query vectors, so those pass.
-        zero_vector_cosine="refused_in_writes",
+        # "Dense vectors must contain at least one non-zero value" (Pinecone's limits, any
+        # metric); the application refuses it first. Nothing is said of query vectors.
+        zero_vector_refused=frozenset(Metric),
     )
 
     def __init__(
