@@ -79,8 +79,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..config import PgvectorConfig
-from ..domain import (
+from ...config import PgvectorConfig
+from ...domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -98,7 +98,7 @@ from ..domain import (
     as_float32,
     normalise_score,
 )
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     Internal,
     InvalidArgument,
@@ -107,11 +107,11 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType
-from ..filters.pgvector import Predicate, compile_filter, json_param
-from ..retry import backend_error
-from .base import Capabilities
-from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
+from ...filters.common import FieldType
+from ...filters.pgvector import Predicate, compile_filter, json_param
+from ...retry import backend_error
+from ..base import Capabilities
+from ..spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 __all__ = ["BACKEND", "PgvectorAdapter", "table_name"]
 
