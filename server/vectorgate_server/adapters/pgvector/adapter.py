@@ -353,6 +353,7 @@ class PgvectorAdapter:
         """Full-text search: any of the query's lexemes, ranked by ``ts_rank_cd``."""
         layout = await self._layout(name)
         rows = await self._fetch(name, *q.keyword_statement(layout, query))
+        # The rank is both the score and the raw score.
         return q.hits(rows, query.output, float, store=self.store, collection=name)
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
