@@ -122,8 +122,8 @@ from pinecone.models.indexes.index import IndexModel
 from pinecone.models.indexes.schema import DenseVectorField
 from pinecone.models.response_info import ResponseInfo
 
-from ..config import PineconeConfig
-from ..domain import (
+from ...config import PineconeConfig
+from ...domain import (
     NAME_RE,
     CollectionInfo,
     CollectionSpec,
@@ -139,7 +139,7 @@ from ..domain import (
     as_float32,
     normalise_score,
 )
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -148,8 +148,8 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType
-from ..filters.pinecone import (
+from ...filters.common import FieldType
+from ...filters.pinecone import (
     KEYS_KEY,
     compile_filter,
     decode_metadata,
@@ -157,9 +157,9 @@ from ..filters.pinecone import (
     stored_names,
     stored_type,
 )
-from ..retry import backend_error, http_code
-from .base import Capabilities
-from .spec import StoredSpec, decode_spec, new_field_types, spec_json
+from ...retry import backend_error, http_code
+from ..base import Capabilities
+from ..spec import StoredSpec, decode_spec, new_field_types, spec_json
 
 __all__ = [
     "DENSE_FIELD",
