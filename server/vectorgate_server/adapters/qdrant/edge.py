@@ -67,8 +67,8 @@ import portalocker
 import qdrant_edge as qe
 from qdrant_client import models
 
-from ..config import QdrantConfig
-from ..domain import (
+from ...config import QdrantConfig
+from ...domain import (
     NAME_RE,
     CollectionInfo,
     CollectionSpec,
@@ -80,14 +80,16 @@ from ..domain import (
     Metric,
     SearchQuery,
 )
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     NotFound,
     Unavailable,
     VectorgateError,
 )
-from ..filters.qdrant import compile_filter, point_id
-from .qdrant import (
+from ...filters.qdrant import compile_filter, point_id
+from ..sparse_text import Bm25Encoder
+from ..spec import StoredSpec, decode_spec, spec_json
+from .adapter import (
     _KEYWORD_SPEC_KEY,
     _MAX_READ_BATCH,
     _MAX_WRITE_BATCH,
@@ -105,8 +107,6 @@ from .qdrant import (
     require_keyword_layout,
     require_keyword_store,
 )
-from .sparse_text import Bm25Encoder
-from .spec import StoredSpec, decode_spec, spec_json
 
 __all__ = ["QdrantEdgeAdapter", "edge_filter", "from_config"]
 

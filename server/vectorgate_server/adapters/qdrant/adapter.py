@@ -100,8 +100,8 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.common.client_exceptions import QdrantException
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from ..config import QdrantConfig
-from ..domain import (
+from ...config import QdrantConfig
+from ...domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
@@ -120,7 +120,7 @@ from ..domain import (
     as_float32,
     normalise_score,
 )
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
@@ -128,8 +128,8 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import INT64_MAX, INT64_MIN, FieldType
-from ..filters.qdrant import (
+from ...filters.common import INT64_MAX, INT64_MIN, FieldType
+from ...filters.qdrant import (
     ID_PAYLOAD_KEY,
     INTERNAL_PAYLOAD_KEY,
     LISTS_KEY,
@@ -139,10 +139,10 @@ from ..filters.qdrant import (
     compile_filter,
     point_id,
 )
-from ..retry import backend_error, http_code
-from .base import Capabilities, url_without_credentials
-from .sparse_text import Bm25Encoder, EncoderSpecError, SparseText
-from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
+from ...retry import backend_error, http_code
+from ..base import Capabilities, url_without_credentials
+from ..sparse_text import Bm25Encoder, EncoderSpecError, SparseText
+from ..spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 __all__ = [
     "FIELD_METADATA_PREFIX",
