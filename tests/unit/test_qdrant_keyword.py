@@ -28,10 +28,9 @@ from vectorgate_server.adapters.qdrant import (
     SPARSE_VECTOR_NAME,
     SPEC_METADATA_KEY,
     QdrantAdapter,
-    _Keyword,
-    _Layout,
-    _points,
 )
+from vectorgate_server.adapters.qdrant.adapter import _points
+from vectorgate_server.adapters.qdrant.layout import _Keyword, _Layout
 from vectorgate_server.adapters.sparse_text import Bm25Encoder, tokenize
 from vectorgate_server.config import QdrantConfig
 from vectorgate_server.domain import (
