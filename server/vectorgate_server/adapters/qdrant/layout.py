@@ -186,7 +186,7 @@ def require_keyword_store(store: str, enabled: bool) -> None:
         )
 
 
-def require_keyword_layout(store: str, name: str, layout: _Layout, top_k: int) -> _Keyword:
+def require_keyword_layout(store: str, name: str, layout: _Layout) -> _Keyword:
     """The collection's keyword index, or ``Unsupported`` saying why it has none."""
     if layout.keyword is None:
         raise Unsupported(
@@ -197,8 +197,6 @@ def require_keyword_layout(store: str, name: str, layout: _Layout, top_k: int) -
             "store has keyword_search: true (the default) get one: recreate the "
             "collection (e.g. `vectorgate copy` it to a new one)",
         )
-    if top_k < 1:
-        raise InvalidArgument("top_k: must be at least 1", field="top_k")
     return layout.keyword
 
 

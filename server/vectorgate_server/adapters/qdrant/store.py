@@ -148,7 +148,7 @@ class QdrantStore(abc.ABC):
         """
         require_keyword_store(self.store, self.capabilities.keyword_search)
         layout = await self._layout(name)
-        keyword = require_keyword_layout(self.store, name, layout, query.top_k)
+        keyword = require_keyword_layout(self.store, name, layout)
         native_filter = compile_filter(query.filter) if query.filter is not None else None
         sparse = keyword.encoder.query(query.text)
         if sparse is None:
