@@ -22,7 +22,6 @@ from ..spec import StoredSpec, decode_spec, encode_spec
 from .errors import translate
 from .layout import (
     _HNSW,
-    _MAX_WRITE_BATCH,
     BACKEND,
     FIELD_METADATA_PREFIX,
     SPARSE_VECTOR_NAME,
@@ -212,7 +211,8 @@ class QdrantAdapter(QdrantStore):
 
         The whole batch is validated first (nothing of a rejected batch is written).
         Each metadata key keeps the type it was first written with; the types live
-        in the collection metadata (``vectorgate:field:<key>``).
+        in the collection metadata (``vectorgate:field:<key>``). A call brings at most
+        ``max_write_batch`` documents (:func:`..base.upsert` splits), sent in one request.
         """
         client = self._require_client()
         lock = self._schema_locks.setdefault(name, asyncio.Lock())
@@ -240,9 +240,8 @@ class QdrantAdapter(QdrantStore):
                     name,
                 )
                 self._layouts[name] = replace(layout, fields={**layout.fields, **new_fields})
-        for start in range(0, len(points), _MAX_WRITE_BATCH):
-            batch = [_point_struct(p, layout) for p in points[start : start + _MAX_WRITE_BATCH]]
-            await self._call(client.upsert(name, points=batch, wait=True), name)
+        batch = [_point_struct(p, layout) for p in points]
+        await self._call(client.upsert(name, points=batch, wait=True), name)
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None

@@ -76,7 +76,7 @@ from .edge_store import (
     edge_params,
     edge_point,
 )
-from .layout import _MAX_WRITE_BATCH, _Layout, already_exists, new_collection, not_found, with_count
+from .layout import _Layout, already_exists, new_collection, not_found, with_count
 from .points import point_parts
 from .store import PointQuery, QdrantStore
 
@@ -164,7 +164,8 @@ class QdrantEdgeAdapter(QdrantStore):
 
         The whole batch is validated first (nothing of a rejected batch is written).
         Each metadata key keeps the type it was first written with (``fields`` in
-        ``vectorgate.json``, updated before the points are written).
+        ``vectorgate.json``, updated before the points are written). A call brings at
+        most ``max_write_batch`` documents (:func:`..base.upsert` splits): one update.
         """
         collection = await self._collection(name)
         await self._run(self._write, collection, documents, name=name)
@@ -180,9 +181,8 @@ class QdrantEdgeAdapter(QdrantStore):
                 _write_spec(collection.directory, spec)
                 collection.spec = spec
                 collection.layout = layout = replace(layout, fields=fields)
-        for start in range(0, len(points), _MAX_WRITE_BATCH):
-            batch = [edge_point(p, layout) for p in points[start : start + _MAX_WRITE_BATCH]]
-            _engine(collection.shard.update, qe.UpdateOperation.upsert_points(batch))
+        batch = [edge_point(p, layout) for p in points]
+        _engine(collection.shard.update, qe.UpdateOperation.upsert_points(batch))
 
     async def delete(
         self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
