@@ -159,7 +159,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
 
-from ..domain import (
+from ...domain import (
     NAME_RE,
     CollectionInfo,
     CollectionSpec,
@@ -177,7 +177,7 @@ from ..domain import (
     as_float32,
     normalise_score,
 )
-from ..errors import (
+from ...errors import (
     AlreadyExists,
     BackendAuthFailed,
     FailedPrecondition,
@@ -188,8 +188,8 @@ from ..errors import (
     Unsupported,
     VectorgateError,
 )
-from ..filters.common import FieldType
-from ..filters.opensearch import (
+from ...filters.common import FieldType
+from ...filters.opensearch import (
     GROUPS,
     INT_GROUP,
     METADATA_FIELD,
@@ -198,14 +198,14 @@ from ..filters.opensearch import (
     encode_metadata,
     metadata_key,
 )
-from ..retry import backend_error, http_code
-from .base import Capabilities
-from .params import positive_int
-from .params import validate_native_params as _validate_native_params
-from .spec import StoredSpec, decode_spec, encode_spec, new_field_types
+from ...retry import backend_error, http_code
+from ..base import Capabilities
+from ..params import positive_int
+from ..params import validate_native_params as _validate_native_params
+from ..spec import StoredSpec, decode_spec, encode_spec, new_field_types
 
 if TYPE_CHECKING:
-    from ..config import OpenSearchConfig
+    from ...config import OpenSearchConfig
 
 __all__ = [
     "BACKEND",
@@ -581,7 +581,7 @@ class OpenSearchAdapter:
     @classmethod
     def from_config(cls, config: OpenSearchConfig) -> OpenSearchAdapter:
         """The adapter of a configured OpenSearch store."""
-        from ..errors import BackendUnavailable
+        from ...errors import BackendUnavailable
 
         if config.space_type is not None and config.space_type not in _METRIC_OF_SPACE:
             raise BackendUnavailable(
@@ -1339,7 +1339,7 @@ def _sigv4_auth(store: str, region: str | None, service: str) -> tuple[Any, Any]
     opensearch-py's signer uses ``botocore`` (not ``boto3``) to sign; it is
     imported only when a store is configured with ``aws_sigv4``.
     """
-    from ..errors import BackendUnavailable
+    from ...errors import BackendUnavailable
 
     try:
         import botocore.session
