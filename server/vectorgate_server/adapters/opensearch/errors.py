@@ -216,19 +216,19 @@ class ErrorMap:
             ) from exc
 
     def check_bulk(
-        self, name: str, layout: Layout, response: Mapping[str, Any], offset: int, what: str
+        self, name: str, layout: Layout, response: Mapping[str, Any], what: str, offset: int = 0
     ) -> None:
-        """Raise the domain error of the first failed item of a ``_bulk`` response."""
+        """Raise the domain error of the first failed item of a ``_bulk`` response
+        (named ``what[offset + i]``, ``i`` the item's position in the call)."""
         if not response.get("errors"):
             return
-        for i, item in enumerate(response.get("items") or ()):
+        for position, item in enumerate(response.get("items") or (), offset):
             result = next(iter(item.values())) if isinstance(item, Mapping) and item else {}
             error = result.get("error") if isinstance(result, Mapping) else None
             if not isinstance(error, Mapping):
                 continue
             status = int(result.get("status", 0))
             kind = str(error.get("type", ""))
-            position = offset + i
             reason = _item_reason(error)
             if kind == "index_not_found_exception":
                 raise self.not_found(name)

@@ -102,7 +102,14 @@ class Layout:
         return SPACE_TYPES[self.metric]
 
     @property
-    def index_spec(self) -> IndexSpec:
+    def stored(self) -> StoredSpec:
+        """The spec vectorgate recorded, or (an index it did not create) the mapping's."""
         if self.spec is not None:
-            return self.spec.index
-        return IndexSpec(type="HNSW" if self.ann else "FLAT", params={})
+            return self.spec
+        return StoredSpec(
+            dimension=self.dimension,
+            metric=self.metric,
+            text_field=self.text_field,
+            index=IndexSpec(type="HNSW" if self.ann else "FLAT", params={}),
+            create_time=self.creation_date,
+        )

@@ -16,7 +16,7 @@ from ...domain import CollectionSpec, IndexSpec
 from ...errors import FailedPrecondition, InvalidArgument, Unsupported
 from ...filters.common import FieldType
 from ...filters.opensearch import GROUPS, INT_GROUP, METADATA_FIELD, metadata_key
-from ..params import positive_int
+from ..index_params import positive_int_params
 from ..spec import StoredSpec, decode_spec, encode_spec
 from .layout import (
     BACKEND,
@@ -78,26 +78,15 @@ def validate_index_spec(index: IndexSpec, default_engine: str) -> IndexSpec:
                 field=f"collection.index.params.{key}",
             )
         return IndexSpec(type="FLAT", params={})
-    params: dict[str, Any] = {}
-    for key, value in index.params.items():
-        path = f"collection.index.params.{key}"
-        if key not in _HNSW_PARAMS:
-            raise InvalidArgument(
-                f"{path}: not a parameter of HNSW (accepted: {', '.join(_HNSW_PARAMS)})",
-                field=path,
-            )
-        if key == "engine":
-            if not isinstance(value, str) or value.lower() not in ENGINES:
-                raise InvalidArgument(
-                    f"{path}: must be one of {', '.join(ENGINES)}, got {value!r}", field=path
-                )
-            params[key] = value.lower()
-            continue
-        number = positive_int(value)
-        if number is None:
-            raise InvalidArgument(f"{path}: must be a positive integer, got {value!r}", field=path)
-        params[key] = number
-    engine = params.setdefault("engine", default_engine)
+    engine = index.params.get("engine", default_engine)
+    if not isinstance(engine, str) or engine.lower() not in ENGINES:
+        raise InvalidArgument(
+            f"collection.index.params.engine: must be one of {', '.join(ENGINES)}, got {engine!r}",
+            field="collection.index.params.engine",
+        )
+    numbers = {key: value for key, value in index.params.items() if key != "engine"}
+    params: dict[str, Any] = positive_int_params(numbers, _HNSW_PARAMS, "HNSW")
+    params["engine"] = engine = engine.lower()
     if "ef_search" in params and engine == "lucene":
         raise InvalidArgument(
             "collection.index.params.ef_search: the lucene engine has no index-time ef_search "
