@@ -27,7 +27,6 @@ from ...domain import (
     Metric,
     Op,
     SearchQuery,
-    normalise_score,
 )
 from ...errors import (
     BackendUnavailable,
@@ -60,7 +59,7 @@ from .plan import (
     search_plan,
     validate_native_params,
 )
-from .results import canonical_score, document, hits
+from .results import document, hits, vector_score
 from .schema import (
     create_body,
     index_name,
@@ -310,8 +309,6 @@ class OpenSearchAdapter:
         types): the whole batch is checked before anything is written.
         """
         layout = await self._layout(name, fresh=True)
-        if not documents:
-            return
         new_field_types(name, documents, layout.types)
         # The application hands this at most max_write_batch documents
         # (adapters.base.upsert), but the contract suite (vectorgate.testing) calls
@@ -407,13 +404,7 @@ class OpenSearchAdapter:
         layout, plan, version = await self._plan(name, query)
         async with self._errors.translated("searching", name):
             response = await self.client.search(index=layout.index, body=plan.body)
-
-        def score(raw: float) -> float:
-            canonical = canonical_score(
-                layout.metric, raw, exact=plan.exact, engine=layout.engine, version=version
-            )
-            return normalise_score(layout.metric, canonical)
-
+        score = vector_score(layout, exact=plan.exact, version=version)
         return hits(
             response, layout, query.output, query.top_k, score, store=self.store, collection=name
         )

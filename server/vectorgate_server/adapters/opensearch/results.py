@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ...domain import Document, Hit, Metric, OutputFields, as_float32
+from ...domain import Document, Hit, Metric, OutputFields, as_float32, normalise_score
 from ...filters.opensearch import METADATA_FIELD, decode_metadata
 from .layout import Layout
 
@@ -43,6 +43,20 @@ def canonical_score(
     if raw <= 0.0:
         return -1.0
     return 2.0 - 1.0 / raw
+
+
+def vector_score(
+    layout: Layout, *, exact: bool, version: tuple[int, int]
+) -> Callable[[float], float]:
+    """The ``score`` of a k-NN hit from its ``_score``: canonical, then normalised."""
+
+    def score(raw: float) -> float:
+        canonical = canonical_score(
+            layout.metric, raw, exact=exact, engine=layout.engine, version=version
+        )
+        return normalise_score(layout.metric, canonical)
+
+    return score
 
 
 def document(layout: Layout, hit: Mapping[str, Any], include_vector: bool) -> Document:
