@@ -141,6 +141,15 @@ test server emulates), with the page it follows:
 Requirements: OpenSearch 2.x / 3.x with the k-NN plugin; ``method_parameters``
 (``native_params.ef_search``) needs 2.16, Lucene ``innerproduct`` 2.13, faiss
 ``cosinesimil`` 2.19. AWS SigV4 needs ``botocore``.
+
+Modules
+-------
+
+:mod:`.layout` (names, constants, the ``Layout`` of an index), :mod:`.schema`
+(index spec, create body, mapping -> layout), :mod:`.plan` (request bodies),
+:mod:`.results` (scores, documents, hits), :mod:`.errors` (failures as domain
+errors), :mod:`.client` (authentication, cluster version) and :mod:`.adapter`
+(:class:`OpenSearchAdapter`).
 """
 
 from .adapter import OpenSearchAdapter

@@ -146,7 +146,7 @@ class OpenSearchAdapter:
             max_write_batch=max_write_batch,
             native_params=frozenset(NATIVE_PARAMS),
             keyword_search=True,
-            # cosinesimil refuses the zero vector (documented above): the application
+            # cosinesimil refuses the zero vector (see the package docstring): the application
             # refuses it first, naming the field.
             zero_vector_refused=frozenset({Metric.COSINE}),
             zero_vector_refused_in_queries=True,
