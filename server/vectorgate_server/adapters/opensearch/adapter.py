@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
@@ -76,13 +76,6 @@ if TYPE_CHECKING:
 _LAYOUT_TTL_S: Final = 30.0
 #: Ids per ``_mget`` request.
 _MGET_BATCH: Final = 1000
-
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class OpenSearchAdapter:
@@ -309,19 +302,16 @@ class OpenSearchAdapter:
         types): the whole batch is checked before anything is written.
         """
         layout = await self._layout(name, fresh=True)
+        if not documents:
+            return  # opensearch-py refuses an empty ``_bulk`` body
         new_field_types(name, documents, layout.types)
-        # The application hands this at most max_write_batch documents
-        # (adapters.base.upsert), but the contract suite (vectorgate.testing) calls
-        # upsert directly with more (2,000): one ``_bulk`` of those is a body over the
-        # 1 MiB aiohttp refuses to send as raw bytes under the test suite's warnings.
-        offset = 0
-        for chunk in _chunks(documents, self.capabilities.max_write_batch):
-            async with self._errors.translated("writing documents", name):
-                response = await self.client.bulk(
-                    body=bulk_index(layout, chunk), refresh="wait_for"
-                )
-            self._errors.check_bulk(name, layout, response, "documents", offset)
-            offset += len(chunk)
+        # One ``_bulk`` call: writes come split to max_write_batch documents
+        # (adapters.base.upsert).
+        async with self._errors.translated("writing documents", name):
+            response = await self.client.bulk(
+                body=bulk_index(layout, documents), refresh="wait_for"
+            )
+        self._errors.check_bulk(name, layout, response, "documents")
 
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
@@ -381,7 +371,9 @@ class OpenSearchAdapter:
             return
         # Deletes by id are not split by the application (only writes are): one
         # ``_bulk`` per max_write_batch ids.
-        for chunk in _chunks(unique, self.capabilities.max_write_batch):
+        size = self.capabilities.max_write_batch
+        for start in range(0, len(unique), size):
+            chunk = unique[start : start + size]
             body = [{"delete": {"_index": layout.index, "_id": doc_id}} for doc_id in chunk]
             async with self._errors.translated("deleting documents", name):
                 response = await self.client.bulk(body=body, refresh="wait_for")

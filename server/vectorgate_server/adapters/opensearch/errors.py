@@ -215,14 +215,12 @@ class ErrorMap:
                 field="collection.index",
             ) from exc
 
-    def check_bulk(
-        self, name: str, layout: Layout, response: Mapping[str, Any], what: str, offset: int = 0
-    ) -> None:
+    def check_bulk(self, name: str, layout: Layout, response: Mapping[str, Any], what: str) -> None:
         """Raise the domain error of the first failed item of a ``_bulk`` response
-        (named ``what[offset + i]``, ``i`` the item's position in the call)."""
+        (named ``what[i]``, ``i`` the item's position in the call)."""
         if not response.get("errors"):
             return
-        for position, item in enumerate(response.get("items") or (), offset):
+        for position, item in enumerate(response.get("items") or ()):
             result = next(iter(item.values())) if isinstance(item, Mapping) and item else {}
             error = result.get("error") if isinstance(result, Mapping) else None
             if not isinstance(error, Mapping):
