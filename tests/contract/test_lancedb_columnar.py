@@ -144,6 +144,14 @@ async def test_id_set_is_a_superset_without_false_absences() -> None:
     assert len(ids) == 3
     assert ids.any_of(ids.hashes(["d"])) and not ids.any_of(ids.hashes(["c"]))
     assert not lance_module._IdSet().any_of(ids.hashes(["a"]))
+    # add() tells whether any hash may be there already; runs merge without losing one.
+    assert ids.add(ids.hashes(["e"])) is False
+    assert ids.add(ids.hashes(["f", "a"])) is True
+    for block in range(40):
+        assert not ids.add(ids.hashes([f"x{block}-{i}" for i in range(block + 1)]))
+    assert len(ids) == 5 + sum(range(1, 41))
+    assert ids.any_of(ids.hashes(["x0-0"])) and ids.any_of(ids.hashes(["x39-39"]))
+    assert not ids.any_of(ids.hashes(["x40-0"]))
 
 
 async def test_a_failed_append_is_never_repeated(
