@@ -251,6 +251,8 @@ _ID_CHUNK: Final = 1000
 #: Batches larger than this are converted to/from arrow in a worker thread.
 _THREAD_ROWS: Final = 2000
 _MAX_EXACT_INT: Final = 2**53
+#: Rows per batch of the id scan that finds the rows an upsert replaces.
+_SCAN_ROWS: Final = 65_536
 
 T = TypeVar("T")
 
@@ -530,6 +532,8 @@ class _Table:
         self.pruned_at: float | None = None
         #: The ids the table may hold (for the insert fast path); None = not read yet.
         self.ids: _IdSet | None = None
+        #: The pylance dataset writes commit through; None = not opened yet.
+        self.dataset: lance.LanceDataset | None = None
 
     @property
     def metric(self) -> Metric:
@@ -631,21 +635,83 @@ def search_defaults(index_type: str, top_k: int, partitions: int = 0) -> dict[st
 
 
 async def _offload(st: _Table, fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking maintenance call in a worker thread, recorded on the table
-    (a cancelled caller leaves it running: :meth:`LanceDBAdapter._stop_maintenance`
-    waits for it)."""
+    """Run a blocking write or maintenance call in a worker thread, recorded on the
+    table, once the one before it has finished (a cancelled caller leaves it
+    running, and its table lock goes: the next call waits for it here, and
+    :meth:`LanceDBAdapter._stop_maintenance` before a drop or close)."""
+    if st.offloaded is not None and not st.offloaded.done():
+        await asyncio.wait([st.offloaded])
     future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     st.offloaded = future
     return await asyncio.shield(future)
 
 
-def _compact_and_update_indices(uri: str, storage_options: Mapping[str, str]) -> None:
+def _checkout_latest(dataset: lance.LanceDataset) -> None:
+    """Move the table's pylance dataset to its latest version (other handles commit too)."""
+    dataset.checkout_latest()  # type: ignore[no-untyped-call]
+
+
+def _compact_and_update_indices(dataset: lance.LanceDataset) -> None:
     """Merge small fragments up to :data:`COMPACT_ROWS_PER_FRAGMENT` rows (dropping
     deleted rows) and add the rows no index covers yet to the indices (blocking)."""
-    dataset = lance.dataset(uri, storage_options=dict(storage_options) or None)
+    _checkout_latest(dataset)
     dataset.optimize.compact_files(target_rows_per_fragment=COMPACT_ROWS_PER_FRAGMENT)
     if dataset.list_indices():
         dataset.optimize.optimize_indices()  # type: ignore[no-untyped-call]
+
+
+def _commit_rows(
+    dataset: lance.LanceDataset, data: pa.Table, replace: Sequence[str] | None
+) -> lance.LanceDataset:
+    """Write ``data`` in fragments of at most :data:`COMPACT_ROWS_PER_FRAGMENT`
+    rows and commit them as one new version (blocking); with ``replace`` (ids the
+    table may hold), the rows holding those ids are deleted in the same commit.
+
+    An upsert by id, as lancedb's ``add`` and ``merge_insert`` are, but those
+    write a batch into fragments of up to 1M rows, which compaction never
+    splits, and Lance's exhaustive search scans one fragment per thread (a table
+    loaded in 10,000-row writes searched 1.59x slower than one of 2,048-row
+    fragments). The rows to replace are found by a scan of the id column (as
+    ``merge_insert`` does, with no scalar index: see :meth:`LanceDBAdapter._write`)
+    and deleted by their addresses; the commit is Lance's ``Update``, the
+    operation ``merge_insert`` commits.
+    """
+    _checkout_latest(dataset)
+    removed: list[int] = []
+    updated: list[lance.FragmentMetadata] = []
+    if replace:
+        wanted = pa.array(replace, type=pa.utf8())
+        found = [
+            batch.column(1).filter(pc.is_in(batch.column(0), value_set=wanted)).to_numpy()
+            for batch in dataset.to_batches(
+                columns=[ID_COLUMN], with_row_address=True, batch_size=_SCAN_ROWS
+            )
+        ]
+        addresses = np.concatenate(found) if found else np.empty(0, dtype=np.uint64)
+        fragment_ids = addresses >> 32
+        for fragment_id in np.unique(fragment_ids).tolist():
+            fragment = dataset.get_fragment(fragment_id)
+            assert fragment is not None
+            offsets = addresses[fragment_ids == fragment_id] & 0xFFFFFFFF
+            left = fragment.delete_rows(offsets.tolist())
+            if left is None:
+                removed.append(fragment_id)
+            else:
+                updated.append(left)
+    fragments = lance.fragment.write_fragments(
+        data, dataset, max_rows_per_file=COMPACT_ROWS_PER_FRAGMENT
+    )
+    operation: lance.LanceOperation.BaseOperation
+    if removed or updated:
+        operation = lance.LanceOperation.Update(
+            removed_fragment_ids=removed,
+            updated_fragments=updated,
+            new_fragments=fragments,
+            update_mode="rewrite_rows",
+        )
+    else:
+        operation = lance.LanceOperation.Append(fragments)
+    return lance.LanceDataset.commit(dataset, operation, read_version=dataset.version)
 
 
 def _index_partitions(uri: str, index_name: str, storage_options: Mapping[str, str]) -> int:
@@ -658,9 +724,9 @@ def _index_partitions(uri: str, index_name: str, storage_options: Mapping[str, s
     )
 
 
-def _prune_versions(uri: str, storage_options: Mapping[str, str], older_than: timedelta) -> None:
+def _prune_versions(dataset: lance.LanceDataset, older_than: timedelta) -> None:
     """Delete the files only versions older than ``older_than`` use (blocking)."""
-    dataset = lance.dataset(uri, storage_options=dict(storage_options) or None)
+    _checkout_latest(dataset)
     dataset.cleanup_old_versions(older_than=older_than)
 
 
@@ -1454,35 +1520,47 @@ class LanceDBAdapter:
         st.layout = _Layout.from_schema(await st.table.schema())
 
     async def _write(self, st: _Table, data: pa.Table, ids: Sequence[str]) -> None:
-        """Write rows with unique ids, replacing by id (under the write lock).
+        """Write rows with unique ids, replacing by id, in one commit (under the write lock).
 
         When none of the ids is in the table (the common bulk load) the rows
-        are appended with ``add``; otherwise ``merge_insert`` on ``id``
-        replaces the ones present, so an upsert stays idempotent. Which case
-        it is comes from the table's id set (:class:`_IdSet`, read once),
-        not from a query: measured on lancedb 0.40 (``bench/bench_columnar_ingest.py``),
-        an ``id IN (...)`` lookup of 1,000 ids costs about as much as the
-        merge it would save, and a scalar BTREE index on ``id`` makes
-        ``merge_insert`` several times slower, so neither is used. A remote
-        (LanceDB Cloud) table may have other writers: it always merges.
+        are appended; otherwise the rows holding them are replaced in the same
+        commit, so an upsert stays idempotent (:func:`_commit_rows`, through
+        pylance, in fragments of at most :data:`COMPACT_ROWS_PER_FRAGMENT`
+        rows). Which case it is comes from the table's id set (:class:`_IdSet`,
+        read once), not from a query: measured on lancedb 0.40
+        (``bench/bench_columnar_ingest.py``), an ``id IN (...)`` lookup of 1,000
+        ids costs about as much as the merge it would save, and a scalar BTREE
+        index on ``id`` makes ``merge_insert`` several times slower, so neither
+        is used. A remote (LanceDB Cloud) table may have other writers: it
+        always merges, through lancedb's ``merge_insert``.
         """
-        hashes = _IdSet.hashes(ids)
-        known = None if self._remote else await self._id_set(st)
-        # Recorded before writing: a write that fails or is cancelled after
-        # Lance committed it must still count, or the next upsert of these ids
-        # would append them again (recording ids not written only costs a merge).
-        append = known is not None and not known.add(hashes)
-        if append:
-            await st.table.add(data)
-        else:
+        if self._remote:
             await (
                 st.table.merge_insert(ID_COLUMN)
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute(data)
             )
+        else:
+            known = await self._id_set(st)
+            # Recorded before writing: a write that fails or is cancelled after
+            # Lance committed it must still count, or the next upsert of these ids
+            # would append them again (recording ids not written only costs a merge).
+            replace = ids if known.add(_IdSet.hashes(ids)) else None
+            st.dataset = await _offload(st, _commit_rows, await self._dataset(st), data, replace)
+            await st.table.checkout_latest()
         st.writes_since_optimize += 1
         st.rows_since_optimize += len(ids)
+
+    async def _dataset(self, st: _Table) -> lance.LanceDataset:
+        """The table's pylance dataset, through which writes and maintenance commit
+        (one per table: its caches are not read again per call)."""
+        if st.dataset is None:
+            uri = await st.table.uri()
+            st.dataset = await asyncio.to_thread(
+                lance.dataset, uri, storage_options=self._storage_options or None
+            )
+        return st.dataset
 
     async def _id_set(self, st: _Table) -> _IdSet:
         """The table's id set, read from its id column on the first write (under the lock)."""
@@ -1893,14 +1971,13 @@ class LanceDBAdapter:
             if st.dropped:
                 return
             writes, rows = st.writes_since_optimize, st.rows_since_optimize
-            uri = await st.table.uri()
             # Compaction and the index update write new files and commit a new
             # version; reads in flight keep theirs. Old versions stay for now.
             # Through pylance, in a worker thread (it blocks): lancedb's own
             # optimize() compacts into fragments of up to 1M rows and takes no
             # target, and Lance scans one fragment per thread (see
             # COMPACT_ROWS_PER_FRAGMENT).
-            await _offload(st, _compact_and_update_indices, uri, self._storage_options)
+            await _offload(st, _compact_and_update_indices, await self._dataset(st))
             await st.table.checkout_latest()
             # Pruning deletes the files only old versions use: it waits for the
             # reads in flight (see _ReadGate); reads starting meanwhile go on.
@@ -1916,7 +1993,7 @@ class LanceDBAdapter:
             if due:
                 async with st.reads.pruning():
                     await _offload(
-                        st, _prune_versions, uri, self._storage_options, self.cleanup_older_than
+                        st, _prune_versions, await self._dataset(st), self.cleanup_older_than
                     )
                 st.pruned_at = now
             st.writes_since_optimize -= writes
