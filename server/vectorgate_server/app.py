@@ -23,6 +23,7 @@ from vectorgate._values import MAX_EXACT_DOUBLE_INT
 
 from . import policy, retry
 from .adapters.base import Adapter, unsupported_ops
+from .adapters.base import upsert as adapter_upsert
 from .adapters.base import upsert_columns as adapter_upsert_columns
 from .domain import (
     NAME_RE,
@@ -48,6 +49,7 @@ from .errors import (
     FailedPrecondition,
     InvalidArgument,
     InvalidFilter,
+    InvalidVector,
     LimitExceeded,
     NotFound,
     PermissionDenied,
@@ -154,6 +156,34 @@ def check_dimension(
     if actual != info.dimension:
         raise DimensionMismatch(
             field=field, expected=info.dimension, actual=actual, collection=collection
+        )
+
+
+def refuses_zero_vectors(info: CollectionInfo, adapter: Adapter, *, write: bool) -> bool:
+    """Whether the backend refuses an all-zero vector here (``zero_vector_cosine``)."""
+    where = adapter.capabilities.zero_vector_cosine
+    return info.metric is Metric.COSINE and (
+        where == "refused" or (write and where == "refused_in_writes")
+    )
+
+
+def check_vector(
+    info: CollectionInfo,
+    vector: FloatArray,
+    field: str,
+    collection: str,
+    adapter: Adapter,
+    *,
+    write: bool = False,
+) -> None:
+    """:func:`check_dimension`, and ``InvalidVector`` for an all-zero vector where the
+    backend refuses one (:func:`refuses_zero_vectors`)."""
+    check_dimension(info, vector, field, collection)
+    if refuses_zero_vectors(info, adapter, write=write) and not np.any(vector):
+        raise InvalidVector(
+            f"{field}: a zero vector has no cosine similarity, and backend "
+            f"{adapter.backend!r} refuses it in a cosine collection",
+            field=field,
         )
 
 
@@ -466,11 +496,13 @@ class Gateway:
                     )
                 to_embed.append(i)
             else:
-                check_dimension(
+                check_vector(
                     info,
                     doc.vector,
                     f"{field}[{i}].vector",
                     target.virtual_name or target.collection,
+                    target.adapter,
+                    write=True,
                 )
         if to_embed:
             vectors = await self.embed(
@@ -478,7 +510,7 @@ class Gateway:
             )
             for row, i in enumerate(to_embed):
                 documents[i].vector = vectors[row]
-        await self._call(target, target.adapter.upsert(target.collection, documents))
+        await self._call(target, adapter_upsert(target.adapter, target.collection, documents))
         return len(documents)
 
     async def upsert_columns(
@@ -507,6 +539,16 @@ class Gateway:
                 actual=batch.dimension,
                 collection=target.virtual_name or target.collection,
             )
+        if refuses_zero_vectors(info, target.adapter, write=True) and len(batch):
+            zero = np.flatnonzero(~batch.vectors.any(axis=1))
+            if len(zero):
+                row = int(zero[0])
+                raise InvalidVector(
+                    f"{field}.vectors: row {row} (id {batch.ids[row]!r}) is a zero vector, which "
+                    f"has no cosine similarity; backend {target.adapter.backend!r} refuses it in "
+                    "a cosine collection",
+                    field=f"{field}.vectors",
+                )
         if batch.texts is not None:
             limit = self.limits.max_text_bytes
             for i, text in enumerate(batch.texts):
@@ -720,7 +762,8 @@ class Gateway:
         """The query vector: embedded text with the pinned model, or a checked vector."""
         info: CollectionInfo = await self._call(target, self.collection(target))
         if vector is not None:
-            check_dimension(info, vector, "vector", target.virtual_name or target.collection)
+            collection = target.virtual_name or target.collection
+            check_vector(info, vector, "vector", collection, target.adapter)
             return info, vector
         if not text:
             raise InvalidArgument(

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from vectorgate._values import MAX_EXACT_DOUBLE_INT, fill_typed_map, number_from_double
+from vectorgate._values import fill_typed_map, number_from_double
 from vectorgate._values import struct_to_dict as _codec_struct_to_dict
 from vectorgate.v1 import types_pb2
 
@@ -43,8 +43,6 @@ from .domain import (
 )
 from .errors import InvalidArgument, InvalidFilter, InvalidVector
 
-#: Largest integer a float64 (and so a protobuf Struct number) holds exactly.
-MAX_SAFE_INT = MAX_EXACT_DOUBLE_INT
 #: Deepest filter nesting accepted (protects the recursive compilers).
 MAX_FILTER_DEPTH = 32
 #: Most conditions in one filter.

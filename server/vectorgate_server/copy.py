@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .adapters.base import Adapter
+from .adapters.base import Adapter, upsert
 from .domain import CollectionInfo, CollectionSpec, Document, IndexSpec
 from .errors import NotFound
 
@@ -235,7 +235,7 @@ async def copy_collection(
                 if doc.vector is None:
                     raise CopyError(f"source document {doc.id!r} has no vector")
             pending = asyncio.ensure_future(read(page[-1].id))
-            await target.upsert(target_name, page)
+            await upsert(target, target_name, page)
             after = page[-1].id
             copied += len(page)
             pages += 1

@@ -224,6 +224,15 @@ class DocumentBatch:
     def dimension(self) -> int:
         return int(self.vectors.shape[1])
 
+    def rows(self, start: int, stop: int) -> DocumentBatch:
+        """Rows ``start`` to ``stop`` as a batch of their own (views, no copies)."""
+        return DocumentBatch(
+            ids=self.ids[start:stop],
+            vectors=self.vectors[start:stop],
+            texts=self.texts[start:stop] if self.texts is not None else None,
+            metadata={key: column[start:stop] for key, column in self.metadata.items()},
+        )
+
     def row_metadata(self, row: int) -> Metadata:
         """The metadata of one row (for the few callers that need a row at a time)."""
         return {key: v for key, column in self.metadata.items() if (v := column[row]) is not None}
@@ -284,6 +293,16 @@ class SearchQuery:
     filter: Filter | None = None
     output: OutputFields = field(default_factory=OutputFields)
     native_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordQuery:
+    """A validated single-collection keyword (full-text) search."""
+
+    text: str
+    top_k: int
+    filter: Filter | None = None
+    output: OutputFields = field(default_factory=OutputFields)
 
 
 @dataclass(frozen=True, slots=True)

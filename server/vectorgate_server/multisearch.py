@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from .adapters.base import keyword_search, supports_keyword_search, unsupported_ops
-from .app import NO_EMBEDDING, Gateway, Target, check_dimension
+from .app import NO_EMBEDDING, Gateway, Target, check_dimension, check_vector
 from .domain import Filter, FloatArray, Hit, OutputFields, SearchQuery, and_filters
 from .embeddings import Embedder, ModelNotAllowed, UnknownModelError
 from .errors import (
@@ -596,7 +596,7 @@ class MultiSearcher:
             info = await gw.collection(item.target)
             vector = plan.vector
             if vector is not None:
-                check_dimension(info, vector, "vector", item.name)
+                check_vector(info, vector, "vector", item.name, item.target.adapter)
             else:
                 assert plan.text is not None
                 result.dense_stage = "embed"

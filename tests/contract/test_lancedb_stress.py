@@ -23,6 +23,7 @@ from vectorgate_server.domain import (
     CollectionSpec,
     Condition,
     Document,
+    KeywordQuery,
     Metric,
     Op,
     SearchQuery,
@@ -82,7 +83,7 @@ async def test_reads_survive_compaction_pruning_and_connection_swaps(tmp_path: P
                     q = SearchQuery(vector=local.random(DIM, dtype=np.float32), top_k=5)
                     assert len(await adapter.search(name, q)) == 5
                 elif kind == 1:
-                    hits = await adapter.keyword_search(name, "cats", 5)
+                    hits = await adapter.keyword_search(name, KeywordQuery("cats", 5))
                     assert hits
                 elif kind == 2:
                     assert await adapter.count(name, Condition("n", Op.EQ, 3)) > 0

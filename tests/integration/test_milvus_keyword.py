@@ -47,6 +47,7 @@ from vectorgate_server.domain import (
     CollectionSpec,
     Condition,
     Document,
+    KeywordQuery,
     Op,
     OutputFields,
     SearchQuery,
@@ -120,7 +121,7 @@ async def test_bm25_scores_are_positive_and_ranked(lite: MilvusAdapter) -> None:
     await lite.create_collection(CollectionSpec("kw", DIM))
     await lite.upsert("kw", _docs())
     query = "ZX-4471-Q reel"
-    hits = await lite.keyword_search("kw", query, 10)
+    hits = await lite.keyword_search("kw", KeywordQuery(query, 10))
     expected = _bm25(query, [t for _, t, _ in TEXTS])
     reference = sorted(
         ((s, i) for s, (i, _, _) in zip(expected, TEXTS, strict=True) if s > 0), reverse=True
@@ -135,9 +136,9 @@ async def test_bm25_scores_are_positive_and_ranked(lite: MilvusAdapter) -> None:
     assert hits[0].text == TEXTS[1][1]
     assert hits[0].metadata == {"k": "spares"}
     # Terms the collection does not hold, and queries without any term, match nothing.
-    assert await lite.keyword_search("kw", "QQ-9999 hoses", 5) == []
-    assert await lite.keyword_search("kw", "🎉 ✨ — !!", 5) == []
-    assert await lite.keyword_search("kw", "", 5) == []
+    assert await lite.keyword_search("kw", KeywordQuery("QQ-9999 hoses", 5)) == []
+    assert await lite.keyword_search("kw", KeywordQuery("🎉 ✨ — !!", 5)) == []
+    assert await lite.keyword_search("kw", KeywordQuery("", 5)) == []
 
 
 async def test_filter_applies_before_ranking_and_output_fields(lite: MilvusAdapter) -> None:
@@ -145,17 +146,25 @@ async def test_filter_applies_before_ranking_and_output_fields(lite: MilvusAdapt
     await lite.create_collection(CollectionSpec("kw", DIM))
     await lite.upsert("kw", docs)
     # p1 outranks nothing here: the filter leaves only p2, which must still come back at top_k 1.
-    only = await lite.keyword_search("kw", "ZX-4471-Q", 1, Condition("k", Op.EQ, "spares"))
+    only = await lite.keyword_search(
+        "kw", KeywordQuery("ZX-4471-Q", 1, Condition("k", Op.EQ, "spares"))
+    )
     assert [h.id for h in only] == ["p2"]
-    garden = await lite.keyword_search("kw", "reel spring", 5, Condition("k", Op.EQ, "garden"))
+    garden = await lite.keyword_search(
+        "kw", KeywordQuery("reel spring", 5, Condition("k", Op.EQ, "garden"))
+    )
     assert {h.id for h in garden} == {"p1", "d2"}
-    none = await lite.keyword_search("kw", "ZX-4471-Q", 5, Condition("k", Op.EQ, "nope"))
+    none = await lite.keyword_search(
+        "kw", KeywordQuery("ZX-4471-Q", 5, Condition("k", Op.EQ, "nope"))
+    )
     assert none == []
     hits = await lite.keyword_search(
         "kw",
-        "ZX-4471-Q",
-        1,
-        output=OutputFields(text=False, vector=True, metadata_keys=frozenset({"absent"})),
+        KeywordQuery(
+            "ZX-4471-Q",
+            1,
+            output=OutputFields(text=False, vector=True, metadata_keys=frozenset({"absent"})),
+        ),
     )
     assert hits[0].id == "p2"
     assert hits[0].text == "" and hits[0].metadata == {}
@@ -167,14 +176,18 @@ async def test_unicode_and_the_text_size_limit(lite: MilvusAdapter) -> None:
     await lite.create_collection(CollectionSpec("kw", DIM))
     await lite.upsert("kw", _docs())
     # Milvus Lite's standard analyzer keeps a run of ideographs as one term.
-    assert [h.id for h in await lite.keyword_search("kw", "東京は日本の首都です", 5)] == ["u2"]
-    assert [h.id for h in await lite.keyword_search("kw", "한국어 emoji", 5)] == ["u1"]
+    assert [
+        h.id for h in await lite.keyword_search("kw", KeywordQuery("東京は日本の首都です", 5))
+    ] == ["u2"]
+    assert [h.id for h in await lite.keyword_search("kw", KeywordQuery("한국어 emoji", 5))] == [
+        "u1"
+    ]
     vector = as_float32(np.ones(DIM))
     largest = "wörter " * (65535 // len("wörter ".encode()))
     largest += "x" * (65535 - len(largest.encode()))
     assert len(largest.encode()) == 65535
     await lite.upsert("kw", [Document(id="big", text=largest, vector=vector)])
-    assert [h.id for h in await lite.keyword_search("kw", "WÖRTER", 3)] == ["big"]
+    assert [h.id for h in await lite.keyword_search("kw", KeywordQuery("WÖRTER", 3))] == ["big"]
     with pytest.raises(LimitExceeded) as info:
         await lite.upsert("kw", [Document(id="too-big", text=largest + "x", vector=vector)])
     assert info.value.field == "documents[0].text"
@@ -182,12 +195,12 @@ async def test_unicode_and_the_text_size_limit(lite: MilvusAdapter) -> None:
 
 async def test_errors(lite: MilvusAdapter) -> None:
     with pytest.raises(NotFound):
-        await lite.keyword_search("missing", "x", 3)
+        await lite.keyword_search("missing", KeywordQuery("x", 3))
     await lite.create_collection(CollectionSpec("kw", DIM))
     # top_k >= 1 is the application's check (validated once); the adapter keeps
     # Milvus's own window.
     with pytest.raises(InvalidArgument) as info:
-        await lite.keyword_search("kw", "x", MAX_WINDOW + 1)
+        await lite.keyword_search("kw", KeywordQuery("x", MAX_WINDOW + 1))
     assert info.value.field == "top_k"
 
 
@@ -204,7 +217,7 @@ async def test_the_spec_records_the_function(lite: MilvusAdapter) -> None:
     assert function["input_field_names"] == ["body"]
     assert function["output_field_names"] == [SPARSE_FIELD]
     await lite.upsert("with-dash", _docs())
-    hits = await lite.keyword_search("with-dash", "pasta", 3)
+    hits = await lite.keyword_search("with-dash", KeywordQuery("pasta", 3))
     assert [h.id for h in hits] == ["d3"]
     assert hits[0].text == TEXTS[4][1]
     # The sparse field is neither metadata nor a document field.
@@ -229,7 +242,7 @@ async def test_a_collection_created_without_the_function_is_unsupported(
         await old.create_collection(CollectionSpec("old", DIM))
         await old.upsert("old", _docs())
         with pytest.raises(Unsupported) as info:
-            await old.keyword_search("old", "reel", 3)
+            await old.keyword_search("old", KeywordQuery("reel", 3))
         assert "has no full-text search" in info.value.message
     finally:
         await old.close()
@@ -237,7 +250,7 @@ async def test_a_collection_created_without_the_function_is_unsupported(
     await adapter.start()
     try:
         with pytest.raises(Unsupported) as info:
-            await adapter.keyword_search("old", "reel", 3)
+            await adapter.keyword_search("old", KeywordQuery("reel", 3))
         assert info.value.operation == "keyword search"
         assert "'old' was created without a BM25 function" in info.value.message
         assert await adapter.count("old") == len(TEXTS)  # the collection still works
@@ -279,11 +292,13 @@ async def test_foreign_collections(lite: MilvusAdapter) -> None:
     client = lite.require_client()
     _foreign(client, "books", bm25=True)
     _foreign(client, "plain", bm25=False)
-    hits = await lite.keyword_search("books", "ZX-4471-Q", 5, Condition("year", Op.LT, 2001))
+    hits = await lite.keyword_search(
+        "books", KeywordQuery("ZX-4471-Q", 5, Condition("year", Op.LT, 2001))
+    )
     assert [(h.id, h.metadata) for h in hits] == [("0", {"year": 2000})]
     assert hits[0].text == TEXTS[0][1] and hits[0].score > 0
     with pytest.raises(Unsupported) as info:
-        await lite.keyword_search("plain", "reel", 3)
+        await lite.keyword_search("plain", KeywordQuery("reel", 3))
     assert "'plain' has no BM25 function on its text field 'text'" in info.value.message
 
 
@@ -370,7 +385,7 @@ async def test_milvus_lite_server_over_the_network(lite_server: str) -> None:
         assert not adapter.is_lite and adapter.full_text_search
         await adapter.create_collection(CollectionSpec("kw", DIM))
         await adapter.upsert("kw", _docs())
-        hits = await adapter.keyword_search("kw", "ZX-4471-Q reel", 5)
+        hits = await adapter.keyword_search("kw", KeywordQuery("ZX-4471-Q reel", 5))
         assert [h.id for h in hits] == ["p2", "p1"]
         assert all(h.score > 0 and h.raw_score == -h.score for h in hits)
     finally:
@@ -398,6 +413,6 @@ async def test_a_server_without_bm25_functions(server_adapter: MilvusAdapter) ->
     assert "keyword" not in json.loads(described["properties"][SPEC_PROPERTY])
     assert all(f["name"] != SPARSE_FIELD for f in described["fields"])
     with pytest.raises(Unsupported) as info:
-        await server_adapter.keyword_search("kw", "reel", 3)
+        await server_adapter.keyword_search("kw", KeywordQuery("reel", 3))
     assert f"Milvus {server_adapter.server_version}" in info.value.message
     assert "'kw'" in info.value.message

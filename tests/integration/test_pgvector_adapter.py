@@ -31,6 +31,7 @@ from vectorgate_server.domain import (
     Condition,
     Document,
     IndexSpec,
+    KeywordQuery,
     Metadata,
     Metric,
     Op,
@@ -334,11 +335,13 @@ async def test_keyword_queries_are_text_never_tsquery_syntax(pg: PgvectorAdapter
         ],
     )
     for query in ("O'Neil", "a & b | !c", "'; DROP TABLE x; --", "garden:*", "\\", "&|!():*"):
-        hits = await pg.keyword_search("kw", query, 3)
+        hits = await pg.keyword_search("kw", KeywordQuery(query, 3))
         assert all(h.id in texts for h in hits), query
-    assert [h.id for h in await pg.keyword_search("kw", "O'Neil brackets", 3)] == ["a"]
-    assert [h.id for h in await pg.keyword_search("kw", "gardens", 3)] == ["c"]
-    assert await pg.keyword_search("kw", "the and of", 3) == []  # stopwords only
+    assert [h.id for h in await pg.keyword_search("kw", KeywordQuery("O'Neil brackets", 3))] == [
+        "a"
+    ]
+    assert [h.id for h in await pg.keyword_search("kw", KeywordQuery("gardens", 3))] == ["c"]
+    assert await pg.keyword_search("kw", KeywordQuery("the and of", 3)) == []  # stopwords only
     assert await pg.count("kw") == 3
 
 

@@ -18,11 +18,10 @@ from vectorgate_server.app import Gateway
 from vectorgate_server.domain import (
     CollectionInfo,
     Condition,
-    Filter,
     Hit,
+    KeywordQuery,
     Metric,
     Op,
-    OutputFields,
     SearchQuery,
 )
 from vectorgate_server.embeddings import EmbeddingRegistry
@@ -138,16 +137,8 @@ class FakeStore:
         self.queries.append(query)
         return await self._answer(name, query.top_k)
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008
-    ) -> list[Hit]:
-        hits = await self._answer(name, top_k, prefix="kw ")
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+        hits = await self._answer(name, query.top_k, prefix="kw ")
         return list(reversed(hits))
 
     def __getattr__(self, name: str) -> Any:

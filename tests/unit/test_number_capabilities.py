@@ -73,3 +73,42 @@ def test_backends_without_nul_get_it_refused_once() -> None:
             _check_no_nul(doc, "documents[3]", target)
         assert err.value.field == field
         assert "'pgvector'" in err.value.message and "U+0000" in err.value.message
+
+
+def test_zero_vectors_are_refused_where_the_backend_refuses_them() -> None:
+    import numpy as np
+
+    from vectorgate_server.adapters.opensearch import OpenSearchAdapter
+    from vectorgate_server.app import check_vector, refuses_zero_vectors
+    from vectorgate_server.domain import CollectionInfo, Metric
+    from vectorgate_server.errors import InvalidVector
+
+    assert PineconeAdapter.capabilities.zero_vector_cosine == "refused_in_writes"
+    assert OpenSearchAdapter("os", ["http://127.0.0.1:9"]).capabilities.zero_vector_cosine == (
+        "refused"
+    )
+    assert Capabilities().zero_vector_cosine == "accepted"
+    cosine = CollectionInfo("c", 3, Metric.COSINE)
+    l2 = CollectionInfo("c", 3, Metric.L2)
+    zero, one = np.zeros(3, np.float32), np.ones(3, np.float32)
+    table = {  # (capability, write) -> refused in a cosine collection
+        ("accepted", True): False,
+        ("accepted", False): False,
+        ("refused_in_writes", True): True,
+        ("refused_in_writes", False): False,
+        ("refused", True): True,
+        ("refused", False): True,
+    }
+    for (where, write), refused in table.items():
+        adapter = cast(Any, SimpleNamespace(capabilities=Capabilities(zero_vector_cosine=where)))
+        adapter.backend = "b"
+        assert refuses_zero_vectors(cosine, adapter, write=write) is refused
+        assert refuses_zero_vectors(l2, adapter, write=write) is False
+        check_vector(cosine, one, "vector", "c", adapter, write=write)
+        check_vector(l2, zero, "vector", "c", adapter, write=write)
+        if refused:
+            with pytest.raises(InvalidVector) as err:
+                check_vector(cosine, zero, "documents[2].vector", "c", adapter, write=write)
+            assert err.value.field == "documents[2].vector" and "'b'" in err.value.message
+        else:
+            check_vector(cosine, zero, "vector", "c", adapter, write=write)

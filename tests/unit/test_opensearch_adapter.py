@@ -30,6 +30,7 @@ from vectorgate_server.domain import (
     Condition,
     Document,
     IndexSpec,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -338,12 +339,56 @@ async def test_rejected_document_names_the_field(adapter: OpenSearchAdapter) -> 
 
 
 async def test_zero_vectors_with_cosine(adapter: OpenSearchAdapter) -> None:
+    # The application refuses them first (Capabilities.zero_vector_cosine, tested in
+    # test_number_capabilities.py); should one reach the adapter, OpenSearch's own refusal
+    # comes back as a 400 naming the field.
+    assert adapter.capabilities.zero_vector_cosine == "refused"
     await adapter.create_collection(CollectionSpec("c", 2))
-    with pytest.raises(InvalidVector) as err:
+    with pytest.raises(InvalidArgument) as err:
         await adapter.upsert("c", docs(np.zeros((1, 2), np.float32)))
     assert err.value.field == "documents[0].vector"
-    with pytest.raises(InvalidVector):
-        await adapter.search("c", SearchQuery(vector=np.zeros(2, np.float32), top_k=1))
+    assert "zero vector is not supported" in err.value.message
+
+
+async def test_the_gateway_refuses_zero_vectors_before_opensearch(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer, tmp_path: Any
+) -> None:
+    from vectorgate_server.app import Gateway, Target
+    from vectorgate_server.domain import DocumentBatch
+    from vectorgate_server.embeddings import EmbeddingRegistry
+    from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
+
+    db = Database(tmp_path / "vg.db")
+    gateway = Gateway(
+        stores={"os": adapter},
+        default_store="os",
+        embeddings=EmbeddingRegistry(),
+        indexes=IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json),
+        database=db,
+    )
+    await adapter.create_collection(CollectionSpec("c", 2, embedding_model="none"))
+    target = Target(adapter, "c")
+    sent = len(server.requests)
+    zero = np.zeros(2, np.float32)
+    with pytest.raises(InvalidVector) as err:
+        await gateway.upsert(
+            target, [Document("a", "", np.ones(2, np.float32)), Document("b", "", zero)]
+        )
+    assert err.value.field == "documents[1].vector"
+    with pytest.raises(InvalidVector) as err:
+        await gateway.query_vector(target, None, zero)
+    assert err.value.field == "vector"
+    batch = DocumentBatch(ids=["a", "b"], vectors=np.array([[1, 0], [0, 0]], np.float32))
+    with pytest.raises(InvalidVector) as err:
+        await gateway.upsert_columns(target, batch)
+    assert err.value.field == "columns.vectors" and "row 1 (id 'b')" in err.value.message
+    assert all("_bulk" not in r[1] and "_search" not in r[1] for r in server.requests[sent:])
+    # An L2 collection takes the zero vector.
+    await adapter.create_collection(
+        CollectionSpec("l2", 2, metric=Metric.L2, embedding_model="none")
+    )
+    await gateway.upsert(Target(adapter, "l2"), [Document("z", "", zero)])
+    db.close()
 
 
 async def test_native_params(adapter: OpenSearchAdapter, server: OpenSearchTestServer) -> None:
@@ -584,7 +629,7 @@ async def test_keyword_search_sends_match_with_filter_clauses(
 ) -> None:
     assert adapter.capabilities.keyword_search
     await keyword_collection(adapter, CollectionSpec("c", 4))
-    hits = await adapter.keyword_search("c", "zx-4471-q reel", 5)
+    hits = await adapter.keyword_search("c", KeywordQuery("zx-4471-q reel", 5))
     method, path, params, body = server.requests[-1]
     assert (method, path, params) == ("POST", "/c/_search", {})
     assert body == {
@@ -601,7 +646,10 @@ async def test_keyword_search_sends_match_with_filter_clauses(
     assert (hits[0].store, hits[0].collection, hits[0].vector) == ("os", "c", None)
 
     filtered = await adapter.keyword_search(
-        "c", "zx-4471-q reel", 1, Condition("n", Op.LT, 2), output=OutputFields(text=False)
+        "c",
+        KeywordQuery(
+            "zx-4471-q reel", 1, Condition("n", Op.LT, 2), output=OutputFields(text=False)
+        ),
     )
     body = server.requests[-1][3]
     assert body["query"] == {
@@ -617,20 +665,20 @@ async def test_keyword_search_sends_match_with_filter_clauses(
     assert filtered[0].score == hits[1].score
 
     bare = await adapter.keyword_search(
-        "c", "part", 3, output=OutputFields(text=False, metadata=False, vector=True)
+        "c", KeywordQuery("part", 3, output=OutputFields(text=False, metadata=False, vector=True))
     )
     assert server.requests[-1][3]["_source"] == {"includes": ["vector"]}
     assert [h.id for h in bare] == ["d1"]
     assert bare[0].vector is not None and bare[0].vector.shape == (4,)
     assert bare[0].metadata == {}
-    assert await adapter.keyword_search("c", "lawn mower", 3) == []
+    assert await adapter.keyword_search("c", KeywordQuery("lawn mower", 3)) == []
 
 
 async def test_keyword_search_uses_the_collection_text_field(
     adapter: OpenSearchAdapter, server: OpenSearchTestServer
 ) -> None:
     await keyword_collection(adapter, CollectionSpec("Body", 2, text_field="body"))
-    hits = await adapter.keyword_search("Body", "SEALS", 3)
+    hits = await adapter.keyword_search("Body", KeywordQuery("SEALS", 3))
     assert server.requests[-1][1] == "/~body/_search"
     assert server.requests[-1][3]["query"]["bool"]["must"] == [
         {"match": {"body": {"query": "SEALS"}}}
@@ -640,18 +688,18 @@ async def test_keyword_search_uses_the_collection_text_field(
 
 async def test_keyword_search_errors(adapter: OpenSearchAdapter) -> None:
     with pytest.raises(NotFound):
-        await adapter.keyword_search("missing", "x", 3)
+        await adapter.keyword_search("missing", KeywordQuery("x", 3))
     await keyword_collection(adapter, CollectionSpec("c", 2))
     for text, top_k, field in [("x", 10_001, "top_k"), (" ", 3, "text")]:
         with pytest.raises(InvalidArgument) as err:
-            await adapter.keyword_search("c", text, top_k)
+            await adapter.keyword_search("c", KeywordQuery(text, top_k))
         assert err.value.field == field
     with pytest.raises(InvalidArgument) as err:
-        await adapter.keyword_search("c", "x", 3, Condition("k", Op.GT, True))
+        await adapter.keyword_search("c", KeywordQuery("x", 3, Condition("k", Op.GT, True)))
     assert err.value.field is not None and err.value.field.startswith("filter")
     # more words than OpenSearch's clause limit: the query text is too long
     with pytest.raises(InvalidArgument) as err:
-        await adapter.keyword_search("c", " ".join(f"w{i}" for i in range(1100)), 3)
+        await adapter.keyword_search("c", KeywordQuery(" ".join(f"w{i}" for i in range(1100)), 3))
     assert err.value.field == "text"
 
 
@@ -677,10 +725,10 @@ async def test_keyword_search_on_foreign_indexes(
             )
     finally:
         await client.close()
-    [hit] = await adapter.keyword_search("articles", "bm25 ranking", 3)
+    [hit] = await adapter.keyword_search("articles", KeywordQuery("bm25 ranking", 3))
     assert (hit.id, hit.text, hit.metadata) == ("x", "Hybrid search with BM25", {})
     assert hit.score > 0
     for name, detail in [("codes", "mapped as 'keyword'"), ("bare", "not in its mapping")]:
         with pytest.raises(FailedPrecondition) as err:
-            await adapter.keyword_search(name, "bm25", 3)
+            await adapter.keyword_search(name, KeywordQuery("bm25", 3))
         assert detail in str(err.value) and "'text'" in str(err.value)

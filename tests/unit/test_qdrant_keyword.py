@@ -39,6 +39,7 @@ from vectorgate_server.domain import (
     Condition,
     Document,
     IndexSpec,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -148,7 +149,7 @@ async def test_scores_are_bm25_with_the_collections_idf(adapter: QdrantAdapter) 
     await adapter.upsert("c", _docs())
     texts = [t for _, t, _ in TEXTS]
     for query in ("ZX-4471-Q", "garden hose", "garden hose spare seals", "pasta water spring"):
-        hits = await adapter.keyword_search("c", query, 10)
+        hits = await adapter.keyword_search("c", KeywordQuery(query, 10))
         expected = dict(
             zip([i for i, _, _ in TEXTS], _expected_bm25(texts, query, Bm25Encoder()), strict=True)
         )
@@ -160,7 +161,7 @@ async def test_scores_are_bm25_with_the_collections_idf(adapter: QdrantAdapter) 
             assert (hit.store, hit.collection) == ("q", "c")
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     # The repeated term ranks the document that repeats it first (tf saturation, not a set).
-    hits = await adapter.keyword_search("c", "garden", 3)
+    hits = await adapter.keyword_search("c", KeywordQuery("garden", 3))
     assert hits[0].id == "p3"
 
 
@@ -168,22 +169,26 @@ async def test_filter_top_k_and_output_fields(adapter: QdrantAdapter) -> None:
     await adapter.create_collection(CollectionSpec("c", DIM))
     await adapter.upsert("c", _docs())
     # The filter is applied before ranking: the best garden match is found even with top_k 1.
-    hits = await adapter.keyword_search("c", "reel", 1, Condition("k", Op.EQ, "spares"))
+    hits = await adapter.keyword_search(
+        "c", KeywordQuery("reel", 1, Condition("k", Op.EQ, "spares"))
+    )
     assert [h.id for h in hits] == ["p2"]
-    hits = await adapter.keyword_search("c", "garden hose", 2)
+    hits = await adapter.keyword_search("c", KeywordQuery("garden hose", 2))
     assert len(hits) == 2
     hits = await adapter.keyword_search(
         "c",
-        "ZX-4471-Q",
-        5,
-        output=OutputFields(text=False, metadata=True, metadata_keys=frozenset(), vector=True),
+        KeywordQuery(
+            "ZX-4471-Q",
+            5,
+            output=OutputFields(text=False, metadata=True, metadata_keys=frozenset(), vector=True),
+        ),
     )
     assert {h.id for h in hits} == {"p1", "p2"}
     for hit in hits:
         assert hit.text == "" and hit.metadata == {} and hit.vector is not None
         index = next(n for n, (i, _, _) in enumerate(TEXTS) if i == hit.id)
         np.testing.assert_allclose(hit.vector, _vector(index), rtol=1e-5, atol=1e-6)
-    (hit,) = await adapter.keyword_search("c", "pasta", 5)
+    (hit,) = await adapter.keyword_search("c", KeywordQuery("pasta", 5))
     assert (hit.id, hit.text, hit.metadata, hit.vector) == (
         "d3",
         TEXTS[5][1],
@@ -198,10 +203,10 @@ async def test_rewrites_and_deletes_update_the_index(adapter: QdrantAdapter) -> 
     await adapter.upsert(
         "c", [Document(id="d3", text="Risotto needs warm stock", vector=_vector(9))]
     )
-    assert await adapter.keyword_search("c", "pasta", 5) == []
-    assert [h.id for h in await adapter.keyword_search("c", "risotto", 5)] == ["d3"]
+    assert await adapter.keyword_search("c", KeywordQuery("pasta", 5)) == []
+    assert [h.id for h in await adapter.keyword_search("c", KeywordQuery("risotto", 5))] == ["d3"]
     await adapter.delete("c", ids=["p2"])
-    assert [h.id for h in await adapter.keyword_search("c", "ZX-4471-Q", 5)] == ["p1"]
+    assert [h.id for h in await adapter.keyword_search("c", KeywordQuery("ZX-4471-Q", 5))] == ["p1"]
     # A document without text has no sparse vector: stored, searchable by vector only.
     await adapter.upsert("c", [Document(id="blank", text="", vector=_vector(10))])
     assert await adapter.count("c") == len(TEXTS)
@@ -212,14 +217,14 @@ async def test_rewrites_and_deletes_update_the_index(adapter: QdrantAdapter) -> 
 async def test_queries_without_terms_and_bad_arguments(adapter: QdrantAdapter) -> None:
     await adapter.create_collection(CollectionSpec("c", DIM))
     await adapter.upsert("c", _docs())
-    assert await adapter.keyword_search("c", "the of and", 5) == []
-    assert await adapter.keyword_search("c", "  ?!  ", 5) == []
-    assert await adapter.keyword_search("c", "unheard-of-word", 5) == []
+    assert await adapter.keyword_search("c", KeywordQuery("the of and", 5)) == []
+    assert await adapter.keyword_search("c", KeywordQuery("  ?!  ", 5)) == []
+    assert await adapter.keyword_search("c", KeywordQuery("unheard-of-word", 5)) == []
     with pytest.raises(InvalidArgument) as info:
-        await adapter.keyword_search("c", "reel", 0)
+        await adapter.keyword_search("c", KeywordQuery("reel", 0))
     assert info.value.field == "top_k"
     with pytest.raises(NotFound, match="'missing'"):
-        await adapter.keyword_search("missing", "reel", 3)
+        await adapter.keyword_search("missing", KeywordQuery("reel", 3))
 
 
 async def test_keyword_search_survives_a_reopen(tmp_path: Path) -> None:
@@ -228,12 +233,17 @@ async def test_keyword_search_survives_a_reopen(tmp_path: Path) -> None:
     await a.start()
     await a.create_collection(CollectionSpec("c", DIM, index=IndexSpec("FLAT")))
     await a.upsert("c", _docs())
-    before = [(h.id, h.score) for h in await a.keyword_search("c", "garden hose reel", 5)]
+    before = [
+        (h.id, h.score) for h in await a.keyword_search("c", KeywordQuery("garden hose reel", 5))
+    ]
     await a.close()
     b = QdrantAdapter("q", path=path)
     await b.start()
     try:
-        after = [(h.id, h.score) for h in await b.keyword_search("c", "garden hose reel", 5)]
+        after = [
+            (h.id, h.score)
+            for h in await b.keyword_search("c", KeywordQuery("garden hose reel", 5))
+        ]
         assert [i for i, _ in after] == [i for i, _ in before]
         assert [s for _, s in after] == pytest.approx([s for _, s in before], rel=1e-6)
     finally:
@@ -263,10 +273,10 @@ async def test_store_option_off(tmp_path: Path) -> None:
             await keyword_search(off, "plain", "reel", 3)
         assert info.value.operation == "keyword search"
         with pytest.raises(Unsupported, match="store 'off' is configured with keyword_search"):
-            await off.keyword_search("plain", "reel", 3)
+            await off.keyword_search("plain", KeywordQuery("reel", 3))
         # The store with the option on sees the collection, and says how to get keyword search.
         with pytest.raises(Unsupported) as info:
-            await on.keyword_search("plain", "reel", 3)
+            await on.keyword_search("plain", KeywordQuery("reel", 3))
         message = str(info.value)
         assert "collection 'plain' in store 'on'" in message
         assert "created without keyword search" in message
@@ -277,7 +287,10 @@ async def test_store_option_off(tmp_path: Path) -> None:
         # A collection with the sparse vector keeps it current whatever the option says.
         await on.create_collection(CollectionSpec("indexed", DIM))
         await off.upsert("indexed", _docs())
-        assert {h.id for h in await on.keyword_search("indexed", "ZX-4471-Q", 5)} == {"p1", "p2"}
+        assert {h.id for h in await on.keyword_search("indexed", KeywordQuery("ZX-4471-Q", 5))} == {
+            "p1",
+            "p2",
+        }
     finally:
         await off.close()
         await on.close()
@@ -359,7 +372,7 @@ async def test_collections_without_a_usable_sparse_vector_are_unsupported(
     await a.start()
     try:
         with pytest.raises(Unsupported) as info:
-            await a.keyword_search("old", "garden", 3)
+            await a.keyword_search("old", KeywordQuery("garden", 3))
         assert missing in str(info.value) and "'old'" in str(info.value)
         # Everything else works as before; the upsert writes no sparse vector.
         await a.upsert("old", [Document(id="b", text="garden tap", vector=_vector(1))])
@@ -436,7 +449,7 @@ async def test_large_batches_are_encoded_off_the_event_loop(
     assert threads == []  # small batches stay inline
     await adapter.upsert("c", docs)
     assert threads and threading.main_thread().name not in threads
-    assert [h.id for h in await adapter.keyword_search("c", "39", 3)] == ["d39"]
+    assert [h.id for h in await adapter.keyword_search("c", KeywordQuery("39", 3))] == ["d39"]
     bad = [
         *docs[:34],
         Document(id="y", text="t", vector=_vector(0), metadata={"k": "s"}),

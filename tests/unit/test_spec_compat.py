@@ -28,6 +28,7 @@ from vectorgate_server.domain import (
     Condition,
     Document,
     IndexSpec,
+    KeywordQuery,
     Metric,
     Op,
     SearchQuery,
@@ -124,7 +125,7 @@ async def test_qdrant_collection_with_the_first_spec_format(tmp_path: Path) -> N
         assert info.index == IndexSpec("HNSW", {"m": 8})
         assert info.create_time is not None and info.create_time.isoformat() == CREATED
         await _exercise(adapter, 4)
-        hits = await adapter.keyword_search("legacy", "document", 3)
+        hits = await adapter.keyword_search("legacy", KeywordQuery("document", 3))
         assert len(hits) == 3  # the stored keyword entry is still understood
     finally:
         await adapter.close()
@@ -156,7 +157,7 @@ async def test_qdrant_edge_collection_with_the_first_spec_format(tmp_path: Path)
         assert (info.dimension, info.metric, info.text_field) == (4, Metric.L2, "body")
         assert info.create_time is not None and info.create_time.isoformat() == CREATED
         await _exercise(fresh, 4)
-        hits = await fresh.keyword_search("legacy", "document", 2)
+        hits = await fresh.keyword_search("legacy", KeywordQuery("document", 2))
         assert len(hits) == 2
     finally:
         await fresh.close()

@@ -24,9 +24,9 @@ Optional capability: keyword (full-text) search. An adapter whose backend can
 rank documents by keyword relevance (BM25 or similar) on their text sets
 ``Capabilities.keyword_search`` and implements :class:`SupportsKeywordSearch`:
 
-``async keyword_search(name, text, top_k, filter=None, *, output=OutputFields()) -> list[Hit]``
-    The ``top_k`` documents of collection ``name`` most relevant to the query
-    ``text``, best first, among those matching ``filter`` (applied inside the
+``async keyword_search(name, query: KeywordQuery) -> list[Hit]``
+    The ``query.top_k`` documents of collection ``name`` most relevant to
+    ``query.text``, best first, among those matching ``query.filter`` (applied inside the
     backend before ranking, as for ``search``). ``Hit.score`` and
     ``Hit.raw_score`` are the backend's relevance score (higher is better;
     not comparable with vector scores, which is why results are fused by
@@ -54,6 +54,7 @@ from ..domain import (
     Explanation,
     Filter,
     Hit,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -73,7 +74,8 @@ class Capabilities:
     delete_by_filter: bool = True
     #: Index types accepted in ``CollectionSpec.index.type`` (upper case); empty = any.
     index_types: frozenset[str] = frozenset()
-    #: Max documents per backend write call; the adapter splits larger batches.
+    #: Max documents per backend write call; :func:`upsert` and :func:`upsert_columns`
+    #: split larger batches, so an adapter's ``upsert`` never gets more.
     max_write_batch: int = 10_000
     #: Native search parameters accepted in ``SearchQuery.native_params``.
     native_params: frozenset[str] = field(default_factory=frozenset)
@@ -92,6 +94,10 @@ class Capabilities:
     #: Strings (ids, text, metadata values) may contain the NUL character (U+0000).
     #: When False the application refuses a document holding one, naming the field.
     nul_in_strings: bool = True
+    #: Where the backend refuses the all-zero vector in a cosine collection (its cosine
+    #: is undefined): nowhere, in written documents only, or in writes and queries. The
+    #: application refuses it there first, naming the field.
+    zero_vector_cosine: Literal["accepted", "refused_in_writes", "refused"] = "accepted"
 
 
 @runtime_checkable
@@ -161,16 +167,8 @@ class Adapter(Protocol):
 class SupportsKeywordSearch(Protocol):
     """The optional keyword-search method (see the module docstring)."""
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
-        """The ``top_k`` documents most relevant to ``text``, best first."""
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+        """The ``query.top_k`` documents most relevant to ``query.text``, best first."""
         ...
 
 
@@ -189,12 +187,27 @@ class SupportsColumnarUpsert(Protocol):
         ...
 
 
+async def upsert(adapter: Adapter, name: str, documents: Sequence[Document]) -> None:
+    """Write documents in calls of at most ``capabilities.max_write_batch`` each.
+
+    The one place writes are split: adapters write what they are given in one
+    backend call (or what their SDK does with it), and never split themselves.
+    """
+    size = adapter.capabilities.max_write_batch
+    for start in range(0, len(documents), size):
+        await adapter.upsert(name, documents[start : start + size])
+
+
 async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> None:
-    """Write a columnar batch: natively where the adapter can, else as documents."""
-    if isinstance(adapter, SupportsColumnarUpsert):
-        await adapter.upsert_columns(name, batch)
-    else:
-        await adapter.upsert(name, batch.documents())
+    """Write a columnar batch: natively where the adapter can, else as documents;
+    split as :func:`upsert` splits."""
+    size = adapter.capabilities.max_write_batch
+    for start in range(0, len(batch), size):
+        part = batch.rows(start, start + size) if len(batch) > size else batch
+        if isinstance(adapter, SupportsColumnarUpsert):
+            await adapter.upsert_columns(name, part)
+        else:
+            await adapter.upsert(name, part.documents())
 
 
 def supports_keyword_search(adapter: Adapter) -> bool:
@@ -219,7 +232,7 @@ async def keyword_search(
             detail="use mode DENSE, or a store whose backend has full-text search",
         )
     assert isinstance(adapter, SupportsKeywordSearch)
-    return await adapter.keyword_search(name, text, top_k, filter, output=output)
+    return await adapter.keyword_search(name, KeywordQuery(text, top_k, filter, output))
 
 
 def unsupported_ops(filter: Filter, capabilities: Capabilities) -> list[str]:

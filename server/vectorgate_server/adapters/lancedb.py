@@ -100,6 +100,7 @@ from ..domain import (
     IndexSpec,
     IndexState,
     IndexStatus,
+    KeywordQuery,
     Metadata,
     MetadataValue,
     Metric,
@@ -1742,15 +1743,7 @@ class LanceDBAdapter:
         return hits
 
     @_within_timeout
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """BM25 full-text search on the text column, the filter applied before ranking."""
         st = await self._open(name)
         layout = self._require_vectors(st)
@@ -1759,26 +1752,26 @@ class LanceDBAdapter:
                 f"table {name!r} in store {self.store!r} has no text column to search",
                 metadata={"collection": name, "store": self.store},
             )
-        if top_k < 1:
+        if query.top_k < 1:
             raise InvalidArgument("top_k: must be at least 1", field="top_k")
-        where = self._where(st, filter) if filter is not None else ""
+        where = self._where(st, query.filter) if query.filter is not None else ""
         await self._ensure_fts(st)
         keys: list[str] = []
-        if output.metadata:
+        if query.output.metadata:
             keys = [
                 k
                 for k in layout.columns
-                if output.metadata_keys is None or k in output.metadata_keys
+                if query.output.metadata_keys is None or k in query.output.metadata_keys
             ]
         columns = [ID_COLUMN, "_score"]
-        if output.text:
+        if query.output.text:
             columns.append(TEXT_COLUMN)
-        if output.vector:
+        if query.output.vector:
             assert layout.vector_column is not None
             columns.append(layout.vector_column)
         columns.extend(layout.select(keys))
         async with st.reads.reading():
-            q = st.table.query().nearest_to_text(text, columns=TEXT_COLUMN).limit(top_k)
+            q = st.table.query().nearest_to_text(query.text, columns=TEXT_COLUMN).limit(query.top_k)
             if where:
                 q = q.where(where)
             result = await q.select(columns).to_arrow()
@@ -1789,8 +1782,8 @@ class LanceDBAdapter:
             result,
             layout,
             keys,
-            with_text=output.text,
-            with_vector=output.vector,
+            with_text=query.output.text,
+            with_vector=query.output.vector,
         )
         return [
             Hit(

@@ -156,7 +156,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
-import numpy as np
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
 
@@ -170,6 +169,7 @@ from ..domain import (
     FloatArray,
     Hit,
     IndexSpec,
+    KeywordQuery,
     Metric,
     Op,
     OutputFields,
@@ -183,7 +183,6 @@ from ..errors import (
     FailedPrecondition,
     Internal,
     InvalidArgument,
-    InvalidVector,
     NotFound,
     Unavailable,
     Unsupported,
@@ -570,6 +569,9 @@ class OpenSearchAdapter:
             max_write_batch=max_write_batch,
             native_params=frozenset(NATIVE_PARAMS),
             keyword_search=True,
+            # cosinesimil refuses the zero vector (documented above): the application
+            # refuses it first, naming the field.
+            zero_vector_cosine="refused",
         )
         self._client: AsyncOpenSearch | None = None
         self._layouts: dict[str, _Layout] = {}
@@ -989,11 +991,6 @@ class OpenSearchAdapter:
 
     def _source(self, doc: Document, layout: _Layout, position: int) -> dict[str, Any]:
         array = as_float32(cast(FloatArray, doc.vector))
-        if layout.metric is Metric.COSINE and not np.any(array):
-            raise InvalidVector(
-                f"documents[{position}].vector: a zero vector has no cosine similarity",
-                field=f"documents[{position}].vector",
-            )
         return {
             ID_FIELD: doc.id,
             layout.text_field: doc.text,
@@ -1172,8 +1169,6 @@ class OpenSearchAdapter:
         native_filter = compile_filter(query.filter, "filter") if query.filter is not None else None
         layout = await self._layout(name)
         vector = as_float32(query.vector)
-        if layout.metric is Metric.COSINE and not np.any(vector):
-            raise InvalidVector("vector: a zero vector has no cosine similarity", field="vector")
         version = await self._cluster_version()
         filter_in_graph = layout.engine == "lucene" or (
             layout.engine == "faiss" and version >= (2, 9)
@@ -1274,23 +1269,15 @@ class OpenSearchAdapter:
             )
         return hits[: query.top_k]
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """BM25 full-text search on the text field, the filter applied before ranking."""
-        native_filter = compile_filter(filter, "filter") if filter is not None else None
-        if top_k > _MAX_RESULT_WINDOW:
+        native_filter = compile_filter(query.filter, "filter") if query.filter is not None else None
+        if query.top_k > _MAX_RESULT_WINDOW:
             raise InvalidArgument(
                 f"top_k: OpenSearch returns at most {_MAX_RESULT_WINDOW} hits per search",
                 field="top_k",
             )
-        if not text.strip():
+        if not query.text.strip():
             raise InvalidArgument("text: keyword search needs query text", field="text")
         layout = await self._layout(name)
         if layout.text_type != "text":
@@ -1304,13 +1291,15 @@ class OpenSearchAdapter:
                 f"{layout.index!r} in store {self.store!r} {mapped}, not as 'text'",
                 metadata={"collection": name, "store": self.store, "field": layout.text_field},
             )
-        bool_query: dict[str, Any] = {"must": [{"match": {layout.text_field: {"query": text}}}]}
+        bool_query: dict[str, Any] = {
+            "must": [{"match": {layout.text_field: {"query": query.text}}}]
+        }
         if native_filter is not None:
             bool_query["filter"] = [native_filter]
         body: dict[str, Any] = {
-            "size": top_k,
+            "size": query.top_k,
             "query": {"bool": bool_query},
-            "_source": self._source_includes(layout, output),
+            "_source": self._source_includes(layout, query.output),
             "track_total_hits": False,
         }
         async with self._errors("keyword searching", name, keyword=True):
@@ -1318,20 +1307,20 @@ class OpenSearchAdapter:
         hits: list[Hit] = []
         for raw_hit in (response.get("hits") or {}).get("hits") or ():
             raw = float(raw_hit["_score"])
-            doc = self._document(layout, raw_hit, output.vector)
+            doc = self._document(layout, raw_hit, query.output.vector)
             hits.append(
                 Hit(
                     id=doc.id,
                     score=raw,
                     raw_score=raw,
-                    text=doc.text if output.text else "",
-                    metadata=output.project(doc.metadata),
-                    vector=doc.vector if output.vector else None,
+                    text=doc.text if query.output.text else "",
+                    metadata=query.output.project(doc.metadata),
+                    vector=doc.vector if query.output.vector else None,
                     store=self.store,
                     collection=name,
                 )
             )
-        return hits[:top_k]
+        return hits[: query.top_k]
 
     async def explain(self, name: str, query: SearchQuery) -> Explanation:
         """The compiled filter (JSON) and the parameters ``search`` would use."""

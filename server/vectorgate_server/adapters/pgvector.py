@@ -89,11 +89,11 @@ from ..domain import (
     FloatArray,
     Hit,
     IndexSpec,
+    KeywordQuery,
     Metadata,
     MetadataValue,
     Metric,
     Op,
-    OutputFields,
     SearchQuery,
     as_float32,
     normalise_score,
@@ -769,24 +769,16 @@ class PgvectorAdapter:
             statement = sql.SQL("SELECT * FROM ({}) AS hits ORDER BY distance").format(statement)
         return statement, params, settings
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """Full-text search: any of the query's lexemes, ranked by ``ts_rank_cd``."""
         layout = await self._layout(name)
-        predicate = compile_filter(filter) if filter is not None else None
-        params: list[object] = [layout.ts_config, text]
+        predicate = compile_filter(query.filter) if query.filter is not None else None
+        params: list[object] = [layout.ts_config, query.text]
         where: sql.Composable = sql.SQL("")
         if predicate is not None:
             where = sql.SQL(" AND {}").format(predicate.sql)
             params.extend(predicate.params)
-        params.append(top_k)
+        params.append(query.top_k)
         statement = sql.SQL(
             # The query's lexemes, each quoted as a tsquery operand, joined with OR.
             "WITH q AS (SELECT string_agg("
@@ -797,9 +789,9 @@ class PgvectorAdapter:
             "FROM {table} AS d, q WHERE d.tsv @@ q.query{where} "
             "ORDER BY rank DESC, d.id LIMIT %s"
         ).format(
-            text=sql.SQL("d.text") if output.text else sql.SQL("''"),
-            metadata=sql.SQL("d.metadata") if output.metadata else sql.SQL("NULL::jsonb"),
-            vector=sql.SQL("d.embedding") if output.vector else sql.SQL("NULL::vector"),
+            text=sql.SQL("d.text") if query.output.text else sql.SQL("''"),
+            metadata=sql.SQL("d.metadata") if query.output.metadata else sql.SQL("NULL::jsonb"),
+            vector=sql.SQL("d.embedding") if query.output.vector else sql.SQL("NULL::vector"),
             table=self._table(layout),
             where=where,
         )
@@ -811,9 +803,9 @@ class PgvectorAdapter:
                 id=str(row[0]),
                 score=float(row[4]),
                 raw_score=float(row[4]),
-                text=str(row[1]) if output.text else "",
-                metadata=output.project(_metadata(row[2])) if output.metadata else {},
-                vector=_vector(row[3]) if output.vector else None,
+                text=str(row[1]) if query.output.text else "",
+                metadata=query.output.project(_metadata(row[2])) if query.output.metadata else {},
+                vector=_vector(row[3]) if query.output.vector else None,
                 store=self.store,
                 collection=name,
             )

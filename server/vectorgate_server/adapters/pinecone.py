@@ -94,7 +94,6 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import quote, unquote
 
-import numpy as np
 import orjson
 from pinecone import (
     ApiError,
@@ -144,7 +143,6 @@ from ..errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
-    InvalidVector,
     NotFound,
     Unavailable,
     Unsupported,
@@ -333,6 +331,10 @@ class PineconeAdapter:
         # "Number (integer or floating point, gets converted to a 64 bit floating point)":
         # Pinecone's metadata documentation (Filter by metadata, supported metadata types).
         metadata_numbers="double",
+        # Pinecone refuses an all-zero dense vector in a cosine index ("Dense vectors must
+        # contain at least one non-zero value"); the application refuses it first. Its
+        # documentation says nothing of query vectors, so those pass.
+        zero_vector_cosine="refused_in_writes",
     )
 
     def __init__(
@@ -836,11 +838,6 @@ class PineconeAdapter:
                 field=f"{field}.id",
             )
         vector = as_float32(cast(FloatArray, doc.vector))
-        if handle.metric is Metric.COSINE and not np.any(vector):
-            raise InvalidVector(
-                f"{field}.vector: Pinecone cannot store an all-zero vector in a cosine index",
-                field=f"{field}.vector",
-            )
         if handle.typed:
             metadata = encode_metadata(doc.id, doc.text, dict(doc.metadata))
         else:

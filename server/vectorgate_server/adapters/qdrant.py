@@ -110,6 +110,7 @@ from ..domain import (
     FloatArray,
     Hit,
     IndexSpec,
+    KeywordQuery,
     Metadata,
     MetadataValue,
     Metric,
@@ -625,15 +626,7 @@ class QdrantAdapter:
             for point in response.points
         ]
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """BM25 search on the sparse text vector, the filter applied during the search.
 
         The query's distinct terms are sent with weight 1 and Qdrant weights each
@@ -642,9 +635,9 @@ class QdrantAdapter:
         """
         require_keyword_store(self.store, self.capabilities.keyword_search)
         layout = await self._layout(name)
-        keyword = require_keyword_layout(self.store, name, layout, top_k)
-        native_filter = compile_filter(filter) if filter is not None else None
-        sparse = keyword.encoder.query(text)
+        keyword = require_keyword_layout(self.store, name, layout, query.top_k)
+        native_filter = compile_filter(query.filter) if query.filter is not None else None
+        sparse = keyword.encoder.query(query.text)
         if sparse is None:
             return []
         client = self._require_client()
@@ -654,14 +647,14 @@ class QdrantAdapter:
                 query=models.SparseVector(indices=sparse.indices, values=sparse.values),
                 using=keyword.vector_name,
                 query_filter=native_filter,
-                limit=top_k,
+                limit=query.top_k,
                 with_payload=True,
-                with_vectors=output.vector,
+                with_vectors=query.output.vector,
             ),
             name,
         )
         return [
-            _hit(point, layout, output, store=self.store, collection=name, keyword=True)
+            _hit(point, layout, query.output, store=self.store, collection=name, keyword=True)
             for point in response.points
         ]
 

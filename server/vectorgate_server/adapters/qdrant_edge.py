@@ -76,8 +76,8 @@ from ..domain import (
     Explanation,
     Filter,
     Hit,
+    KeywordQuery,
     Metric,
-    OutputFields,
     SearchQuery,
 )
 from ..errors import (
@@ -649,36 +649,28 @@ class QdrantEdgeAdapter:
             _hit(point, layout, query.output, store=self.store, collection=name) for point in points
         ]
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """BM25 on the sparse text vector (IDF applied by the engine), filtered during it."""
         require_keyword_store(self.store, self.capabilities.keyword_search)
         collection = await self._collection(name)
         layout = collection.layout
-        keyword = require_keyword_layout(self.store, name, layout, top_k)
-        native = edge_filter(compile_filter(filter)) if filter is not None else None
-        sparse = keyword.encoder.query(text)
+        keyword = require_keyword_layout(self.store, name, layout, query.top_k)
+        native = edge_filter(compile_filter(query.filter)) if query.filter is not None else None
+        sparse = keyword.encoder.query(query.text)
         if sparse is None:
             return []
         request = qe.QueryRequest(
-            limit=top_k,
+            limit=query.top_k,
             query=qe.Query.Nearest(
                 qe.SparseVector(sparse.indices, sparse.values), using=keyword.vector_name
             ),
             filter=native,
             with_payload=True,
-            with_vector=output.vector,
+            with_vector=query.output.vector,
         )
         points = await self._run(_engine, collection.shard.query, request, name=name)
         return [
-            _hit(point, layout, output, store=self.store, collection=name, keyword=True)
+            _hit(point, layout, query.output, store=self.store, collection=name, keyword=True)
             for point in points
         ]
 

@@ -210,8 +210,6 @@ class LocalOnnxEmbedder:
     checked before the file is handed to onnxruntime.
     """
 
-    ALIASES: Final = MODEL_ALIASES
-
     def __init__(
         self,
         *,

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from vectorgate_server.adapters.base import Adapter, upsert_columns
+from vectorgate_server.adapters.base import Adapter, upsert, upsert_columns
 from vectorgate_server.domain import (
     And,
     CollectionSpec,
@@ -954,7 +954,8 @@ class AdapterContractTests(AdapterFixtures):
         vectors = random_vectors(n, dim, 20)
         ids = [f"big-{i}" for i in range(n)]
         meta: list[Metadata] = [{"n": i, "even": i % 2 == 0} for i in range(n)]
-        await adapter.upsert(name, make_docs(ids, vectors, meta))
+        # Through the gateway's write path, which splits to capabilities.max_write_batch.
+        await upsert(adapter, name, make_docs(ids, vectors, meta))
         assert await adapter.count(name) == n
         assert await adapter.count(name, C("even", Op.EQ, True)) == n // 2
         got = await adapter.get(name, ["big-9999", "big-0", "big-5000"], True)

@@ -19,6 +19,7 @@ from ...domain import (
     Filter,
     FloatArray,
     Hit,
+    KeywordQuery,
     Metadata,
     MetadataValue,
     Metric,
@@ -208,22 +209,21 @@ class MilvusAdapter(MilvusPlanner):
             # Milvus keeps every copy of an id repeated in one batch: the last one wins here.
             by_id.pop(doc.id, None)
             by_id[doc.id] = self._row(layout, i, doc)
+        # At most _MAX_WRITE_BATCH rows: adapters.base.upsert splits larger writes.
         rows = list(by_id.values())
         if layout.vectorgate:
             await self._check_types(layout, documents)
-        for start in range(0, len(rows), _MAX_WRITE_BATCH):
-            batch = rows[start : start + _MAX_WRITE_BATCH]
-            try:
-                await self._call("upsert", client.upsert, layout.stored, batch, collection=name)
-            except MilvusException as exc:
-                # Rows of vectorgate collections are checked above; a collection of
-                # another schema may still refuse a row (a required field missing...).
-                if layout.vectorgate and not exc.is_input_error:
-                    raise
-                raise InvalidArgument(
-                    f"documents: milvus rejected the write to {name!r}: {_message(exc)}",
-                    field="documents",
-                ) from exc
+        try:
+            await self._call("upsert", client.upsert, layout.stored, rows, collection=name)
+        except MilvusException as exc:
+            # Rows of vectorgate collections are checked above; a collection of
+            # another schema may still refuse a row (a required field missing...).
+            if layout.vectorgate and not exc.is_input_error:
+                raise
+            raise InvalidArgument(
+                f"documents: milvus rejected the write to {name!r}: {_message(exc)}",
+                field="documents",
+            ) from exc
 
     async def _check_types(self, layout: _Layout, documents: Sequence[Document]) -> None:
         """A metadata key keeps one type per collection: reject a batch that changes it.
@@ -426,15 +426,7 @@ class MilvusAdapter(MilvusPlanner):
             hits.append(self._hit(layout, plan, query.output, raw))
         return hits[: query.top_k]
 
-    async def keyword_search(
-        self,
-        name: str,
-        text: str,
-        top_k: int,
-        filter: Filter | None = None,
-        *,
-        output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-    ) -> list[Hit]:
+    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
         """BM25 full-text search of the collection's text (see *Keyword search* above).
 
         The filter is compiled as for ``search`` and applied inside Milvus
@@ -443,32 +435,39 @@ class MilvusAdapter(MilvusPlanner):
         """
         client = self._require_client()
         layout = await self._layout(name)
-        if top_k > _MAX_WINDOW:
+        if query.top_k > _MAX_WINDOW:
             raise InvalidArgument(
                 f"top_k: at most {_MAX_WINDOW} for a milvus keyword search",
                 field="top_k",
             )
         sparse_field = self._keyword_field(layout)
-        compiled = compile_filter(filter, schema=layout.filter_schema()) if filter else ""
+        compiled = (
+            compile_filter(query.filter, schema=layout.filter_schema()) if query.filter else ""
+        )
         defaults = self._defaults.values
         native_filter = defaults["filter"] if "filter" in defaults and not layout.vectorgate else ""
         expr = and_expressions(native_filter, compiled)
-        if not _WORD_RE.search(text) or expr == match_nothing(layout.filter_schema()):
+        if not _WORD_RE.search(query.text) or expr == match_nothing(layout.filter_schema()):
             return []
         plan = _Plan(
             anns_field=sparse_field,
-            limit=top_k,
+            limit=query.top_k,
             offset=0,
             filter=expr,
             output_fields=self._output_fields(
-                layout, output, layout.anns_field, layout.text_field, None
+                layout, query.output, layout.anns_field, layout.text_field, None
             ),
             search_params={"metric_type": "BM25", "params": {}},
             consistency_level=defaults.get("consistencyLevel", "Strong"),
             text_field=layout.text_field,
         )
         results = await self._read(
-            layout, "keyword search", client.search, layout.stored, data=[text], **plan.kwargs()
+            layout,
+            "keyword search",
+            client.search,
+            layout.stored,
+            data=[query.text],
+            **plan.kwargs(),
         )
         hits: list[Hit] = []
         for raw in results[0] if results else []:
@@ -477,7 +476,7 @@ class MilvusAdapter(MilvusPlanner):
                 continue  # no query term in the document
             hit = self._make_hit(
                 layout,
-                output,
+                query.output,
                 raw,
                 score=abs(distance),
                 raw_score=distance,
@@ -488,7 +487,7 @@ class MilvusAdapter(MilvusPlanner):
             hit.collection = name
             hits.append(hit)
         hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[:top_k]
+        return hits[: query.top_k]
 
     def _keyword_field(self, layout: _Layout) -> str:
         """The sparse BM25 field of ``layout``; ``Unsupported`` saying why there is none."""
