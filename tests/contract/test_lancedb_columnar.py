@@ -14,6 +14,7 @@ import pytest
 
 from vectorgate_server.adapters import lancedb as lance_module
 from vectorgate_server.adapters.lancedb import LanceDBAdapter
+from vectorgate_server.adapters.lancedb import write as write_module
 from vectorgate_server.domain import CollectionSpec, Condition, Document, DocumentBatch, Op
 from vectorgate_server.errors import InvalidArgument
 
@@ -45,7 +46,7 @@ class _Calls:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.adds = 0
         self.merges = 0
-        commit = lance_module._commit_rows
+        commit = write_module._commit_rows
 
         def counted(dataset: Any, data: pa.Table, replace: Any) -> Any:
             if replace is None:
@@ -54,7 +55,7 @@ class _Calls:
                 self.merges += 1
             return commit(dataset, data, replace)
 
-        monkeypatch.setattr(lance_module, "_commit_rows", counted)
+        monkeypatch.setattr(write_module, "_commit_rows", counted)
 
 
 async def test_new_ids_are_appended_known_ids_merged(
@@ -159,16 +160,16 @@ async def test_a_failed_append_is_never_repeated(
 ) -> None:
     """An append whose outcome is unknown (an error after Lance committed, a
     cancellation) leaves its ids recorded: the retry merges, nothing duplicates."""
-    commit = lance_module._commit_rows
+    commit = write_module._commit_rows
 
     def commit_then_fail(*args: Any) -> Any:
         commit(*args)
         raise RuntimeError("connection lost after the commit")
 
-    monkeypatch.setattr(lance_module, "_commit_rows", commit_then_fail)
+    monkeypatch.setattr(write_module, "_commit_rows", commit_then_fail)
     with pytest.raises(RuntimeError):
         await lance.upsert_columns("c", _batch("a", 20))
-    monkeypatch.setattr(lance_module, "_commit_rows", commit)
+    monkeypatch.setattr(write_module, "_commit_rows", commit)
     await lance.upsert_columns("c", _batch("a", 20))
     assert await lance.count("c") == 20
 
