@@ -208,34 +208,34 @@ def _check_columns(name: str, batch: DocumentBatch, layout: _Layout) -> dict[str
     return new
 
 
-def _columns_table(batch: DocumentBatch, start: int, stop: int, layout: _Layout) -> pa.Table:
-    """Rows ``start:stop`` of a columnar batch as an arrow table of the table's schema.
+def _columns_table(batch: DocumentBatch, layout: _Layout) -> pa.Table:
+    """A columnar batch as an arrow table of the table's schema.
 
     The vectors go in as one ``FixedSizeList`` over the numpy block (no copy
     when the block is float32, as the application hands it over).
     """
     schema = layout.schema
     assert layout.vector_column is not None and layout.dimension is not None
-    n = stop - start
+    n = len(batch)
     key_of_column = {col: key for key, col in layout.columns.items()}
     key_of_int_column = {col: key for key, col in layout.int_columns.items()}
     arrays: list[pa.Array] = []
     for fld in schema:
         if fld.name == ID_COLUMN:
-            arrays.append(pa.array(batch.ids[start:stop], type=fld.type))
+            arrays.append(pa.array(batch.ids, type=fld.type))
         elif fld.name == TEXT_COLUMN and layout.has_text:
             if batch.texts is None:
                 arrays.append(pa.array([""] * n, type=fld.type))
             else:
-                arrays.append(pa.array(batch.texts[start:stop], type=fld.type))
+                arrays.append(pa.array(batch.texts, type=fld.type))
         elif fld.name == layout.vector_column:
-            flat = pa.array(np.ascontiguousarray(batch.vectors[start:stop]).reshape(-1))
+            flat = pa.array(np.ascontiguousarray(batch.vectors).reshape(-1))
             if flat.type != fld.type.value_type:
                 flat = flat.cast(fld.type.value_type)
             arrays.append(pa.FixedSizeListArray.from_arrays(flat, layout.dimension))
         elif fld.name in key_of_column and key_of_column[fld.name] in batch.metadata:
             key = key_of_column[fld.name]
-            values = batch.metadata[key][start:stop]
+            values = batch.metadata[key]
             if _field_type(fld.type) is FieldType.NUMBER:
                 integer = _is_integer_type(fld.type)
                 values = [
@@ -249,7 +249,7 @@ def _columns_table(batch: DocumentBatch, start: int, stop: int, layout: _Layout)
             key = key_of_int_column[fld.name]
             ints = [
                 v if isinstance(v, int) and not isinstance(v, bool) else None
-                for v in batch.metadata[key][start:stop]
+                for v in batch.metadata[key]
             ]
             arrays.append(pa.array(ints, type=fld.type))
         else:

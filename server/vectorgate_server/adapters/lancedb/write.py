@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
 import lance
 import numpy as np
@@ -86,46 +87,56 @@ class LanceDBWriter(LanceDBMaintenance):
     @_within_timeout
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
         """Insert or replace by id (last duplicate wins); visible on return."""
-        st = await self._open(name)
-        if not documents:
-            return
-        self._require_vectors(st)
-        async with st.lock:
-            if st.dropped:
-                raise self._not_found(name)
-            new_keys = await self._cpu(len(documents), _check_batch, name, documents, st.layout)
-            await self._add_metadata_columns(st, new_keys)
-            latest = list({doc.id: doc for doc in documents}.values())
-            if not st.text_written and any(doc.text for doc in latest):
-                st.text_written = True
-            for chunk in _chunks(latest, self.capabilities.max_write_batch):
-                batch = await self._cpu(len(chunk), _build_batch, chunk, st.layout)
-                await self._write(st, batch, [doc.id for doc in chunk])
-        await self._schedule_maintenance(st)
+        latest = list({doc.id: doc for doc in documents}.values())
+        await self._upsert(
+            name,
+            [doc.id for doc in latest],
+            [doc.text for doc in latest],
+            functools.partial(_check_batch, name, documents),
+            functools.partial(_build_batch, latest),
+        )
 
     @_within_timeout
     async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
-        """Insert or replace a columnar batch (ids unique): one arrow table per write.
+        """Insert or replace a columnar batch (ids unique).
 
         No per-row objects: the vector block becomes the ``FixedSizeList``
         column as is, metadata columns become arrow columns.
         """
+        await self._upsert(
+            name,
+            batch.ids,
+            batch.texts,
+            functools.partial(_check_columns, name, batch),
+            functools.partial(_columns_table, batch),
+        )
+
+    async def _upsert(
+        self,
+        name: str,
+        ids: Sequence[str],
+        texts: Sequence[str] | None,
+        check: Callable[[_Layout], Mapping[str, FieldType]],
+        build: Callable[[_Layout], pa.Table],
+    ) -> None:
+        """Write rows with unique ``ids`` as one arrow table, in one write (the
+        application splits large writes: :func:`~vectorgate_server.adapters.base.upsert`).
+
+        ``check`` gives the metadata keys the rows add to the table's layout,
+        ``build`` the rows' arrow table in the layout.
+        """
         st = await self._open(name)
-        if not len(batch):
+        if not ids:
             return
         self._require_vectors(st)
         async with st.lock:
             if st.dropped:
                 raise self._not_found(name)
-            new_keys = await self._cpu(len(batch), _check_columns, name, batch, st.layout)
-            await self._add_metadata_columns(st, new_keys)
-            if not st.text_written and batch.texts is not None and any(batch.texts):
+            await self._add_metadata_columns(st, await self._cpu(len(ids), check, st.layout))
+            if not st.text_written and texts is not None and any(texts):
                 st.text_written = True
-            size = self.capabilities.max_write_batch
-            for start in range(0, len(batch), size):
-                stop = min(start + size, len(batch))
-                table = await self._cpu(stop - start, _columns_table, batch, start, stop, st.layout)
-                await self._write(st, table, batch.ids[start:stop])
+            data = await self._cpu(len(ids), build, st.layout)
+            await self._write(st, data, ids)
         await self._schedule_maintenance(st)
 
     async def _add_metadata_columns(self, st: _Table, new_keys: Mapping[str, FieldType]) -> None:
