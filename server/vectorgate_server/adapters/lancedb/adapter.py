@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,9 +57,28 @@ from .layout import (
     VECTOR_COLUMN,
     _Layout,
 )
-from .rows import _canonical, _chunks, _id_list_sql, _rows
+from .rows import _canonical, _chunks, _id_list_sql
 from .state import _IdSet, _Table
 from .write import LanceDBWriter
+
+
+def _projection(
+    layout: _Layout, output: OutputFields, score_column: str
+) -> tuple[list[str], list[str]]:
+    """(selected columns, metadata keys) of a search returning ``output`` and its score."""
+    keys: list[str] = []
+    if output.metadata:
+        keys = [
+            k for k in layout.columns if output.metadata_keys is None or k in output.metadata_keys
+        ]
+    columns = [ID_COLUMN, score_column]
+    if output.text and layout.has_text:
+        columns.append(TEXT_COLUMN)
+    if output.vector:
+        assert layout.vector_column is not None
+        columns.append(layout.vector_column)
+    columns.extend(layout.select(keys))
+    return columns, keys
 
 
 class LanceDBAdapter(LanceDBWriter):
@@ -283,15 +302,7 @@ class LanceDBAdapter(LanceDBWriter):
                 result = (
                     await st.table.query().where(_id_list_sql(chunk)).select(columns).to_arrow()
                 )
-            rows = await self._cpu(
-                result.num_rows,
-                _rows,
-                result,
-                layout,
-                keys,
-                with_text=True,
-                with_vector=include_vectors,
-            )
+            rows = await self._read_rows(result, layout, keys, True, include_vectors)
             for doc_id, text, metadata, vector in rows:
                 found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
         return [found[i] for i in wanted if i in found]
@@ -342,21 +353,7 @@ class LanceDBAdapter(LanceDBWriter):
                 **params,
             }
         where = self._where(st, query.filter) if query.filter is not None else ""
-        output: OutputFields = query.output
-        keys: list[str] = []
-        if output.metadata:
-            keys = [
-                k
-                for k in layout.columns
-                if output.metadata_keys is None or k in output.metadata_keys
-            ]
-        columns = [ID_COLUMN, "_distance"]
-        if output.text and layout.has_text:
-            columns.append(TEXT_COLUMN)
-        if output.vector:
-            assert layout.vector_column is not None
-            columns.append(layout.vector_column)
-        columns.extend(layout.select(keys))
+        columns, keys = _projection(layout, query.output, "_distance")
         return where, params, columns, keys
 
     @_within_timeout
@@ -385,31 +382,15 @@ class LanceDBAdapter(LanceDBWriter):
             if params.get("exact"):
                 q = q.bypass_vector_index()
             result = await q.select(columns).to_arrow()
-        distances = [float(d) for d in result.column("_distance").to_pylist()]
-        rows = await self._cpu(
-            result.num_rows,
-            _rows,
+        return await self._hits(
+            name,
             result,
             layout,
             keys,
-            with_text=query.output.text,
-            with_vector=query.output.vector,
+            query.output,
+            "_distance",
+            lambda raw: normalise_score(metric, _canonical(metric, raw)),
         )
-        hits: list[Hit] = []
-        for (doc_id, text, metadata, vector), raw in zip(rows, distances, strict=True):
-            hits.append(
-                Hit(
-                    id=doc_id,
-                    score=normalise_score(metric, _canonical(metric, raw)),
-                    raw_score=raw,
-                    text=text,
-                    metadata=metadata,
-                    vector=vector,
-                    store=self.store,
-                    collection=name,
-                )
-            )
-        return hits
 
     @_within_timeout
     async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
@@ -425,47 +406,40 @@ class LanceDBAdapter(LanceDBWriter):
             raise InvalidArgument("top_k: must be at least 1", field="top_k")
         where = self._where(st, query.filter) if query.filter is not None else ""
         await self._ensure_fts(st)
-        keys: list[str] = []
-        if query.output.metadata:
-            keys = [
-                k
-                for k in layout.columns
-                if query.output.metadata_keys is None or k in query.output.metadata_keys
-            ]
-        columns = [ID_COLUMN, "_score"]
-        if query.output.text:
-            columns.append(TEXT_COLUMN)
-        if query.output.vector:
-            assert layout.vector_column is not None
-            columns.append(layout.vector_column)
-        columns.extend(layout.select(keys))
+        columns, keys = _projection(layout, query.output, "_score")
         async with st.reads.reading():
             q = st.table.query().nearest_to_text(query.text, columns=TEXT_COLUMN).limit(query.top_k)
             if where:
                 q = q.where(where)
             result = await q.select(columns).to_arrow()
-        scores = [float(s) for s in result.column("_score").to_pylist()]
-        rows = await self._cpu(
-            result.num_rows,
-            _rows,
-            result,
-            layout,
-            keys,
-            with_text=query.output.text,
-            with_vector=query.output.vector,
-        )
+        return await self._hits(name, result, layout, keys, query.output, "_score", float)
+
+    async def _hits(
+        self,
+        name: str,
+        result: pa.Table,
+        layout: _Layout,
+        keys: Sequence[str],
+        output: OutputFields,
+        score_column: str,
+        score: Callable[[float], float],
+    ) -> list[Hit]:
+        """The hits of a search result: the raw score from ``score_column``, the
+        score ``score`` makes of it."""
+        raws = [float(v) for v in result.column(score_column).to_pylist()]
+        rows = await self._read_rows(result, layout, keys, output.text, output.vector)
         return [
             Hit(
                 id=doc_id,
-                score=score,
-                raw_score=score,
-                text=doc_text,
+                score=score(raw),
+                raw_score=raw,
+                text=text,
                 metadata=metadata,
                 vector=vector,
                 store=self.store,
                 collection=name,
             )
-            for (doc_id, doc_text, metadata, vector), score in zip(rows, scores, strict=True)
+            for (doc_id, text, metadata, vector), raw in zip(rows, raws, strict=True)
         ]
 
     @_within_timeout

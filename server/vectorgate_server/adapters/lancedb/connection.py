@@ -5,20 +5,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import lance
 import lancedb
+import pyarrow as pa
 from lancedb.remote import ClientConfig, RetryConfig, TimeoutConfig
 
-from ...domain import Filter, IndexSpec
+from ...domain import Filter, FloatArray, IndexSpec, Metadata
 from ...errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from ...filters.lancedb import compile_filter
 from ..base import Capabilities
 from .index import NO_INDEX_TYPES, index_build_params
 from .layout import _METRIC_FROM_LANCE, _THREAD_ROWS, TEXT_COLUMN, _Layout
+from .rows import _rows
 from .state import _index_partitions, _Table
 
 log = logging.getLogger(__name__.rpartition(".")[0])
@@ -273,6 +275,25 @@ class LanceDBConnection:
         if rows > _THREAD_ROWS:
             return await asyncio.to_thread(fn, *args, **kwargs)
         return fn(*args, **kwargs)
+
+    async def _read_rows(
+        self,
+        result: pa.Table,
+        layout: _Layout,
+        keys: Sequence[str],
+        with_text: bool,
+        with_vector: bool,
+    ) -> list[tuple[str, str, Metadata, FloatArray | None]]:
+        """(id, text, metadata, vector) per row of a query result (see :func:`~.rows._rows`)."""
+        return await self._cpu(
+            result.num_rows,
+            _rows,
+            result,
+            layout,
+            keys,
+            with_text=with_text,
+            with_vector=with_vector,
+        )
 
     def _planned_index(self, layout: _Layout) -> IndexSpec | None:
         """The vector index a table gets: its spec's, the automatic one when the spec
