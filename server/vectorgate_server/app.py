@@ -160,10 +160,10 @@ def check_dimension(
 
 
 def refuses_zero_vectors(info: CollectionInfo, adapter: Adapter, *, write: bool) -> bool:
-    """Whether the backend refuses an all-zero vector here (``zero_vector_cosine``)."""
-    where = adapter.capabilities.zero_vector_cosine
-    return info.metric is Metric.COSINE and (
-        where == "refused" or (write and where == "refused_in_writes")
+    """Whether the backend refuses an all-zero vector here (``zero_vector_refused``)."""
+    caps = adapter.capabilities
+    return info.metric in caps.zero_vector_refused and (
+        write or caps.zero_vector_refused_in_queries
     )
 
 
@@ -181,8 +181,8 @@ def check_vector(
     check_dimension(info, vector, field, collection)
     if refuses_zero_vectors(info, adapter, write=write) and not np.any(vector):
         raise InvalidVector(
-            f"{field}: a zero vector has no cosine similarity, and backend "
-            f"{adapter.backend!r} refuses it in a cosine collection",
+            f"{field}: backend {adapter.backend!r} refuses the zero vector in a "
+            f"{info.metric.name} collection",
             field=field,
         )
 
@@ -544,9 +544,9 @@ class Gateway:
             if len(zero):
                 row = int(zero[0])
                 raise InvalidVector(
-                    f"{field}.vectors: row {row} (id {batch.ids[row]!r}) is a zero vector, which "
-                    f"has no cosine similarity; backend {target.adapter.backend!r} refuses it in "
-                    "a cosine collection",
+                    f"{field}.vectors: row {row} (id {batch.ids[row]!r}) is a zero vector; "
+                    f"backend {target.adapter.backend!r} refuses it in a {info.metric.name} "
+                    "collection",
                     field=f"{field}.vectors",
                 )
         if batch.texts is not None:

@@ -506,13 +506,71 @@ async def test_pinecone_limits_are_checked_before_sending(
             "documents[0].text",
             InvalidArgument,
         ),
-        (Document(id="a", vector=vec(0, 0)), "documents[0].vector", InvalidVector),
     ]
     for doc, field, kind in cases:
         with pytest.raises(kind) as err:
             await adapter.upsert("lim", [doc])
         assert getattr(err.value, "field", None) == field
     assert not [s for s in server.seen[before:] if s.path.endswith("/upsert")]
+
+
+async def test_zero_vectors_with_cosine(adapter: PineconeAdapter) -> None:
+    # The application refuses them first (Capabilities.zero_vector_refused: see
+    # test_the_gateway_validates_before_pinecone); should one reach the adapter,
+    # Pinecone's own refusal comes back as INVALID_ARGUMENT.
+    assert adapter.capabilities.zero_vector_refused == frozenset(Metric)
+    await adapter.create_collection(spec("zero", 2))
+    with pytest.raises(InvalidArgument) as err:
+        await adapter.upsert("zero", [Document(id="a", vector=vec(0, 0))])
+    assert err.value.field == "documents"
+    assert "non-zero value" in err.value.message
+
+
+async def test_the_gateway_validates_before_pinecone(
+    server: PineconeTestServer, adapter: PineconeAdapter, tmp_path: Any
+) -> None:
+    """What the application checks once (zero vectors in a cosine collection, native
+    parameter names) never reaches Pinecone, on every path to it."""
+    from vectorgate_server.app import Gateway, Target
+    from vectorgate_server.domain import DocumentBatch
+    from vectorgate_server.embeddings import EmbeddingRegistry
+    from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
+
+    db = Database(tmp_path / "vg.db")
+    gateway = Gateway(
+        stores={"pc": adapter},
+        default_store="pc",
+        embeddings=EmbeddingRegistry(),
+        indexes=IndexRegistry(db, encode_filter=filter_to_json, decode_filter=filter_from_json),
+        database=db,
+    )
+    try:
+        await adapter.create_collection(spec("gw", 2, embedding_model="none"))
+        target = Target(adapter, "gw")
+        sent = len(server.seen)
+        zero = vec(0, 0)
+        with pytest.raises(InvalidVector) as err:
+            await gateway.upsert(target, [Document("a", "", vec(1, 0)), Document("b", "", zero)])
+        assert err.value.field == "documents[1].vector"
+        # Pinecone documents no refusal of zero query vectors: those pass.
+        await gateway.query_vector(target, None, zero)
+        await adapter.create_collection(spec("gw-l2", 2, metric=Metric.L2, embedding_model="none"))
+        with pytest.raises(InvalidVector) as err:
+            await gateway.upsert(Target(adapter, "gw-l2"), [Document("z", "", zero)])
+        assert err.value.field == "documents[0].vector" and "L2" in err.value.message
+        batch = DocumentBatch(ids=["a", "b"], vectors=np.array([[1, 0], [0, 0]], np.float32))
+        with pytest.raises(InvalidVector) as err:
+            await gateway.upsert_columns(target, batch)
+        assert err.value.field == "columns.vectors" and "row 1 (id 'b')" in err.value.message
+        with pytest.raises(InvalidArgument) as err:
+            await gateway.search(
+                target, SearchQuery(vector=vec(1, 0), top_k=1, native_params={"ef": 10})
+            )
+        assert err.value.field == "native_params.ef"
+        assert "not a pinecone search parameter" in err.value.message
+        assert not [s for s in server.seen[sent:] if s.path.endswith(("/upsert", "/query"))]
+    finally:
+        db.close()
 
 
 async def test_large_writes_are_split_into_requests(

@@ -186,8 +186,8 @@ async def test_pgvector_refused_password_is_not_retried(monkeypatch: pytest.Monk
 async def test_pgvector_missing_privilege_is_an_auth_failure() -> None:
     adapter = PgvectorAdapter("pg-priv", "postgresql://vg@127.0.0.1:5432/vg")
     denied = psycopg.errors.InsufficientPrivilege("permission denied for schema vectorgate")
-    assert_auth_failure(adapter._failure(denied), "pg-priv")
-    down = adapter._failure(psycopg.OperationalError("server closed the connection"))
+    assert_auth_failure(adapter._db.failure(denied), "pg-priv")
+    down = adapter._db.failure(psycopg.OperationalError("server closed the connection"))
     assert isinstance(down, Unavailable) and down.retryable
 
 

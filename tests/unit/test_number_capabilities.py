@@ -83,32 +83,30 @@ def test_zero_vectors_are_refused_where_the_backend_refuses_them() -> None:
     from vectorgate_server.domain import CollectionInfo, Metric
     from vectorgate_server.errors import InvalidVector
 
-    assert PineconeAdapter.capabilities.zero_vector_cosine == "refused_in_writes"
-    assert OpenSearchAdapter("os", ["http://127.0.0.1:9"]).capabilities.zero_vector_cosine == (
-        "refused"
-    )
-    assert Capabilities().zero_vector_cosine == "accepted"
-    cosine = CollectionInfo("c", 3, Metric.COSINE)
-    l2 = CollectionInfo("c", 3, Metric.L2)
+    pinecone = PineconeAdapter.capabilities
+    assert pinecone.zero_vector_refused == frozenset(Metric)
+    assert not pinecone.zero_vector_refused_in_queries
+    opensearch = OpenSearchAdapter("os", ["http://127.0.0.1:9"]).capabilities
+    assert opensearch.zero_vector_refused == {Metric.COSINE}
+    assert opensearch.zero_vector_refused_in_queries
+    assert not Capabilities().zero_vector_refused
     zero, one = np.zeros(3, np.float32), np.ones(3, np.float32)
-    table = {  # (capability, write) -> refused in a cosine collection
-        ("accepted", True): False,
-        ("accepted", False): False,
-        ("refused_in_writes", True): True,
-        ("refused_in_writes", False): False,
-        ("refused", True): True,
-        ("refused", False): True,
-    }
-    for (where, write), refused in table.items():
-        adapter = cast(Any, SimpleNamespace(capabilities=Capabilities(zero_vector_cosine=where)))
-        adapter.backend = "b"
-        assert refuses_zero_vectors(cosine, adapter, write=write) is refused
-        assert refuses_zero_vectors(l2, adapter, write=write) is False
-        check_vector(cosine, one, "vector", "c", adapter, write=write)
-        check_vector(l2, zero, "vector", "c", adapter, write=write)
-        if refused:
-            with pytest.raises(InvalidVector) as err:
-                check_vector(cosine, zero, "documents[2].vector", "c", adapter, write=write)
-            assert err.value.field == "documents[2].vector" and "'b'" in err.value.message
-        else:
-            check_vector(cosine, zero, "vector", "c", adapter, write=write)
+    for refused_in in (frozenset(), frozenset({Metric.COSINE}), frozenset(Metric)):
+        for in_queries in (False, True):
+            caps = Capabilities(
+                zero_vector_refused=refused_in, zero_vector_refused_in_queries=in_queries
+            )
+            adapter = cast(Any, SimpleNamespace(capabilities=caps, backend="b"))
+            for metric in Metric:
+                info = CollectionInfo("c", 3, metric)
+                for write in (False, True):
+                    refused = metric in refused_in and (write or in_queries)
+                    assert refuses_zero_vectors(info, adapter, write=write) is refused
+                    check_vector(info, one, "vector", "c", adapter, write=write)
+                    if not refused:
+                        check_vector(info, zero, "vector", "c", adapter, write=write)
+                        continue
+                    with pytest.raises(InvalidVector) as err:
+                        check_vector(info, zero, "documents[2].vector", "c", adapter, write=write)
+                    assert err.value.field == "documents[2].vector"
+                    assert "'b'" in err.value.message and metric.name in err.value.message

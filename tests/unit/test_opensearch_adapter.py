@@ -342,7 +342,7 @@ async def test_zero_vectors_with_cosine(adapter: OpenSearchAdapter) -> None:
     # The application refuses them first (Capabilities.zero_vector_cosine, tested in
     # test_number_capabilities.py); should one reach the adapter, OpenSearch's own refusal
     # comes back as a 400 naming the field.
-    assert adapter.capabilities.zero_vector_cosine == "refused"
+    assert adapter.capabilities.zero_vector_refused == {Metric.COSINE}
     await adapter.create_collection(CollectionSpec("c", 2))
     with pytest.raises(InvalidArgument) as err:
         await adapter.upsert("c", docs(np.zeros((1, 2), np.float32)))

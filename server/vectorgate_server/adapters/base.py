@@ -94,10 +94,12 @@ class Capabilities:
     #: Strings (ids, text, metadata values) may contain the NUL character (U+0000).
     #: When False the application refuses a document holding one, naming the field.
     nul_in_strings: bool = True
-    #: Where the backend refuses the all-zero vector in a cosine collection (its cosine
-    #: is undefined): nowhere, in written documents only, or in writes and queries. The
-    #: application refuses it there first, naming the field.
-    zero_vector_cosine: Literal["accepted", "refused_in_writes", "refused"] = "accepted"
+    #: The metrics whose collections the backend refuses the all-zero vector in (its
+    #: cosine is undefined); empty: none. The application refuses it first, naming the
+    #: field, in written documents, and in query vectors too when
+    #: ``zero_vector_refused_in_queries``.
+    zero_vector_refused: frozenset[Metric] = frozenset()
+    zero_vector_refused_in_queries: bool = False
 
 
 @runtime_checkable

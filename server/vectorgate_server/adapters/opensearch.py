@@ -571,7 +571,8 @@ class OpenSearchAdapter:
             keyword_search=True,
             # cosinesimil refuses the zero vector (documented above): the application
             # refuses it first, naming the field.
-            zero_vector_cosine="refused",
+            zero_vector_refused=frozenset({Metric.COSINE}),
+            zero_vector_refused_in_queries=True,
         )
         self._client: AsyncOpenSearch | None = None
         self._layouts: dict[str, _Layout] = {}

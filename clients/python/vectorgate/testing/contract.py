@@ -422,7 +422,7 @@ class AdapterContractTests(AdapterFixtures):
         assert {a, b} <= set(listed)
         assert listed == sorted(listed)
 
-        await adapter.upsert(a, make_docs(["x", "y", "z"], random_vectors(3, 8, 0)))
+        await upsert(adapter, a, make_docs(["x", "y", "z"], random_vectors(3, 8, 0)))
         assert (await adapter.describe_collection(a)).document_count == 3
 
         await adapter.drop_collection(a)
@@ -472,13 +472,13 @@ class AdapterContractTests(AdapterFixtures):
         meta: list[Metadata] = [{"n": i, "group": "g"} for i in range(50)]
         batch = make_docs(ids, vectors, meta)
         for _ in range(3):
-            await adapter.upsert(name, batch)
+            await upsert(adapter, name, batch)
             assert await adapter.count(name) == 50
 
         # Re-upserting replaces the whole document: keys not given again are gone.
         new_vector = random_vectors(1, 8, 2)
-        await adapter.upsert(
-            name, make_docs(["doc-0"], new_vector, [{"other": "x"}], texts=["replaced"])
+        await upsert(
+            adapter, name, make_docs(["doc-0"], new_vector, [{"other": "x"}], texts=["replaced"])
         )
         assert await adapter.count(name) == 50
         [doc] = await adapter.get(name, ["doc-0"], True)
@@ -497,7 +497,7 @@ class AdapterContractTests(AdapterFixtures):
         docs = make_docs(
             ["d", "e", "d"], vectors, [{"v": 1}, {"v": 2}, {"v": 3}], texts=["first", "e", "last"]
         )
-        await adapter.upsert(name, docs)
+        await upsert(adapter, name, docs)
         assert await adapter.count(name) == 2
         [doc] = await adapter.get(name, ["d"], True)
         assert (doc.text, doc.metadata) == ("last", {"v": 3})
@@ -561,7 +561,7 @@ class AdapterContractTests(AdapterFixtures):
         await create(adapter, name, 6)
         ids = [f"d{i}" for i in range(10)]
         vectors = random_vectors(10, 6, 4)
-        await adapter.upsert(name, make_docs(ids, vectors, [{"i": i} for i in range(10)]))
+        await upsert(adapter, name, make_docs(ids, vectors, [{"i": i} for i in range(10)]))
 
         docs = await adapter.get(name, ["d7", "missing", "d2", "d9"], False)
         assert [d.id for d in docs] == ["d7", "d2", "d9"]
@@ -586,7 +586,7 @@ class AdapterContractTests(AdapterFixtures):
         meta: list[Metadata] = [
             {"color": ["red", "blue", "green"][i % 3]} if i < 9 else {} for i in range(12)
         ]
-        await adapter.upsert(name, make_docs(ids, random_vectors(12, 4, 5), meta))
+        await upsert(adapter, name, make_docs(ids, random_vectors(12, 4, 5), meta))
 
         await adapter.delete(name, ["d0", "d1", "missing"])
         assert await adapter.count(name) == 10
@@ -615,8 +615,8 @@ class AdapterContractTests(AdapterFixtures):
         await create(adapter, name, 4)
         assert await adapter.count(name) == 0
         meta: list[Metadata] = [{"n": i, "odd": i % 2 == 1} for i in range(20)]
-        await adapter.upsert(
-            name, make_docs([f"d{i}" for i in range(20)], random_vectors(20, 4, 6), meta)
+        await upsert(
+            adapter, name, make_docs([f"d{i}" for i in range(20)], random_vectors(20, 4, 6), meta)
         )
         assert await adapter.count(name) == 20
         assert await adapter.count(name, C("odd", Op.EQ, True)) == 10
@@ -632,7 +632,7 @@ class AdapterContractTests(AdapterFixtures):
         await create(adapter, name, dim, metric)
         vectors = random_vectors(n, dim, 7)
         ids = [f"v{i}" for i in range(n)]
-        await adapter.upsert(name, make_docs(ids, vectors))
+        await upsert(adapter, name, make_docs(ids, vectors))
 
         queries = [*random_vectors(5, dim, 8), vectors[17]]
         for q in queries:
@@ -648,7 +648,7 @@ class AdapterContractTests(AdapterFixtures):
         await create(adapter, name, 4)
         vectors = random_vectors(3, 4, 9)
         meta: list[Metadata] = [{"a": i, "b": "x", "c": True} for i in range(3)]
-        await adapter.upsert(name, make_docs(["p", "q", "r"], vectors, meta))
+        await upsert(adapter, name, make_docs(["p", "q", "r"], vectors, meta))
 
         hits = await adapter.search(name, query(vectors[0], 3))
         assert hits[0].id == "p"
@@ -684,8 +684,8 @@ class AdapterContractTests(AdapterFixtures):
         q = random_vectors(1, 4, 10)[0]
         assert await adapter.search(name, query(q, 5)) == []
         assert await adapter.search(name, query(q, 5, C("color", Op.EQ, "red"))) == []
-        await adapter.upsert(
-            name, make_docs(["a", "b"], random_vectors(2, 4, 11), [{"color": "blue"}, {}])
+        await upsert(
+            adapter, name, make_docs(["a", "b"], random_vectors(2, 4, 11), [{"color": "blue"}, {}])
         )
         assert await adapter.search(name, query(q, 5, C("color", Op.EQ, "red"))) == []
         assert await adapter.search(name, query(q, 5, C("nope", Op.GT, 1))) == []
@@ -696,7 +696,7 @@ class AdapterContractTests(AdapterFixtures):
         name = names.new()
         await create(adapter, name, FILTER_DIM)
         ids, vectors, metadata = filter_corpus()
-        await adapter.upsert(name, make_docs(ids, vectors, metadata))
+        await upsert(adapter, name, make_docs(ids, vectors, metadata))
         q = random_vectors(1, FILTER_DIM, 14)[0]
 
         failures: list[str] = []
@@ -728,7 +728,7 @@ class AdapterContractTests(AdapterFixtures):
         # Two documents hold injection strings verbatim: they, and only they, match them.
         metadata.append({"color": INJECTIONS[0], "tags": [INJECTIONS[1]]})
         metadata.append({"color": INJECTIONS[1], "tags": [INJECTIONS[0]]})
-        await adapter.upsert(name, make_docs(ids, random_vectors(12, 4, 15), metadata))
+        await upsert(adapter, name, make_docs(ids, random_vectors(12, 4, 15), metadata))
         q = random_vectors(1, 4, 16)[0]
 
         failures: list[str] = []
@@ -762,7 +762,7 @@ class AdapterContractTests(AdapterFixtures):
             pytest.skip(f"{adapter.backend} supports {op.name}")
         name = names.new()
         await create(adapter, name, 4)
-        await adapter.upsert(name, make_docs(["a"], random_vectors(1, 4, 0), [{"color": "red"}]))
+        await upsert(adapter, name, make_docs(["a"], random_vectors(1, 4, 0), [{"color": "red"}]))
         with pytest.raises(Unsupported) as info:
             await adapter.search(name, query(random_vectors(1, 4, 1)[0], 3, _sample_condition(op)))
         assert info.value.backend == adapter.backend
@@ -785,7 +785,7 @@ class AdapterContractTests(AdapterFixtures):
         text = "Unicode text: 日本語 ✨ emoji 🎉 and CJK 中文 한국어 — with 'quotes' and \"more\""
         vectors = random_vectors(2, 4, 17)
         docs = make_docs(["rt-1", "rt-2"], vectors, [ROUND_TRIP, {}], texts=[text, ""])
-        await adapter.upsert(name, docs)
+        await upsert(adapter, name, docs)
 
         got = await adapter.get(name, ["rt-1", "rt-2"], False)
         assert got[0].text == text
@@ -822,7 +822,7 @@ class AdapterContractTests(AdapterFixtures):
             {"big": BIG - 1 if typed else 2**53 - 2, "ratio": 2.5, "count": 4},
             {"big": BIG + 1 if typed else 2**53, "ratio": 3.5, "count": 2},
         ]
-        await adapter.upsert(name, make_docs(["t1", "t2", "t3"], vectors, neighbours))
+        await upsert(adapter, name, make_docs(["t1", "t2", "t3"], vectors, neighbours))
 
         [doc, *_] = await adapter.get(name, ["t1"], False)
         check(doc.metadata, meta)
@@ -861,9 +861,9 @@ class AdapterContractTests(AdapterFixtures):
         name = names.new()
         await create(adapter, name, 4)
         vectors = random_vectors(3, 4, 18)
-        await adapter.upsert(name, make_docs(["a"], vectors[:1], [{"k1": 1}]))
-        await adapter.upsert(
-            name, make_docs(["b", "c"], vectors[1:], [{"k1": 2, "k2": "x"}, {"k3": [""]}])
+        await upsert(adapter, name, make_docs(["a"], vectors[:1], [{"k1": 1}]))
+        await upsert(
+            adapter, name, make_docs(["b", "c"], vectors[1:], [{"k1": 2, "k2": "x"}, {"k3": [""]}])
         )
         docs = {d.id: d.metadata for d in await adapter.get(name, ["a", "b", "c"], False)}
         assert docs == {"a": {"k1": 1}, "b": {"k1": 2, "k2": "x"}, "c": {"k3": [""]}}
@@ -877,7 +877,7 @@ class AdapterContractTests(AdapterFixtures):
         name = names.new()
         await create(adapter, name, 4)
         vectors = random_vectors(4, 4, 19)
-        await adapter.upsert(name, make_docs(["a"], vectors[:1], [{"price": 1, "color": "red"}]))
+        await upsert(adapter, name, make_docs(["a"], vectors[:1], [{"price": 1, "color": "red"}]))
 
         conflicts: list[tuple[list[Metadata], str]] = [
             ([{"price": 2}, {"color": "x"}, {"price": "cheap"}], "documents[2].metadata.price"),
@@ -890,7 +890,7 @@ class AdapterContractTests(AdapterFixtures):
         for batch_meta, field in conflicts:
             ids = [f"new{i}" for i in range(len(batch_meta))]
             with pytest.raises(InvalidArgument) as info:
-                await adapter.upsert(name, make_docs(ids, vectors[: len(ids)], batch_meta))
+                await upsert(adapter, name, make_docs(ids, vectors[: len(ids)], batch_meta))
             assert info.value.field == field
             assert field in info.value.message
             # Nothing of a rejected batch is written.
@@ -911,7 +911,7 @@ class AdapterContractTests(AdapterFixtures):
         texts = [f"text {i} — ünïcode ✓" for i in range(n)]
         docs = make_docs(ids, vectors, meta, texts)
         order = np.random.default_rng(24).permutation(n)
-        await adapter.upsert(name, [docs[i] for i in order])
+        await upsert(adapter, name, [docs[i] for i in order])
 
         assert await adapter.scan(name, after=None, limit=0, include_vectors=False) == []
         seen: list[Document] = []
@@ -977,7 +977,7 @@ class AdapterContractTests(AdapterFixtures):
         await adapter.create_collection(spec)
         vectors = random_vectors(5, 8, 22)
         meta: list[Metadata] = [{"n": i, "tag": ["x"]} for i in range(5)]
-        await adapter.upsert(name, make_docs([f"p{i}" for i in range(5)], vectors, meta))
+        await upsert(adapter, name, make_docs([f"p{i}" for i in range(5)], vectors, meta))
         before = await adapter.describe_collection(name)
         await adapter.close()
 

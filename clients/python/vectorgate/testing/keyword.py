@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vectorgate_server.adapters.base import Adapter, keyword_search, supports_keyword_search
+from vectorgate_server.adapters.base import Adapter, keyword_search, supports_keyword_search, upsert
 from vectorgate_server.domain import CollectionSpec, Condition, Document, Op, as_float32
 from vectorgate_server.errors import NotFound, Unsupported
 
@@ -41,7 +41,8 @@ class KeywordSearchContractTests(AdapterFixtures):
         name = names.new("kw")
         await adapter.create_collection(CollectionSpec(name, DIM))
         rng = np.random.default_rng(3)
-        await adapter.upsert(
+        await upsert(
+            adapter,
             name,
             [
                 Document(
