@@ -47,6 +47,11 @@ exhaustive search scans one fragment per thread. Every
 ``recycle_connection_writes`` writes the connection is replaced by a fresh
 one, which returns the native memory a connection accumulates per version.
 
+A local write is one commit of fragments of at most
+:data:`COMPACT_ROWS_PER_FRAGMENT` rows, written through pylance
+(:func:`.write._commit_rows`): an append when none of its ids is in the table,
+else an update that also deletes the rows holding them.
+
 Keyword search (:meth:`LanceDBAdapter.keyword_search`) uses Lance's native
 BM25 full-text index on the ``text`` column. It is built in the background
 after the first write that stores non-empty text (before any ANN index
@@ -55,6 +60,12 @@ since are searched too (Lance scans unindexed fragments). A table without the
 index yet (created before, or by another process) gets it on its first
 keyword search, which waits for that build (or for the running maintenance
 job) once.
+
+Modules: :mod:`.layout` (columns, the schema's meaning), :mod:`.index` (index
+types, defaults, validation), :mod:`.state` (per-table state, blocking pylance
+calls), :mod:`.rows` (Arrow conversions), and the adapter's classes, each on
+the one before: :mod:`.connection`, :mod:`.maintenance`, :mod:`.write`,
+:mod:`.adapter`.
 """
 
 from .adapter import LanceDBAdapter

@@ -28,7 +28,7 @@ from ...domain import (
     as_float32,
     normalise_score,
 )
-from ...errors import FailedPrecondition, InvalidArgument
+from ...errors import FailedPrecondition
 from ...filters.lancedb import quote_identifier, sql_literal
 from ..base import Capabilities
 
@@ -402,8 +402,6 @@ class LanceDBAdapter(LanceDBWriter):
                 f"table {name!r} in store {self.store!r} has no text column to search",
                 metadata={"collection": name, "store": self.store},
             )
-        if query.top_k < 1:
-            raise InvalidArgument("top_k: must be at least 1", field="top_k")
         where = self._where(st, query.filter) if query.filter is not None else ""
         await self._ensure_fts(st)
         columns, keys = _projection(layout, query.output, "_score")
