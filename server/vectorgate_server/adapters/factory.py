@@ -55,7 +55,7 @@ def _milvus(config: MilvusConfig, data_dir: Path) -> Adapter:
 def _qdrant(config: QdrantConfig, data_dir: Path) -> Adapter:
     if config.path:
         # Embedded: Qdrant's own engine in-process (qdrant-edge).
-        from .qdrant_edge import QdrantEdgeAdapter
+        from .qdrant.edge import QdrantEdgeAdapter
 
         return QdrantEdgeAdapter.from_config(config)
     from .qdrant import QdrantAdapter

@@ -16,7 +16,7 @@ class QdrantConfig(BaseStoreConfig):
     """Qdrant server (``url``) or embedded Qdrant (``path``: a directory or ``:memory:``).
 
     ``path`` runs Qdrant's own engine in-process (qdrant-edge, see
-    :mod:`vectorgate_server.adapters.qdrant_edge`); ``url`` talks to a server.
+    :mod:`vectorgate_server.adapters.qdrant.edge`); ``url`` talks to a server.
     """
 
     dimension_field: ClassVar[str] = "vector_size"
