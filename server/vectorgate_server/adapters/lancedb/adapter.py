@@ -31,6 +31,7 @@ from ...domain import (
 from ...errors import FailedPrecondition
 from ...filters.lancedb import quote_identifier, sql_literal
 from ..base import Capabilities
+from ..reads import in_request_order
 
 if TYPE_CHECKING:
     from ...config import LanceDBConfig
@@ -57,7 +58,7 @@ from .layout import (
     VECTOR_COLUMN,
     _Layout,
 )
-from .rows import _canonical, _chunks, _id_list_sql
+from .rows import _canonical, _id_list_sql
 from .state import _IdSet, _Table
 from .write import LanceDBWriter
 
@@ -286,9 +287,6 @@ class LanceDBAdapter(LanceDBWriter):
         """Documents by id in request order (each id once); missing ids omitted."""
         st = await self._open(name)
         layout = self._require_vectors(st)
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return []
         columns = [ID_COLUMN]
         if layout.has_text:
             columns.append(TEXT_COLUMN)
@@ -296,16 +294,19 @@ class LanceDBAdapter(LanceDBWriter):
             columns.append(layout.vector_column)
         keys = list(layout.columns)
         columns.extend(layout.select(keys))
-        found: dict[str, Document] = {}
-        for chunk in _chunks(wanted, _ID_CHUNK):
+
+        async def fetch(chunk: Sequence[str]) -> list[Document]:
             async with st.reads.reading():
                 result = (
                     await st.table.query().where(_id_list_sql(chunk)).select(columns).to_arrow()
                 )
             rows = await self._read_rows(result, layout, keys, True, include_vectors)
-            for doc_id, text, metadata, vector in rows:
-                found[doc_id] = Document(id=doc_id, text=text, vector=vector, metadata=metadata)
-        return [found[i] for i in wanted if i in found]
+            return [
+                Document(id=doc_id, text=text, vector=vector, metadata=metadata)
+                for doc_id, text, metadata, vector in rows
+            ]
+
+        return await in_request_order(ids, _ID_CHUNK, fetch)
 
     @_within_timeout
     async def scan(

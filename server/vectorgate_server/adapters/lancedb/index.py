@@ -11,7 +11,7 @@ from lancedb.index import HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
 
 from ...domain import IndexSpec
 from ...errors import InvalidArgument
-from ..params import positive_int
+from ..index_params import positive_int_params
 from ..params import validate_native_params as _validate_native_params
 from .layout import BACKEND
 
@@ -121,19 +121,7 @@ def validate_index_spec(index: IndexSpec, dimension: int) -> IndexSpec:
             f"(accepted: {accepted}, or empty for exhaustive search)",
             field="collection.index.type",
         )
-    names = _index_param_names(index_type)
-    params: dict[str, int] = {}
-    for key, value in index.params.items():
-        path = f"collection.index.params.{key}"
-        if key not in names:
-            raise InvalidArgument(
-                f"{path}: not a parameter of {index_type} (accepted: {', '.join(names)})",
-                field=path,
-            )
-        number = positive_int(value)
-        if number is None:
-            raise InvalidArgument(f"{path}: must be a positive integer, got {value!r}", field=path)
-        params[key] = number
+    params = positive_int_params(index.params, _index_param_names(index_type), index_type)
     if index_type in _PQ_TYPES:
         if "num_bits" in params and params["num_bits"] not in (4, 8):
             raise InvalidArgument(
