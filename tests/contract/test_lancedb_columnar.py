@@ -47,6 +47,7 @@ class _Calls:
         self.adds = 0
         self.merges = 0
         commit = write_module._commit_rows
+        merge_insert = write_module._merge_insert
 
         def counted(dataset: Any, data: pa.Table, replace: Any) -> Any:
             if replace is None:
@@ -55,7 +56,14 @@ class _Calls:
                 self.merges += 1
             return commit(dataset, data, replace)
 
+        async def counted_merge(table: Any, data: pa.Table) -> None:
+            # Replacing writes of at most one fragment's rows go through merge_insert.
+            assert data.num_rows <= lance_module.COMPACT_ROWS_PER_FRAGMENT
+            self.merges += 1
+            await merge_insert(table, data)
+
         monkeypatch.setattr(write_module, "_commit_rows", counted)
+        monkeypatch.setattr(write_module, "_merge_insert", counted_merge)
 
 
 async def test_new_ids_are_appended_known_ids_merged(

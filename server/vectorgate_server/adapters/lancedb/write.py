@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import lance
 import numpy as np
@@ -79,6 +80,16 @@ def _commit_rows(
     else:
         operation = lance.LanceOperation.Append(fragments)
     return lance.LanceDataset.commit(dataset, operation, read_version=dataset.version)
+
+
+async def _merge_insert(table: Any, data: pa.Table) -> None:
+    """lancedb's upsert by id (one commit; the new rows in one fragment)."""
+    await (
+        table.merge_insert(ID_COLUMN)
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute(data)
+    )
 
 
 class LanceDBWriter(LanceDBMaintenance):
@@ -166,22 +177,27 @@ class LanceDBWriter(LanceDBMaintenance):
         (``bench/bench_columnar_ingest.py``), an ``id IN (...)`` lookup of 1,000
         ids costs about as much as the merge it would save, and a scalar BTREE
         index on ``id`` makes ``merge_insert`` several times slower, so neither
-        is used. A remote (LanceDB Cloud) table may have other writers: it
-        always merges, through lancedb's ``merge_insert``.
+        is used. A replacing write of at most :data:`COMPACT_ROWS_PER_FRAGMENT`
+        rows goes through lancedb's ``merge_insert``: its one fragment is small
+        enough, and its id scan is faster than :func:`_commit_rows`'s (0.6-0.7x
+        of it measured on 1,000-row re-upserts of a 50k-row table). A remote
+        (LanceDB Cloud) table may have other writers: it always merges, through
+        ``merge_insert``.
         """
-        if self._remote:
-            await (
-                st.table.merge_insert(ID_COLUMN)
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(data)
-            )
-        else:
+        replace: Sequence[str] | None = None
+        if not self._remote:
             known = await self._id_set(st)
             # Recorded before writing: a write that fails or is cancelled after
             # Lance committed it must still count, or the next upsert of these ids
             # would append them again (recording ids not written only costs a merge).
             replace = ids if known.add(_IdSet.hashes(ids)) else None
+        if self._remote or (replace and len(ids) <= COMPACT_ROWS_PER_FRAGMENT):
+            if not self._remote:
+                # The handle must see every commit, also one of _commit_rows that
+                # raised after committing, or merge_insert would miss those rows.
+                await st.table.checkout_latest()
+            await _merge_insert(st.table, data)
+        else:
             st.dataset = await _offload(st, _commit_rows, await self._dataset(st), data, replace)
             await st.table.checkout_latest()
         st.writes_since_optimize += 1
