@@ -227,21 +227,31 @@ def typed_to_metadata(typed: Mapping[str, types_pb2.FilterValue], field: str) ->
     return out
 
 
-def _typed_metadata_value(value: types_pb2.FilterValue, path: str) -> MetadataValue | None:
-    """One validated typed metadata value; ``None`` when its kind is not set."""
+def _pb_scalar(
+    value: types_pb2.FilterValue, path: str, error: type[InvalidArgument]
+) -> Scalar | None:
+    """The string, integer, finite float or boolean ``value`` holds; ``None`` for a list
+    or an unset kind (the caller's to judge). A non-finite float raises ``error``."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
     if kind == "int_value":
         return value.int_value
     if kind == "float_value":
-        number = value.float_value
-        if not math.isfinite(number):
-            raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-        return number
+        if not math.isfinite(value.float_value):
+            raise error(f"{path}: numbers must be finite", field=path)
+        return value.float_value
     if kind == "bool_value":
         return value.bool_value
-    if kind == "list_value":
+    return None
+
+
+def _typed_metadata_value(value: types_pb2.FilterValue, path: str) -> MetadataValue | None:
+    """One validated typed metadata value; ``None`` when its kind is not set."""
+    scalar = _pb_scalar(value, path, InvalidArgument)
+    if scalar is not None:
+        return scalar
+    if value.WhichOneof("kind") == "list_value":
         items: list[str] = []
         for i, item in enumerate(value.list_value.values):
             if item.WhichOneof("kind") != "string_value":
@@ -369,18 +379,10 @@ def dict_to_struct(data: Mapping[str, Any], out: struct_pb2.Struct) -> None:
 
 
 def _scalar(value: types_pb2.FilterValue, path: str) -> Scalar:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return value.int_value
-    if kind == "float_value":
-        if not math.isfinite(value.float_value):
-            raise InvalidFilter(f"{path}: numbers must be finite", field=path)
-        return value.float_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "list_value":
+    scalar = _pb_scalar(value, path, InvalidFilter)
+    if scalar is not None:
+        return scalar
+    if value.WhichOneof("kind") == "list_value":
         raise InvalidFilter(f"{path}: a list value is only allowed with IN and NIN", field=path)
     raise InvalidFilter(
         f"{path}: filter value type is not set (use string_value, int_value, "
