@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from vectorgate import Client, CollectionInfo
 
-__all__ = ["COMMANDS", "add_parsers", "run"]
+__all__ = ["COMMANDS", "ExitCodes", "add_parsers", "exit_code", "run"]
 
 COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes", "keys", "copy"})
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
@@ -249,9 +249,46 @@ def _filter_arg(value: str | None, option: str) -> dict[str, Any] | None:
     return conditions[0] if len(conditions) == 1 else {"and": conditions}
 
 
+def _table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[str] = ()
+) -> Any:
+    """A rich table: the ``right`` columns right-justified (numbers), the others folding."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        if column in right:
+            table.add_column(column, justify="right")
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1] + "…"
+
+
+#: How a command reports what it raised: the exception types, the exit code, and what the
+#: line on stderr says before the error. The first entry that matches wins.
+ExitCodes = Sequence[tuple[type[Exception] | tuple[type[Exception], ...], int, str]]
+
+
+def exit_code(prefix: str, call: Callable[[], int], codes: ExitCodes) -> int:
+    """``call()``'s exit code; when it raises one of ``codes``' types, that entry's code after
+    ``prefix: error`` on stderr; 130 on Ctrl-C. Anything else propagates."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        for types, code, lead in codes:
+            if isinstance(err, types):
+                print(f"{prefix}: {lead}{err}", file=sys.stderr)
+                return code
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,24 +303,17 @@ def run(args: argparse.Namespace) -> int:
         "keys": _keys,
         "copy": _copy,
     }
-    try:
-        return commands[args.command](args)
-    except _UsageError as err:
-        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
-        return 2
-    except VectorgateError as err:
-        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return exit_code(
+        f"vectorgate {args.command}",
+        lambda: commands[args.command](args),
+        [(_UsageError, 2, ""), (VectorgateError, 1, "")],
+    )
 
 
 # -- search and admin ------------------------------------------------------------------------
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     filter_ = _filter_arg(args.filter, "--filter")
     with _client(args) as client:
         hits = client.search(
@@ -293,35 +323,28 @@ def _search(args: argparse.Namespace) -> int:
     if not hits:
         console.print("no hits")
         return 0
-    table = Table(title=f"{len(hits)} hits for {args.text!r} in {args.collection}")
-    table.add_column("rank", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("id", overflow="fold")
-    table.add_column("source", overflow="fold")
-    table.add_column("snippet", overflow="fold")
+    rows = []
     for rank, hit in enumerate(hits, start=1):
         source = hit.metadata.get("source", "")
         chunk = hit.metadata.get("chunk")
         where = f"{source}#{chunk}" if source and chunk is not None else str(source)
-        table.add_row(str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text))
-    console.print(table)
+        rows.append((str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text)))
+    title = f"{len(hits)} hits for {args.text!r} in {args.collection}"
+    columns = ("rank", "score", "id", "source", "snippet")
+    console.print(_table(title, columns, rows, right=("rank", "score")))
     return 0
 
 
 def _collection_table(collections: Sequence[CollectionInfo], counts: bool) -> Any:
-    from rich.table import Table
-
-    table = Table(title="collections")
-    for column in ("name", "store", "backend", "dimension", "metric", "embedding model"):
-        table.add_column(column, overflow="fold")
+    columns = ["name", "store", "backend", "dimension", "metric", "embedding model"]
+    rows = [
+        [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
+        + ([str(c.document_count)] if counts else [])
+        for c in collections
+    ]
     if counts:
-        table.add_column("documents", justify="right")
-    for c in collections:
-        row = [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
-        if counts:
-            row.append(str(c.document_count))
-        table.add_row(*row)
-    return table
+        columns.append("documents")
+    return _table("collections", columns, rows, right=("documents",))
 
 
 def _collections(args: argparse.Namespace) -> int:
@@ -356,8 +379,6 @@ def _collections(args: argparse.Namespace) -> int:
 
 
 def _indexes(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     action = args.action or "list"
     console = _console()
     with _client(args) as client:
@@ -380,15 +401,18 @@ def _indexes(args: argparse.Namespace) -> int:
             if not found:
                 console.print("no virtual indexes")
                 return 0
-            table = Table(title="virtual indexes")
-            for column in ("name", "collection", "store", "policy filter", "description"):
-                table.add_column(column, overflow="fold")
-            for index in found:
-                policy = json.dumps(index.policy_filter) if index.policy_filter else ""
-                table.add_row(
-                    index.index_name, index.collection, index.store, policy, index.description
+            rows = [
+                (
+                    index.index_name,
+                    index.collection,
+                    index.store,
+                    json.dumps(index.policy_filter) if index.policy_filter else "",
+                    index.description,
                 )
-            console.print(table)
+                for index in found
+            ]
+            columns = ("name", "collection", "store", "policy filter", "description")
+            console.print(_table("virtual indexes", columns, rows))
         else:
             client.delete_index(args.name)
             console.print(f"deleted virtual index {args.name}")
@@ -396,8 +420,6 @@ def _indexes(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     action = args.action or "list"
     console = _console()
     with _client(args) as client:
@@ -426,22 +448,21 @@ def _keys(args: argparse.Namespace) -> int:
         if not infos:
             console.print("no keys")
             return 0
-        table = Table(title="virtual keys")
-        for column in ("token", "alias", "indexes", "models", "expires"):
-            table.add_column(column, overflow="fold")
-        for info in infos:
-            grants_text = ", ".join(
-                f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
-                for g in info.get("allowed_vector_store_indexes", [])
-            )
-            table.add_row(
+        rows = [
+            (
                 str(info.get("key_prefix") or info.get("token", ""))[:16],
                 str(info.get("key_alias", "")),
-                grants_text,
+                ", ".join(
+                    f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
+                    for g in info.get("allowed_vector_store_indexes", [])
+                ),
                 ", ".join(info.get("models", [])),
                 str(info.get("expires", "")),
             )
-        console.print(table)
+            for info in infos
+        ]
+        columns = ("token", "alias", "indexes", "models", "expires")
+        console.print(_table("virtual keys", columns, rows))
     return 0
 
 
@@ -591,18 +612,11 @@ def _copy(args: argparse.Namespace) -> int:
     from .errors import VectorgateError as ServerError
 
     console = _console(stderr=True)
-    try:
-        config = load_config(args.config)
-        return asyncio.run(_run_copy(args, config, console))
-    except ConfigError as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 2
-    except BackendUnavailable as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 2
-    except (CopyError, ServerError) as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 1
+    return exit_code(
+        "vectorgate copy",
+        lambda: asyncio.run(_run_copy(args, load_config(args.config), console)),
+        [((ConfigError, BackendUnavailable), 2, ""), ((CopyError, ServerError), 1, "")],
+    )
 
 
 async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> int:
