@@ -8,6 +8,22 @@ from typing import Any, Final
 
 from ..errors import InvalidArgument
 
+#: Milvus' native search parameters, named as LiteLLM's Milvus vector store names them:
+#: what the Milvus adapter accepts and what the OpenAI-compatible search route passes on.
+MILVUS_NATIVE_PARAMS: Final = (
+    "limit",
+    "offset",
+    "dbName",
+    "annsField",
+    "outputFields",
+    "filter",
+    "searchParams",
+    "groupingField",
+    "partitionNames",
+    "consistencyLevel",
+    "milvus_text_field",
+)
+
 #: Largest integer parameter accepted (what the backends' int32 fields hold).
 MAX_INT: Final = 2**31 - 1
 

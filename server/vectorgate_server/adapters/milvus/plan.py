@@ -27,6 +27,7 @@ from ...filters.milvus import (
     check_native_expression,
     compile_filter,
 )
+from ..params import MILVUS_NATIVE_PARAMS
 from .client import (
     BACKEND,
     _message,
@@ -54,21 +55,7 @@ _CONSISTENCY_LEVELS: Final[Mapping[str, str]] = {
 }
 
 #: Native search parameters, named as LiteLLM's Milvus vector store names them.
-NATIVE_PARAMS: Final = frozenset(
-    {
-        "limit",
-        "offset",
-        "dbName",
-        "annsField",
-        "outputFields",
-        "filter",
-        "groupingField",
-        "searchParams",
-        "partitionNames",
-        "consistencyLevel",
-        "milvus_text_field",
-    }
-)
+NATIVE_PARAMS: Final = frozenset(MILVUS_NATIVE_PARAMS)
 
 #: Milvus' bound on offset + limit.
 _MAX_WINDOW: Final = 16384
