@@ -322,21 +322,30 @@ class RagSettings(_Model):
         return out
 
 
-class Config(_Model):
+class _SettingsSections(_Model):
+    """The settings sections, the same in the file and in the loaded configuration."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    rag_settings: RagSettings = Field(default_factory=RagSettings)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+
+    def settings_sections(self) -> dict[str, Any]:
+        """The sections by field name, to hand on to another model."""
+        return {name: getattr(self, name) for name in _SettingsSections.model_fields}
+
+
+class Config(_SettingsSections):
     """The loaded, normalised configuration."""
 
     #: Every enabled store, by name, in definition order.
     stores: dict[str, StoreConfig]
     #: Name of the store used when a request names none.
     default_store: str
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    limits: LimitsSettings = Field(default_factory=LimitsSettings)
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     #: ``model_list`` deployments in file order (names may repeat).
     embedding_models: list[EmbeddingModelConfig] = Field(default_factory=list)
-    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
-    rag_settings: RagSettings = Field(default_factory=RagSettings)
-    router_settings: RouterSettings = Field(default_factory=RouterSettings)
     #: The file the configuration was read from, if any.
     source_path: Path | None = None
 
@@ -400,15 +409,9 @@ class _ModelListEntry(_Model):
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
-class _Sections(_Model):
+class _Sections(_SettingsSections):
     default_store: str | None = None
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    limits: LimitsSettings = Field(default_factory=LimitsSettings)
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     model_list: list[_ModelListEntry] = Field(default_factory=list)
-    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
-    router_settings: RouterSettings = Field(default_factory=RouterSettings)
-    rag_settings: RagSettings = Field(default_factory=RagSettings)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1176,14 +1179,9 @@ def load_config(
         return Config(
             stores=stores,
             default_store=default_store,
-            server=sections.server,
-            limits=sections.limits,
-            embedding=sections.embedding,
             embedding_models=_embedding_models(sections.model_list),
-            general_settings=sections.general_settings,
-            rag_settings=sections.rag_settings,
-            router_settings=sections.router_settings,
             source_path=source,
+            **sections.settings_sections(),
         )
     except ValidationError as exc:
         _pydantic_errors(exc, "", errors, model=Config)
