@@ -376,13 +376,18 @@ class Config(_SettingsSections):
 # --------------------------------------------------------------------------- raw file models
 
 
-class _RegistryParams(BaseModel):
+class _LitellmParams(BaseModel):
+    """A LiteLLM ``litellm_params`` block: the endpoint, and any further keys kept as extras."""
+
     model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
 
-    vector_store_id: str
-    custom_llm_provider: str
     api_key: SecretStr | None = None
     api_base: str | None = None
+
+
+class _RegistryParams(_LitellmParams):
+    vector_store_id: str
+    custom_llm_provider: str
     litellm_embedding_model: str | None = None
     litellm_embedding_config: EmbeddingEndpointConfig | None = None
 
@@ -394,12 +399,8 @@ class _RegistryEntry(_Model):
     vector_store_metadata: dict[str, Any] | None = None
 
 
-class _ModelParams(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
-
+class _ModelParams(_LitellmParams):
     model: str
-    api_base: str | None = None
-    api_key: SecretStr | None = None
     api_version: str | None = None
 
 
