@@ -547,20 +547,17 @@ def output_fields(fields: Iterable[str], path: str = "output_fields") -> OutputF
 
 def hit_to_pb(hit: domain.Hit, out: types_pb2.Hit) -> None:
     """Fill ``out`` from a domain hit."""
-    out.id = hit.id
+    document_to_pb(hit, out)
     out.score = hit.score
     out.raw_score = hit.raw_score
-    out.text = hit.text
     out.store = hit.store
     out.collection = hit.collection
-    if hit.metadata:
-        metadata_to_pb(hit.metadata, out.metadata, out.typed_metadata)
-    if hit.vector is not None:
-        out.vector.packed = np.asarray(hit.vector, dtype="<f4").tobytes()
 
 
-def document_to_pb(doc: domain.Document, out: types_pb2.Document) -> None:
-    """Fill ``out`` from a domain document."""
+def document_to_pb(
+    doc: domain.Document | domain.Hit, out: types_pb2.Document | types_pb2.Hit
+) -> None:
+    """Fill ``out``'s document part (id, text, metadata, vector) from a document or a hit."""
     out.id = doc.id
     out.text = doc.text
     if doc.metadata:
