@@ -42,6 +42,7 @@ from .domain import (
     Scalar,
 )
 from .errors import InvalidArgument, InvalidFilter, InvalidVector
+from .filters.common import scalar_type
 
 #: Largest integer a float64 (and so a protobuf Struct number) holds exactly.
 MAX_SAFE_INT = MAX_EXACT_DOUBLE_INT
@@ -405,10 +406,11 @@ def _value(op: Op, value: types_pb2.FilterValue, path: str) -> Scalar | tuple[Sc
         scalars = tuple(
             _scalar(item, f"{path}.list_value.values[{i}]") for i, item in enumerate(items)
         )
-        kinds = {_type_class(s) for s in scalars}
+        kinds = {scalar_type(s) for s in scalars}
         if len(kinds) > 1:
+            names = sorted(k.value for k in kinds if k is not None)
             raise InvalidFilter(
-                f"{path}.list_value: values must all be of one type (got {sorted(kinds)})",
+                f"{path}.list_value: values must all be of one type (got {names})",
                 field=f"{path}.list_value",
             )
         return scalars
@@ -418,14 +420,6 @@ def _value(op: Op, value: types_pb2.FilterValue, path: str) -> Scalar | tuple[Sc
     if op is Op.CONTAINS and not isinstance(scalar, str):
         raise InvalidFilter(f"{path}: CONTAINS takes a string value", field=path)
     return scalar
-
-
-def _type_class(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "string"
 
 
 def filter_from_pb(pb: types_pb2.Filter, path: str = "filter") -> Filter:
