@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -249,10 +249,20 @@ def _filter_arg(value: str | None, option: str) -> dict[str, Any] | None:
     return conditions[0] if len(conditions) == 1 else {"and": conditions}
 
 
-def _table(
-    title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[str] = ()
-) -> Any:
-    """A rich table: the ``right`` columns right-justified (numbers), the others folding."""
+def _print_table(
+    console: Console,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    empty: str,
+    right: Sequence[str] = (),
+) -> None:
+    """A listing: ``empty`` when there are no rows, else a rich table of them, the ``right``
+    columns right-justified (numbers), the others folding."""
+    if not rows:
+        console.print(empty)
+        return
     from rich.table import Table
 
     table = Table(title=title)
@@ -263,7 +273,7 @@ def _table(
             table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    return table
+    console.print(table)
 
 
 def _snippet(text: str) -> str:
@@ -319,10 +329,6 @@ def _search(args: argparse.Namespace) -> int:
         hits = client.search(
             args.collection, text=args.text, top_k=args.top_k, filter=filter_, store=args.store
         )
-    console = _console()
-    if not hits:
-        console.print("no hits")
-        return 0
     rows = []
     for rank, hit in enumerate(hits, start=1):
         source = hit.metadata.get("source", "")
@@ -331,11 +337,13 @@ def _search(args: argparse.Namespace) -> int:
         rows.append((str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text)))
     title = f"{len(hits)} hits for {args.text!r} in {args.collection}"
     columns = ("rank", "score", "id", "source", "snippet")
-    console.print(_table(title, columns, rows, right=("rank", "score")))
+    _print_table(_console(), title, columns, rows, empty="no hits", right=("rank", "score"))
     return 0
 
 
-def _collection_table(collections: Sequence[CollectionInfo], counts: bool) -> Any:
+def _print_collections(
+    console: Console, collections: Sequence[CollectionInfo], counts: bool = False
+) -> None:
     columns = ["name", "store", "backend", "dimension", "metric", "embedding model"]
     rows = [
         [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
@@ -344,7 +352,9 @@ def _collection_table(collections: Sequence[CollectionInfo], counts: bool) -> An
     ]
     if counts:
         columns.append("documents")
-    return _table("collections", columns, rows, right=("documents",))
+    _print_table(
+        console, "collections", columns, rows, empty="no collections", right=("documents",)
+    )
 
 
 def _collections(args: argparse.Namespace) -> int:
@@ -352,14 +362,10 @@ def _collections(args: argparse.Namespace) -> int:
     console = _console()
     with _client(args) as client:
         if action == "list":
-            found = client.list_collections(store=args.store)
-            if not found:
-                console.print("no collections")
-            else:
-                console.print(_collection_table(found, counts=False))
+            _print_collections(console, client.list_collections(store=args.store))
         elif action == "get":
-            console.print(
-                _collection_table([client.get_collection(args.name, store=args.store)], True)
+            _print_collections(
+                console, [client.get_collection(args.name, store=args.store)], counts=True
             )
         elif action == "create":
             created = client.create_collection(
@@ -371,7 +377,7 @@ def _collections(args: argparse.Namespace) -> int:
                 index_type=args.index_type,
             )
             console.print(f"created collection {created.name} in store {created.store}")
-            console.print(_collection_table([created], counts=False))
+            _print_collections(console, [created])
         else:
             client.delete_collection(args.name, store=args.store)
             console.print(f"deleted collection {args.name}")
@@ -398,9 +404,6 @@ def _indexes(args: argparse.Namespace) -> int:
                     )
                 ]
                 console.print(f"created virtual index {args.name}")
-            if not found:
-                console.print("no virtual indexes")
-                return 0
             rows = [
                 (
                     index.index_name,
@@ -412,7 +415,7 @@ def _indexes(args: argparse.Namespace) -> int:
                 for index in found
             ]
             columns = ("name", "collection", "store", "policy filter", "description")
-            console.print(_table("virtual indexes", columns, rows))
+            _print_table(console, "virtual indexes", columns, rows, empty="no virtual indexes")
         else:
             client.delete_index(args.name)
             console.print(f"deleted virtual index {args.name}")
@@ -445,9 +448,6 @@ def _keys(args: argparse.Namespace) -> int:
             console.print(f"deleted {len(deleted)} key(s)")
             return 0 if len(deleted) == len(args.key) else 1
         infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
-        if not infos:
-            console.print("no keys")
-            return 0
         rows = [
             (
                 str(info.get("key_prefix") or info.get("token", ""))[:16],
@@ -462,7 +462,7 @@ def _keys(args: argparse.Namespace) -> int:
             for info in infos
         ]
         columns = ("token", "alias", "indexes", "models", "expires")
-        console.print(_table("virtual keys", columns, rows))
+        _print_table(console, "virtual keys", columns, rows, empty="no keys")
     return 0
 
 
