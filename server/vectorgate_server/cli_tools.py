@@ -341,6 +341,20 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _action_command(
+    command: Callable[[argparse.Namespace, Client, Console, str], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command of actions (``collections``, ``indexes``, ``keys``): it runs with the action
+    named (``list`` when none), a console and an open client."""
+
+    def run(args: argparse.Namespace) -> int:
+        console = _console()
+        with _client(args) as client:
+            return command(args, client, console, args.action or "list")
+
+    return run
+
+
 def _print_collections(
     console: Console, collections: Sequence[CollectionInfo], counts: bool = False
 ) -> None:
@@ -357,112 +371,106 @@ def _print_collections(
     )
 
 
-def _collections(args: argparse.Namespace) -> int:
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
+@_action_command
+def _collections(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action == "list":
+        _print_collections(console, client.list_collections(store=args.store))
+    elif action == "get":
+        _print_collections(
+            console, [client.get_collection(args.name, store=args.store)], counts=True
+        )
+    elif action == "create":
+        created = client.create_collection(
+            args.name,
+            store=args.store,
+            dimension=args.dimension,
+            metric=args.metric,
+            embedding_model=args.embedding_model,
+            index_type=args.index_type,
+        )
+        console.print(f"created collection {created.name} in store {created.store}")
+        _print_collections(console, [created])
+    else:
+        client.delete_collection(args.name, store=args.store)
+        console.print(f"deleted collection {args.name}")
+    return 0
+
+
+@_action_command
+def _indexes(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action in ("list", "get", "create"):
         if action == "list":
-            _print_collections(console, client.list_collections(store=args.store))
+            found = client.list_indexes()
         elif action == "get":
-            _print_collections(
-                console, [client.get_collection(args.name, store=args.store)], counts=True
-            )
-        elif action == "create":
-            created = client.create_collection(
-                args.name,
-                store=args.store,
-                dimension=args.dimension,
-                metric=args.metric,
-                embedding_model=args.embedding_model,
-                index_type=args.index_type,
-            )
-            console.print(f"created collection {created.name} in store {created.store}")
-            _print_collections(console, [created])
+            found = [client.get_index(args.name)]
         else:
-            client.delete_collection(args.name, store=args.store)
-            console.print(f"deleted collection {args.name}")
-    return 0
-
-
-def _indexes(args: argparse.Namespace) -> int:
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
-        if action in ("list", "get", "create"):
-            if action == "list":
-                found = client.list_indexes()
-            elif action == "get":
-                found = [client.get_index(args.name)]
-            else:
-                found = [
-                    client.create_index(
-                        args.name,
-                        collection=args.collection,
-                        store=args.store,
-                        policy_filter=_filter_arg(args.policy_filter, "--policy-filter"),
-                        description=args.description,
-                    )
-                ]
-                console.print(f"created virtual index {args.name}")
-            rows = [
-                (
-                    index.index_name,
-                    index.collection,
-                    index.store,
-                    json.dumps(index.policy_filter) if index.policy_filter else "",
-                    index.description,
+            found = [
+                client.create_index(
+                    args.name,
+                    collection=args.collection,
+                    store=args.store,
+                    policy_filter=_filter_arg(args.policy_filter, "--policy-filter"),
+                    description=args.description,
                 )
-                for index in found
             ]
-            columns = ("name", "collection", "store", "policy filter", "description")
-            _print_table(console, "virtual indexes", columns, rows, empty="no virtual indexes")
-        else:
-            client.delete_index(args.name)
-            console.print(f"deleted virtual index {args.name}")
-    return 0
-
-
-def _keys(args: argparse.Namespace) -> int:
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
-        if action == "generate":
-            grants: dict[str, list[str]] = {}
-            for item in args.index:
-                name, sep, perms = item.partition("=")
-                if not sep or not name or not perms:
-                    raise _UsageError(f"--index {item!r}: use NAME=read,write")
-                grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
-            chosen = sys.stdin.readline().strip() if args.key == "-" else args.key
-            created = client.generate_key(
-                indexes=grants,
-                models=args.model,
-                alias=args.alias,
-                duration=args.duration,
-                key=chosen,
-            )
-            console.print(f"key (shown only once): {created['key']}")
-            return 0
-        if action == "delete":
-            deleted = client.delete_keys(args.key)
-            console.print(f"deleted {len(deleted)} key(s)")
-            return 0 if len(deleted) == len(args.key) else 1
-        infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
+            console.print(f"created virtual index {args.name}")
         rows = [
             (
-                str(info.get("key_prefix") or info.get("token", ""))[:16],
-                str(info.get("key_alias", "")),
-                ", ".join(
-                    f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
-                    for g in info.get("allowed_vector_store_indexes", [])
-                ),
-                ", ".join(info.get("models", [])),
-                str(info.get("expires", "")),
+                index.index_name,
+                index.collection,
+                index.store,
+                json.dumps(index.policy_filter) if index.policy_filter else "",
+                index.description,
             )
-            for info in infos
+            for index in found
         ]
-        columns = ("token", "alias", "indexes", "models", "expires")
-        _print_table(console, "virtual keys", columns, rows, empty="no keys")
+        columns = ("name", "collection", "store", "policy filter", "description")
+        _print_table(console, "virtual indexes", columns, rows, empty="no virtual indexes")
+    else:
+        client.delete_index(args.name)
+        console.print(f"deleted virtual index {args.name}")
+    return 0
+
+
+@_action_command
+def _keys(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action == "generate":
+        grants: dict[str, list[str]] = {}
+        for item in args.index:
+            name, sep, perms = item.partition("=")
+            if not sep or not name or not perms:
+                raise _UsageError(f"--index {item!r}: use NAME=read,write")
+            grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
+        chosen = sys.stdin.readline().strip() if args.key == "-" else args.key
+        created = client.generate_key(
+            indexes=grants,
+            models=args.model,
+            alias=args.alias,
+            duration=args.duration,
+            key=chosen,
+        )
+        console.print(f"key (shown only once): {created['key']}")
+        return 0
+    if action == "delete":
+        deleted = client.delete_keys(args.key)
+        console.print(f"deleted {len(deleted)} key(s)")
+        return 0 if len(deleted) == len(args.key) else 1
+    infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
+    rows = [
+        (
+            str(info.get("key_prefix") or info.get("token", ""))[:16],
+            str(info.get("key_alias", "")),
+            ", ".join(
+                f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
+                for g in info.get("allowed_vector_store_indexes", [])
+            ),
+            ", ".join(info.get("models", [])),
+            str(info.get("expires", "")),
+        )
+        for info in infos
+    ]
+    columns = ("token", "alias", "indexes", "models", "expires")
+    _print_table(console, "virtual keys", columns, rows, empty="no keys")
     return 0
 
 
