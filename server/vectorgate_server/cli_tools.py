@@ -77,6 +77,23 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _named_actions(
+    parser: argparse.ArgumentParser, plural: str, one: str, delete_help: str
+) -> tuple[argparse.ArgumentParser, ...]:
+    """The ``list`` (the default), ``get NAME``, ``create NAME`` and ``delete NAME`` actions
+    of a command over named things."""
+    actions = parser.add_subparsers(dest="action", metavar="{list,get,create,delete}")
+    listing = actions.add_parser("list", help=f"list {plural} (the default)")
+    named = [
+        actions.add_parser("get", help=f"describe {one}"),
+        actions.add_parser("create", help=f"create {one}"),
+        actions.add_parser("delete", help=delete_help),
+    ]
+    for action in named:
+        action.add_argument("name")
+    return (listing, *named)
+
+
 def add_parsers(sub: Any) -> None:
     """Adds the client commands to the ``vectorgate`` subparsers ``sub``."""
     ingest = sub.add_parser(
@@ -139,18 +156,13 @@ def add_parsers(sub: Any) -> None:
     _connection_options(search)
 
     collections = sub.add_parser("collections", help="list, describe, create or delete collections")
-    actions = collections.add_subparsers(dest="action", metavar="{list,get,create,delete}")
-    c_list = actions.add_parser("list", help="list collections (the default)")
-    c_get = actions.add_parser("get", help="describe a collection")
-    c_get.add_argument("name")
-    c_create = actions.add_parser("create", help="create a collection")
-    c_create.add_argument("name")
+    c_list, c_get, c_create, c_delete = _named_actions(
+        collections, "collections", "a collection", "delete a collection and its documents"
+    )
     c_create.add_argument("--dimension", type=_non_negative, default=0)
     c_create.add_argument("--metric", choices=["cosine", "l2", "ip"], default="cosine")
     c_create.add_argument("--embedding-model", default="", help="'' = server default, 'none'")
     c_create.add_argument("--index-type", default="")
-    c_delete = actions.add_parser("delete", help="delete a collection and its documents")
-    c_delete.add_argument("name")
     for parser in (collections, c_list, c_get, c_create, c_delete):
         inherit = parser is not collections
         parser.add_argument(
@@ -161,18 +173,13 @@ def add_parsers(sub: Any) -> None:
         _connection_options(parser, inherit=inherit)
 
     indexes = sub.add_parser("indexes", help="list, describe, create or delete virtual indexes")
-    i_actions = indexes.add_subparsers(dest="action", metavar="{list,get,create,delete}")
-    i_list = i_actions.add_parser("list", help="list virtual indexes (the default)")
-    i_get = i_actions.add_parser("get", help="describe a virtual index")
-    i_get.add_argument("name")
-    i_create = i_actions.add_parser("create", help="create a virtual index")
-    i_create.add_argument("name")
+    i_list, i_get, i_create, i_delete = _named_actions(
+        indexes, "virtual indexes", "a virtual index", "delete a virtual index"
+    )
     i_create.add_argument("--collection", required=True)
     i_create.add_argument("--store", required=True)
     i_create.add_argument("--policy-filter", help="filter ANDed into every call, as JSON")
     i_create.add_argument("--description", default="")
-    i_delete = i_actions.add_parser("delete", help="delete a virtual index")
-    i_delete.add_argument("name")
     for parser in (indexes, i_list, i_get, i_create, i_delete):
         _connection_options(parser, inherit=parser is not indexes)
 
