@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from vectorgate import Client, CollectionInfo
 
@@ -505,16 +506,34 @@ def _ensure_collection(client: Client, args: argparse.Namespace, console: Consol
     return info.embedding_model
 
 
-def _ingest(args: argparse.Namespace) -> int:
+def _progress(console: Console, detail: str, *, remaining: bool = False) -> Progress:
+    """The commands' progress display: spinner, description, bar, count, ``detail``, time
+    elapsed (and an estimate of the time remaining)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
+    columns: list[ProgressColumn] = [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(detail),
+        TimeElapsedColumn(),
+    ]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console)
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from vectorgate.errors import VectorgateError
 
     from .embeddings import MODEL_ALIASES, MODEL_NAME
@@ -550,15 +569,7 @@ def _ingest(args: argparse.Namespace) -> int:
                 f"(the collection's model {model!r} has no local tokenizer)"
             )
         chunker = Chunker(local_token_counter(), args.chunk_tokens, args.overlap)
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        progress = _progress(console, "files · {task.fields[chunks]} chunks · {task.fields[rate]}")
         with progress:
             task = progress.add_task("ingesting", total=len(files), chunks=0, rate="- chunks/s")
             for path, root in files:
@@ -637,16 +648,6 @@ def _copy(args: argparse.Namespace) -> int:
 async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> int:
     import contextlib
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     from .adapters.base import Adapter
     from .adapters.factory import create_adapter
     from .copy import CopyError, copy_collection, default_checkpoint_path, parse_location
@@ -669,16 +670,7 @@ async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> 
             await adapter.start()
             stack.push_async_callback(adapter.close)
             adapters[store] = adapter
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("docs · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        progress = _progress(console, "docs · {task.fields[rate]}", remaining=True)
         with progress:
             task = progress.add_task(
                 f"{args.source} → {args.target}", total=None, completed=0, rate="- docs/s"
