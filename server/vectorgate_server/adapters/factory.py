@@ -22,6 +22,7 @@ from ..config import (
 )
 from ..errors import BackendUnavailable
 from .base import Adapter
+from .params import not_a_search_parameter
 
 #: The pyproject extra that installs each backend's SDK.
 EXTRAS: dict[str, str] = {
@@ -124,8 +125,7 @@ def native_defaults_for_gateway(config: StoreConfig, adapter: Adapter) -> Mappin
         else f"vector_store_registry[{config.name}].litellm_params"
     )
     errors = [
-        f"{where}.{key}: not a {adapter.backend} search parameter "
-        f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
+        not_a_search_parameter(f"{where}.{key}", adapter.backend, accepted)
         for key in config.native_defaults
         if key not in accepted
     ]

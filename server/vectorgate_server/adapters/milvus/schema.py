@@ -27,6 +27,7 @@ from ...errors import (
 from ...filters.milvus import (
     METADATA_FIELDS,
 )
+from ..params import unaccepted
 from ..spec import StoredSpec, decode_spec, spec_json
 from .client import (
     BACKEND,
@@ -282,21 +283,15 @@ class MilvusSchema(MilvusConnection):
         type_field = f"{path}.type" if path.startswith("collection") else path
         allowed = _INDEX_PARAMS.get(kind)
         if allowed is None or (self.is_lite and kind not in _LITE_INDEX_TYPES):
-            accepted = sorted(_LITE_INDEX_TYPES if self.is_lite else _INDEX_PARAMS)
-            raise InvalidArgument(
-                f"{type_field}: index type {kind!r} is not supported by this Milvus store "
-                f"(accepted: {', '.join(accepted)})",
-                field=type_field,
-            )
+            accepted = _LITE_INDEX_TYPES if self.is_lite else _INDEX_PARAMS
+            problem = f"index type {kind!r} is not supported by this Milvus store"
+            raise InvalidArgument(unaccepted(type_field, problem, accepted), field=type_field)
         for key, value in params.items():
             pfield = f"{path}.params.{key}" if path.startswith("collection") else path
             bounds = allowed.get(key)
             if bounds is None:
-                raise InvalidArgument(
-                    f"{pfield}: {kind} takes no parameter {key!r} "
-                    f"(accepted: {', '.join(sorted(allowed)) or 'none'})",
-                    field=pfield,
-                )
+                problem = f"{kind} takes no parameter {key!r}"
+                raise InvalidArgument(unaccepted(pfield, problem, allowed), field=pfield)
             number = _as_int(value)
             if number is None or not bounds[0] <= number <= bounds[1]:
                 raise InvalidArgument(
