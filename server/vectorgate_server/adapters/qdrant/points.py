@@ -19,13 +19,12 @@ from ...domain import (
     Document,
     FloatArray,
     Hit,
-    Metadata,
     Metric,
     OutputFields,
     as_float32,
     normalise_score,
 )
-from ...filters.common import INT64_MAX, INT64_MIN, FieldType, metadata_type
+from ...filters.common import INT64_MAX, INT64_MIN, FieldType
 from ...filters.qdrant import (
     ID_PAYLOAD_KEY,
     INTERNAL_PAYLOAD_KEY,
@@ -35,7 +34,7 @@ from ...filters.qdrant import (
     point_id,
 )
 from ..sparse_text import SparseText
-from ..spec import new_field_types
+from ..spec import new_field_types, stored_metadata
 from .layout import _Layout
 
 #: Batches larger than this are encoded (BM25 of each text) in a worker thread rather
@@ -150,18 +149,6 @@ def hits(
     ]
 
 
-def _metadata(payload: Mapping[str, Any]) -> Metadata:
-    raw = payload.get(METADATA_PAYLOAD_KEY)
-    if not isinstance(raw, dict):
-        return {}
-    # Values that are not vectorgate metadata values (a foreign payload) are not returned.
-    return {
-        str(key): list(value) if isinstance(value, list) else value
-        for key, value in raw.items()
-        if metadata_type(value) is not None
-    }
-
-
 def _vector(raw: object, payload: Mapping[str, Any], layout: _Layout) -> FloatArray | None:
     if raw is None:
         return None
@@ -200,7 +187,7 @@ def _document(record: StoredPoint, layout: _Layout, include_vectors: bool) -> Do
         id=_document_id(payload, record.id),
         text=_text(payload, layout),
         vector=_vector(record.vector, payload, layout) if include_vectors else None,
-        metadata=_metadata(payload),
+        metadata=stored_metadata(payload.get(METADATA_PAYLOAD_KEY)),
     )
 
 
@@ -223,7 +210,7 @@ def _hit(
         score=raw if keyword else normalise_score(layout.metric, raw),
         raw_score=raw,
         text=_text(payload, layout) if output.text else "",
-        metadata=output.project(_metadata(payload)),
+        metadata=output.project(stored_metadata(payload.get(METADATA_PAYLOAD_KEY))),
         vector=_vector(point.vector, payload, layout) if output.vector else None,
         store=store,
         collection=collection,
