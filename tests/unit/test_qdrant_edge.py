@@ -12,6 +12,7 @@ import portalocker
 import pytest
 import qdrant_edge as qe
 
+from vectorgate_server.adapters.configs import QdrantConfig
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.adapters.qdrant import QdrantAdapter
 from vectorgate_server.adapters.qdrant import edge as qdrant_edge
@@ -21,7 +22,6 @@ from vectorgate_server.adapters.qdrant.edge import (
     QdrantEdgeAdapter,
     edge_filter,
 )
-from vectorgate_server.config import QdrantConfig
 from vectorgate_server.domain import (
     And,
     CollectionSpec,

@@ -24,6 +24,7 @@ from qdrant_client import models as qm
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
 from vectorgate_server.adapters.base import keyword_search, supports_keyword_search
+from vectorgate_server.adapters.configs import QdrantConfig
 from vectorgate_server.adapters.qdrant import (
     SPARSE_VECTOR_NAME,
     SPEC_METADATA_KEY,
@@ -32,7 +33,6 @@ from vectorgate_server.adapters.qdrant import (
 from vectorgate_server.adapters.qdrant.adapter import _points
 from vectorgate_server.adapters.qdrant.layout import _Keyword, _Layout
 from vectorgate_server.adapters.sparse_text import Bm25Encoder, tokenize
-from vectorgate_server.config import QdrantConfig
 from vectorgate_server.domain import (
     CollectionSpec,
     Condition,

@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import (
-    ConfigError,
+from ..config import ConfigError
+from ..errors import BackendUnavailable
+from .base import Adapter
+from .configs import (
     LanceDBConfig,
     MilvusConfig,
     OpenSearchConfig,
@@ -20,8 +22,6 @@ from ..config import (
     QdrantConfig,
     StoreConfig,
 )
-from ..errors import BackendUnavailable
-from .base import Adapter
 from .params import not_a_search_parameter
 
 #: The pyproject extra that installs each backend's SDK.

@@ -34,7 +34,7 @@ from ..base import Capabilities
 from ..reads import in_request_order
 
 if TYPE_CHECKING:
-    from ...config import LanceDBConfig
+    from ..configs import LanceDBConfig
 from ..spec import StoredSpec, spec_json
 from .connection import _within_timeout
 from .index import (

@@ -11,7 +11,6 @@ from typing import Any, Final
 
 from pymilvus import MilvusClient, MilvusException
 
-from ...config import MilvusConfig
 from ...domain import (
     CollectionInfo,
     Document,
@@ -45,6 +44,7 @@ from ...filters.milvus import (
 )
 from ...workers import DEFAULT_LIMIT, StoreWorkers
 from ..base import Capabilities
+from ..configs import MilvusConfig
 from ..spec import new_field_types, value_type
 from .client import (
     _DEFAULT_TIMEOUT_S,

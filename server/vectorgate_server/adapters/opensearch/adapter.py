@@ -70,7 +70,7 @@ from .schema import (
 )
 
 if TYPE_CHECKING:
-    from ...config import OpenSearchConfig
+    from ..configs import OpenSearchConfig
 
 #: Seconds a cached index layout is trusted before the mapping is read again.
 _LAYOUT_TTL_S: Final = 30.0

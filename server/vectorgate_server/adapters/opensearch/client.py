@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ...errors import BackendUnavailable
 
 if TYPE_CHECKING:
-    from ...config import OpenSearchConfig
+    from ..configs import OpenSearchConfig
 
 _VERSION_RE: Final = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 from pinecone.models.indexes.index import IndexModel
 
-from ...config import PineconeConfig
 from ...domain import (
     CollectionInfo,
     CollectionSpec,
@@ -26,6 +25,7 @@ from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import KEYS_KEY, stored_names, stored_type
 from ..base import Capabilities
+from ..configs import PineconeConfig
 from ..spec import StoredSpec, new_field_types
 from .client import PineconeConnection, _max_lsn, _Pending
 from .layout import (

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 
-from ...config import QdrantConfig
 from ...domain import CollectionInfo, CollectionSpec, Document, Filter, IndexSpec, Metric
 from ...errors import InvalidArgument, NotFound, Unavailable, Unsupported, VectorgateError
 from ...filters.common import FieldType
 from ...filters.qdrant import compile_filter, point_id
 from ..base import url_without_credentials
+from ..configs import QdrantConfig
 from ..sparse_text import SparseText
 from ..spec import StoredSpec, decode_spec, encode_spec
 from .errors import translate

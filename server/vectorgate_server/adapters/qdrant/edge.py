@@ -56,10 +56,10 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 from qdrant_client import models
 
-from ...config import QdrantConfig
 from ...domain import CollectionInfo, CollectionSpec, Document, Filter
 from ...errors import AlreadyExists, Unavailable, VectorgateError
 from ...filters.qdrant import compile_filter, point_id
+from ..configs import QdrantConfig
 from ..sparse_text import SparseText
 from .edge_store import (
     LOCK_FILE,
