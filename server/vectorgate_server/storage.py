@@ -239,9 +239,16 @@ class Database:
                 self._lock.release()
         return await self.fetchall(sql)
 
-    def listen(self, on_change: Callable[[str, int], None], stop: threading.Event) -> bool:
+    def listen(
+        self,
+        on_change: Callable[[str, int], None],
+        on_synced: Callable[[float], None],
+        stop: threading.Event,
+    ) -> bool:
         """Deliver other replicas' changes to ``on_change`` until ``stop`` (runs on its
-        own thread); False when the database has no notifications (SQLite)."""
+        own thread), and to ``on_synced`` each monotonic time before which every change
+        committed has been delivered; False when the database has no notifications
+        (SQLite)."""
         return False
 
     def close(self) -> None:
@@ -298,7 +305,12 @@ class PostgresDatabase(Database):
     #: Seconds the listener waits for notifications before looking at ``stop``.
     WAIT_S = 0.01
 
-    def listen(self, on_change: Callable[[str, int], None], stop: threading.Event) -> bool:
+    def listen(
+        self,
+        on_change: Callable[[str, int], None],
+        on_synced: Callable[[float], None],
+        stop: threading.Event,
+    ) -> bool:
         import psycopg
 
         try:
@@ -307,23 +319,35 @@ class PostgresDatabase(Database):
             )
         except psycopg.Error:
             raise OSError("cannot connect the change listener to database_url") from None
+
+        def deliver(note: psycopg.Notify) -> None:
+            kind, _, version = note.payload.partition(":")
+            if version.isdigit():
+                on_change(kind, int(version))
+
         try:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             next_poll = 0.0
             while not stop.is_set():
-                now = time.monotonic()
-                if now >= next_poll:
-                    # Catch up with anything sent before LISTEN (or lost), and prove the
-                    # connection alive: the caller trusts the counters only while it is.
+                synced = time.monotonic()
+                if synced >= next_poll:
+                    # Catch up with anything sent before LISTEN (or lost).
                     rows = conn.execute("SELECT name, version FROM state_versions").fetchall()
                     for name, version in rows:
                         on_change(str(name), int(version))
-                    next_poll = now + self.HEARTBEAT_S
+                    next_poll = synced + self.HEARTBEAT_S
+                else:
+                    # A round trip begun at `synced`: PostgreSQL sends a listening
+                    # session every notification committed before it ahead of the
+                    # result, and psycopg keeps them for notifies() below.
+                    conn.execute("SELECT 1")
+                for note in conn.notifies(timeout=0):
+                    deliver(note)
+                # Everything committed before `synced` is applied; stamped with that
+                # time, not now: the thread may have waited for the CPU since.
+                on_synced(synced)
                 for note in conn.notifies(timeout=self.WAIT_S):
-                    kind, _, version = note.payload.partition(":")
-                    if version.isdigit():
-                        on_change(kind, int(version))
-                on_change("", 0)  # alive: everything received so far is applied
+                    deliver(note)
         finally:
             conn.close()
         return True
@@ -338,9 +362,10 @@ class StateVersions:
     the counters from the database.
     """
 
-    #: Seconds after the listener's last sign of life during which it is trusted. This
-    #: bounds how stale a replica can be even when its listener thread is not scheduled
-    #: (a busy machine): after it, calls read the counters themselves.
+    #: Seconds after the listener's last sync point (a time before which every change
+    #: committed has been applied) during which it is trusted: a change can be missed
+    #: for at most this long, even when the listener thread is not scheduled (a busy
+    #: machine). After it, calls read the counters themselves.
     FRESH_S = 0.05
 
     def __init__(self, db: Database) -> None:
@@ -357,11 +382,8 @@ class StateVersions:
             if version > self._latest.get(kind, 0):
                 self._latest[kind] = version
 
-    def _heard(self, kind: str, version: int) -> None:
-        if kind:
-            self.note(kind, version)
-        else:
-            self._alive_at = time.monotonic()
+    def _synced(self, at: float) -> None:
+        self._alive_at = max(self._alive_at, at)
 
     @property
     def listening(self) -> bool:
@@ -390,7 +412,7 @@ class StateVersions:
         backoff = 0.05
         while not self._stop.is_set():
             try:
-                self._db.listen(self._heard, self._stop)
+                self._db.listen(self.note, self._synced, self._stop)
                 backoff = 0.05
             except Exception as exc:
                 # Until it is back, every call reads the counters itself: slower, never stale.
