@@ -1,42 +1,49 @@
-"""Writing a batch: the rows of its documents (the last of each id, new metadata keys
-typed), written in one transaction by ``INSERT ... ON CONFLICT``."""
+"""Writing a batch: its rows (the last of each id, new metadata keys typed), from
+documents or from a columnar batch, written in one transaction by ``INSERT ... ON
+CONFLICT`` from a binary ``COPY``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, cast
+from collections.abc import Callable, Sequence, Sized
+from dataclasses import dataclass, replace
+from typing import Any, Final, TypeVar, cast
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ...domain import Document, FloatArray, as_float32
+from ...domain import Document, DocumentBatch, FloatArray, as_float32
 from ...filters.common import FieldType
-from ..spec import new_field_types
+from ..spec import new_column_types, new_field_types
 from .layout import Layout
 
 #: Batches larger than this are prepared off the event loop.
 _THREAD_DOCUMENTS: Final = 64
 
+#: What a batch of rows is prepared from: documents or a columnar batch.
+Source = TypeVar("Source", bound=Sized)
+
 
 @dataclass(slots=True)
 class Rows:
-    """A batch's rows: one per distinct id (the last occurrence), in batch order."""
+    """A batch's rows as the columns ``COPY`` reads: one per distinct id, in batch order."""
 
-    ids: list[str] = field(default_factory=list)
-    vectors: list[FloatArray] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    metadata: list[dict[str, Any]] = field(default_factory=list)
-    new_fields: dict[str, FieldType] = field(default_factory=dict)
+    ids: Sequence[str]
+    #: One vector per row: row vectors, or the rows of a ``(rows, dimension)`` block.
+    vectors: Sequence[FloatArray] | FloatArray
+    texts: Sequence[str]
+    #: One jsonb object per row (absent keys left out).
+    metadata: Sequence[dict[str, Any]]
+    #: Metadata keys new to the collection, with their types.
+    new_fields: dict[str, FieldType]
 
 
 class TypeRace(Exception):
     """Another writer typed a metadata key differently while this batch was being written."""
 
 
-def rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
+def document_rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
     """The rows of a (validated) batch: the last of each id; new metadata keys typed.
 
     A metadata key keeps one type per collection (:func:`~..spec.new_field_types`).
@@ -51,22 +58,45 @@ def rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows
             encoded[latest[doc.id]] = ("", vector, "", {})  # superseded: dropped below
         latest[doc.id] = len(encoded)
         encoded.append((doc.id, vector, doc.text, metadata))
-    out = Rows(new_fields=new_fields)
-    for position in sorted(latest.values()):
-        doc_id, vector, text, meta = encoded[position]
-        out.ids.append(doc_id)
-        out.vectors.append(vector)
-        out.texts.append(text)
-        out.metadata.append(meta)
-    return out
+    kept = [encoded[position] for position in sorted(latest.values())]
+    return Rows(
+        ids=[row[0] for row in kept],
+        vectors=[row[1] for row in kept],
+        texts=[row[2] for row in kept],
+        metadata=[row[3] for row in kept],
+        new_fields=new_fields,
+    )
 
 
-async def rows_off_loop(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
-    if len(documents) > _THREAD_DOCUMENTS:
+def column_rows(batch: DocumentBatch, layout: Layout, collection: str) -> Rows:
+    """The rows of a (validated) columnar batch, read from its columns: ids as given
+    (unique), the vector block's rows, a jsonb object per row built from the metadata
+    columns. A metadata key keeps one type per collection (:func:`~..spec.new_column_types`).
+    """
+    new_fields = new_column_types(collection, batch, layout.fields)
+    metadata: list[dict[str, Any]] = [{} for _ in batch.ids]
+    for key, column in batch.metadata.items():
+        for row, value in zip(metadata, column, strict=True):
+            if value is not None:
+                row[key] = value
+    return Rows(
+        ids=batch.ids,
+        vectors=batch.vectors,
+        texts=batch.texts if batch.texts is not None else [""] * len(batch),
+        metadata=metadata,
+        new_fields=new_fields,
+    )
+
+
+async def rows_off_loop(
+    prepare: Callable[[Source, Layout, str], Rows], source: Source, layout: Layout, name: str
+) -> Rows:
+    """``prepare(source, layout, name)``, in a worker thread for large batches."""
+    if len(source) > _THREAD_DOCUMENTS:
         return await asyncio.to_thread(
-            rows, documents, replace(layout, fields=dict(layout.fields)), collection
+            prepare, source, replace(layout, fields=dict(layout.fields)), name
         )
-    return rows(documents, layout, collection)
+    return prepare(source, layout, name)
 
 
 async def write(
