@@ -14,7 +14,15 @@ import orjson
 from pinecone import AsyncIndex
 from pinecone.models.indexes.index import IndexModel
 
-from ...domain import NAME_RE, Document, FloatArray, Metadata, Metric, as_float32
+from ...domain import (
+    NAME_RE,
+    Document,
+    DocumentBatch,
+    FloatArray,
+    Metadata,
+    Metric,
+    as_float32,
+)
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import decode_metadata, encode_metadata
@@ -192,46 +200,85 @@ class _ScanPosition:
     skip_to: str | None
 
 
-def record(handle: _Handle, i: int, doc: Document) -> dict[str, Any]:
-    """The Pinecone record of ``documents[i]``; Pinecone's own limits on ids (ASCII, 512
+def document_records(handle: _Handle, documents: Sequence[Document]) -> list[dict[str, Any]]:
+    """The Pinecone records of ``documents`` (errors name ``documents[i]...``)."""
+    return [
+        _record(
+            handle,
+            lambda part, i=i: f"documents[{i}].{part}",
+            doc.id,
+            as_float32(cast(FloatArray, doc.vector)).tolist(),
+            doc.text,
+            doc.metadata,
+        )
+        for i, doc in enumerate(documents)
+    ]
+
+
+def column_records(handle: _Handle, batch: DocumentBatch) -> list[dict[str, Any]]:
+    """The Pinecone records of a columnar batch, read from its columns: values from the
+    block's rows, metadata from the columns (errors name ``columns.ids[i]``,
+    ``columns.texts[i]``, ``columns.metadata``)."""
+    paths = {"id": "columns.ids[{}]", "text": "columns.texts[{}]", "metadata": "columns.metadata"}
+    texts = batch.texts if batch.texts is not None else [""] * len(batch)
+    return [
+        _record(
+            handle,
+            lambda part, i=i: paths[part].format(i),
+            doc_id,
+            values,
+            texts[i],
+            batch.row_metadata(i),
+        )
+        for i, (doc_id, values) in enumerate(zip(batch.ids, batch.vectors.tolist(), strict=True))
+    ]
+
+
+def _record(
+    handle: _Handle,
+    path: Callable[[str], str],
+    doc_id: str,
+    values: list[float],
+    text: str,
+    metadata: Metadata,
+) -> dict[str, Any]:
+    """The Pinecone record of one document; Pinecone's own limits on ids (ASCII, 512
     characters once escaped) and metadata (40 KB, text included), which the application
-    cannot know, refused naming the field."""
-    field = f"documents[{i}]"
+    cannot know, refused naming the field (``path("id")``, ``"text"``, ``"metadata"``)."""
     if handle.typed:
-        pid = encode_id(doc.id)
+        pid = encode_id(doc_id)
     else:
-        pid = doc.id
+        pid = doc_id
         if not pid.isascii() or "\x00" in pid:
             raise InvalidArgument(
-                f"{field}.id: this index was not created by vectorgate; its Pinecone ids "
+                f"{path('id')}: this index was not created by vectorgate; its Pinecone ids "
                 "must be ASCII without NUL",
-                field=f"{field}.id",
+                field=path("id"),
             )
     if len(pid) > MAX_ID_CHARS:
         raise InvalidArgument(
-            f"{field}.id: Pinecone ids are at most {MAX_ID_CHARS} ASCII characters; this id "
+            f"{path('id')}: Pinecone ids are at most {MAX_ID_CHARS} ASCII characters; this id "
             f"takes {len(pid)} once non-ASCII characters and '%' are escaped",
-            field=f"{field}.id",
+            field=path("id"),
         )
-    vector = as_float32(cast(FloatArray, doc.vector))
     if handle.typed:
-        metadata = encode_metadata(doc.id, doc.text, dict(doc.metadata))
+        stored = encode_metadata(doc_id, text, dict(metadata))
     else:
-        metadata = dict(doc.metadata)
-        if doc.text:
-            metadata[handle.text_field] = doc.text
-    user_size = len(orjson.dumps(doc.metadata))
-    size = len(orjson.dumps(metadata))
+        stored = dict(metadata)
+        if text:
+            stored[handle.text_field] = text
+    user_size = len(orjson.dumps(metadata))
+    size = len(orjson.dumps(stored))
     if size > MAX_METADATA_BYTES:
-        where = f"{field}.metadata" if user_size > MAX_METADATA_BYTES // 2 else f"{field}.text"
+        where = path("metadata") if user_size > MAX_METADATA_BYTES // 2 else path("text")
         raise InvalidArgument(
             f"{where}: Pinecone stores at most {MAX_METADATA_BYTES} bytes of metadata per "
             f"vector (text included); this document needs {size}",
             field=where,
         )
-    out: dict[str, Any] = {"id": pid, "values": vector.tolist()}
-    if metadata:
-        out["metadata"] = metadata
+    out: dict[str, Any] = {"id": pid, "values": values}
+    if stored:
+        out["metadata"] = stored
     return out
 
 
