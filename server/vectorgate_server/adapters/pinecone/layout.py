@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
@@ -26,7 +27,7 @@ from ...domain import (
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import decode_metadata, encode_metadata
-from ..spec import StoredSpec, decode_spec, spec_json
+from ..spec import StoredSpec, column_path, decode_spec, document_path, spec_json
 
 BACKEND = "pinecone"
 #: The dense field of a vector (non-document) index.
@@ -205,7 +206,7 @@ def document_records(handle: _Handle, documents: Sequence[Document]) -> list[dic
     return [
         _record(
             handle,
-            lambda part, i=i: f"documents[{i}].{part}",
+            partial(document_path, i),
             doc.id,
             as_float32(cast(FloatArray, doc.vector)).tolist(),
             doc.text,
@@ -218,13 +219,12 @@ def document_records(handle: _Handle, documents: Sequence[Document]) -> list[dic
 def column_records(handle: _Handle, batch: DocumentBatch) -> list[dict[str, Any]]:
     """The Pinecone records of a columnar batch, read from its columns: values from the
     block's rows, metadata from the columns (errors name ``columns.ids[i]``,
-    ``columns.texts[i]``, ``columns.metadata``)."""
-    paths = {"id": "columns.ids[{}]", "text": "columns.texts[{}]", "metadata": "columns.metadata"}
+    ``columns.texts[i]``, ``columns.metadata``: :func:`~..spec.column_path`)."""
     texts = batch.texts if batch.texts is not None else [""] * len(batch)
     return [
         _record(
             handle,
-            lambda part, i=i: paths[part].format(i),
+            partial(column_path, batch, i),
             doc_id,
             values,
             texts[i],
