@@ -78,8 +78,8 @@ _MAX_READ_BATCH: Final = 1000
 #: Metadata keys per type-check query (three ``exists`` terms each).
 _TYPE_CHECK_KEYS: Final = 100
 
-#: A batch's type for a metadata key, with the order (for the first conflict named)
-#: and the path of its first value.
+#: A batch's type for a metadata key, with the order (the first conflict is named)
+#: and the path a conflict names: the key's first value, or its column.
 _FirstValue: TypeAlias = tuple[FieldType, int, str]
 
 _TYPE_NAMES: Final[Mapping[FieldType, str]] = {
@@ -254,11 +254,13 @@ class MilvusAdapter(MilvusPlanner):
         first: dict[str, _FirstValue] = {}
         if layout.vectorgate:
             # Within the batch: the one rule every adapter shares.
+            # A column of another type than the stored one is named whole, as
+            # new_column_types names it against known types.
             column_of = {key: c for c, key in enumerate(batch.metadata)}
-            for key, kind in new_column_types(layout.name, batch, {}).items():
-                c = column_of[key]
-                row = next(i for i, v in enumerate(batch.metadata[key]) if v is not None)
-                first[key] = (kind, c, f"columns.metadata[{c}].values[{row}]")
+            first = {
+                key: (kind, column_of[key], f"columns.metadata[{column_of[key]}]")
+                for key, kind in new_column_types(layout.name, batch, {}).items()
+            }
         await self._write(layout, rows, first, "columns")
 
     async def _write(
