@@ -46,9 +46,7 @@ from ..filters.common import FieldType, scalar_type
 __all__ = [
     "SPEC_VERSION",
     "StoredSpec",
-    "column_path",
     "decode_spec",
-    "document_path",
     "encode_spec",
     "new_column_types",
     "new_field_types",
@@ -322,24 +320,3 @@ def new_column_types(
                 field=path,
             )
     return new
-
-
-def document_path(row: int, part: str, *, field: str = "documents") -> str:
-    """The request path of ``part`` (``"id"``, ``"text"``, ``"metadata"`` or
-    ``"metadata.<key>"``) of a document of a batch: ``documents[i].<part>``."""
-    return f"{field}[{row}].{part}"
-
-
-def column_path(batch: DocumentBatch, row: int, part: str, *, field: str = "columns") -> str:
-    """The request path of ``part`` (``"id"``, ``"text"``, ``"metadata"`` or
-    ``"metadata.<key>"``) of a row of a columnar batch, as the application names it:
-    ``columns.ids[i]``, ``columns.texts[i]``, ``columns.metadata``,
-    ``columns.metadata[c].values[i]`` (the documents' ``documents[i].<part>``)."""
-    if part == "id":
-        return f"{field}.ids[{row}]"
-    if part == "text":
-        return f"{field}.texts[{row}]"
-    key = part.removeprefix("metadata.")
-    if key == part:
-        return f"{field}.metadata"
-    return f"{field}.metadata[{list(batch.metadata).index(key)}].values[{row}]"

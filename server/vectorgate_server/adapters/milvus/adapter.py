@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias
 
 from pymilvus import MilvusClient, MilvusException
 
@@ -47,7 +46,8 @@ from ...filters.milvus import (
 )
 from ...workers import DEFAULT_LIMIT, StoreWorkers
 from ..base import Capabilities
-from ..spec import column_path, document_path, new_column_types, new_field_types, value_type
+from ..batches import WriteRow, column_rows, document_rows
+from ..spec import new_column_types, new_field_types, value_type
 from .client import (
     _DEFAULT_TIMEOUT_S,
     BACKEND,
@@ -210,17 +210,10 @@ class MilvusAdapter(MilvusPlanner):
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
         layout = await self._layout(name)
         by_id: dict[str, dict[str, Any]] = {}
-        for i, doc in enumerate(documents):
+        for doc, row in zip(documents, document_rows(documents), strict=True):
             # Milvus keeps every copy of an id repeated in one batch: the last one wins here.
             by_id.pop(doc.id, None)
-            by_id[doc.id] = self._row(
-                layout,
-                partial(document_path, i),
-                doc.id,
-                as_float32(cast(FloatArray, doc.vector)).tolist(),
-                doc.text,
-                doc.metadata,
-            )
+            by_id[doc.id] = self._row(layout, row)
         first: dict[str, _FirstValue] = {}
         if layout.vectorgate:
             # Within the batch: the one rule every adapter shares.
@@ -237,20 +230,7 @@ class MilvusAdapter(MilvusPlanner):
     async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch: rows built from its columns (ids unique)."""
         layout = await self._layout(name)
-        texts = batch.texts if batch.texts is not None else [""] * len(batch)
-        rows = [
-            self._row(
-                layout,
-                partial(column_path, batch, i),
-                doc_id,
-                values,
-                texts[i],
-                batch.row_metadata(i),
-            )
-            for i, (doc_id, values) in enumerate(
-                zip(batch.ids, batch.vectors.tolist(), strict=True)
-            )
-        ]
+        rows = [self._row(layout, row) for row in column_rows(batch)]
         first: dict[str, _FirstValue] = {}
         if layout.vectorgate:
             # Within the batch: the one rule every adapter shares.
@@ -335,19 +315,12 @@ class MilvusAdapter(MilvusPlanner):
                     field=path,
                 )
 
-    def _row(
-        self,
-        layout: _Layout,
-        path: Callable[[str], str],
-        doc_id: str,
-        values: list[float],
-        text: str,
-        metadata: Metadata,
-    ) -> dict[str, Any]:
-        """The pymilvus row of one document. The application validated it (vector,
-        dimension, metadata types): what is checked here is this collection's own
-        schema, naming ``path("id")``, ``path("text")`` or ``path("metadata.<key>")``."""
-        row: dict[str, Any] = {layout.anns_field: values}
+    def _row(self, layout: _Layout, source: WriteRow) -> dict[str, Any]:
+        """The pymilvus row of one row of a write (:mod:`..batches`). The application
+        validated it (vector, dimension, metadata types): what is checked here is this
+        collection's own schema, naming ``source.path(...)``."""
+        path, doc_id, text, metadata = source.path, source.id, source.text, source.metadata
+        row: dict[str, Any] = {layout.anns_field: source.values}
         if layout.pk_is_int:
             pk = canonical_int_id(doc_id)
             if pk is None:

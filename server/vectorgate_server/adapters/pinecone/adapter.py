@@ -27,6 +27,7 @@ from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import KEYS_KEY, stored_names, stored_type
 from ..base import Capabilities
+from ..batches import column_rows, document_rows
 from ..spec import StoredSpec, new_column_types, new_field_types
 from .client import PineconeConnection, _max_lsn, _Pending
 from .layout import (
@@ -43,10 +44,9 @@ from .layout import (
     _Handle,
     _ScanPosition,
     collection_of,
-    column_records,
-    document_records,
     encode_id,
     index_name_for,
+    record,
     request_batches,
     spec_from_tags,
     spec_tags,
@@ -292,7 +292,7 @@ class PineconeAdapter(PineconeConnection):
         Within one call, a later document with the same id replaces an earlier one.
         """
         handle = await self._handle(name)
-        built = document_records(handle, documents)
+        built = [record(handle, row) for row in document_rows(documents)]
         types: dict[str, FieldType] = {}
         if handle.typed:
             # A key new to the collection takes the type of its first occurrence.
@@ -303,7 +303,7 @@ class PineconeAdapter(PineconeConnection):
     async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch, its records read from the columns."""
         handle = await self._handle(name)
-        built = column_records(handle, batch)
+        built = [record(handle, row) for row in column_rows(batch)]
         types: dict[str, FieldType] = {}
         if handle.typed:
             present = (

@@ -7,8 +7,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import orjson
@@ -18,8 +17,6 @@ from pinecone.models.indexes.index import IndexModel
 from ...domain import (
     NAME_RE,
     Document,
-    DocumentBatch,
-    FloatArray,
     Metadata,
     Metric,
     as_float32,
@@ -27,7 +24,8 @@ from ...domain import (
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import decode_metadata, encode_metadata
-from ..spec import StoredSpec, column_path, decode_spec, document_path, spec_json
+from ..batches import WriteRow
+from ..spec import StoredSpec, decode_spec, spec_json
 
 BACKEND = "pinecone"
 #: The dense field of a vector (non-document) index.
@@ -201,54 +199,15 @@ class _ScanPosition:
     skip_to: str | None
 
 
-def document_records(handle: _Handle, documents: Sequence[Document]) -> list[dict[str, Any]]:
-    """The Pinecone records of ``documents`` (errors name ``documents[i]...``)."""
-    return [
-        _record(
-            handle,
-            partial(document_path, i),
-            doc.id,
-            as_float32(cast(FloatArray, doc.vector)).tolist(),
-            doc.text,
-            doc.metadata,
-        )
-        for i, doc in enumerate(documents)
-    ]
-
-
-def column_records(handle: _Handle, batch: DocumentBatch) -> list[dict[str, Any]]:
-    """The Pinecone records of a columnar batch, read from its columns: values from the
-    block's rows, metadata from the columns (errors name ``columns.ids[i]``,
-    ``columns.texts[i]``, ``columns.metadata``: :func:`~..spec.column_path`)."""
-    texts = batch.texts if batch.texts is not None else [""] * len(batch)
-    return [
-        _record(
-            handle,
-            partial(column_path, batch, i),
-            doc_id,
-            values,
-            texts[i],
-            batch.row_metadata(i),
-        )
-        for i, (doc_id, values) in enumerate(zip(batch.ids, batch.vectors.tolist(), strict=True))
-    ]
-
-
-def _record(
-    handle: _Handle,
-    path: Callable[[str], str],
-    doc_id: str,
-    values: list[float],
-    text: str,
-    metadata: Metadata,
-) -> dict[str, Any]:
-    """The Pinecone record of one document; Pinecone's own limits on ids (ASCII, 512
-    characters once escaped) and metadata (40 KB, text included), which the application
-    cannot know, refused naming the field (``path("id")``, ``"text"``, ``"metadata"``)."""
+def record(handle: _Handle, row: WriteRow) -> dict[str, Any]:
+    """The Pinecone record of a row (:mod:`..batches`); Pinecone's own limits on ids
+    (ASCII, 512 characters once escaped) and metadata (40 KB, text included), which
+    the application cannot know, refused naming the field."""
+    path = row.path
     if handle.typed:
-        pid = encode_id(doc_id)
+        pid = encode_id(row.id)
     else:
-        pid = doc_id
+        pid = row.id
         if not pid.isascii() or "\x00" in pid:
             raise InvalidArgument(
                 f"{path('id')}: this index was not created by vectorgate; its Pinecone ids "
@@ -262,12 +221,12 @@ def _record(
             field=path("id"),
         )
     if handle.typed:
-        stored = encode_metadata(doc_id, text, dict(metadata))
+        stored = encode_metadata(row.id, row.text, dict(row.metadata))
     else:
-        stored = dict(metadata)
-        if text:
-            stored[handle.text_field] = text
-    user_size = len(orjson.dumps(metadata))
+        stored = dict(row.metadata)
+        if row.text:
+            stored[handle.text_field] = row.text
+    user_size = len(orjson.dumps(row.metadata))
     size = len(orjson.dumps(stored))
     if size > MAX_METADATA_BYTES:
         where = path("metadata") if user_size > MAX_METADATA_BYTES // 2 else path("text")
@@ -276,7 +235,7 @@ def _record(
             f"vector (text included); this document needs {size}",
             field=where,
         )
-    out: dict[str, Any] = {"id": pid, "values": values}
+    out: dict[str, Any] = {"id": pid, "values": row.values}
     if stored:
         out["metadata"] = stored
     return out
