@@ -19,7 +19,7 @@ Measured, with direct and gateway runs interleaved so drift hits both alike:
 * bulk upsert throughput (vectors/s): alternating chunks, direct SDK upsert
   (``merge_insert`` / ``upsert``) vs the client's ``bulk_upsert`` (gRPC stream);
   the Edge Shard is used as the embedded Qdrant store uses it (no ``optimize()``:
-  plain segments, exact search; see :mod:`vectorgate_server.adapters.qdrant_edge`);
+  plain segments, exact search; see :mod:`vectorgate_server.adapters.qdrant.edge`);
 * search latency p50/p99 at 1 client: top 10, the text and id returned; each
   query runs direct, through gRPC and through HTTP (order rotating);
 * QPS at 8 concurrent clients (threads; one gRPC channel / HTTP connection

@@ -25,6 +25,7 @@ from . import policy, retry
 from .adapters.base import Adapter, unsupported_ops
 from .adapters.base import upsert as adapter_upsert
 from .adapters.base import upsert_columns as adapter_upsert_columns
+from .adapters.params import not_a_search_parameter
 from .domain import (
     NAME_RE,
     RANGE_OPS,
@@ -815,11 +816,9 @@ class Gateway:
         allowed = target.adapter.capabilities.native_params
         for key in query.native_params:
             if key not in allowed:
-                raise InvalidArgument(
-                    f"native_params.{key}: not a {target.adapter.backend} search parameter "
-                    f"(accepted: {', '.join(sorted(allowed)) or 'none'})",
-                    field=f"native_params.{key}",
-                )
+                where = f"native_params.{key}"
+                message = not_a_search_parameter(where, target.adapter.backend, allowed)
+                raise InvalidArgument(message, field=where)
         if target.policy is not None:
             query = replace(query, filter=and_filters(query.filter, target.policy))
         return query

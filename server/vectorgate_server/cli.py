@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sys
 from collections.abc import Sequence
 
 from . import __version__, cli_tools
@@ -97,20 +96,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, args.log_format)
     from .embeddings import EmbeddingModelError
 
-    try:
+    def serve() -> int:
         config = load_config(args.config, server_overrides=_server_flags(args))
         return asyncio.run(_serve(config, allow_remote=args.insecure_allow_remote))
-    except ConfigError as err:
-        print(f"vectorgate: {err}", file=sys.stderr)
-        return 2
-    except (BackendUnavailable, EmbeddingModelError) as err:
-        print(f"vectorgate: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"vectorgate: cannot start: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+
+    return cli_tools.exit_code(
+        "vectorgate",
+        serve,
+        [
+            ((ConfigError, BackendUnavailable, EmbeddingModelError), 2, ""),
+            (OSError, 1, "cannot start: "),
+        ],
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

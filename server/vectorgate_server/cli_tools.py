@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
     from vectorgate import Client, CollectionInfo
 
-__all__ = ["COMMANDS", "add_parsers", "run"]
+__all__ = ["COMMANDS", "ExitCodes", "add_parsers", "exit_code", "run"]
 
 COMMANDS: Final = frozenset({"ingest", "search", "collections", "indexes", "keys", "copy"})
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
@@ -75,6 +76,23 @@ def _non_negative(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError("must be at least 0")
     return number
+
+
+def _named_actions(
+    parser: argparse.ArgumentParser, plural: str, one: str, delete_help: str
+) -> tuple[argparse.ArgumentParser, ...]:
+    """The ``list`` (the default), ``get NAME``, ``create NAME`` and ``delete NAME`` actions
+    of a command over named things."""
+    actions = parser.add_subparsers(dest="action", metavar="{list,get,create,delete}")
+    listing = actions.add_parser("list", help=f"list {plural} (the default)")
+    named = [
+        actions.add_parser("get", help=f"describe {one}"),
+        actions.add_parser("create", help=f"create {one}"),
+        actions.add_parser("delete", help=delete_help),
+    ]
+    for action in named:
+        action.add_argument("name")
+    return (listing, *named)
 
 
 def add_parsers(sub: Any) -> None:
@@ -139,18 +157,13 @@ def add_parsers(sub: Any) -> None:
     _connection_options(search)
 
     collections = sub.add_parser("collections", help="list, describe, create or delete collections")
-    actions = collections.add_subparsers(dest="action", metavar="{list,get,create,delete}")
-    c_list = actions.add_parser("list", help="list collections (the default)")
-    c_get = actions.add_parser("get", help="describe a collection")
-    c_get.add_argument("name")
-    c_create = actions.add_parser("create", help="create a collection")
-    c_create.add_argument("name")
+    c_list, c_get, c_create, c_delete = _named_actions(
+        collections, "collections", "a collection", "delete a collection and its documents"
+    )
     c_create.add_argument("--dimension", type=_non_negative, default=0)
     c_create.add_argument("--metric", choices=["cosine", "l2", "ip"], default="cosine")
     c_create.add_argument("--embedding-model", default="", help="'' = server default, 'none'")
     c_create.add_argument("--index-type", default="")
-    c_delete = actions.add_parser("delete", help="delete a collection and its documents")
-    c_delete.add_argument("name")
     for parser in (collections, c_list, c_get, c_create, c_delete):
         inherit = parser is not collections
         parser.add_argument(
@@ -161,18 +174,13 @@ def add_parsers(sub: Any) -> None:
         _connection_options(parser, inherit=inherit)
 
     indexes = sub.add_parser("indexes", help="list, describe, create or delete virtual indexes")
-    i_actions = indexes.add_subparsers(dest="action", metavar="{list,get,create,delete}")
-    i_list = i_actions.add_parser("list", help="list virtual indexes (the default)")
-    i_get = i_actions.add_parser("get", help="describe a virtual index")
-    i_get.add_argument("name")
-    i_create = i_actions.add_parser("create", help="create a virtual index")
-    i_create.add_argument("name")
+    i_list, i_get, i_create, i_delete = _named_actions(
+        indexes, "virtual indexes", "a virtual index", "delete a virtual index"
+    )
     i_create.add_argument("--collection", required=True)
     i_create.add_argument("--store", required=True)
     i_create.add_argument("--policy-filter", help="filter ANDed into every call, as JSON")
     i_create.add_argument("--description", default="")
-    i_delete = i_actions.add_parser("delete", help="delete a virtual index")
-    i_delete.add_argument("name")
     for parser in (indexes, i_list, i_get, i_create, i_delete):
         _connection_options(parser, inherit=parser is not indexes)
 
@@ -249,9 +257,56 @@ def _filter_arg(value: str | None, option: str) -> dict[str, Any] | None:
     return conditions[0] if len(conditions) == 1 else {"and": conditions}
 
 
+def _print_table(
+    console: Console,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    empty: str,
+    right: Sequence[str] = (),
+) -> None:
+    """A listing: ``empty`` when there are no rows, else a rich table of them, the ``right``
+    columns right-justified (numbers), the others folding."""
+    if not rows:
+        console.print(empty)
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        if column in right:
+            table.add_column(column, justify="right")
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def _snippet(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= _SNIPPET_CHARS else flat[: _SNIPPET_CHARS - 1] + "…"
+
+
+#: How a command reports what it raised: the exception types, the exit code, and what the
+#: line on stderr says before the error. The first entry that matches wins.
+ExitCodes = Sequence[tuple[type[Exception] | tuple[type[Exception], ...], int, str]]
+
+
+def exit_code(prefix: str, call: Callable[[], int], codes: ExitCodes) -> int:
+    """``call()``'s exit code; when it raises one of ``codes``' types, that entry's code after
+    ``prefix: error`` on stderr; 130 on Ctrl-C. Anything else propagates."""
+    try:
+        return call()
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        for types, code, lead in codes:
+            if isinstance(err, types):
+                print(f"{prefix}: {lead}{err}", file=sys.stderr)
+                return code
+        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,182 +321,164 @@ def run(args: argparse.Namespace) -> int:
         "keys": _keys,
         "copy": _copy,
     }
-    try:
-        return commands[args.command](args)
-    except _UsageError as err:
-        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
-        return 2
-    except VectorgateError as err:
-        print(f"vectorgate {args.command}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return exit_code(
+        f"vectorgate {args.command}",
+        lambda: commands[args.command](args),
+        [(_UsageError, 2, ""), (VectorgateError, 1, "")],
+    )
 
 
 # -- search and admin ------------------------------------------------------------------------
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     filter_ = _filter_arg(args.filter, "--filter")
     with _client(args) as client:
         hits = client.search(
             args.collection, text=args.text, top_k=args.top_k, filter=filter_, store=args.store
         )
-    console = _console()
-    if not hits:
-        console.print("no hits")
-        return 0
-    table = Table(title=f"{len(hits)} hits for {args.text!r} in {args.collection}")
-    table.add_column("rank", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("id", overflow="fold")
-    table.add_column("source", overflow="fold")
-    table.add_column("snippet", overflow="fold")
+    rows = []
     for rank, hit in enumerate(hits, start=1):
         source = hit.metadata.get("source", "")
         chunk = hit.metadata.get("chunk")
         where = f"{source}#{chunk}" if source and chunk is not None else str(source)
-        table.add_row(str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text))
-    console.print(table)
+        rows.append((str(rank), f"{hit.score:.4f}", hit.id, where, _snippet(hit.text)))
+    title = f"{len(hits)} hits for {args.text!r} in {args.collection}"
+    columns = ("rank", "score", "id", "source", "snippet")
+    _print_table(_console(), title, columns, rows, empty="no hits", right=("rank", "score"))
     return 0
 
 
-def _collection_table(collections: Sequence[CollectionInfo], counts: bool) -> Any:
-    from rich.table import Table
+def _action_command(
+    command: Callable[[argparse.Namespace, Client, Console, str], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command of actions (``collections``, ``indexes``, ``keys``): it runs with the action
+    named (``list`` when none), a console and an open client."""
 
-    table = Table(title="collections")
-    for column in ("name", "store", "backend", "dimension", "metric", "embedding model"):
-        table.add_column(column, overflow="fold")
+    def run(args: argparse.Namespace) -> int:
+        console = _console()
+        with _client(args) as client:
+            return command(args, client, console, args.action or "list")
+
+    return run
+
+
+def _print_collections(
+    console: Console, collections: Sequence[CollectionInfo], counts: bool = False
+) -> None:
+    columns = ["name", "store", "backend", "dimension", "metric", "embedding model"]
+    rows = [
+        [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
+        + ([str(c.document_count)] if counts else [])
+        for c in collections
+    ]
     if counts:
-        table.add_column("documents", justify="right")
-    for c in collections:
-        row = [c.name, c.store, c.backend, str(c.dimension), c.metric, c.embedding_model]
-        if counts:
-            row.append(str(c.document_count))
-        table.add_row(*row)
-    return table
+        columns.append("documents")
+    _print_table(
+        console, "collections", columns, rows, empty="no collections", right=("documents",)
+    )
 
 
-def _collections(args: argparse.Namespace) -> int:
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
+@_action_command
+def _collections(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action == "list":
+        _print_collections(console, client.list_collections(store=args.store))
+    elif action == "get":
+        _print_collections(
+            console, [client.get_collection(args.name, store=args.store)], counts=True
+        )
+    elif action == "create":
+        created = client.create_collection(
+            args.name,
+            store=args.store,
+            dimension=args.dimension,
+            metric=args.metric,
+            embedding_model=args.embedding_model,
+            index_type=args.index_type,
+        )
+        console.print(f"created collection {created.name} in store {created.store}")
+        _print_collections(console, [created])
+    else:
+        client.delete_collection(args.name, store=args.store)
+        console.print(f"deleted collection {args.name}")
+    return 0
+
+
+@_action_command
+def _indexes(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action in ("list", "get", "create"):
         if action == "list":
-            found = client.list_collections(store=args.store)
-            if not found:
-                console.print("no collections")
-            else:
-                console.print(_collection_table(found, counts=False))
+            found = client.list_indexes()
         elif action == "get":
-            console.print(
-                _collection_table([client.get_collection(args.name, store=args.store)], True)
-            )
-        elif action == "create":
-            created = client.create_collection(
-                args.name,
-                store=args.store,
-                dimension=args.dimension,
-                metric=args.metric,
-                embedding_model=args.embedding_model,
-                index_type=args.index_type,
-            )
-            console.print(f"created collection {created.name} in store {created.store}")
-            console.print(_collection_table([created], counts=False))
+            found = [client.get_index(args.name)]
         else:
-            client.delete_collection(args.name, store=args.store)
-            console.print(f"deleted collection {args.name}")
-    return 0
-
-
-def _indexes(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
-        if action in ("list", "get", "create"):
-            if action == "list":
-                found = client.list_indexes()
-            elif action == "get":
-                found = [client.get_index(args.name)]
-            else:
-                found = [
-                    client.create_index(
-                        args.name,
-                        collection=args.collection,
-                        store=args.store,
-                        policy_filter=_filter_arg(args.policy_filter, "--policy-filter"),
-                        description=args.description,
-                    )
-                ]
-                console.print(f"created virtual index {args.name}")
-            if not found:
-                console.print("no virtual indexes")
-                return 0
-            table = Table(title="virtual indexes")
-            for column in ("name", "collection", "store", "policy filter", "description"):
-                table.add_column(column, overflow="fold")
-            for index in found:
-                policy = json.dumps(index.policy_filter) if index.policy_filter else ""
-                table.add_row(
-                    index.index_name, index.collection, index.store, policy, index.description
+            found = [
+                client.create_index(
+                    args.name,
+                    collection=args.collection,
+                    store=args.store,
+                    policy_filter=_filter_arg(args.policy_filter, "--policy-filter"),
+                    description=args.description,
                 )
-            console.print(table)
-        else:
-            client.delete_index(args.name)
-            console.print(f"deleted virtual index {args.name}")
+            ]
+            console.print(f"created virtual index {args.name}")
+        rows = [
+            (
+                index.index_name,
+                index.collection,
+                index.store,
+                json.dumps(index.policy_filter) if index.policy_filter else "",
+                index.description,
+            )
+            for index in found
+        ]
+        columns = ("name", "collection", "store", "policy filter", "description")
+        _print_table(console, "virtual indexes", columns, rows, empty="no virtual indexes")
+    else:
+        client.delete_index(args.name)
+        console.print(f"deleted virtual index {args.name}")
     return 0
 
 
-def _keys(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
-    action = args.action or "list"
-    console = _console()
-    with _client(args) as client:
-        if action == "generate":
-            grants: dict[str, list[str]] = {}
-            for item in args.index:
-                name, sep, perms = item.partition("=")
-                if not sep or not name or not perms:
-                    raise _UsageError(f"--index {item!r}: use NAME=read,write")
-                grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
-            chosen = sys.stdin.readline().strip() if args.key == "-" else args.key
-            created = client.generate_key(
-                indexes=grants,
-                models=args.model,
-                alias=args.alias,
-                duration=args.duration,
-                key=chosen,
-            )
-            console.print(f"key (shown only once): {created['key']}")
-            return 0
-        if action == "delete":
-            deleted = client.delete_keys(args.key)
-            console.print(f"deleted {len(deleted)} key(s)")
-            return 0 if len(deleted) == len(args.key) else 1
-        infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
-        if not infos:
-            console.print("no keys")
-            return 0
-        table = Table(title="virtual keys")
-        for column in ("token", "alias", "indexes", "models", "expires"):
-            table.add_column(column, overflow="fold")
-        for info in infos:
-            grants_text = ", ".join(
+@_action_command
+def _keys(args: argparse.Namespace, client: Client, console: Console, action: str) -> int:
+    if action == "generate":
+        grants: dict[str, list[str]] = {}
+        for item in args.index:
+            name, sep, perms = item.partition("=")
+            if not sep or not name or not perms:
+                raise _UsageError(f"--index {item!r}: use NAME=read,write")
+            grants[name] = [p.strip() for p in perms.split(",") if p.strip()]
+        chosen = sys.stdin.readline().strip() if args.key == "-" else args.key
+        created = client.generate_key(
+            indexes=grants,
+            models=args.model,
+            alias=args.alias,
+            duration=args.duration,
+            key=chosen,
+        )
+        console.print(f"key (shown only once): {created['key']}")
+        return 0
+    if action == "delete":
+        deleted = client.delete_keys(args.key)
+        console.print(f"deleted {len(deleted)} key(s)")
+        return 0 if len(deleted) == len(args.key) else 1
+    infos = [client.key_info(args.key)] if action == "info" else client.list_keys()
+    rows = [
+        (
+            str(info.get("key_prefix") or info.get("token", ""))[:16],
+            str(info.get("key_alias", "")),
+            ", ".join(
                 f"{g.get('index_name', '')}:{'+'.join(g.get('index_permissions', []))}"
                 for g in info.get("allowed_vector_store_indexes", [])
-            )
-            table.add_row(
-                str(info.get("key_prefix") or info.get("token", ""))[:16],
-                str(info.get("key_alias", "")),
-                grants_text,
-                ", ".join(info.get("models", [])),
-                str(info.get("expires", "")),
-            )
-        console.print(table)
+            ),
+            ", ".join(info.get("models", [])),
+            str(info.get("expires", "")),
+        )
+        for info in infos
+    ]
+    columns = ("token", "alias", "indexes", "models", "expires")
+    _print_table(console, "virtual keys", columns, rows, empty="no keys")
     return 0
 
 
@@ -469,16 +506,34 @@ def _ensure_collection(client: Client, args: argparse.Namespace, console: Consol
     return info.embedding_model
 
 
-def _ingest(args: argparse.Namespace) -> int:
+def _progress(console: Console, detail: str, *, remaining: bool = False) -> Progress:
+    """The commands' progress display: spinner, description, bar, count, ``detail``, time
+    elapsed (and an estimate of the time remaining)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
+    columns: list[ProgressColumn] = [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(detail),
+        TimeElapsedColumn(),
+    ]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console)
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from vectorgate.errors import VectorgateError
 
     from .embeddings import MODEL_ALIASES, MODEL_NAME
@@ -514,15 +569,7 @@ def _ingest(args: argparse.Namespace) -> int:
                 f"(the collection's model {model!r} has no local tokenizer)"
             )
         chunker = Chunker(local_token_counter(), args.chunk_tokens, args.overlap)
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files · {task.fields[chunks]} chunks · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            console=console,
-        )
+        progress = _progress(console, "files · {task.fields[chunks]} chunks · {task.fields[rate]}")
         with progress:
             task = progress.add_task("ingesting", total=len(files), chunks=0, rate="- chunks/s")
             for path, root in files:
@@ -591,32 +638,15 @@ def _copy(args: argparse.Namespace) -> int:
     from .errors import VectorgateError as ServerError
 
     console = _console(stderr=True)
-    try:
-        config = load_config(args.config)
-        return asyncio.run(_run_copy(args, config, console))
-    except ConfigError as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 2
-    except BackendUnavailable as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 2
-    except (CopyError, ServerError) as err:
-        print(f"vectorgate copy: {err}", file=sys.stderr)
-        return 1
+    return exit_code(
+        "vectorgate copy",
+        lambda: asyncio.run(_run_copy(args, load_config(args.config), console)),
+        [((ConfigError, BackendUnavailable), 2, ""), ((CopyError, ServerError), 1, "")],
+    )
 
 
 async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> int:
     import contextlib
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from .adapters.base import Adapter
     from .adapters.factory import create_adapter
@@ -640,16 +670,7 @@ async def _run_copy(args: argparse.Namespace, config: Any, console: Console) -> 
             await adapter.start()
             stack.push_async_callback(adapter.close)
             adapters[store] = adapter
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("docs · {task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
+        progress = _progress(console, "docs · {task.fields[rate]}", remaining=True)
         with progress:
             task = progress.add_task(
                 f"{args.source} → {args.target}", total=None, completed=0, rate="- docs/s"

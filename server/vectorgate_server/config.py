@@ -94,16 +94,7 @@ from .adapters.configs import (
     STORE_TYPES,
     BaseStoreConfig,
     EmbeddingEndpointConfig,
-    LanceDBConfig,
-    MetricName,
-    MilvusConfig,
-    OpenSearchAuth,
-    OpenSearchConfig,
-    PgvectorConfig,
-    PineconeConfig,
-    QdrantConfig,
     StoreConfig,
-    StoreOrigin,
     StoreType,
 )
 from .adapters.configs.base import StrictModel as _Model
@@ -113,30 +104,16 @@ from .adapters.configs.base import split_csv as _split_csv
 
 __all__ = [
     "DEFAULT_STORE_NAME",
-    "STORE_TYPES",
-    "BaseStoreConfig",
     "Config",
     "ConfigError",
-    "EmbeddingEndpointConfig",
     "EmbeddingModelConfig",
     "EmbeddingSettings",
     "GeneralSettings",
-    "LanceDBConfig",
     "LimitsSettings",
-    "MetricName",
-    "MilvusConfig",
-    "OpenSearchAuth",
-    "OpenSearchConfig",
-    "PgvectorConfig",
-    "PineconeConfig",
-    "QdrantConfig",
     "RagSettings",
     "RouterRagSettings",
     "RouterSettings",
     "ServerSettings",
-    "StoreConfig",
-    "StoreOrigin",
-    "StoreType",
     "load_config",
 ]
 
@@ -322,21 +299,30 @@ class RagSettings(_Model):
         return out
 
 
-class Config(_Model):
+class _SettingsSections(_Model):
+    """The settings sections, the same in the file and in the loaded configuration."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
+    rag_settings: RagSettings = Field(default_factory=RagSettings)
+    router_settings: RouterSettings = Field(default_factory=RouterSettings)
+
+    def settings_sections(self) -> dict[str, Any]:
+        """The sections by field name, to hand on to another model."""
+        return {name: getattr(self, name) for name in _SettingsSections.model_fields}
+
+
+class Config(_SettingsSections):
     """The loaded, normalised configuration."""
 
     #: Every enabled store, by name, in definition order.
     stores: dict[str, StoreConfig]
     #: Name of the store used when a request names none.
     default_store: str
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    limits: LimitsSettings = Field(default_factory=LimitsSettings)
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     #: ``model_list`` deployments in file order (names may repeat).
     embedding_models: list[EmbeddingModelConfig] = Field(default_factory=list)
-    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
-    rag_settings: RagSettings = Field(default_factory=RagSettings)
-    router_settings: RouterSettings = Field(default_factory=RouterSettings)
     #: The file the configuration was read from, if any.
     source_path: Path | None = None
 
@@ -367,13 +353,18 @@ class Config(_Model):
 # --------------------------------------------------------------------------- raw file models
 
 
-class _RegistryParams(BaseModel):
+class _LitellmParams(BaseModel):
+    """A LiteLLM ``litellm_params`` block: the endpoint, and any further keys kept as extras."""
+
     model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
 
-    vector_store_id: str
-    custom_llm_provider: str
     api_key: SecretStr | None = None
     api_base: str | None = None
+
+
+class _RegistryParams(_LitellmParams):
+    vector_store_id: str
+    custom_llm_provider: str
     litellm_embedding_model: str | None = None
     litellm_embedding_config: EmbeddingEndpointConfig | None = None
 
@@ -385,12 +376,8 @@ class _RegistryEntry(_Model):
     vector_store_metadata: dict[str, Any] | None = None
 
 
-class _ModelParams(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
-
+class _ModelParams(_LitellmParams):
     model: str
-    api_base: str | None = None
-    api_key: SecretStr | None = None
     api_version: str | None = None
 
 
@@ -400,15 +387,9 @@ class _ModelListEntry(_Model):
     model_info: dict[str, Any] = Field(default_factory=dict)
 
 
-class _Sections(_Model):
+class _Sections(_SettingsSections):
     default_store: str | None = None
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    limits: LimitsSettings = Field(default_factory=LimitsSettings)
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     model_list: list[_ModelListEntry] = Field(default_factory=list)
-    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)
-    router_settings: RouterSettings = Field(default_factory=RouterSettings)
-    rag_settings: RagSettings = Field(default_factory=RagSettings)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1176,14 +1157,9 @@ def load_config(
         return Config(
             stores=stores,
             default_store=default_store,
-            server=sections.server,
-            limits=sections.limits,
-            embedding=sections.embedding,
             embedding_models=_embedding_models(sections.model_list),
-            general_settings=sections.general_settings,
-            rag_settings=sections.rag_settings,
-            router_settings=sections.router_settings,
             source_path=source,
+            **sections.settings_sections(),
         )
     except ValidationError as exc:
         _pydantic_errors(exc, "", errors, model=Config)

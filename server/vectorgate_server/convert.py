@@ -42,6 +42,7 @@ from .domain import (
     Scalar,
 )
 from .errors import InvalidArgument, InvalidFilter, InvalidVector
+from .filters.common import scalar_type
 
 #: Deepest filter nesting accepted (protects the recursive compilers).
 MAX_FILTER_DEPTH = 32
@@ -225,21 +226,31 @@ def typed_to_metadata(typed: Mapping[str, types_pb2.FilterValue], field: str) ->
     return out
 
 
-def _typed_metadata_value(value: types_pb2.FilterValue, path: str) -> MetadataValue | None:
-    """One validated typed metadata value; ``None`` when its kind is not set."""
+def _pb_scalar(
+    value: types_pb2.FilterValue, path: str, error: type[InvalidArgument]
+) -> Scalar | None:
+    """The string, integer, finite float or boolean ``value`` holds; ``None`` for a list
+    or an unset kind (the caller's to judge). A non-finite float raises ``error``."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
     if kind == "int_value":
         return value.int_value
     if kind == "float_value":
-        number = value.float_value
-        if not math.isfinite(number):
-            raise InvalidArgument(f"{path}: numbers must be finite", field=path)
-        return number
+        if not math.isfinite(value.float_value):
+            raise error(f"{path}: numbers must be finite", field=path)
+        return value.float_value
     if kind == "bool_value":
         return value.bool_value
-    if kind == "list_value":
+    return None
+
+
+def _typed_metadata_value(value: types_pb2.FilterValue, path: str) -> MetadataValue | None:
+    """One validated typed metadata value; ``None`` when its kind is not set."""
+    scalar = _pb_scalar(value, path, InvalidArgument)
+    if scalar is not None:
+        return scalar
+    if value.WhichOneof("kind") == "list_value":
         items: list[str] = []
         for i, item in enumerate(value.list_value.values):
             if item.WhichOneof("kind") != "string_value":
@@ -367,18 +378,10 @@ def dict_to_struct(data: Mapping[str, Any], out: struct_pb2.Struct) -> None:
 
 
 def _scalar(value: types_pb2.FilterValue, path: str) -> Scalar:
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return value.int_value
-    if kind == "float_value":
-        if not math.isfinite(value.float_value):
-            raise InvalidFilter(f"{path}: numbers must be finite", field=path)
-        return value.float_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "list_value":
+    scalar = _pb_scalar(value, path, InvalidFilter)
+    if scalar is not None:
+        return scalar
+    if value.WhichOneof("kind") == "list_value":
         raise InvalidFilter(f"{path}: a list value is only allowed with IN and NIN", field=path)
     raise InvalidFilter(
         f"{path}: filter value type is not set (use string_value, int_value, "
@@ -401,10 +404,11 @@ def _value(op: Op, value: types_pb2.FilterValue, path: str) -> Scalar | tuple[Sc
         scalars = tuple(
             _scalar(item, f"{path}.list_value.values[{i}]") for i, item in enumerate(items)
         )
-        kinds = {_type_class(s) for s in scalars}
+        kinds = {scalar_type(s) for s in scalars}
         if len(kinds) > 1:
+            names = sorted(k.value for k in kinds if k is not None)
             raise InvalidFilter(
-                f"{path}.list_value: values must all be of one type (got {sorted(kinds)})",
+                f"{path}.list_value: values must all be of one type (got {names})",
                 field=f"{path}.list_value",
             )
         return scalars
@@ -414,14 +418,6 @@ def _value(op: Op, value: types_pb2.FilterValue, path: str) -> Scalar | tuple[Sc
     if op is Op.CONTAINS and not isinstance(scalar, str):
         raise InvalidFilter(f"{path}: CONTAINS takes a string value", field=path)
     return scalar
-
-
-def _type_class(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return "string"
 
 
 def filter_from_pb(pb: types_pb2.Filter, path: str = "filter") -> Filter:
@@ -543,20 +539,17 @@ def output_fields(fields: Iterable[str], path: str = "output_fields") -> OutputF
 
 def hit_to_pb(hit: domain.Hit, out: types_pb2.Hit) -> None:
     """Fill ``out`` from a domain hit."""
-    out.id = hit.id
+    document_to_pb(hit, out)
     out.score = hit.score
     out.raw_score = hit.raw_score
-    out.text = hit.text
     out.store = hit.store
     out.collection = hit.collection
-    if hit.metadata:
-        metadata_to_pb(hit.metadata, out.metadata, out.typed_metadata)
-    if hit.vector is not None:
-        out.vector.packed = np.asarray(hit.vector, dtype="<f4").tobytes()
 
 
-def document_to_pb(doc: domain.Document, out: types_pb2.Document) -> None:
-    """Fill ``out`` from a domain document."""
+def document_to_pb(
+    doc: domain.Document | domain.Hit, out: types_pb2.Document | types_pb2.Hit
+) -> None:
+    """Fill ``out``'s document part (id, text, metadata, vector) from a document or a hit."""
     out.id = doc.id
     out.text = doc.text
     if doc.metadata:

@@ -86,6 +86,13 @@ ENDPOINTS: Final[dict[str, str]] = {
     "indexes/describe": f"/{_COLLECTIONS}/GetCollection",
     "indexes/list": f"/{_COLLECTIONS}/GetCollection",
 }
+#: Endpoints that are one MilvusClient call on the collection, answering ``{}``.
+_COLLECTION_CALLS: Final = {
+    "collections/drop": "drop_collection",
+    "collections/flush": "flush",
+    "collections/load": "load_collection",
+    "collections/release": "release_collection",
+}
 #: The RPC whose permission decides which indexes ``collections/list`` shows.
 _LISTED_AS: Final = f"/{_COLLECTIONS}/GetCollection"
 
@@ -406,17 +413,8 @@ class MilvusPassthrough:
             return {}
         if endpoint == "collections/describe":
             return await run(_describe_collection, client, real)
-        if endpoint == "collections/drop":
-            await run(client.drop_collection, real)
-            return {}
-        if endpoint == "collections/flush":
-            await run(client.flush, real)
-            return {}
-        if endpoint == "collections/load":
-            await run(client.load_collection, real)
-            return {}
-        if endpoint == "collections/release":
-            await run(client.release_collection, real)
+        if endpoint in _COLLECTION_CALLS:
+            await run(getattr(client, _COLLECTION_CALLS[endpoint]), real)
             return {}
         if endpoint in ("entities/insert", "entities/upsert"):
             rows = body.get("data")

@@ -296,7 +296,9 @@ class NonBlockingStreamHandler(logging.Handler):
     def __init__(self, stream: Any, max_queued: int = 10_000) -> None:
         super().__init__()
         self.stream = stream
-        self._queue: queue.Queue[str | None] = queue.Queue(max_queued)
+        #: (records dropped just before this line, the line); ``None`` ends the writer.
+        #: A line of ``None`` carries only a count (see :meth:`flush`).
+        self._queue: queue.Queue[tuple[int, str | None] | None] = queue.Queue(max_queued)
         self._dropped = 0
         self._dropped_lock = threading.Lock()
         self._thread = threading.Thread(
@@ -310,26 +312,31 @@ class NonBlockingStreamHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
-        try:
-            self._queue.put_nowait(line)
-        except queue.Full:
-            with self._dropped_lock:
+        # The count of the records dropped since the last accepted one travels with the
+        # next accepted one, so the notice is written where the loss happened, not before
+        # lines that were logged earlier and were still queued.
+        with self._dropped_lock:
+            try:
+                self._queue.put_nowait((self._dropped, line))
+            except queue.Full:
                 self._dropped += 1
-            LOG_RECORDS_DROPPED.inc()
+                LOG_RECORDS_DROPPED.inc()
+                return
+            self._dropped = 0
 
     def _write_loop(self) -> None:
         while True:
-            line = self._queue.get()
+            item = self._queue.get()
             try:
-                if line is None:
+                if item is None:
                     return
-                with self._dropped_lock:
-                    dropped, self._dropped = self._dropped, 0
+                dropped, line = item
                 if dropped:
                     self.stream.write(
                         f"vectorgate: {dropped} log records dropped (log output too slow)\n"
                     )
-                self.stream.write(line + "\n")
+                if line is not None:
+                    self.stream.write(line + "\n")
                 self.stream.flush()
             except Exception:  # a closed or broken stream: nothing else to tell it to
                 pass
@@ -337,9 +344,18 @@ class NonBlockingStreamHandler(logging.Handler):
                 self._queue.task_done()
 
     def flush(self) -> None:
-        """Wait (at most :attr:`FLUSH_TIMEOUT_S`) until the queued lines are written."""
+        """Wait (at most :attr:`FLUSH_TIMEOUT_S`) until the queued lines are written, and
+        the count of records dropped since the last queued one with them."""
         deadline = time.monotonic() + self.FLUSH_TIMEOUT_S
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+        while True:
+            with self._dropped_lock:
+                if self._dropped:
+                    with contextlib.suppress(queue.Full):  # a full queue: on the next turn
+                        self._queue.put_nowait((self._dropped, None))
+                        self._dropped = 0
+                done = not self._dropped and not self._queue.unfinished_tasks
+            if done or time.monotonic() >= deadline:
+                return
             time.sleep(0.005)
 
     def close(self) -> None:

@@ -11,31 +11,21 @@ from collections.abc import Mapping, Sequence
 
 from .domain import And, Condition, Document, Filter, Not, Op, Or
 from .errors import PermissionDenied
+from .filters.common import FieldType, scalar_type
 
 _RANGE = {Op.GT, Op.GTE, Op.LT, Op.LTE}
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "list"
-    return "other"
-
-
 def _holds(op: Op, operand: object, present: bool, value: object) -> bool:
-    """The positive operators (EQ, ranges, IN, CONTAINS) on one field."""
+    """The positive operators (EQ, ranges, IN, CONTAINS) on one field. The operands are
+    scalars (validated); a value that is no scalar (a list) has no :func:`scalar_type`."""
     if not present:
         return False
-    kind = _kind(value)
     if op is Op.CONTAINS:
-        return kind == "list" and operand in value  # type: ignore[operator]
+        return isinstance(value, list | tuple) and operand in value
+    kind = scalar_type(value)
     if op in _RANGE:
-        if kind != "number" or _kind(operand) != "number":
+        if kind is not FieldType.NUMBER or scalar_type(operand) is not FieldType.NUMBER:
             return False
         a, b = float(value), float(operand)  # type: ignore[arg-type]
         if op is Op.GT:
@@ -47,8 +37,8 @@ def _holds(op: Op, operand: object, present: bool, value: object) -> bool:
         return a <= b
     if op is Op.IN:
         items = operand if isinstance(operand, tuple | list) else (operand,)
-        return any(_kind(item) == kind and item == value for item in items)
-    return _kind(operand) == kind and operand == value
+        return any(scalar_type(item) is kind and item == value for item in items)
+    return scalar_type(operand) is kind and operand == value
 
 
 def matches(f: Filter, doc_id: str, metadata: Mapping[str, object]) -> bool:

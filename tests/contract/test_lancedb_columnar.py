@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import lance as pylance
 import lancedb
 import numpy as np
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 
 from vectorgate_server.adapters import lancedb as lance_module
 from vectorgate_server.adapters.lancedb import LanceDBAdapter
+from vectorgate_server.adapters.lancedb import write as write_module
 from vectorgate_server.domain import CollectionSpec, Condition, Document, DocumentBatch, Op
 from vectorgate_server.errors import InvalidArgument
 
@@ -39,28 +41,35 @@ async def lance(tmp_path: Path) -> AsyncIterator[LanceDBAdapter]:
 
 
 class _Calls:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, adapter: LanceDBAdapter) -> None:
+    """Counts the writes that append and those that replace ids the table may hold."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.adds = 0
         self.merges = 0
-        table = adapter._tables["c"].table
-        add, merge = table.add, table.merge_insert
+        commit = write_module._commit_rows
+        merge_insert = write_module._merge_insert
 
-        async def counted_add(*args: Any, **kwargs: Any) -> Any:
-            self.adds += 1
-            return await add(*args, **kwargs)
+        def counted(dataset: Any, data: pa.Table, replace: Any) -> Any:
+            if replace is None:
+                self.adds += 1
+            else:
+                self.merges += 1
+            return commit(dataset, data, replace)
 
-        def counted_merge(*args: Any, **kwargs: Any) -> Any:
+        async def counted_merge(table: Any, data: pa.Table) -> None:
+            # Replacing writes of at most one fragment's rows go through merge_insert.
+            assert data.num_rows <= lance_module.COMPACT_ROWS_PER_FRAGMENT
             self.merges += 1
-            return merge(*args, **kwargs)
+            await merge_insert(table, data)
 
-        monkeypatch.setattr(table, "add", counted_add)
-        monkeypatch.setattr(table, "merge_insert", counted_merge)
+        monkeypatch.setattr(write_module, "_commit_rows", counted)
+        monkeypatch.setattr(write_module, "_merge_insert", counted_merge)
 
 
 async def test_new_ids_are_appended_known_ids_merged(
     lance: LanceDBAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _Calls(monkeypatch, lance)
+    calls = _Calls(monkeypatch)
     await lance.upsert_columns("c", _batch("a", 100))
     await lance.upsert_columns("c", _batch("b", 100))
     assert (calls.adds, calls.merges) == (2, 0)
@@ -144,6 +153,14 @@ async def test_id_set_is_a_superset_without_false_absences() -> None:
     assert len(ids) == 3
     assert ids.any_of(ids.hashes(["d"])) and not ids.any_of(ids.hashes(["c"]))
     assert not lance_module._IdSet().any_of(ids.hashes(["a"]))
+    # add() tells whether any hash may be there already; runs merge without losing one.
+    assert ids.add(ids.hashes(["e"])) is False
+    assert ids.add(ids.hashes(["f", "a"])) is True
+    for block in range(40):
+        assert not ids.add(ids.hashes([f"x{block}-{i}" for i in range(block + 1)]))
+    assert len(ids) == 5 + sum(range(1, 41))
+    assert ids.any_of(ids.hashes(["x0-0"])) and ids.any_of(ids.hashes(["x39-39"]))
+    assert not ids.any_of(ids.hashes(["x40-0"]))
 
 
 async def test_a_failed_append_is_never_repeated(
@@ -151,16 +168,47 @@ async def test_a_failed_append_is_never_repeated(
 ) -> None:
     """An append whose outcome is unknown (an error after Lance committed, a
     cancellation) leaves its ids recorded: the retry merges, nothing duplicates."""
-    table = lance._tables["c"].table
-    add = table.add
+    commit = write_module._commit_rows
 
-    async def add_then_fail(*args: Any, **kwargs: Any) -> Any:
-        await add(*args, **kwargs)
+    def commit_then_fail(*args: Any) -> Any:
+        commit(*args)
         raise RuntimeError("connection lost after the commit")
 
-    monkeypatch.setattr(table, "add", add_then_fail)
+    monkeypatch.setattr(write_module, "_commit_rows", commit_then_fail)
     with pytest.raises(RuntimeError):
         await lance.upsert_columns("c", _batch("a", 20))
-    monkeypatch.setattr(table, "add", add)
+    monkeypatch.setattr(write_module, "_commit_rows", commit)
     await lance.upsert_columns("c", _batch("a", 20))
     assert await lance.count("c") == 20
+
+
+def _fragments_and_version(tmp_path: Path) -> tuple[list[int], int]:
+    dataset = pylance.dataset(str(tmp_path / "db" / "c.lance"))
+    return [fragment.count_rows() for fragment in dataset.get_fragments()], dataset.version
+
+
+async def test_a_large_write_is_one_version_of_fragments_sized_for_parallel_scans(
+    lance: LanceDBAdapter, tmp_path: Path
+) -> None:
+    """A 10,000-row upsert (appended, then replaced) commits one version each, in
+    fragments of at most COMPACT_ROWS_PER_FRAGMENT rows (which compaction never
+    splits), and replacing keeps one row per id."""
+    limit = lance_module.COMPACT_ROWS_PER_FRAGMENT
+    _, before = _fragments_and_version(tmp_path)
+    await lance.upsert_columns("c", _batch("a", 10_000, seed=1))
+    sizes, version = _fragments_and_version(tmp_path)
+    assert version == before + 1
+    assert sum(sizes) == 10_000 and max(sizes) <= limit
+    # Half of the ids again, with half new ones: one version, ids replaced.
+    again = DocumentBatch(
+        ids=[f"a{i}" for i in range(5_000, 10_000)] + [f"b{i}" for i in range(5_000)],
+        vectors=_vectors(10_000, 2),
+    )
+    await lance.upsert_columns("c", again)
+    sizes, after = _fragments_and_version(tmp_path)
+    assert after == version + 1
+    assert sum(sizes) == 15_000 and max(sizes) <= limit
+    assert await lance.count("c") == 15_000
+    [doc] = await lance.get("c", ["a7000"], True)
+    assert doc.vector is not None
+    np.testing.assert_allclose(doc.vector, again.vectors[2_000])

@@ -18,8 +18,8 @@ from pymilvus import MilvusClient
 
 from tests.contract.backends.milvus import FACTORIES, database_for
 from tests.support.columnar import check_native_columns
+from vectorgate_server.adapters.configs import MilvusConfig
 from vectorgate_server.adapters.milvus import NATIVE_PARAMS, MilvusAdapter
-from vectorgate_server.config import MilvusConfig
 from vectorgate_server.domain import (
     CollectionSpec,
     Condition,

@@ -34,6 +34,7 @@ from vectorgate import Client
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import search_service_pb2_grpc as sgrpc
 from vectorgate_server.adapters.base import keyword_search, supports_keyword_search
+from vectorgate_server.adapters.configs import MilvusConfig
 from vectorgate_server.adapters.milvus import (
     SPARSE_FIELD,
     SPEC_PROPERTY,
@@ -42,7 +43,6 @@ from vectorgate_server.adapters.milvus import (
 )
 from vectorgate_server.adapters.milvus import client as milvus_module
 from vectorgate_server.adapters.milvus.plan import _MAX_WINDOW as MAX_WINDOW
-from vectorgate_server.config import MilvusConfig
 from vectorgate_server.domain import (
     CollectionSpec,
     Condition,

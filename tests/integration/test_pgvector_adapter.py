@@ -24,9 +24,10 @@ from psycopg import sql
 
 from tests.support.columnar import check_native_columns
 from tests.support.pgserver import PgvectorServer
+from vectorgate_server.adapters.configs import PgvectorConfig
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.adapters.pgvector import PgvectorAdapter, table_name
-from vectorgate_server.config import PgvectorConfig, load_config
+from vectorgate_server.config import load_config
 from vectorgate_server.domain import (
     CollectionSpec,
     Condition,

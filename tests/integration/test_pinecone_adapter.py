@@ -14,6 +14,7 @@ from pinecone import AsyncPinecone
 from tests.servers.pinecone_server import API_VERSION, PineconeTestServer, new_api_key
 from tests.support.columnar import check_native_columns
 from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.configs import PineconeConfig
 from vectorgate_server.adapters.pinecone import (
     PineconeAdapter,
     canonical_score,
@@ -21,7 +22,6 @@ from vectorgate_server.adapters.pinecone import (
     encode_id,
     index_name_for,
 )
-from vectorgate_server.config import PineconeConfig
 from vectorgate_server.domain import (
     NAME_RE,
     CollectionSpec,

@@ -9,18 +9,15 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from vectorgate_server.config import (
-    DEFAULT_STORE_NAME,
-    Config,
-    ConfigError,
+from vectorgate_server.adapters.configs import (
     LanceDBConfig,
     MilvusConfig,
     OpenSearchConfig,
     PgvectorConfig,
     PineconeConfig,
     QdrantConfig,
-    load_config,
 )
+from vectorgate_server.config import DEFAULT_STORE_NAME, Config, ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "config.yaml"
 

@@ -32,9 +32,12 @@ class _StuckStream:
 
     def __init__(self) -> None:
         self.released = threading.Event()
+        #: Set once the writer thread is inside a write (holding that line).
+        self.writing = threading.Event()
         self.lines: list[str] = []
 
     def write(self, text: str) -> int:
+        self.writing.set()
         self.released.wait()
         self.lines.append(text)
         return len(text)
@@ -56,12 +59,15 @@ def test_a_stuck_output_neither_blocks_the_caller_nor_loses_the_count() -> None:
     before = LOG_RECORDS_DROPPED._value.get()
     try:
         started = time.monotonic()
-        for i in range(100):
+        handler.handle(_record("line 0"))
+        # The writer thread takes line 0 and waits on the stream with it.
+        assert stream.writing.wait(5)
+        for i in range(1, 100):
             handler.handle(_record(f"line {i}"))
         assert time.monotonic() - started < 1.0  # no call waited on the stream
-        # One line may be held by the writer thread, ten more queued: the rest dropped.
+        # Line 0 held by the writer thread, ten more queued: the rest dropped.
         dropped = LOG_RECORDS_DROPPED._value.get() - before
-        assert 89 <= dropped <= 90
+        assert dropped == 89
         stream.released.set()
         handler.flush()
         written = "".join(stream.lines)
@@ -72,6 +78,28 @@ def test_a_stuck_output_neither_blocks_the_caller_nor_loses_the_count() -> None:
         handler.handle(_record("after"))
         handler.flush()
         assert "".join(stream.lines).endswith("after\n")
+    finally:
+        stream.released.set()
+        handler.close()
+
+
+def test_the_drop_notice_stands_where_the_records_were_lost() -> None:
+    """Lines queued before the loss come first, then the notice, then what came after."""
+    stream = _StuckStream()
+    handler = NonBlockingStreamHandler(stream, max_queued=3)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    try:
+        handler.handle(_record("a"))
+        assert stream.writing.wait(5)
+        for name in ("b1", "b2", "b3", "x1", "x2"):  # x1 and x2 find the queue full
+            handler.handle(_record(name))
+        stream.released.set()
+        handler.flush()
+        handler.handle(_record("c"))
+        handler.flush()
+        assert "".join(stream.lines) == (
+            "a\nb1\nb2\nb3\nvectorgate: 2 log records dropped (log output too slow)\nc\n"
+        )
     finally:
         stream.released.set()
         handler.close()

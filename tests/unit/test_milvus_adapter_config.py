@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from vectorgate_server.adapters.configs import MilvusConfig
 from vectorgate_server.adapters.milvus import (
     NATIVE_PARAMS,
     MilvusAdapter,
     collection_name,
     milvus_name,
 )
-from vectorgate_server.config import MilvusConfig, load_config
+from vectorgate_server.config import load_config
 from vectorgate_server.domain import Metric, Op
 from vectorgate_server.errors import InvalidArgument
 

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
+from vectorgate_server.adapters.configs import OpenSearchAuth, OpenSearchConfig
 from vectorgate_server.adapters.opensearch import (
     OpenSearchAdapter,
     canonical_score,
     decode_index_name,
     encode_index_name,
 )
-from vectorgate_server.config import OpenSearchAuth, OpenSearchConfig
 from vectorgate_server.domain import (
     CollectionSpec,
     Condition,

@@ -20,13 +20,10 @@ from qdrant_client import models as qm
 from qdrant_client.conversions.conversion import GrpcToRest, RestToGrpc
 
 from vectorgate_server.adapters.base import Adapter
-from vectorgate_server.adapters.qdrant import (
-    SPEC_METADATA_KEY,
-    QdrantAdapter,
-    _Layout,
-    _points,
-)
-from vectorgate_server.config import QdrantConfig
+from vectorgate_server.adapters.configs import QdrantConfig
+from vectorgate_server.adapters.qdrant import SPEC_METADATA_KEY, QdrantAdapter
+from vectorgate_server.adapters.qdrant.adapter import _points
+from vectorgate_server.adapters.qdrant.layout import _Layout
 from vectorgate_server.domain import (
     And,
     CollectionSpec,

@@ -12,16 +12,16 @@ import portalocker
 import pytest
 import qdrant_edge as qe
 
-from vectorgate_server.adapters import qdrant_edge
+from vectorgate_server.adapters.configs import QdrantConfig
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.adapters.qdrant import QdrantAdapter
-from vectorgate_server.adapters.qdrant_edge import (
+from vectorgate_server.adapters.qdrant import edge as qdrant_edge
+from vectorgate_server.adapters.qdrant.edge import (
     LOCK_FILE,
     SPEC_FILE,
     QdrantEdgeAdapter,
     edge_filter,
 )
-from vectorgate_server.config import QdrantConfig
 from vectorgate_server.domain import (
     And,
     CollectionSpec,

@@ -173,8 +173,8 @@ async def test_milvus_collection_with_the_first_spec_format(tmp_path: Path) -> N
 
     from pymilvus import MilvusClient
 
+    from vectorgate_server.adapters.configs import MilvusConfig
     from vectorgate_server.adapters.milvus import SPEC_PROPERTY, MilvusAdapter
-    from vectorgate_server.config import MilvusConfig
 
     uri = str(tmp_path / "milvus.db")
     spec = CollectionSpec("legacy", 4, Metric.L2, text_field="body", embedding_model="minilm")

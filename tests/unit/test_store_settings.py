@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import lancedb
 import numpy as np
 import pytest
 
@@ -59,7 +60,7 @@ def test_lancedb_cloud_store_connects_with_its_api_key_and_timeout(
         seen.update(kwargs, uri=uri)
         return object()
 
-    monkeypatch.setattr(lancedb_module.lancedb, "connect_async", connect_async)
+    monkeypatch.setattr(lancedb, "connect_async", connect_async)
     asyncio.run(adapter.start())
     assert seen["uri"] == "db://my-project"
     assert seen["api_key"] == "sk-lance-cloud"

@@ -41,7 +41,9 @@ adapters without the capability, so adapters that lack it need no code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
@@ -60,7 +62,7 @@ from ..domain import (
     OutputFields,
     SearchQuery,
 )
-from ..errors import Unsupported
+from ..errors import Unsupported, VectorgateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,8 @@ async def upsert(adapter: Adapter, name: str, documents: Sequence[Document]) -> 
     """
     size = adapter.capabilities.max_write_batch
     for start in range(0, len(documents), size):
-        await adapter.upsert(name, documents[start : start + size])
+        with _positions_from(start):
+            await adapter.upsert(name, documents[start : start + size])
 
 
 async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> None:
@@ -206,10 +209,37 @@ async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> N
     size = adapter.capabilities.max_write_batch
     for start in range(0, len(batch), size):
         part = batch.rows(start, start + size) if len(batch) > size else batch
-        if isinstance(adapter, SupportsColumnarUpsert):
-            await adapter.upsert_columns(name, part)
-        else:
-            await adapter.upsert(name, part.documents())
+        with _positions_from(start):
+            if isinstance(adapter, SupportsColumnarUpsert):
+                await adapter.upsert_columns(name, part)
+            else:
+                await adapter.upsert(name, part.documents())
+
+
+#: A row position as adapters name it in a field path or message: ``documents[3]``,
+#: ``ids[3]``, ``texts[3]``, ``values[3]`` (a metadata column's row) or ``row 3``.
+_ROW_POSITION = re.compile(r"\b(documents|ids|texts|values)\[(\d+)\]|\brow (\d+)\b")
+
+
+@contextlib.contextmanager
+def _positions_from(offset: int) -> Iterator[None]:
+    """Row positions an adapter names in one split write, made positions in the request."""
+    try:
+        yield
+    except VectorgateError as exc:
+        if offset:
+
+            def shift(match: re.Match[str]) -> str:
+                if match.group(3) is not None:
+                    return f"row {int(match.group(3)) + offset}"
+                return f"{match.group(1)}[{int(match.group(2)) + offset}]"
+
+            exc.message = _ROW_POSITION.sub(shift, exc.message)
+            exc.args = (exc.message,)
+            if exc.field is not None:
+                exc.field = _ROW_POSITION.sub(shift, exc.field)
+                exc.metadata["field"] = exc.field
+        raise
 
 
 def supports_keyword_search(adapter: Adapter) -> bool:

@@ -10,8 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import (
-    ConfigError,
+from ..config import ConfigError
+from ..errors import BackendUnavailable
+from .base import Adapter
+from .configs import (
     LanceDBConfig,
     MilvusConfig,
     OpenSearchConfig,
@@ -20,8 +22,7 @@ from ..config import (
     QdrantConfig,
     StoreConfig,
 )
-from ..errors import BackendUnavailable
-from .base import Adapter
+from .params import not_a_search_parameter
 
 #: The pyproject extra that installs each backend's SDK.
 EXTRAS: dict[str, str] = {
@@ -55,7 +56,7 @@ def _milvus(config: MilvusConfig, data_dir: Path) -> Adapter:
 def _qdrant(config: QdrantConfig, data_dir: Path) -> Adapter:
     if config.path:
         # Embedded: Qdrant's own engine in-process (qdrant-edge).
-        from .qdrant_edge import QdrantEdgeAdapter
+        from .qdrant.edge import QdrantEdgeAdapter
 
         return QdrantEdgeAdapter.from_config(config)
     from .qdrant import QdrantAdapter
@@ -124,8 +125,7 @@ def native_defaults_for_gateway(config: StoreConfig, adapter: Adapter) -> Mappin
         else f"vector_store_registry[{config.name}].litellm_params"
     )
     errors = [
-        f"{where}.{key}: not a {adapter.backend} search parameter "
-        f"(accepted: {', '.join(sorted(accepted)) or 'none'})"
+        not_a_search_parameter(f"{where}.{key}", adapter.backend, accepted)
         for key in config.native_defaults
         if key not in accepted
     ]

@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from ..errors import InvalidArgument
 
+#: Milvus' native search parameters, named as LiteLLM's Milvus vector store names them:
+#: what the Milvus adapter accepts and what the OpenAI-compatible search route passes on.
+MILVUS_NATIVE_PARAMS: Final = (
+    "limit",
+    "offset",
+    "dbName",
+    "annsField",
+    "outputFields",
+    "filter",
+    "searchParams",
+    "groupingField",
+    "partitionNames",
+    "consistencyLevel",
+    "milvus_text_field",
+)
+
 #: Largest integer parameter accepted (what the backends' int32 fields hold).
 MAX_INT: Final = 2**31 - 1
+
+
+def unaccepted(path: str, problem: str, accepted: Iterable[str]) -> str:
+    """The message refusing a name: ``path: problem (accepted: a, b)``, names sorted."""
+    return f"{path}: {problem} (accepted: {', '.join(sorted(accepted)) or 'none'})"
+
+
+def not_a_search_parameter(path: str, backend: str, accepted: Iterable[str]) -> str:
+    """The message refusing a native search parameter the backend does not have."""
+    return unaccepted(path, f"not a {backend} search parameter", accepted)
 
 
 def positive_int(value: object, maximum: int = MAX_INT) -> int | None:
@@ -36,11 +62,7 @@ def validate_native_params(
         path = f"native_params.{key}"
         kind = accepted.get(key)
         if kind is None:
-            raise InvalidArgument(
-                f"{path}: not a {backend} search parameter "
-                f"(accepted: {', '.join(sorted(accepted))})",
-                field=path,
-            )
+            raise InvalidArgument(not_a_search_parameter(path, backend, accepted), field=path)
         if kind == "bool":
             if not isinstance(value, bool):
                 raise InvalidArgument(f"{path}: must be a bool, got {value!r}", field=path)

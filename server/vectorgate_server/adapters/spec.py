@@ -37,11 +37,12 @@ from ..domain import (
     Document,
     DocumentBatch,
     IndexSpec,
+    Metadata,
     MetadataValue,
     Metric,
 )
 from ..errors import InvalidArgument
-from ..filters.common import FieldType, scalar_type
+from ..filters.common import FieldType, metadata_type, scalar_type
 
 __all__ = [
     "SPEC_VERSION",
@@ -320,3 +321,15 @@ def new_column_types(
                 field=path,
             )
     return new
+
+
+def stored_metadata(raw: object) -> Metadata:
+    """The metadata of a stored JSON object (a jsonb column, a payload entry): its values
+    of a metadata type; others (a foreign writer's) are not returned."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(key): list(value) if isinstance(value, list) else value
+        for key, value in raw.items()
+        if metadata_type(value) is not None
+    }

@@ -55,7 +55,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from ..config import BaseStoreConfig, Config, ConfigError, EmbeddingModelConfig
+from ..adapters.configs import BaseStoreConfig
+from ..config import Config, ConfigError, EmbeddingModelConfig
 from ..errors import EmbeddingFailed, Unavailable
 from ..remote_http import (
     AsyncClients,

@@ -69,6 +69,7 @@ from ..domain import (
     Not,
     Op,
     Or,
+    Scalar,
 )
 from ..errors import InvalidFilter
 
@@ -82,8 +83,10 @@ __all__ = [
     "FieldType",
     "applies",
     "conditions",
+    "distinct_operands",
     "fields",
     "metadata_type",
+    "operands",
     "positive_op",
     "scalar_type",
     "validate_filter",
@@ -135,6 +138,22 @@ def positive_op(op: Op) -> Op:
     if op is Op.NIN:
         return Op.IN
     return op
+
+
+def operands(c: Condition) -> tuple[Scalar, ...]:
+    """The condition's value as a tuple: its list for ``IN``/``NIN``, else the one scalar."""
+    value = c.value
+    return tuple(value) if isinstance(value, tuple | list) else (value,)
+
+
+def distinct_operands(c: Condition) -> tuple[Scalar, ...]:
+    """:func:`operands` without duplicates, the first occurrence kept (numbers compare
+    numerically; the values are all of one type, but True stays apart from 1 all the same)."""
+    seen: list[Scalar] = []
+    for item in operands(c):
+        if not any(isinstance(item, bool) == isinstance(s, bool) and item == s for s in seen):
+            seen.append(item)
+    return tuple(seen)
 
 
 def applies(condition: Condition, field_type: FieldType | None) -> bool:

@@ -27,6 +27,7 @@ from .common import (
     NEGATIVE_OPS,
     FieldType,
     applies,
+    operands,
     positive_op,
     validate_filter,
 )
@@ -157,7 +158,7 @@ class _Compiler:
         if ftype is FieldType.NUMBER and c.field in self.integer_keys:
             column = f"CAST({column} AS DOUBLE)"
         companion = self.int_columns.get(c.field) if ftype is FieldType.NUMBER else None
-        values = c.value if isinstance(c.value, tuple | list) else (c.value,)
+        values = operands(c)
         if companion is not None and any(
             isinstance(v, int) and not isinstance(v, bool) and abs(v) >= _EXACT_DOUBLE_INT
             for v in values

@@ -50,6 +50,7 @@ from .common import (
     INT64_MIN,
     NEGATIVE_OPS,
     FieldType,
+    operands,
     positive_op,
     scalar_type,
     validate_filter,
@@ -233,23 +234,9 @@ def _compile(f: Filter, schema: FilterSchema) -> _Compiled:
     if isinstance(f, Condition):
         return _condition(f, schema)
     if isinstance(f, And):
-        parts: list[str] = []
-        for child in f.filters:
-            value = _compile(child, schema)
-            if value is False:
-                return False
-            if value is not True:
-                parts.append(value)
-        return _join(parts, "and", empty=True)
+        return _connective(f.filters, schema, "and", absorbing=False)
     if isinstance(f, Or):
-        parts = []
-        for child in f.filters:
-            value = _compile(child, schema)
-            if value is True:
-                return True
-            if value is not False:
-                parts.append(value)
-        return _join(parts, "or", empty=False)
+        return _connective(f.filters, schema, "or", absorbing=True)
     if isinstance(f, Not):
         inner = _compile(f.filter, schema)
         if isinstance(inner, bool):
@@ -258,9 +245,22 @@ def _compile(f: Filter, schema: FilterSchema) -> _Compiled:
     raise TypeError(f"not a filter: {f!r}")
 
 
-def _join(parts: Sequence[str], joiner: str, *, empty: bool) -> _Compiled:
+def _connective(
+    children: Sequence[Filter], schema: FilterSchema, joiner: str, *, absorbing: bool
+) -> _Compiled:
+    """``and`` (``absorbing`` False) or ``or`` (True) of the children, folding constants:
+    a child equal to ``absorbing`` decides the whole, one equal to its opposite drops out,
+    and no children left is the opposite (an empty ``and`` is true, an empty ``or`` false)."""
+    parts: list[str] = []
+    for child in children:
+        value = _compile(child, schema)
+        if isinstance(value, bool):
+            if value is absorbing:
+                return absorbing
+            continue
+        parts.append(value)
     if not parts:
-        return empty
+        return not absorbing
     if len(parts) == 1:
         return parts[0]
     return f" {joiner} ".join(f"({p})" for p in parts)
@@ -278,15 +278,10 @@ def _condition(c: Condition, schema: FilterSchema) -> _Compiled:
     return _negate(positive) if c.op in NEGATIVE_OPS else positive
 
 
-def _values(c: Condition) -> tuple[Scalar, ...]:
-    value = c.value
-    return tuple(value) if isinstance(value, tuple | list) else (value,)
-
-
 def _id_condition(c: Condition, op: Op, schema: FilterSchema) -> _Compiled:
     field_name = _identifier(schema.id_field)
     rendered: list[str] = []
-    for value in _values(c):
+    for value in operands(c):
         assert isinstance(value, str)  # validated: ids are strings
         if schema.id_is_int:
             number = canonical_int_id(value)
@@ -308,7 +303,7 @@ def _metadata(c: Condition, op: Op, schema: FilterSchema) -> _Compiled:
     elif op in RANGE_OPS:
         wanted = FieldType.NUMBER
     else:
-        first = _values(c)[0]
+        first = operands(c)[0]
         kind = scalar_type(first)
         assert kind is not None  # validated
         wanted = kind
@@ -326,7 +321,7 @@ def _metadata(c: Condition, op: Op, schema: FilterSchema) -> _Compiled:
         assert not isinstance(c.value, tuple | list)
         expr = f"{access.expr} == {literal(c.value)}"
     else:  # IN
-        values = _values(c)
+        values = operands(c)
         if len(values) == 1:
             expr = f"{access.expr} == {literal(values[0])}"
         elif access.json:

@@ -40,13 +40,12 @@ serves where an index can help:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
 
-from ..domain import RANGE_OPS, And, Condition, Filter, Not, Op, Or, Scalar
-from .common import ID_FIELD, NEGATIVE_OPS, positive_op, validate_filter
+from ..domain import RANGE_OPS, And, Condition, Filter, Not, Op, Or
+from .common import ID_FIELD, NEGATIVE_OPS, distinct_operands, positive_op, validate_filter
 
 __all__ = ["MAX_OR_VALUES", "Predicate", "compile_filter", "json_param"]
 
@@ -124,7 +123,7 @@ class _Compiler:
         return sql.SQL("%s::" + cast)
 
     def _id(self, c: Condition) -> sql.Composable:
-        values = [str(v) for v in _values(c) if not _has_nul(v)]
+        values = [str(v) for v in distinct_operands(c) if not _has_nul(v)]
         if not values:
             return _FALSE
         if len(values) == 1:
@@ -150,7 +149,7 @@ class _Compiler:
                 self._param(json_param(c.value), "jsonb"),
             )
             return sql.SQL("({} AND {}) IS TRUE").format(first, compare)
-        values = [v for v in _values(c) if not _has_nul(v)]
+        values = [v for v in distinct_operands(c) if not _has_nul(v)]
         if not values:
             return _FALSE
         if len(values) == 1:
@@ -165,14 +164,3 @@ class _Compiler:
 
 def _has_nul(value: object) -> bool:
     return isinstance(value, str) and "\x00" in value
-
-
-def _values(c: Condition) -> Sequence[Scalar]:
-    """The condition's values without duplicates (first occurrence kept; True apart from 1)."""
-    value = c.value
-    items = tuple(value) if isinstance(value, tuple | list) else (value,)
-    seen: list[Scalar] = []
-    for item in items:
-        if not any(isinstance(item, bool) == isinstance(s, bool) and item == s for s in seen):
-            seen.append(item)
-    return seen

@@ -49,10 +49,11 @@ import uuid
 
 from qdrant_client import models
 
-from ..domain import RANGE_OPS, And, Condition, Filter, Not, Op, Or, Scalar
+from ..domain import RANGE_OPS, And, Condition, Filter, Not, Op, Or
 from .common import (
     ID_FIELD,
     NEGATIVE_OPS,
+    distinct_operands,
     positive_op,
     validate_filter,
 )
@@ -140,20 +141,8 @@ def _condition(c: Condition) -> models.Condition:
     return positive
 
 
-def _values(c: Condition) -> tuple[Scalar, ...]:
-    value = c.value
-    items = tuple(value) if isinstance(value, tuple | list) else (value,)
-    # Drop duplicates, keeping the first occurrence (numbers compare numerically; the
-    # values are all of one type, but keep True apart from 1 all the same).
-    seen: list[Scalar] = []
-    for item in items:
-        if not any(isinstance(item, bool) == isinstance(s, bool) and item == s for s in seen):
-            seen.append(item)
-    return tuple(seen)
-
-
 def _id_condition(c: Condition) -> models.Condition:
-    ids: list[models.ExtendedPointId] = [point_id(str(v)) for v in _values(c)]
+    ids: list[models.ExtendedPointId] = [point_id(str(v)) for v in distinct_operands(c)]
     return models.HasIdCondition(has_id=ids)
 
 
@@ -176,7 +165,7 @@ def _field_condition(c: Condition) -> models.Condition:
         assert isinstance(c.value, int | float) and not isinstance(c.value, bool)
         rng = models.Range(**{_RANGE_ARG[op]: c.value})
         return models.FieldCondition(key=key, range=rng)
-    values = _values(c)
+    values = distinct_operands(c)
     first = values[0]
     if isinstance(first, str):
         strings = [v for v in values if isinstance(v, str)]

@@ -7,8 +7,8 @@ says what to fix, never a 500.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ..errors import InvalidArgument
 
@@ -22,6 +22,8 @@ __all__ = [
     "require_object",
     "type_name",
 ]
+
+_T = TypeVar("_T")
 
 
 def join(path: str, key: str) -> str:
@@ -71,43 +73,47 @@ def _wrong(path: str, what: str, value: Any) -> InvalidArgument:
     return InvalidArgument(f"{path}: expected {what}, got {type_name(value)}", field=path)
 
 
-def opt_str(obj: dict[str, Any], key: str, path: str = "") -> str | None:
-    """A string field, None when absent or null."""
+def _optional(
+    obj: dict[str, Any], key: str, path: str, what: str, accept: Callable[[Any], _T | None]
+) -> _T | None:
+    """``accept(obj[key])``, None when the field is absent or null; a 400 naming the field
+    (``expected <what>``) when ``accept`` refuses the value (returns None)."""
     value = obj.get(key)
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise _wrong(join(path, key), "a string", value)
-    return value
+    accepted = accept(value)
+    if accepted is None:
+        raise _wrong(join(path, key), what, value)
+    return accepted
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def opt_str(obj: dict[str, Any], key: str, path: str = "") -> str | None:
+    """A string field, None when absent or null."""
+    return _optional(obj, key, path, "a string", lambda v: v if isinstance(v, str) else None)
 
 
 def opt_int(obj: dict[str, Any], key: str, path: str = "") -> int | None:
     """An integer field (``3`` or ``3.0``), None when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _wrong(join(path, key), "an integer", value)
-    return value
+    return _optional(obj, key, path, "an integer", _integer)
 
 
 def opt_number(obj: dict[str, Any], key: str, path: str = "") -> float | None:
     """A number field, None when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _wrong(join(path, key), "a number", value)
-    return float(value)
+    return _optional(
+        obj,
+        key,
+        path,
+        "a number",
+        lambda v: float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None,
+    )
 
 
 def opt_bool(obj: dict[str, Any], key: str, path: str = "") -> bool | None:
     """A boolean field, None when absent or null."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _wrong(join(path, key), "true or false", value)
-    return value
+    return _optional(obj, key, path, "true or false", lambda v: v if isinstance(v, bool) else None)

@@ -49,7 +49,7 @@ from .bodies import check_keys, opt_int, opt_number, opt_str, require_object
 from .common import Call, Operation, RpcRoutes, invoke, json_endpoint, json_response
 from .filters import openai_filter
 from .jsonpb import metadata_json, parse_into
-from .openapi import METADATA_VALUE, json_body, route_responses, status_ref
+from .openapi import METADATA_VALUE, closed_object, json_body, route_responses, status_ref
 
 __all__ = ["DEFAULT_COLLECTION", "DEFAULT_TOP_K", "SCHEMAS", "VectorApi"]
 
@@ -73,10 +73,9 @@ _METADATA: Final = {
 }
 #: OpenAPI component schemas of these routes.
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
-    "VectorStoreDocument": {
-        "type": "object",
-        "required": ["id"],
-        "properties": {
+    "VectorStoreDocument": closed_object(
+        ["id"],
+        {
             "id": {"type": "string", "minLength": 1},
             "text": {"type": "string"},
             "metadata": _METADATA,
@@ -89,12 +88,10 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                 ],
             },
         },
-        "additionalProperties": False,
-    },
-    "VectorStoreRequest": {
-        "type": "object",
-        "required": ["documents"],
-        "properties": {
+    ),
+    "VectorStoreRequest": closed_object(
+        ["documents"],
+        {
             "store": {
                 "type": "string",
                 "description": "Configured store; default store if absent.",
@@ -106,24 +103,20 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             },
             "documents": {"type": "array", "items": {"$ref": _REF + "VectorStoreDocument"}},
         },
-        "additionalProperties": False,
-    },
-    "VectorStoreResponse": {
-        "type": "object",
-        "required": ["store", "collection", "upserted_count", "ids", "collection_created"],
-        "properties": {
+    ),
+    "VectorStoreResponse": closed_object(
+        ["store", "collection", "upserted_count", "ids", "collection_created"],
+        {
             "store": {"type": "string"},
             "collection": {"type": "string"},
             "upserted_count": {"type": "integer"},
             "ids": {"type": "array", "items": {"type": "string"}},
             "collection_created": {"type": "boolean"},
         },
-        "additionalProperties": False,
-    },
-    "VectorSearchRequest": {
-        "type": "object",
-        "required": ["query"],
-        "properties": {
+    ),
+    "VectorSearchRequest": closed_object(
+        ["query"],
+        {
             "store": {"type": "string"},
             "collection": {"type": "string"},
             "query": {"type": "string", "minLength": 1},
@@ -132,30 +125,25 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             "filters": {"$ref": _REF + "OpenAIFilter"},
             "score_threshold": {"type": "number"},
         },
-        "additionalProperties": False,
-    },
-    "VectorSearchResult": {
-        "type": "object",
-        "required": ["id", "score", "text", "metadata"],
-        "properties": {
+    ),
+    "VectorSearchResult": closed_object(
+        ["id", "score", "text", "metadata"],
+        {
             "id": {"type": "string"},
             "score": {"type": "number"},
             "text": {"type": "string"},
             "metadata": _METADATA,
         },
-        "additionalProperties": False,
-    },
-    "VectorSearchResponse": {
-        "type": "object",
-        "required": ["store", "collection", "query", "results"],
-        "properties": {
+    ),
+    "VectorSearchResponse": closed_object(
+        ["store", "collection", "query", "results"],
+        {
             "store": {"type": "string"},
             "collection": {"type": "string"},
             "query": {"type": "string"},
             "results": {"type": "array", "items": {"$ref": _REF + "VectorSearchResult"}},
         },
-        "additionalProperties": False,
-    },
+    ),
 }
 
 

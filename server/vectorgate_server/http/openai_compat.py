@@ -71,6 +71,7 @@ from starlette.responses import Response
 from vectorgate.v1 import search_service_pb2 as spb
 from vectorgate.v1 import types_pb2
 
+from ..adapters.params import MILVUS_NATIVE_PARAMS
 from ..app import Gateway
 from ..config import Config
 from ..embeddings import MODEL_NAME as LOCAL_MODEL
@@ -99,24 +100,33 @@ from .common import (
 )
 from .filters import openai_filter
 from .jsonpb import metadata_json, parse_into
-from .openapi import METADATA_VALUE, json_body, route_responses
+from .openapi import METADATA_VALUE, closed_object, json_body, route_responses
 
 __all__ = ["MILVUS_PARAMS", "SCHEMAS", "OpenAIApi", "OpenAIRouteError"]
 
 #: The seed's Milvus search parameters, passed through as ``native_params``.
-MILVUS_PARAMS: Final = (
-    "limit",
-    "offset",
-    "dbName",
-    "annsField",
-    "outputFields",
-    "filter",
-    "searchParams",
-    "groupingField",
-    "partitionNames",
-    "consistencyLevel",
-    "milvus_text_field",
-)
+MILVUS_PARAMS: Final = MILVUS_NATIVE_PARAMS
+#: Their JSON types, and what the schema says of them beyond "Milvus only".
+_MILVUS_PARAM_SCHEMAS: Final[dict[str, tuple[dict[str, Any], str]]] = {
+    "limit": ({"type": "integer"}, "result count"),
+    "offset": ({"type": "integer"}, ""),
+    "dbName": ({"type": "string"}, ""),
+    "annsField": ({"type": "string"}, ""),
+    "outputFields": ({"type": "array", "items": {"type": "string"}}, ""),
+    "filter": ({"type": "string"}, "native expression ANDed with filters"),
+    "searchParams": ({"type": "object"}, ""),
+    "groupingField": ({"type": "string"}, ""),
+    "partitionNames": ({"type": "array", "items": {"type": "string"}}, ""),
+    "consistencyLevel": ({"type": "string"}, ""),
+    "milvus_text_field": ({"type": "string"}, "the field holding the document text"),
+}
+
+
+def _milvus_only(name: str) -> dict[str, Any]:
+    schema, note = _MILVUS_PARAM_SCHEMAS[name]
+    return {**schema, "description": f"Milvus only: {note}." if note else "Milvus only."}
+
+
 _SEARCH_KEYS: Final = (
     "query",
     "filters",
@@ -174,35 +184,30 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             }
         },
     },
-    "OpenAIComparisonFilter": {
-        "type": "object",
-        "required": ["type", "key", "value"],
-        "properties": {
+    "OpenAIComparisonFilter": closed_object(
+        ["type", "key", "value"],
+        {
             "type": {"enum": ["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]},
             "key": {"type": "string", "description": "Metadata key; 'id' is the document id."},
             "value": {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]},
         },
-        "additionalProperties": False,
-    },
-    "OpenAICompoundFilter": {
-        "type": "object",
-        "required": ["type", "filters"],
-        "properties": {
+    ),
+    "OpenAICompoundFilter": closed_object(
+        ["type", "filters"],
+        {
             "type": {"enum": ["and", "or"]},
             "filters": {"type": "array", "minItems": 1, "items": {"$ref": _REF + "OpenAIFilter"}},
         },
-        "additionalProperties": False,
-    },
+    ),
     "OpenAIFilter": {
         "anyOf": [
             {"$ref": _REF + "OpenAIComparisonFilter"},
             {"$ref": _REF + "OpenAICompoundFilter"},
         ]
     },
-    "VectorStoreSearchRequest": {
-        "type": "object",
-        "required": ["query"],
-        "properties": {
+    "VectorStoreSearchRequest": closed_object(
+        ["query"],
+        {
             "query": {
                 "anyOf": [
                     {"type": "string"},
@@ -212,67 +217,35 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             },
             "max_num_results": {"type": "integer", "minimum": 1, "default": DEFAULT_MAX_RESULTS},
             "filters": {"$ref": _REF + "OpenAIFilter"},
-            "ranking_options": {
-                "type": "object",
-                "properties": {
+            "ranking_options": closed_object(
+                (),
+                {
                     "ranker": {"enum": list(_RANKERS), "description": "Accepted, not applied."},
                     "score_threshold": {"type": "number"},
                 },
-                "additionalProperties": False,
-            },
+            ),
             "rewrite_query": {"type": "boolean", "description": "Accepted, never applied."},
-            "limit": {"type": "integer", "description": "Milvus only: result count."},
-            "offset": {"type": "integer", "description": "Milvus only."},
-            "dbName": {"type": "string", "description": "Milvus only."},
-            "annsField": {"type": "string", "description": "Milvus only."},
-            "outputFields": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Milvus only.",
-            },
-            "filter": {
-                "type": "string",
-                "description": "Milvus only: native expression ANDed with filters.",
-            },
-            "searchParams": {"type": "object", "description": "Milvus only."},
-            "groupingField": {"type": "string", "description": "Milvus only."},
-            "partitionNames": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "Milvus only.",
-            },
-            "consistencyLevel": {"type": "string", "description": "Milvus only."},
-            "milvus_text_field": {
-                "type": "string",
-                "description": "Milvus only: the field holding the document text.",
-            },
+            **{name: _milvus_only(name) for name in MILVUS_PARAMS},
         },
-        "additionalProperties": False,
-    },
-    "VectorStoreSearchResult": {
-        "type": "object",
-        "required": ["file_id", "filename", "score", "attributes", "content"],
-        "properties": {
+    ),
+    "VectorStoreSearchResult": closed_object(
+        ["file_id", "filename", "score", "attributes", "content"],
+        {
             "file_id": {"type": ["string", "null"]},
             "filename": {"type": ["string", "null"]},
             "score": {"type": "number"},
             "attributes": {"type": "object", "additionalProperties": METADATA_VALUE},
             "content": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "text"],
-                    "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
-                    "additionalProperties": False,
-                },
+                "items": closed_object(
+                    ["type", "text"], {"type": {"const": "text"}, "text": {"type": "string"}}
+                ),
             },
         },
-        "additionalProperties": False,
-    },
-    "VectorStoreSearchResultsPage": {
-        "type": "object",
-        "required": ["object", "search_query", "data", "has_more", "next_page"],
-        "properties": {
+    ),
+    "VectorStoreSearchResultsPage": closed_object(
+        ["object", "search_query", "data", "has_more", "next_page"],
+        {
             "object": {"const": "vector_store.search_results.page"},
             "search_query": {
                 "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
@@ -285,12 +258,10 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                 "description": "vectorgate extension, present when rewrite_query was true.",
             },
         },
-        "additionalProperties": False,
-    },
-    "EmbeddingRequest": {
-        "type": "object",
-        "required": ["input", "model"],
-        "properties": {
+    ),
+    "EmbeddingRequest": closed_object(
+        ["input", "model"],
+        {
             "input": {
                 "anyOf": [
                     {"type": "string", "minLength": 1},
@@ -303,19 +274,16 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
             "dimensions": {"type": "integer", "description": "Must equal the model's dimension."},
             "user": {"type": "string", "description": "Accepted and ignored."},
         },
-        "additionalProperties": False,
-    },
-    "EmbeddingResponse": {
-        "type": "object",
-        "required": ["object", "data", "model", "usage"],
-        "properties": {
+    ),
+    "EmbeddingResponse": closed_object(
+        ["object", "data", "model", "usage"],
+        {
             "object": {"const": "list"},
             "data": {
                 "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["object", "index", "embedding"],
-                    "properties": {
+                "items": closed_object(
+                    ["object", "index", "embedding"],
+                    {
                         "object": {"const": "embedding"},
                         "index": {"type": "integer"},
                         "embedding": {
@@ -325,22 +293,18 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {
                             ]
                         },
                     },
-                    "additionalProperties": False,
-                },
+                ),
             },
             "model": {"type": "string"},
-            "usage": {
-                "type": "object",
-                "required": ["prompt_tokens", "total_tokens"],
-                "properties": {
+            "usage": closed_object(
+                ["prompt_tokens", "total_tokens"],
+                {
                     "prompt_tokens": {"type": "integer"},
                     "total_tokens": {"type": "integer"},
                 },
-                "additionalProperties": False,
-            },
+            ),
         },
-        "additionalProperties": False,
-    },
+    ),
 }
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "METADATA_VALUE",
     "SchemaBuilder",
     "build_document",
+    "closed_object",
     "example_for",
     "json_body",
     "route_responses",
@@ -76,6 +77,17 @@ METADATA_VALUE: Final = {
         {"type": "array", "items": {"type": "string"}},
     ]
 }
+
+
+def closed_object(required: Sequence[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of an object with these ``properties`` and no others, the ``required``
+    ones mandatory (the compatibility routes' bodies and answers)."""
+    schema: dict[str, Any] = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    schema["properties"] = properties
+    schema["additionalProperties"] = False
+    return schema
 
 
 def json_body(schema: str, example: Any) -> dict[str, Any]:

@@ -39,42 +39,33 @@ from .common import (
 from .compat_vector import VectorApi
 from .connection import DISCARD_LIMIT, ClientGuard, protocol_class
 from .openai_compat import OpenAIApi
-from .openapi import build_document
+from .openapi import build_document, closed_object
 from .transcode import all_bindings, body_format, endpoint_for
 
 __all__ = ["HttpApp", "HttpServer", "build_app"]
 
 log = logging.getLogger(__name__)
 
-_STATUS_SCHEMA = {
-    "type": "object",
-    "required": ["status"],
-    "properties": {"status": {"type": "string"}},
-    "additionalProperties": False,
-}
+_STATUS_SCHEMA = closed_object(["status"], {"status": {"type": "string"}})
 
-_READY_SCHEMA = {
-    "type": "object",
-    "required": ["status", "stores"],
-    "properties": {
+_READY_SCHEMA = closed_object(
+    ["status", "stores"],
+    {
         "status": {"type": "string"},
         "stores": {
             "type": "object",
             "description": "Per configured store: SERVING, or UNAVAILABLE with the error",
-            "additionalProperties": {
-                "type": "object",
-                "required": ["status", "backend"],
-                "properties": {
+            "additionalProperties": closed_object(
+                ["status", "backend"],
+                {
                     "status": {"type": "string", "enum": ["SERVING", "UNAVAILABLE"]},
                     "backend": {"type": "string"},
                     "error": {"type": "string"},
                 },
-                "additionalProperties": False,
-            },
+            ),
         },
     },
-    "additionalProperties": False,
-}
+)
 
 
 def _health_operations(

@@ -65,11 +65,15 @@ def _documents(pbs: Iterable[types_pb2.Document], field: str = "documents") -> l
     return docs
 
 
-class CollectionAdminService:
-    """``vectorgate.v1.CollectionAdminService``."""
+class _GatewayService:
+    """A servicer of the gateway's RPCs: each method converts, calls ``self.gw``, converts back."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
+
+
+class CollectionAdminService(_GatewayService):
+    """``vectorgate.v1.CollectionAdminService``."""
 
     @requires(Permission.ADMIN, per_index=True)
     async def CreateCollection(
@@ -159,11 +163,8 @@ class CollectionAdminService:
         return cpb.DeleteCollectionResponse()
 
 
-class UpsertService:
+class UpsertService(_GatewayService):
     """``vectorgate.v1.UpsertService``."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
 
     @requires(Permission.WRITE)
     async def UpsertDocuments(
@@ -423,11 +424,11 @@ def _fused_response(outcome: Outcome) -> spb.SearchResponse:
     return response
 
 
-class SearchService:
+class SearchService(_GatewayService):
     """``vectorgate.v1.SearchService``."""
 
     def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+        super().__init__(gateway)
         self.retrieval = gateway.retrieval or Retrieval()
         self.multi = MultiSearcher(gateway, self.retrieval)
 
@@ -545,11 +546,8 @@ def _index_to_pb(index: VirtualIndex, out: ipb.VirtualIndex) -> None:
         out.create_time.FromDatetime(index.create_time)
 
 
-class IndexAdminService:
+class IndexAdminService(_GatewayService):
     """``vectorgate.v1.IndexAdminService``."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
 
     @requires(Permission.ADMIN)
     async def CreateIndex(

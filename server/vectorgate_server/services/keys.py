@@ -208,9 +208,7 @@ class KeyService:
                 field="key",
                 reason="KEY_ALREADY_EXISTS",
             )
-        response = kpb.GenerateKeyResponse(key=key)
-        key_info(record, response.info)
-        return response
+        return kpb.GenerateKeyResponse(key=key, info=key_info(record))
 
     @requires(Permission.READ)
     async def GetKey(self, request: kpb.GetKeyRequest, ctx: CallContext) -> kpb.GetKeyResponse:
@@ -224,9 +222,7 @@ class KeyService:
             record = caller.key
         else:
             record = await self._owned(caller, request.key, "key")
-        response = kpb.GetKeyResponse()
-        key_info(record, response.info)
-        return response
+        return kpb.GetKeyResponse(info=key_info(record))
 
     @requires(Permission.READ)
     async def ListKeys(
@@ -269,9 +265,7 @@ class KeyService:
             created_by=record.created_by,
         )
         await self.keys.update(updated)
-        response = kpb.UpdateKeyResponse()
-        key_info(updated, response.info)
-        return response
+        return kpb.UpdateKeyResponse(info=key_info(updated))
 
     @requires(Permission.READ)
     async def DeleteKey(

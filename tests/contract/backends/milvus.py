@@ -23,8 +23,8 @@ import pytest
 from tests.support.milvus_fixtures import MilvusServerInfo
 from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.configs import MilvusConfig
 from vectorgate_server.adapters.milvus import MilvusAdapter
-from vectorgate_server.config import MilvusConfig
 
 
 @contextlib.asynccontextmanager

@@ -26,8 +26,8 @@ from psycopg import sql
 
 from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.configs import PgvectorConfig
 from vectorgate_server.adapters.pgvector import PgvectorAdapter
-from vectorgate_server.config import PgvectorConfig
 
 
 def schema_for(request: pytest.FixtureRequest, dsn: str, tmp_path: pathlib.Path) -> str:

@@ -31,9 +31,9 @@ import pytest
 
 from vectorgate.testing import Factory
 from vectorgate_server.adapters.base import Adapter
+from vectorgate_server.adapters.configs import QdrantConfig
 from vectorgate_server.adapters.factory import create_adapter
 from vectorgate_server.adapters.qdrant import QdrantAdapter
-from vectorgate_server.config import QdrantConfig
 
 
 @contextlib.asynccontextmanager

@@ -73,6 +73,9 @@ class BaseStoreConfig(StrictModel):
     dimension_field: ClassVar[str] = "dimensions"
     #: Which field names the store's default collection / table / index.
     collection_field: ClassVar[str] = "collection_name"
+    #: The fields that say where the store is, and what to set when none of them is.
+    location_fields: ClassVar[tuple[str, ...]] = ()
+    default_location: ClassVar[dict[str, str]] = {}
 
     #: Store name (the ``vector_stores`` key or ``vector_store_name``).
     name: str
@@ -97,6 +100,17 @@ class BaseStoreConfig(StrictModel):
     #: does not know is refused when the gateway is built. Values of secret-looking keys
     #: are ``SecretStr``.
     native_defaults: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_location(cls, data: Any) -> Any:
+        if (
+            cls.default_location
+            and isinstance(data, Mapping)
+            and not any(data.get(f) for f in cls.location_fields)
+        ):
+            return {**data, **cls.default_location}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -16,6 +15,9 @@ from .base import (
 
 class MilvusConfig(BaseStoreConfig):
     """Milvus / Zilliz Cloud / Milvus Lite. ``uri`` wins over ``host``/``port``."""
+
+    location_fields: ClassVar[tuple[str, ...]] = ("host", "uri")
+    default_location: ClassVar[dict[str, str]] = {"host": "localhost"}
 
     type: Literal["milvus"] = "milvus"
     host: str | None = None
@@ -33,13 +35,6 @@ class MilvusConfig(BaseStoreConfig):
     #: Field holding the document text (LiteLLM ``milvus_text_field``).
     text_field: str | None = None
     dimensions: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_host(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("host") and not data.get("uri"):
-            return {**data, "host": "localhost"}
-        return data
 
     @field_validator("index_type", "metric_type", mode="after")
     @classmethod

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -16,10 +15,12 @@ class QdrantConfig(BaseStoreConfig):
     """Qdrant server (``url``) or embedded Qdrant (``path``: a directory or ``:memory:``).
 
     ``path`` runs Qdrant's own engine in-process (qdrant-edge, see
-    :mod:`vectorgate_server.adapters.qdrant_edge`); ``url`` talks to a server.
+    :mod:`vectorgate_server.adapters.qdrant.edge`); ``url`` talks to a server.
     """
 
     dimension_field: ClassVar[str] = "vector_size"
+    location_fields: ClassVar[tuple[str, ...]] = ("url", "path")
+    default_location: ClassVar[dict[str, str]] = {"url": "http://localhost:6333"}
 
     type: Literal["qdrant"] = "qdrant"
     #: Server URL; ``http://localhost:6333`` when neither ``url`` nor ``path`` is set.
@@ -32,13 +33,6 @@ class QdrantConfig(BaseStoreConfig):
     keyword_search: bool = True
     collection_name: str | None = None
     vector_size: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_url(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and not data.get("url") and not data.get("path"):
-            return {**data, "url": "http://localhost:6333"}
-        return data
 
     @model_validator(mode="after")
     def _check(self) -> QdrantConfig:

@@ -11,7 +11,6 @@ from typing import Any, Final, TypeAlias
 
 from pymilvus import MilvusClient, MilvusException
 
-from ...config import MilvusConfig
 from ...domain import (
     CollectionInfo,
     Document,
@@ -47,6 +46,7 @@ from ...filters.milvus import (
 from ...workers import DEFAULT_LIMIT, StoreWorkers
 from ..base import Capabilities
 from ..batches import WriteRow, column_rows, document_rows
+from ..configs import MilvusConfig
 from ..spec import new_column_types, new_field_types, value_type
 from .client import (
     _DEFAULT_TIMEOUT_S,

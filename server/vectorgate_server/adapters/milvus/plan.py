@@ -27,6 +27,7 @@ from ...filters.milvus import (
     check_native_expression,
     compile_filter,
 )
+from ..params import MILVUS_NATIVE_PARAMS, not_a_search_parameter, unaccepted
 from .client import (
     BACKEND,
     _message,
@@ -54,21 +55,7 @@ _CONSISTENCY_LEVELS: Final[Mapping[str, str]] = {
 }
 
 #: Native search parameters, named as LiteLLM's Milvus vector store names them.
-NATIVE_PARAMS: Final = frozenset(
-    {
-        "limit",
-        "offset",
-        "dbName",
-        "annsField",
-        "outputFields",
-        "filter",
-        "groupingField",
-        "searchParams",
-        "partitionNames",
-        "consistencyLevel",
-        "milvus_text_field",
-    }
-)
+NATIVE_PARAMS: Final = frozenset(MILVUS_NATIVE_PARAMS)
 
 #: Milvus' bound on offset + limit.
 _MAX_WINDOW: Final = 16384
@@ -368,10 +355,9 @@ def _search_params(value: object, metric: Metric | None, top_k: int, path: str) 
         )
     unknown = sorted(set(value) - {"metric_type", "params"})
     if unknown:
-        raise InvalidArgument(
-            f"{path}.{unknown[0]}: unknown key (accepted: metric_type, params)",
-            field=f"{path}.{unknown[0]}",
-        )
+        where = f"{path}.{unknown[0]}"
+        message = unaccepted(where, "unknown key", ("metric_type", "params"))
+        raise InvalidArgument(message, field=where)
     if "metric_type" in value:
         given = value["metric_type"]
         if not isinstance(given, str) or given.upper() not in _METRICS_BY_NAME:
@@ -393,9 +379,7 @@ def _search_params(value: object, metric: Metric | None, top_k: int, path: str) 
         bounds = _SEARCH_PARAMS.get(key)
         if bounds is None:
             raise InvalidArgument(
-                f"{kpath}: unknown search parameter "
-                f"(accepted: {', '.join(sorted(_SEARCH_PARAMS))})",
-                field=kpath,
+                unaccepted(kpath, "unknown search parameter", _SEARCH_PARAMS), field=kpath
             )
         low, high, integral = bounds
         if integral:
@@ -419,12 +403,8 @@ def _search_params(value: object, metric: Metric | None, top_k: int, path: str) 
 def _check_native_keys(native: Mapping[str, Any]) -> None:
     unknown = sorted(set(native) - NATIVE_PARAMS)
     if unknown:
-        key = unknown[0]
-        raise InvalidArgument(
-            f"native_params.{key}: not a milvus search parameter "
-            f"(accepted: {', '.join(sorted(NATIVE_PARAMS))})",
-            field=f"native_params.{key}",
-        )
+        where = f"native_params.{unknown[0]}"
+        raise InvalidArgument(not_a_search_parameter(where, BACKEND, NATIVE_PARAMS), field=where)
 
 
 def _offset(native: Mapping[str, Any], top_k: int) -> int:

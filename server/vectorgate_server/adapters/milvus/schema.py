@@ -3,6 +3,7 @@ build parameters and the layout read back from a described collection."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -27,6 +28,7 @@ from ...errors import (
 from ...filters.milvus import (
     METADATA_FIELDS,
 )
+from ..params import unaccepted
 from ..spec import StoredSpec, decode_spec, spec_json
 from .client import (
     BACKEND,
@@ -282,21 +284,15 @@ class MilvusSchema(MilvusConnection):
         type_field = f"{path}.type" if path.startswith("collection") else path
         allowed = _INDEX_PARAMS.get(kind)
         if allowed is None or (self.is_lite and kind not in _LITE_INDEX_TYPES):
-            accepted = sorted(_LITE_INDEX_TYPES if self.is_lite else _INDEX_PARAMS)
-            raise InvalidArgument(
-                f"{type_field}: index type {kind!r} is not supported by this Milvus store "
-                f"(accepted: {', '.join(accepted)})",
-                field=type_field,
-            )
+            accepted = _LITE_INDEX_TYPES if self.is_lite else _INDEX_PARAMS
+            problem = f"index type {kind!r} is not supported by this Milvus store"
+            raise InvalidArgument(unaccepted(type_field, problem, accepted), field=type_field)
         for key, value in params.items():
             pfield = f"{path}.params.{key}" if path.startswith("collection") else path
             bounds = allowed.get(key)
             if bounds is None:
-                raise InvalidArgument(
-                    f"{pfield}: {kind} takes no parameter {key!r} "
-                    f"(accepted: {', '.join(sorted(allowed)) or 'none'})",
-                    field=pfield,
-                )
+                problem = f"{kind} takes no parameter {key!r}"
+                raise InvalidArgument(unaccepted(pfield, problem, allowed), field=pfield)
             number = _as_int(value)
             if number is None or not bounds[0] <= number <= bounds[1]:
                 raise InvalidArgument(
@@ -400,27 +396,31 @@ class MilvusSchema(MilvusConnection):
             spec = _decoded(_spec_from_description(str(described.get("description", ""))))
         dynamic = bool(described.get("enable_dynamic_field"))
         bm25 = _bm25_outputs(described.get("functions"), sparse)
+        # What the stored schema says, for a collection of ours and a foreign one alike.
+        layout = functools.partial(
+            _Layout,
+            name=name,
+            stored=stored,
+            pk=pk,
+            pk_is_int=pk_is_int,
+            vectors=vectors,
+            scalars=scalars,
+            dynamic=dynamic,
+            sparse_fields=frozenset(sparse),
+        )
         if spec is not None and VECTOR_FIELD in vectors and pk == ID_FIELD:
             assert spec.metric is not None  # _decoded keeps only specs with a metric
             spec_text = spec.text_field
             keyword = spec.extra.get("keyword")
             sparse_field = keyword.get("sparse_field") if isinstance(keyword, Mapping) else None
-            return _Layout(
-                name=name,
-                stored=stored,
-                pk=pk,
-                pk_is_int=pk_is_int,
-                vectors=vectors,
+            return layout(
                 anns_field=VECTOR_FIELD,
-                scalars=scalars,
                 text_field=spec_text if spec_text in scalars else None,
-                dynamic=dynamic,
                 metric=spec.metric,
                 index=spec.index,
                 vectorgate=True,
                 embedding_model=spec.embedding_model,
                 create_time=spec.create_time,
-                sparse_fields=frozenset(sparse),
                 keyword_field=(
                     sparse_field
                     if isinstance(sparse_field, str) and bm25.get(sparse_field) == spec_text
@@ -442,16 +442,9 @@ class MilvusSchema(MilvusConnection):
                 break
         metric, index_spec = await self._index_of(stored, anns_field, name)
         created = described.get("created_timestamp")
-        return _Layout(
-            name=name,
-            stored=stored,
-            pk=pk,
-            pk_is_int=pk_is_int,
-            vectors=vectors,
+        return layout(
             anns_field=anns_field,
-            scalars=scalars,
             text_field=text_field,
-            dynamic=dynamic,
             metric=metric,
             index=index_spec,
             vectorgate=False,
@@ -459,7 +452,6 @@ class MilvusSchema(MilvusConnection):
             create_time=_hybrid_time(created),
             string_arrays=frozenset(string_arrays),
             nullable=frozenset(nullable),
-            sparse_fields=frozenset(sparse),
             keyword_field=next(
                 (out for out, source in bm25.items() if text_field and source == text_field),
                 None,

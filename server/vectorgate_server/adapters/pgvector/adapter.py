@@ -9,7 +9,6 @@ from typing import Any, Final
 
 from psycopg import sql
 
-from ...config import PgvectorConfig
 from ...domain import (
     CollectionInfo,
     CollectionSpec,
@@ -26,6 +25,7 @@ from ...errors import AlreadyExists, Internal, Unavailable, Unsupported
 from ...filters.common import FieldType
 from ...filters.pgvector import Predicate, compile_filter, json_param
 from ..base import Capabilities
+from ..configs import PgvectorConfig
 from ..spec import StoredSpec, decode_spec, encode_spec
 from . import query as q
 from .connection import Database, fetch_one

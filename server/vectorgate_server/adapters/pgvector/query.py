@@ -16,7 +16,6 @@ from ...domain import (
     FloatArray,
     Hit,
     KeywordQuery,
-    Metadata,
     Metric,
     OutputFields,
     SearchQuery,
@@ -24,9 +23,9 @@ from ...domain import (
     normalise_score,
 )
 from ...errors import InvalidArgument
-from ...filters.common import metadata_type
 from ...filters.pgvector import Predicate, compile_filter
 from ..params import validate_native_params
+from ..spec import stored_metadata
 from .layout import BACKEND, IVFFLAT, METRIC_SQL, Layout
 
 #: Native search parameters and their kinds (:func:`~..params.validate_native_params`).
@@ -166,7 +165,7 @@ def hits(
                 score=score(raw),
                 raw_score=raw,
                 text=str(row[1]) if output.text else "",
-                metadata=output.project(_metadata(row[2])) if output.metadata else {},
+                metadata=output.project(stored_metadata(row[2])) if output.metadata else {},
                 vector=_vector(row[3]) if output.vector else None,
                 store=store,
                 collection=collection,
@@ -187,19 +186,8 @@ def document(row: Sequence[Any], include_vectors: bool) -> Document:
         id=str(row[0]),
         text=str(row[1] or ""),
         vector=_vector(row[3]) if include_vectors else None,
-        metadata=_metadata(row[2]),
+        metadata=stored_metadata(row[2]),
     )
-
-
-def _metadata(raw: object) -> Metadata:
-    """The metadata of a stored ``jsonb`` object: its values of a metadata type."""
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        str(key): list(value) if isinstance(value, list) else value
-        for key, value in raw.items()
-        if metadata_type(value) is not None
-    }
 
 
 def _vector(raw: object) -> FloatArray | None:

@@ -9,7 +9,6 @@ from typing import Any
 import orjson
 from pinecone.models.indexes.index import IndexModel
 
-from ...config import PineconeConfig
 from ...domain import (
     CollectionInfo,
     CollectionSpec,
@@ -28,6 +27,7 @@ from ...filters.common import FieldType
 from ...filters.pinecone import KEYS_KEY, stored_names, stored_type
 from ..base import Capabilities
 from ..batches import column_rows, document_rows
+from ..configs import PineconeConfig
 from ..spec import StoredSpec, new_column_types, new_field_types
 from .client import PineconeConnection, _max_lsn, _Pending
 from .layout import (

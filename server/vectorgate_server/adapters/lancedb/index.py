@@ -1,0 +1,174 @@
+"""The LanceDB adapter's vector indexes: types, vectorgate's defaults, validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from lancedb.index import HnswFlat, HnswPq, HnswSq, IvfFlat, IvfPq, IvfRq, IvfSq
+
+from ...domain import IndexSpec
+from ...errors import InvalidArgument
+from ..index_params import positive_int_params
+from ..params import validate_native_params as _validate_native_params
+from .layout import BACKEND
+
+#: ANN index types (``IndexSpec.type``) and the lancedb config class building each.
+INDEX_TYPES: Final[Mapping[str, type[Any]]] = {
+    "IVF_FLAT": IvfFlat,
+    "IVF_SQ": IvfSq,
+    "IVF_PQ": IvfPq,
+    "IVF_RQ": IvfRq,
+    "IVF_HNSW_FLAT": HnswFlat,
+    "IVF_HNSW_SQ": HnswSq,
+    "IVF_HNSW_PQ": HnswPq,
+}
+#: Index types meaning "no ANN index: exhaustive search".
+NO_INDEX_TYPES: Final = frozenset({"", "FLAT"})
+#: Config fields that are not user parameters.
+_NOT_PARAMS: Final = frozenset({"distance_type", "accelerator"})
+_PQ_TYPES: Final = frozenset({"IVF_PQ", "IVF_HNSW_PQ"})
+
+#: Native search parameters: name -> kind ("int": positive integer, "bool").
+NATIVE_PARAMS: Final[Mapping[str, str]] = {
+    "nprobes": "int",
+    "refine_factor": "int",
+    "ef": "int",
+    "exact": "bool",
+}
+
+# Defaults where Lance's own give poor recall, measured with the recall run of
+# bench/bench_search.py (GloVe 6B 50d, 100,000 rows, 1,000 held-out queries,
+# cosine, recall@10 against exact search; target >= 0.95):
+#
+# * IVF_PQ: Lance picks dim/16 or dim/8 sub-vectors, and ONE when the dimension
+#   divides by neither (50 -> 1: recall 0.53, 0.66 even re-ranking 100
+#   candidates). Sub-vectors of at most 4 dimensions (50 -> 25 of 2: 0.87)
+#   and a refine factor re-ranking 10 x top_k candidates on the full vectors
+#   (1.00; 10 sub-vectors of 5 dimensions would give 0.96).
+# * HNSW: Lance's ef is 1.5 x top_k (recall 0.79 with IVF_HNSW_SQ); 16 x top_k
+#   gives 0.96 for a few tenths of a millisecond.
+#
+# They apply only while the table has a vector index; native_params win.
+
+#: Target sub-vector width (dimensions) of the default product quantizer.
+PQ_SUB_VECTOR_WIDTH: Final = 4
+#: Default refine factor of index types whose codes are lossy enough to need it.
+REFINE_FACTOR_DEFAULTS: Final[Mapping[str, int]] = {
+    "IVF_SQ": 5,  # 8-bit codes: recall 0.966 -> 1.000 on random 384-d (see AUTO_INDEX)
+    "IVF_PQ": 10,
+    "IVF_HNSW_PQ": 10,
+    "IVF_RQ": 10,
+}
+#: The index a collection created without an index type gets once it holds the
+#: store's ``index_min_rows``. Measured (100k x 384-d random unit vectors, the
+#: worst case for an ANN index, 2 loaded cores): IVF_SQ builds in 16 s with
+#: recall@10 0.966 at Lance's default nprobes, 1.000 with a refine factor of 5,
+#: at p50 ~4x below the exhaustive search; IVF_HNSW_SQ took 87 s to build on
+#: 20k rows and reached 0.85 only with ef=400; IVF_PQ (96 sub-vectors) had not
+#: finished building 100k rows after 10 minutes.
+AUTO_INDEX: Final = IndexSpec(type="IVF_SQ", params={})
+
+#: Rows at which a table gets its index. Exhaustive search is as fast as an
+#: IVF_SQ index at 20k rows (p50 ~17-25 ms either way, 384-d) and ~4x slower
+#: at 100k, and the build costs seconds of both cores: 50k is past the crossover.
+DEFAULT_INDEX_MIN_ROWS: Final = 50_000
+
+#: Default ``nprobes``: this share of the IVF partitions, at least NPROBES_MIN
+#: (Lance's own default, 20, whatever the partition count). Measured with the
+#: automatic IVF_SQ index on 300k x 384-d random unit vectors (36 partitions,
+#: refine 5): recall@10 0.708 at 20 probes, 0.901 at 30, 1.000 at 40, p50
+#: 19-26 ms for all (exact: 809 ms). Random vectors are the worst case (their
+#: neighbours spread over every partition); GloVe 6B 50d reaches 0.998 at 20.
+NPROBES_FRACTION: Final = 0.9
+NPROBES_MIN: Final = 20
+
+#: Default HNSW ``ef`` = this x top_k, at most :data:`EF_MAX` (and never below top_k).
+EF_PER_RESULT: Final = 16
+EF_MAX: Final = 4096
+
+#: The vector index is retrained (rebuilt in the background) once the table has
+#: grown this many times over the rows it was trained on: IVF partitions are
+#: trained on the rows at build time, and later rows are only assigned to them.
+REBUILD_GROWTH: Final = 4
+
+#: Name of the vector index vectorgate builds.
+_INDEX_NAME: Final = "vector_idx"
+
+
+def _index_param_names(index_type: str) -> list[str]:
+    cls = INDEX_TYPES[index_type]
+    return sorted(f.name for f in dataclasses.fields(cls) if f.name not in _NOT_PARAMS)
+
+
+def validate_index_spec(index: IndexSpec, dimension: int) -> IndexSpec:
+    """The index spec normalised (upper-case type, int params), or ``InvalidArgument``."""
+    index_type = index.type.strip().upper()
+    accepted = ", ".join(sorted(NO_INDEX_TYPES - {""}) + sorted(INDEX_TYPES))
+    if index_type in NO_INDEX_TYPES:
+        for key in index.params:
+            raise InvalidArgument(
+                f"collection.index.params.{key}: index type {index_type or 'FLAT'!r} "
+                "takes no parameters",
+                field=f"collection.index.params.{key}",
+            )
+        return IndexSpec(type=index_type, params={})
+    if index_type not in INDEX_TYPES:
+        raise InvalidArgument(
+            f"collection.index.type: unknown LanceDB index type {index.type!r} "
+            f"(accepted: {accepted}, or empty for exhaustive search)",
+            field="collection.index.type",
+        )
+    params = positive_int_params(index.params, _index_param_names(index_type), index_type)
+    if index_type in _PQ_TYPES:
+        if "num_bits" in params and params["num_bits"] not in (4, 8):
+            raise InvalidArgument(
+                "collection.index.params.num_bits: product quantization supports 4 or 8 bits",
+                field="collection.index.params.num_bits",
+            )
+        sub = params.get("num_sub_vectors")
+        if sub is not None and dimension % sub:
+            raise InvalidArgument(
+                f"collection.index.params.num_sub_vectors: {sub} does not divide the "
+                f"dimension {dimension}",
+                field="collection.index.params.num_sub_vectors",
+            )
+    return IndexSpec(type=index_type, params=params)
+
+
+def validate_native_params(params: Mapping[str, Any]) -> dict[str, int | bool]:
+    """The native search parameters, validated, or ``InvalidArgument``."""
+    return _validate_native_params(params, NATIVE_PARAMS, BACKEND)
+
+
+def default_sub_vectors(dimension: int) -> int:
+    """PQ sub-vectors for ``dimension``: sub-vectors of the widest width dividing
+    the dimension that is at most :data:`PQ_SUB_VECTOR_WIDTH` (384 -> 96, 50 -> 25)."""
+    width = max(w for w in range(1, PQ_SUB_VECTOR_WIDTH + 1) if dimension % w == 0)
+    return dimension // width
+
+
+def index_build_params(index: IndexSpec, dimension: int) -> dict[str, int]:
+    """The parameters an index of ``index.type`` is built with: the spec's, plus
+    vectorgate's defaults for those it leaves out (see :data:`PQ_SUB_VECTOR_WIDTH`)."""
+    params = dict(index.params)  # validated positive ints (validate_index_spec)
+    if index.type in _PQ_TYPES and "num_sub_vectors" not in params:
+        params["num_sub_vectors"] = default_sub_vectors(dimension)
+    return params
+
+
+def search_defaults(index_type: str, top_k: int, partitions: int = 0) -> dict[str, int]:
+    """Default native search parameters for a table with an index of ``index_type``
+    with ``partitions`` IVF partitions (0: unknown, Lance's default nprobes)."""
+    kind = index_type.upper()
+    out: dict[str, int] = {}
+    if partitions > 0 and kind.startswith("IVF"):
+        out["nprobes"] = max(NPROBES_MIN, math.ceil(NPROBES_FRACTION * partitions))
+    refine = REFINE_FACTOR_DEFAULTS.get(kind)
+    if refine is not None:
+        out["refine_factor"] = refine
+    if "HNSW" in kind:
+        out["ef"] = max(top_k, min(EF_PER_RESULT * top_k, EF_MAX))
+    return out
