@@ -17,6 +17,7 @@ import pytest
 from pymilvus import MilvusClient
 
 from tests.contract.backends.milvus import FACTORIES, database_for
+from tests.support.columnar import check_native_columns
 from vectorgate_server.adapters.configs import MilvusConfig
 from vectorgate_server.adapters.milvus import NATIVE_PARAMS, MilvusAdapter
 from vectorgate_server.domain import (
@@ -381,3 +382,11 @@ async def test_backend_going_away_is_unavailable(tmp_path: Path) -> None:
         assert "lite-gone" in info.value.message
     finally:
         await adapter.close()
+
+
+async def test_upsert_columns_is_native_and_writes_what_upsert_writes(
+    adapter: MilvusAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-row documents: the batch's columns become the backend's rows, typed as
+    ``upsert`` types them (ints stay ints, absent values absent)."""
+    await check_native_columns(adapter, monkeypatch, "columnar")

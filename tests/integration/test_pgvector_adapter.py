@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.support.columnar import check_native_columns
 from tests.support.pgserver import PgvectorServer
 from vectorgate_server.adapters.configs import PgvectorConfig
 from vectorgate_server.adapters.factory import create_adapter
@@ -450,3 +451,11 @@ async def test_collection_with_the_first_spec_format_opens(
         assert await fresh.count("legacy", Condition("k", Op.EQ, 1)) == 1
     finally:
         await fresh.close()
+
+
+async def test_upsert_columns_is_native_and_writes_what_upsert_writes(
+    pg: PgvectorAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-row documents: the batch's columns become the backend's rows, typed as
+    ``upsert`` types them (ints stay ints, absent values absent)."""
+    await check_native_columns(pg, monkeypatch, "columnar")

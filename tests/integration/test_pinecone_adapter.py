@@ -12,6 +12,7 @@ import pytest
 from pinecone import AsyncPinecone
 
 from tests.servers.pinecone_server import API_VERSION, PineconeTestServer, new_api_key
+from tests.support.columnar import check_native_columns
 from vectorgate_server.adapters.base import Adapter
 from vectorgate_server.adapters.configs import PineconeConfig
 from vectorgate_server.adapters.pinecone import (
@@ -705,3 +706,11 @@ async def test_index_with_the_first_spec_format_opens(
         "Legacy_Docs", [Document(id="a", text="t", vector=vec(1, 0), metadata={"n": 1})]
     )
     assert await adapter.count("Legacy_Docs", Condition("n", Op.EQ, 1)) == 1
+
+
+async def test_upsert_columns_is_native_and_writes_what_upsert_writes(
+    adapter: PineconeAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No per-row documents: the batch's columns become the backend's rows, typed as
+    ``upsert`` types them (ints stay ints, absent values absent)."""
+    await check_native_columns(adapter, monkeypatch, "columnar")

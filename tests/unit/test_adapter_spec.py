@@ -18,11 +18,12 @@ from vectorgate_server.adapters.spec import (
     StoredSpec,
     decode_spec,
     encode_spec,
+    new_column_types,
     new_field_types,
     spec_json,
     value_type,
 )
-from vectorgate_server.domain import CollectionSpec, Document, IndexSpec, Metric
+from vectorgate_server.domain import CollectionSpec, Document, DocumentBatch, IndexSpec, Metric
 from vectorgate_server.errors import InvalidArgument
 from vectorgate_server.filters.common import FieldType
 
@@ -221,3 +222,30 @@ def test_new_field_types_one_type_per_key() -> None:
     # bool is not a number
     with pytest.raises(InvalidArgument):
         new_field_types("c", _docs({"year": False}), known)
+
+
+def _columns(**metadata: list[object]) -> DocumentBatch:
+    rows = len(next(iter(metadata.values())))
+    return DocumentBatch(
+        ids=[f"d{i}" for i in range(rows)],
+        vectors=np.zeros((rows, 2), dtype=np.float32),
+        metadata=metadata,  # type: ignore[arg-type]
+    )
+
+
+def test_new_column_types_is_the_same_rule_by_column() -> None:
+    known = {"year": FieldType.NUMBER}
+    batch = _columns(year=[1, None], a=[None, "x"], b=[[], None], none=[None, None])
+    assert new_column_types("c", batch, known) == {
+        "a": FieldType.STRING,
+        "b": FieldType.STRING_LIST,
+    }
+    # A column of another type than the collection's: the column is named.
+    with pytest.raises(InvalidArgument) as err:
+        new_column_types("c", _columns(a=["x", None], year=[None, "1999"]), known)
+    assert err.value.field == "columns.metadata[1]"
+    assert "'c'" in err.value.message and "number" in err.value.message
+    # Two types in one column: the value is named (bool is not a number).
+    with pytest.raises(InvalidArgument) as err:
+        new_column_types("c", _columns(k=[1, None, True]), {}, field="requests[0].columns")
+    assert err.value.field == "requests[0].columns.metadata[0].values[2]"

@@ -19,6 +19,7 @@ collection" (the first type written), applied by every adapter against the
 key types its collection already has. It is not a re-check of the request:
 the application layer has validated keys, value types, finiteness and sizes;
 this needs the collection's current state, which only the adapter holds.
+:func:`new_column_types` is the same rule for a columnar batch, a column at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     IndexSpec,
     Metadata,
     MetadataValue,
@@ -47,6 +49,7 @@ __all__ = [
     "StoredSpec",
     "decode_spec",
     "encode_spec",
+    "new_column_types",
     "new_field_types",
     "spec_json",
     "value_type",
@@ -271,6 +274,52 @@ def new_field_types(
                     f"{expected.value} values under {key!r}",
                     field=path,
                 )
+    return new
+
+
+def new_column_types(
+    collection: str,
+    batch: DocumentBatch,
+    known: Mapping[str, FieldType],
+    *,
+    field: str = "columns",
+) -> dict[str, FieldType]:
+    """:func:`new_field_types` of a columnar batch: the metadata keys it adds, typed.
+
+    A column holds one type (that of its first value; absent values aside), and
+    a key the collection has keeps its type. A value of another type in a column
+    is refused naming ``columns.metadata[c].values[i]``; a column of another
+    type than the collection's, naming ``columns.metadata[c]``.
+    """
+    new: dict[str, FieldType] = {}
+    for c, (key, values) in enumerate(batch.metadata.items()):
+        path = f"{field}.metadata[{c}]"
+        kind: FieldType | None = None
+        first = 0
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            vtype = value_type(value)
+            if kind is None:
+                kind, first = vtype, i
+            elif vtype is not kind:
+                vpath = f"{path}.values[{i}]"
+                raise InvalidArgument(
+                    f"{vpath}: a {vtype.value} value in column {key!r}, whose row {first} "
+                    f"holds a {kind.value}",
+                    field=vpath,
+                )
+        if kind is None:
+            continue  # all absent: the batch adds nothing under this key
+        expected = known.get(key)
+        if expected is None:
+            new[key] = kind
+        elif expected is not kind:
+            raise InvalidArgument(
+                f"{path}: {kind.value} values, but collection {collection!r} stores "
+                f"{expected.value} values under {key!r}",
+                field=path,
+            )
     return new
 
 

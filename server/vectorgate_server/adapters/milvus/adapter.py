@@ -7,13 +7,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from pymilvus import MilvusClient, MilvusException
 
 from ...domain import (
     CollectionInfo,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     FloatArray,
@@ -44,8 +45,9 @@ from ...filters.milvus import (
 )
 from ...workers import DEFAULT_LIMIT, StoreWorkers
 from ..base import Capabilities
+from ..batches import WriteRow, column_rows, document_rows
 from ..configs import MilvusConfig
-from ..spec import new_field_types, value_type
+from ..spec import new_column_types, new_field_types, value_type
 from .client import (
     _DEFAULT_TIMEOUT_S,
     BACKEND,
@@ -75,6 +77,10 @@ _MAX_READ_BATCH: Final = 1000
 
 #: Metadata keys per type-check query (three ``exists`` terms each).
 _TYPE_CHECK_KEYS: Final = 100
+
+#: A batch's type for a metadata key, with the order (the first conflict is named)
+#: and the path a conflict names: the key's first value, or its column.
+_FirstValue: TypeAlias = tuple[FieldType, int, str]
 
 _TYPE_NAMES: Final[Mapping[FieldType, str]] = {
     FieldType.STRING: "string",
@@ -202,43 +208,74 @@ class MilvusAdapter(MilvusPlanner):
         return int(rows[0]["count(*)"]) if rows else 0
 
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
-        client = self._require_client()
         layout = await self._layout(name)
         by_id: dict[str, dict[str, Any]] = {}
-        for i, doc in enumerate(documents):
+        for doc, row in zip(documents, document_rows(documents), strict=True):
             # Milvus keeps every copy of an id repeated in one batch: the last one wins here.
             by_id.pop(doc.id, None)
-            by_id[doc.id] = self._row(layout, i, doc)
-        # At most _MAX_WRITE_BATCH rows: adapters.base.upsert splits larger writes.
-        rows = list(by_id.values())
+            by_id[doc.id] = self._row(layout, row)
+        first: dict[str, _FirstValue] = {}
         if layout.vectorgate:
-            await self._check_types(layout, documents)
+            # Within the batch: the one rule every adapter shares.
+            first_at: dict[str, int] = {}
+            for i, doc in enumerate(documents):
+                for key in doc.metadata:
+                    first_at.setdefault(key, i)
+            first = {
+                key: (kind, first_at[key], f"documents[{first_at[key]}].metadata.{key}")
+                for key, kind in new_field_types(layout.name, documents, {}).items()
+            }
+        await self._write(layout, list(by_id.values()), first, "documents")
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch: rows built from its columns (ids unique)."""
+        layout = await self._layout(name)
+        rows = [self._row(layout, row) for row in column_rows(batch)]
+        first: dict[str, _FirstValue] = {}
+        if layout.vectorgate:
+            # Within the batch: the one rule every adapter shares.
+            # A column of another type than the stored one is named whole, as
+            # new_column_types names it against known types.
+            column_of = {key: c for c, key in enumerate(batch.metadata)}
+            first = {
+                key: (kind, column_of[key], f"columns.metadata[{column_of[key]}]")
+                for key, kind in new_column_types(layout.name, batch, {}).items()
+            }
+        await self._write(layout, rows, first, "columns")
+
+    async def _write(
+        self,
+        layout: _Layout,
+        rows: list[dict[str, Any]],
+        first: Mapping[str, _FirstValue],
+        field: str,
+    ) -> None:
+        """Upsert rows (at most _MAX_WRITE_BATCH: adapters.base splits larger writes)
+        once the batch's metadata types (``first``) are checked against the stored ones;
+        ``field``: what a refusal names."""
+        client = self._require_client()
+        if layout.vectorgate:
+            await self._check_types(layout, first)
         try:
-            await self._call("upsert", client.upsert, layout.stored, rows, collection=name)
+            await self._call("upsert", client.upsert, layout.stored, rows, collection=layout.name)
         except MilvusException as exc:
             # Rows of vectorgate collections are checked above; a collection of
             # another schema may still refuse a row (a required field missing...).
             if layout.vectorgate and not exc.is_input_error:
                 raise
             raise InvalidArgument(
-                f"documents: milvus rejected the write to {name!r}: {_message(exc)}",
-                field="documents",
+                f"{field}: milvus rejected the write to {layout.name!r}: {_message(exc)}",
+                field=field,
             ) from exc
 
-    async def _check_types(self, layout: _Layout, documents: Sequence[Document]) -> None:
+    async def _check_types(self, layout: _Layout, first: Mapping[str, _FirstValue]) -> None:
         """A metadata key keeps one type per collection: reject a batch that changes it.
 
-        Checked within the batch, then against the stored documents (one query
-        for any stored value of a batch key in another type's field), before
-        anything is written.
+        ``first``: the type of each key in the batch (checked within the batch
+        already), with the order and path of its first value. One query per
+        chunk of keys finds any stored value of a batch key in another type's
+        field, before anything is written; the first conflict is named.
         """
-        # Within the batch: the one rule every adapter shares.
-        types = new_field_types(layout.name, documents, {})
-        first_at: dict[str, int] = {}
-        for i, doc in enumerate(documents):
-            for key in doc.metadata:
-                first_at.setdefault(key, i)
-        first = {key: (kind, first_at[key]) for key, kind in types.items()}
         keys = list(first)
         client = self._require_client()
         for start in range(0, len(keys), _TYPE_CHECK_KEYS):
@@ -270,46 +307,47 @@ class MilvusAdapter(MilvusPlanner):
                         if wanted is not None and wanted[0] is not stored_type:
                             conflicts.append((wanted[1], str(key), stored_type))
             if conflicts:
-                index, key, stored_type = min(conflicts)
-                path = f"documents[{index}].metadata.{key}"
+                _, key, stored_type = min(conflicts)
+                path = first[key][2]
                 raise InvalidArgument(
                     f"{path}: collection {layout.name!r} holds {key!r} as "
                     f"{_TYPE_NAMES[stored_type]} values, not {_TYPE_NAMES[first[key][0]]}",
                     field=path,
                 )
 
-    def _row(self, layout: _Layout, i: int, doc: Document) -> dict[str, Any]:
-        # The application validated the document (vector, dimension, metadata
-        # types): what is checked here is this collection's own schema.
-        path = f"documents[{i}]"
-        assert doc.vector is not None
-        row: dict[str, Any] = {layout.anns_field: as_float32(doc.vector).tolist()}
+    def _row(self, layout: _Layout, source: WriteRow) -> dict[str, Any]:
+        """The pymilvus row of one row of a write (:mod:`..batches`). The application
+        validated it (vector, dimension, metadata types): what is checked here is this
+        collection's own schema, naming ``source.path(...)``."""
+        path, doc_id, text, metadata = source.path, source.id, source.text, source.metadata
+        row: dict[str, Any] = {layout.anns_field: source.values}
         if layout.pk_is_int:
-            pk = canonical_int_id(doc.id)
+            pk = canonical_int_id(doc_id)
             if pk is None:
                 raise InvalidArgument(
-                    f"{path}.id: collection {layout.name!r} has INT64 ids; {doc.id!r} is not one",
-                    field=f"{path}.id",
+                    f"{path('id')}: collection {layout.name!r} has INT64 ids; "
+                    f"{doc_id!r} is not one",
+                    field=path("id"),
                 )
             row[layout.pk] = pk
         else:
-            row[layout.pk] = doc.id
+            row[layout.pk] = doc_id
         if layout.text_field is not None:
-            if len(doc.text.encode()) > TEXT_MAX_LENGTH:
+            if len(text.encode()) > TEXT_MAX_LENGTH:
                 raise LimitExceeded(
-                    f"{path}.text: longer than {TEXT_MAX_LENGTH} bytes, the most a Milvus "
+                    f"{path('text')}: longer than {TEXT_MAX_LENGTH} bytes, the most a Milvus "
                     "VARCHAR field holds",
-                    field=f"{path}.text",
+                    field=path("text"),
                 )
-            row[layout.text_field] = doc.text
+            row[layout.text_field] = text
         if layout.vectorgate:
             typed: dict[str, dict[str, MetadataValue]] = {f: {} for f in METADATA_FIELDS.values()}
-            for key, value in doc.metadata.items():
+            for key, value in metadata.items():
                 typed[METADATA_FIELDS[value_type(value)]][key] = value
             row.update(typed)
             return row
-        for key, value in doc.metadata.items():
-            mpath = f"{path}.metadata.{key}"
+        for key, value in metadata.items():
+            mpath = path(f"metadata.{key}")
             if key in row or key in layout.vectors or key in layout.sparse_fields:
                 raise InvalidArgument(
                     f"{mpath}: {key!r} is a reserved field of collection {layout.name!r}",

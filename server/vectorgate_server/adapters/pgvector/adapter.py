@@ -4,7 +4,7 @@ reads through :mod:`.query`, writes through :mod:`.rows`, ANN indexes by :mod:`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from psycopg import sql
@@ -13,6 +13,7 @@ from ...domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     Hit,
@@ -41,7 +42,7 @@ from .layout import (
     check_index,
     table_name,
 )
-from .rows import TypeRace, rows_off_loop, write
+from .rows import Rows, Source, TypeRace, column_rows, document_rows, rows_off_loop, write
 
 _MAX_WRITE_BATCH: Final = 10_000
 _DEFAULT_TIMEOUT_S: Final = 30.0
@@ -257,12 +258,24 @@ class PgvectorAdapter:
         (``<prefix>fields``); a conflicting batch is rejected whole, before anything
         is written, with ``InvalidArgument`` naming ``documents[i].metadata.<key>``.
         """
+        await self._write(name, document_rows, documents)
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch, ``COPY`` fed from its columns (no
+        per-row documents); a type conflict names ``columns.metadata[c]...``."""
+        await self._write(name, column_rows, batch)
+
+    async def _write(
+        self, name: str, prepare: Callable[[Source, Layout, str], Rows], source: Source
+    ) -> None:
+        """Write the rows ``prepare`` makes of ``source`` against the collection's layout
+        (again against a fresh layout when another writer typed a key meanwhile)."""
         layout = await self._layout(name)
         for attempt in range(3):
-            rows = await rows_off_loop(documents, layout, name)
+            batch = await rows_off_loop(prepare, source, layout, name)
             try:
                 async with self._db.connection(name) as conn, conn.transaction():
-                    await write(conn, self._db.fields, name, layout.ident, rows)
+                    await write(conn, self._db.fields, name, layout.ident, batch)
             except TypeRace:
                 if attempt == 2:
                     # Writers keep typing new keys under this batch: retryable.
@@ -273,9 +286,9 @@ class PgvectorAdapter:
                 layout = await self._layout(name, refresh=True)
                 continue
             break
-        if rows.new_fields:
-            layout.fields.update(rows.new_fields)
-        layout.rows_estimate += len(rows.ids)
+        if batch.new_fields:
+            layout.fields.update(batch.new_fields)
+        layout.rows_estimate += len(batch.ids)
         self._builds.maybe_start(name, layout)
 
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:

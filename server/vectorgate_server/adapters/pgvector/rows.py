@@ -1,42 +1,55 @@
-"""Writing a batch: the rows of its documents (the last of each id, new metadata keys
-typed), written in one transaction by ``INSERT ... ON CONFLICT``."""
+"""Writing a batch: its rows (the last of each id, new metadata keys typed), from
+documents or from a columnar batch, written in one transaction by ``INSERT ... ON
+CONFLICT`` from a binary ``COPY``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Final, cast
+import struct
+from collections.abc import Callable, Sequence, Sized
+from dataclasses import dataclass, replace
+from typing import Any, Final, TypeVar, cast
 
+import numpy as np
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from ...domain import Document, FloatArray, as_float32
+from ...domain import Document, DocumentBatch, FloatArray, as_float32
 from ...filters.common import FieldType
-from ..spec import new_field_types
+from ..spec import new_column_types, new_field_types
 from .layout import Layout
 
 #: Batches larger than this are prepared off the event loop.
 _THREAD_DOCUMENTS: Final = 64
 
+#: The first byte of jsonb's binary format (jsonb_recv), followed by the JSON text.
+_JSONB_VERSION: Final = b"\x01"
+
+#: What a batch of rows is prepared from: documents or a columnar batch.
+Source = TypeVar("Source", bound=Sized)
+
 
 @dataclass(slots=True)
 class Rows:
-    """A batch's rows: one per distinct id (the last occurrence), in batch order."""
+    """A batch's rows as the columns ``COPY`` reads: one per distinct id, in batch order."""
 
-    ids: list[str] = field(default_factory=list)
-    vectors: list[FloatArray] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)
-    metadata: list[dict[str, Any]] = field(default_factory=list)
-    new_fields: dict[str, FieldType] = field(default_factory=dict)
+    ids: Sequence[str]
+    #: The ``(rows, dimension)`` float32 block, a vector per row.
+    vectors: FloatArray
+    texts: Sequence[str]
+    #: One jsonb object per row (absent keys left out).
+    metadata: Sequence[dict[str, Any]]
+    #: Metadata keys new to the collection, with their types.
+    new_fields: dict[str, FieldType]
 
 
 class TypeRace(Exception):
     """Another writer typed a metadata key differently while this batch was being written."""
 
 
-def rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
+def document_rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
     """The rows of a (validated) batch: the last of each id; new metadata keys typed.
 
     A metadata key keeps one type per collection (:func:`~..spec.new_field_types`).
@@ -51,22 +64,45 @@ def rows(documents: Sequence[Document], layout: Layout, collection: str) -> Rows
             encoded[latest[doc.id]] = ("", vector, "", {})  # superseded: dropped below
         latest[doc.id] = len(encoded)
         encoded.append((doc.id, vector, doc.text, metadata))
-    out = Rows(new_fields=new_fields)
-    for position in sorted(latest.values()):
-        doc_id, vector, text, meta = encoded[position]
-        out.ids.append(doc_id)
-        out.vectors.append(vector)
-        out.texts.append(text)
-        out.metadata.append(meta)
-    return out
+    kept = [encoded[position] for position in sorted(latest.values())]
+    return Rows(
+        ids=[row[0] for row in kept],
+        vectors=np.stack([row[1] for row in kept]) if kept else np.empty((0, 0), np.float32),
+        texts=[row[2] for row in kept],
+        metadata=[row[3] for row in kept],
+        new_fields=new_fields,
+    )
 
 
-async def rows_off_loop(documents: Sequence[Document], layout: Layout, collection: str) -> Rows:
-    if len(documents) > _THREAD_DOCUMENTS:
+def column_rows(batch: DocumentBatch, layout: Layout, collection: str) -> Rows:
+    """The rows of a (validated) columnar batch, read from its columns: ids as given
+    (unique), the vector block's rows, a jsonb object per row built from the metadata
+    columns. A metadata key keeps one type per collection (:func:`~..spec.new_column_types`).
+    """
+    new_fields = new_column_types(collection, batch, layout.fields)
+    metadata: list[dict[str, Any]] = [{} for _ in batch.ids]
+    for key, column in batch.metadata.items():
+        for row, value in zip(metadata, column, strict=True):
+            if value is not None:
+                row[key] = value
+    return Rows(
+        ids=batch.ids,
+        vectors=batch.vectors,
+        texts=batch.texts if batch.texts is not None else [""] * len(batch),
+        metadata=metadata,
+        new_fields=new_fields,
+    )
+
+
+async def rows_off_loop(
+    prepare: Callable[[Source, Layout, str], Rows], source: Source, layout: Layout, name: str
+) -> Rows:
+    """``prepare(source, layout, name)``, in a worker thread for large batches."""
+    if len(source) > _THREAD_DOCUMENTS:
         return await asyncio.to_thread(
-            rows, documents, replace(layout, fields=dict(layout.fields)), collection
+            prepare, source, replace(layout, fields=dict(layout.fields)), name
         )
-    return rows(documents, layout, collection)
+    return prepare(source, layout, name)
 
 
 async def write(
@@ -122,9 +158,17 @@ async def write(
     async with cursor.copy(
         "COPY _vg_stage (id, embedding, text, metadata) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        copy.set_types(["text", "vector", "text", "jsonb"])
-        for row in zip(batch.ids, batch.vectors, batch.texts, batch.metadata, strict=True):
-            await copy.write_row(row)
+        # In binary COPY the server reads each field with its column's receive
+        # function: vectors and jsonb go pre-encoded in their binary formats,
+        # passed through as bytes (the block encoded at once, JSON by orjson:
+        # 10k x 384 rows measured 32 ms against 253 ms through pgvector's
+        # per-row dumper and json.dumps).
+        copy.set_types(["text", "bytea", "text", "bytea"])
+        vectors = _vector_binary(batch.vectors)
+        for doc_id, vector, text, metadata in zip(
+            batch.ids, vectors, batch.texts, batch.metadata, strict=True
+        ):
+            await copy.write_row((doc_id, vector, text, _JSONB_VERSION + orjson.dumps(metadata)))
     await conn.execute(
         sql.SQL(
             "INSERT INTO {} (id, embedding, text, metadata) "
@@ -133,3 +177,13 @@ async def write(
             "text = EXCLUDED.text, metadata = EXCLUDED.metadata"
         ).format(table)
     )
+
+
+def _vector_binary(block: FloatArray) -> list[bytes]:
+    """Each row of ``block`` in pgvector's binary format (``vector_recv``: int16
+    dimension, int16 0, then the float32 components big-endian)."""
+    rows, dimension = block.shape
+    out = np.empty((rows, 4 + 4 * dimension), dtype=np.uint8)
+    out[:, :4] = np.frombuffer(struct.pack(">HH", dimension, 0), dtype=np.uint8)
+    out[:, 4:] = block.astype(">f4").view(np.uint8)
+    return [row.tobytes() for row in out]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from ...domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     Hit,
@@ -25,8 +26,9 @@ from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import KEYS_KEY, stored_names, stored_type
 from ..base import Capabilities
+from ..batches import column_rows, document_rows
 from ..configs import PineconeConfig
-from ..spec import StoredSpec, new_field_types
+from ..spec import StoredSpec, new_column_types, new_field_types
 from .client import PineconeConnection, _max_lsn, _Pending
 from .layout import (
     BACKEND,
@@ -273,22 +275,15 @@ class PineconeAdapter(PineconeConnection):
                     return found[1]
         return None
 
-    async def _check_types(
-        self, handle: _Handle, documents: Sequence[Document]
-    ) -> dict[str, FieldType]:
-        """A metadata key keeps one type per collection, as in every other backend.
-
-        The type a key already has is looked up with ``fetch_by_metadata`` on
-        the presence list (then cached); a key new to the collection takes the
-        type of its first occurrence in the batch.
-        """
-        keys = list(dict.fromkeys(k for doc in documents for k in doc.metadata))
+    async def _established(self, handle: _Handle, keys: Iterable[str]) -> dict[str, FieldType]:
+        """The types the collection already has for ``keys`` (a key keeps one type per
+        collection, as in every other backend), looked up with ``fetch_by_metadata`` on
+        the presence list (then cached)."""
         established: dict[str, FieldType] = {}
-        for key in keys:
+        for key in dict.fromkeys(keys):
             kind = await self._key_type(handle, key)
             if kind is not None:
                 established[key] = kind
-        established.update(new_field_types(handle.collection, documents, established))
         return established
 
     async def upsert(self, name: str, documents: Sequence[Document]) -> None:
@@ -297,8 +292,37 @@ class PineconeAdapter(PineconeConnection):
         Within one call, a later document with the same id replaces an earlier one.
         """
         handle = await self._handle(name)
-        built = [record(handle, i, doc) for i, doc in enumerate(documents)]
-        types = await self._check_types(handle, documents) if handle.typed else {}
+        built = [record(handle, row) for row in document_rows(documents)]
+        types: dict[str, FieldType] = {}
+        if handle.typed:
+            # A key new to the collection takes the type of its first occurrence.
+            types = await self._established(handle, (k for doc in documents for k in doc.metadata))
+            types.update(new_field_types(handle.collection, documents, types))
+        await self._write(handle, built, types, "documents")
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch, its records read from the columns."""
+        handle = await self._handle(name)
+        built = [record(handle, row) for row in column_rows(batch)]
+        types: dict[str, FieldType] = {}
+        if handle.typed:
+            present = (
+                k for k, values in batch.metadata.items() if any(v is not None for v in values)
+            )
+            types = await self._established(handle, present)
+            types.update(new_column_types(handle.collection, batch, types))
+        await self._write(handle, built, types, "columns")
+
+    async def _write(
+        self,
+        handle: _Handle,
+        built: list[dict[str, Any]],
+        types: Mapping[str, FieldType],
+        field: str,
+    ) -> None:
+        """Upsert records (the last of each id) in requests within Pinecone's limits,
+        then wait until they are visible; ``types``: the batch's metadata key types,
+        ``field``: what a refusal names."""
         last = {rec["id"]: rec for rec in built}
         records = list(last.values())
         lsn: int | None = None
@@ -308,7 +332,7 @@ class PineconeAdapter(PineconeConnection):
                 lambda c, b=batch: c.upsert(  # type: ignore[misc]
                     vectors=b, namespace=self._namespace, show_progress=False
                 ),
-                field="documents",
+                field=field,
                 action="upsert",
             )
             lsn = _max_lsn(lsn, response.response_info)

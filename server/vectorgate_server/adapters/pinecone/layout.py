@@ -7,17 +7,24 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 import orjson
 from pinecone import AsyncIndex
 from pinecone.models.indexes.index import IndexModel
 
-from ...domain import NAME_RE, Document, FloatArray, Metadata, Metric, as_float32
+from ...domain import (
+    NAME_RE,
+    Document,
+    Metadata,
+    Metric,
+    as_float32,
+)
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import decode_metadata, encode_metadata
+from ..batches import WriteRow
 from ..spec import StoredSpec, decode_spec, spec_json
 
 BACKEND = "pinecone"
@@ -192,46 +199,45 @@ class _ScanPosition:
     skip_to: str | None
 
 
-def record(handle: _Handle, i: int, doc: Document) -> dict[str, Any]:
-    """The Pinecone record of ``documents[i]``; Pinecone's own limits on ids (ASCII, 512
-    characters once escaped) and metadata (40 KB, text included), which the application
-    cannot know, refused naming the field."""
-    field = f"documents[{i}]"
+def record(handle: _Handle, row: WriteRow) -> dict[str, Any]:
+    """The Pinecone record of a row (:mod:`..batches`); Pinecone's own limits on ids
+    (ASCII, 512 characters once escaped) and metadata (40 KB, text included), which
+    the application cannot know, refused naming the field."""
+    path = row.path
     if handle.typed:
-        pid = encode_id(doc.id)
+        pid = encode_id(row.id)
     else:
-        pid = doc.id
+        pid = row.id
         if not pid.isascii() or "\x00" in pid:
             raise InvalidArgument(
-                f"{field}.id: this index was not created by vectorgate; its Pinecone ids "
+                f"{path('id')}: this index was not created by vectorgate; its Pinecone ids "
                 "must be ASCII without NUL",
-                field=f"{field}.id",
+                field=path("id"),
             )
     if len(pid) > MAX_ID_CHARS:
         raise InvalidArgument(
-            f"{field}.id: Pinecone ids are at most {MAX_ID_CHARS} ASCII characters; this id "
+            f"{path('id')}: Pinecone ids are at most {MAX_ID_CHARS} ASCII characters; this id "
             f"takes {len(pid)} once non-ASCII characters and '%' are escaped",
-            field=f"{field}.id",
+            field=path("id"),
         )
-    vector = as_float32(cast(FloatArray, doc.vector))
     if handle.typed:
-        metadata = encode_metadata(doc.id, doc.text, dict(doc.metadata))
+        stored = encode_metadata(row.id, row.text, dict(row.metadata))
     else:
-        metadata = dict(doc.metadata)
-        if doc.text:
-            metadata[handle.text_field] = doc.text
-    user_size = len(orjson.dumps(doc.metadata))
-    size = len(orjson.dumps(metadata))
+        stored = dict(row.metadata)
+        if row.text:
+            stored[handle.text_field] = row.text
+    user_size = len(orjson.dumps(row.metadata))
+    size = len(orjson.dumps(stored))
     if size > MAX_METADATA_BYTES:
-        where = f"{field}.metadata" if user_size > MAX_METADATA_BYTES // 2 else f"{field}.text"
+        where = path("metadata") if user_size > MAX_METADATA_BYTES // 2 else path("text")
         raise InvalidArgument(
             f"{where}: Pinecone stores at most {MAX_METADATA_BYTES} bytes of metadata per "
             f"vector (text included); this document needs {size}",
             field=where,
         )
-    out: dict[str, Any] = {"id": pid, "values": vector.tolist()}
-    if metadata:
-        out["metadata"] = metadata
+    out: dict[str, Any] = {"id": pid, "values": row.values}
+    if stored:
+        out["metadata"] = stored
     return out
 
 
