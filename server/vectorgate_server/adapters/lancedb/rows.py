@@ -21,7 +21,7 @@ from ...domain import (
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.lancedb import column_name, quote_identifier, sql_literal
-from ..spec import new_field_types, value_type
+from ..spec import new_column_types, new_field_types
 from .layout import _MAX_EXACT_INT, ID_COLUMN, TEXT_COLUMN, _field_type, _Layout
 
 T = TypeVar("T")
@@ -147,42 +147,17 @@ def _check_columns(name: str, batch: DocumentBatch, layout: _Layout) -> dict[str
     The application validated the values (keys, types, finite numbers); what
     is checked here is the table's own rule, one type per key (the column's).
     """
-    new: dict[str, FieldType] = {}
+    new = new_column_types(name, batch, layout.types)
     for c, (key, values) in enumerate(batch.metadata.items()):
-        column_type: FieldType | None = None
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            vtype = value_type(value)
-            if column_type is None:
-                column_type = vtype
-                first = i
-            elif vtype is not column_type:
-                path = f"columns.metadata[{c}].values[{i}]"
-                raise InvalidArgument(
-                    f"{path}: a {vtype.value} value in "
-                    f"column {key!r}, whose row {first} holds a {column_type.value}",
-                    field=path,
-                )
-        if column_type is None:
-            continue  # all absent: nothing to store
         path = f"columns.metadata[{c}]"
-        known = layout.types.get(key)
-        if known is None:
+        if key in new:
             if column_name(key) in layout.occupied:
                 raise InvalidArgument(
                     f"{path}: the column for key {key!r} has a type vectorgate cannot store",
                     field=path,
                 )
-            new[key] = column_type
             continue
-        if known is not column_type:
-            raise InvalidArgument(
-                f"{path}: {column_type.value} values, but collection {name!r} stores "
-                f"{known.value} values under {key!r}",
-                field=path,
-            )
-        if known is not FieldType.NUMBER:
+        if layout.types.get(key) is not FieldType.NUMBER:
             continue
         # The rules of number columns of tables vectorgate did not create (or made
         # before exact ints), as in _check_batch.
