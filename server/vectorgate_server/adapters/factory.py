@@ -35,8 +35,10 @@ EXTRAS: dict[str, str] = {
 
 def _missing(config: StoreConfig, exc: ImportError) -> BackendUnavailable:
     extra = EXTRAS.get(config.type, "all")
+    # The package, not the submodule the adapter happened to import first.
+    package = exc.name.partition(".")[0] if exc.name else "a package"
     return BackendUnavailable(
-        f"store {config.name!r} ({config.type}) needs {exc.name or 'a package'!s}, which is not "
+        f"store {config.name!r} ({config.type}) needs {package}, which is not "
         f"installed: pip install 'vectorgate[{extra}]'"
     )
 

@@ -3,6 +3,6 @@
 Kept so that ``from vectorgate_server.adapters.qdrant_edge import ...`` keeps working.
 """
 
-from .qdrant.edge import LOCK_FILE, SPEC_FILE, QdrantEdgeAdapter, edge_filter, from_config
+from .qdrant.edge import LOCK_FILE, SPEC_FILE, QdrantEdgeAdapter, edge_filter
 
-__all__ = ["LOCK_FILE", "SPEC_FILE", "QdrantEdgeAdapter", "edge_filter", "from_config"]
+__all__ = ["LOCK_FILE", "SPEC_FILE", "QdrantEdgeAdapter", "edge_filter"]

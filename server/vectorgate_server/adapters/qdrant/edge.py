@@ -80,7 +80,7 @@ from .layout import _Layout, already_exists, new_collection, not_found, with_cou
 from .points import point_parts
 from .store import PointQuery, QdrantStore
 
-__all__ = ["LOCK_FILE", "SPEC_FILE", "QdrantEdgeAdapter", "edge_filter", "from_config"]
+__all__ = ["LOCK_FILE", "SPEC_FILE", "QdrantEdgeAdapter", "edge_filter"]
 
 T = TypeVar("T")
 
@@ -292,8 +292,3 @@ class QdrantEdgeAdapter(QdrantStore):
                 # Dropped while the call ran: its shard was closed under it.
                 raise not_found(self.store, name) from exc
             raise Unavailable(f"{self._where()}: {exc}") from exc
-
-
-def from_config(config: QdrantConfig) -> QdrantEdgeAdapter:
-    """The adapter of a configured ``path:`` Qdrant store (not yet started)."""
-    return QdrantEdgeAdapter.from_config(config)
