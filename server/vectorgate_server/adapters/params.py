@@ -38,15 +38,20 @@ def not_a_search_parameter(path: str, backend: str, accepted: Iterable[str]) -> 
     return unaccepted(path, f"not a {backend} search parameter", accepted)
 
 
-def positive_int(value: object, maximum: int = MAX_INT) -> int | None:
-    """``value`` as a positive int (integral floats from protobuf Structs accepted), else None."""
+def whole_number(value: object) -> int | None:
+    """``value`` as an int (integral finite floats from protobuf Structs accepted, bools
+    not), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= maximum:
-        return value
-    return None
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
+def positive_int(value: object, maximum: int = MAX_INT) -> int | None:
+    """``value`` as a positive int (integral floats from protobuf Structs accepted), else None."""
+    number = whole_number(value)
+    return number if number is not None and 0 < number <= maximum else None
 
 
 def validate_native_params(

@@ -21,6 +21,7 @@ from ...errors import AlreadyExists, InvalidArgument, NotFound, Unsupported
 from ...filters.common import FieldType
 from ...filters.qdrant import RESERVED_PAYLOAD_KEYS
 from ..base import Capabilities
+from ..index_params import positive_int_params
 from ..sparse_text import Bm25Encoder, EncoderSpecError
 from ..spec import StoredSpec
 
@@ -207,17 +208,6 @@ def require_keyword_layout(store: str, name: str, layout: _Layout) -> _Keyword:
 _HNSW_PARAMS: Mapping[str, int] = {"m": 0, "ef_construct": 4}
 
 
-def _int_param(value: Any, field: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidArgument(f"{field}: must be an integer", field=field)
-    if isinstance(value, float) and not value.is_integer():
-        raise InvalidArgument(f"{field}: must be an integer", field=field)
-    result = int(value)
-    if result < minimum:
-        raise InvalidArgument(f"{field}: must be at least {minimum}", field=field)
-    return result
-
-
 def _index_config(index: IndexSpec) -> tuple[IndexSpec, models.HnswConfigDiff | None]:
     """The normalised index spec and the HNSW config to create the collection with."""
     kind = index.type.strip().upper()
@@ -237,15 +227,7 @@ def _index_config(index: IndexSpec) -> tuple[IndexSpec, models.HnswConfigDiff | 
             )
         # No graph at all: every search is exhaustive.
         return IndexSpec(type=_FLAT), models.HnswConfigDiff(m=0)
-    checked: dict[str, int] = {}
-    for key, value in params.items():
-        field = f"collection.index.params.{key}"
-        if key not in _HNSW_PARAMS:
-            raise InvalidArgument(
-                f"{field}: not a Qdrant HNSW parameter (accepted: {', '.join(_HNSW_PARAMS)})",
-                field=field,
-            )
-        checked[key] = _int_param(value, field, _HNSW_PARAMS[key])
+    checked = positive_int_params(params, _HNSW_PARAMS, "Qdrant HNSW")
     hnsw = (
         models.HnswConfigDiff(m=checked.get("m"), ef_construct=checked.get("ef_construct"))
         if checked
