@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from tests.servers.opensearch_server import OpenSearchTestServer
+from tests.support.columnar import check_native_columns, mixed_batch
+from vectorgate_server.adapters.base import upsert, upsert_columns
 from vectorgate_server.adapters.configs import OpenSearchAuth, OpenSearchConfig
 from vectorgate_server.adapters.opensearch import (
     OpenSearchAdapter,
@@ -29,6 +31,7 @@ from vectorgate_server.domain import (
     CollectionSpec,
     Condition,
     Document,
+    DocumentBatch,
     IndexSpec,
     KeywordQuery,
     Metric,
@@ -338,6 +341,98 @@ async def test_rejected_document_names_the_field(adapter: OpenSearchAdapter) -> 
     assert err.value.field == "documents[1].metadata.k"
 
 
+# --------------------------------------------------------------------------- columnar writes
+
+
+async def test_columnar_upsert_is_native(
+    adapter: OpenSearchAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # upsert_columns with DocumentBatch.documents and Document() refused: it reads back what
+    # upsert of the same rows gives (ints, floats, strings, bools, lists, absent values),
+    # idempotently, and names a type conflict by its column (tests/support/columnar.py).
+    await check_native_columns(adapter, monkeypatch, "columnar")
+
+
+def _wide_batch() -> DocumentBatch:
+    """mixed_batch with an integer column beyond 2**53 (written a second time under
+    metadata.int), a dotted key (written with ``~``) and a key holding a float in one
+    row and an int in another (one number type)."""
+    batch = mixed_batch(24, 8)
+    rows = len(batch)
+    batch.metadata["big"] = [None if i % 3 else 2**62 - i for i in range(rows)]
+    batch.metadata["a.b"] = ["dotted" if i % 2 else None for i in range(rows)]
+    batch.metadata["num"] = [i if i % 2 else i + 0.5 for i in range(rows)]
+    return batch
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        _wide_batch(),
+        DocumentBatch(ids=["x", "y"], vectors=np.array([[1, 2], [3, 4]], np.float32)),
+    ],
+    ids=["mixed", "bare"],
+)
+async def test_columnar_bulk_body_is_the_documents_bulk_body(
+    adapter: OpenSearchAdapter, server: OpenSearchTestServer, batch: DocumentBatch
+) -> None:
+    await adapter.create_collection(CollectionSpec("c", batch.dimension))
+    await adapter.upsert("c", batch.documents())
+    [by_documents] = [r for r in server.requests if r[1] == "/_bulk"]
+    want = await adapter.get("c", batch.ids, True)
+    await adapter.upsert_columns("c", batch)
+    [_, by_columns] = [r for r in server.requests if r[1] == "/_bulk"]
+    # The same NDJSON, byte for byte: ids, texts, vectors (float32 values), typed metadata.
+    assert by_columns == by_documents
+    got = await adapter.get("c", batch.ids, True)
+    assert [(d.id, d.text, d.metadata) for d in got] == [(d.id, d.text, d.metadata) for d in want]
+    assert {type(v) for d in got for v in d.metadata.values()} == {
+        type(v) for d in want for v in d.metadata.values()
+    }
+    assert await adapter.count("c") == len(batch)
+
+
+async def test_a_row_the_bulk_rejects_is_named_by_its_columnar_position(
+    server: OpenSearchTestServer,
+) -> None:
+    server.reset()
+    # Two rows per _bulk call: the rejected row is in the second call, named by its
+    # position in the request (adapters.base.upsert_columns shifts the call's positions).
+    adapter = OpenSearchAdapter("os", [server.url], max_write_batch=2)
+    await adapter.start()
+    try:
+        await adapter.create_collection(CollectionSpec("c", 2))
+        huge = "x" * 40_000  # longer than Lucene's largest term
+        batch = DocumentBatch(
+            ids=[f"d{i}" for i in range(5)],
+            vectors=np.ones((5, 2), np.float32),
+            metadata={"n": [1, 2, None, 4, 5], "k": ["ok", None, "ok", huge, "ok"]},
+        )
+        with pytest.raises(InvalidArgument) as err:
+            await upsert_columns(adapter, "c", batch)
+        assert err.value.field == "columns.metadata[1].values[3]"
+        assert "OpenSearch rejected columns.ids[3] (id 'd3'): " in err.value.message
+        assert "immense term" in err.value.message
+        # The documents path names the same row as a document.
+        with pytest.raises(InvalidArgument) as err:
+            await upsert(adapter, "c", batch.documents())
+        assert err.value.field == "documents[3].metadata.k"
+        assert "OpenSearch rejected documents[3] (id 'd3'): " in err.value.message
+        # A row's vector is a row of the columns.vectors block: the message names the row.
+        # (The application refuses zero vectors first; OpenSearch's own refusal if one
+        # reaches the adapter.)
+        vectors = np.ones((4, 2), np.float32)
+        vectors[3] = 0
+        zero = DocumentBatch(ids=["a", "b", "c", "z"], vectors=vectors)
+        with pytest.raises(InvalidArgument) as err:
+            await upsert_columns(adapter, "c", zero)
+        assert err.value.field == "columns.vectors"
+        assert "OpenSearch rejected columns.ids[3] (id 'z'): " in err.value.message
+        assert "zero vector is not supported" in err.value.message
+    finally:
+        await adapter.close()
+
+
 async def test_zero_vectors_with_cosine(adapter: OpenSearchAdapter) -> None:
     # The application refuses them first (Capabilities.zero_vector_cosine, tested in
     # test_number_capabilities.py); should one reach the adapter, OpenSearch's own refusal
@@ -354,7 +449,6 @@ async def test_the_gateway_refuses_zero_vectors_before_opensearch(
     adapter: OpenSearchAdapter, server: OpenSearchTestServer, tmp_path: Any
 ) -> None:
     from vectorgate_server.app import Gateway, Target
-    from vectorgate_server.domain import DocumentBatch
     from vectorgate_server.embeddings import EmbeddingRegistry
     from vectorgate_server.storage import Database, IndexRegistry, filter_from_json, filter_to_json
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from vectorgate_server.adapters.base import Capabilities, upsert, upsert_columns
+from vectorgate_server.adapters.batches import column_rows, document_rows
 from vectorgate_server.domain import Document, DocumentBatch
 from vectorgate_server.errors import InvalidArgument
 
@@ -88,3 +89,37 @@ def test_rows_are_views_of_the_batch() -> None:
     assert part.ids == ["b", "c"] and part.texts is None and part.metadata == {"k": [None, 3]}
     assert np.shares_memory(part.vectors, vectors)
     assert len(part) == 2
+
+
+def test_row_paths_name_the_row_its_vector_and_its_fields() -> None:
+    batch = DocumentBatch(
+        ids=["a", "b"],
+        vectors=np.ones((2, 2), np.float32),
+        metadata={"k": [1, None], "j": ["x", "y"]},
+    )
+    doc = list(document_rows(batch.documents()))[1]
+    col = list(column_rows(batch))[1]
+    parts = ["", "id", "text", "vector", "metadata", "metadata.j"]
+    assert [doc.path(p) for p in parts] == [
+        "documents[1]",
+        "documents[1].id",
+        "documents[1].text",
+        "documents[1].vector",
+        "documents[1].metadata",
+        "documents[1].metadata.j",
+    ]
+    # A columnar row is named by its id's position; its vector is a row of the block.
+    assert [col.path(p) for p in parts] == [
+        "columns.ids[1]",
+        "columns.ids[1]",
+        "columns.texts[1]",
+        "columns.vectors",
+        "columns.metadata",
+        "columns.metadata[1].values[1]",
+    ]
+    assert (col.id, col.values, col.text, col.metadata) == (
+        doc.id,
+        doc.values,
+        doc.text,
+        doc.metadata,
+    )

@@ -34,7 +34,9 @@ Operations
 
 * Writes use ``_bulk`` with ``refresh=wait_for`` (returns once the documents
   are searchable: read-your-writes); per-item errors become domain errors
-  naming the document. Deletes by id use ``_bulk`` too, by filter
+  naming the document (``documents[i]``, or ``columns.ids[i]`` for a row of a
+  columnar batch, which ``upsert_columns`` writes from its columns without
+  per-row documents). Deletes by id use ``_bulk`` too, by filter
   ``_delete_by_query`` with ``refresh=true``. ``upsert`` reads the mapping
   first: OpenSearch would auto-create a missing index on ``index`` actions, and
   the mapping holds the metadata key types (one type per key and collection,

@@ -20,6 +20,7 @@ from ...domain import (
     CollectionInfo,
     CollectionSpec,
     Document,
+    DocumentBatch,
     Explanation,
     Filter,
     Hit,
@@ -35,8 +36,9 @@ from ...errors import (
     Unavailable,
 )
 from ..base import Capabilities
+from ..batches import WriteRow, column_rows, document_rows
 from ..reads import in_request_order
-from ..spec import StoredSpec, new_field_types
+from ..spec import StoredSpec, new_column_types, new_field_types
 from .client import client_auth, parse_version
 from .errors import ErrorMap
 from .layout import (
@@ -302,16 +304,27 @@ class OpenSearchAdapter:
         types): the whole batch is checked before anything is written.
         """
         layout = await self._layout(name, fresh=True)
-        if not documents:
-            return  # opensearch-py refuses an empty ``_bulk`` body
-        new_field_types(name, documents, layout.types)
-        # One ``_bulk`` call: writes come split to max_write_batch documents
-        # (adapters.base.upsert).
+        if documents:
+            new_field_types(name, documents, layout.types)
+            await self._index(name, layout, list(document_rows(documents)))
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch: the ``_bulk`` sources read from its
+        columns (one ``tolist`` of the vector block), no per-row documents; a
+        rejected row is named by its position in the columns (``columns.ids[i]``)."""
+        layout = await self._layout(name, fresh=True)
+        if len(batch):
+            new_column_types(name, batch, layout.types)
+            await self._index(name, layout, list(column_rows(batch)))
+
+    async def _index(self, name: str, layout: Layout, rows: Sequence[WriteRow]) -> None:
+        """Index ``rows`` (not empty: opensearch-py refuses an empty ``_bulk`` body) in
+        one ``_bulk`` call: writes come split to max_write_batch rows
+        (adapters.base.upsert / upsert_columns). A rejected item is named by its row's
+        path."""
         async with self._errors.translated("writing documents", name):
-            response = await self.client.bulk(
-                body=bulk_index(layout, documents), refresh="wait_for"
-            )
-        self._errors.check_bulk(name, layout, response, "documents")
+            response = await self.client.bulk(body=bulk_index(layout, rows), refresh="wait_for")
+        self._errors.check_bulk(name, layout, response, lambda i, part: rows[i].path(part))
 
     async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
@@ -377,7 +390,7 @@ class OpenSearchAdapter:
             body = [{"delete": {"_index": layout.index, "_id": doc_id}} for doc_id in chunk]
             async with self._errors.translated("deleting documents", name):
                 response = await self.client.bulk(body=body, refresh="wait_for")
-            self._errors.check_bulk(name, layout, response, "ids")
+            self._errors.check_bulk(name, layout, response, lambda i, _: f"ids[{i}]")
 
     # ------------------------------------------------------------------ search
 

@@ -14,8 +14,9 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, NoReturn
 
 from opensearchpy import exceptions as os_exc
@@ -97,22 +98,28 @@ def _item_reason(error: Mapping[str, Any]) -> str:
     return reason
 
 
-def _document_field(layout: Layout, position: int, reason: str, what: str) -> str:
-    """The request field a rejected bulk item's error reason names (else the item)."""
-    base = f"{what}[{position}]"
+#: The request path of a part of the item at a position of a ``_bulk`` call:
+#: ``path(i, part)``, ``part`` as :attr:`..batches.WriteRow.path` takes it (``""``
+#: the item itself, ``"vector"``, ``"text"``, ``"metadata.<key>"``).
+BulkPath = Callable[[int, str], str]
+
+
+def _document_field(layout: Layout, reason: str, path: Callable[[str], str]) -> str:
+    """The request field a rejected bulk item's error reason names (else the item);
+    ``path``: the item's request path of a part."""
     match = _FIELD_IN_REASON.search(reason)
     if match is None:
-        return base
-    path = match.group(1) or match.group(2)
-    if path == layout.vector_field:
-        return f"{base}.vector"
-    if path == layout.text_field:
-        return f"{base}.text"
-    parts = path.split(".", 2)
+        return path("")
+    field = match.group(1) or match.group(2)
+    if field == layout.vector_field:
+        return path("vector")
+    if field == layout.text_field:
+        return path("text")
+    parts = field.split(".", 2)
     groups = (*GROUPS.values(), INT_GROUP)
     if len(parts) == 3 and parts[0] == METADATA_FIELD and parts[1] in groups:
-        return f"{base}.metadata.{metadata_key(parts[2])}"
-    return base
+        return path(f"metadata.{metadata_key(parts[2])}")
+    return path("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +222,12 @@ class ErrorMap:
                 field="collection.index",
             ) from exc
 
-    def check_bulk(self, name: str, layout: Layout, response: Mapping[str, Any], what: str) -> None:
-        """Raise the domain error of the first failed item of a ``_bulk`` response
-        (named ``what[i]``, ``i`` the item's position in the call)."""
+    def check_bulk(
+        self, name: str, layout: Layout, response: Mapping[str, Any], path: BulkPath
+    ) -> None:
+        """Raise the domain error of the first failed item of a ``_bulk`` response,
+        named by ``path`` (of the item's position in the call): ``documents[i]``,
+        ``columns.ids[i]``, ``ids[i]``, or the field of it the error names."""
         if not response.get("errors"):
             return
         for position, item in enumerate(response.get("items") or ()):
@@ -228,21 +238,25 @@ class ErrorMap:
             status = int(result.get("status", 0))
             kind = str(error.get("type", ""))
             reason = _item_reason(error)
+            where = path(position, "")
             if kind == "index_not_found_exception":
                 raise self.not_found(name)
             if status >= 500 or status == 429:
                 raise Unavailable(
-                    f"store {self.store!r} ({BACKEND}) is unavailable: writing {what}[{position}] "
+                    f"store {self.store!r} ({BACKEND}) is unavailable: writing {where} "
                     f"failed ({status} {kind})",
                     metadata={"store": self.store, "backend": BACKEND},
                 )
             if status == 400:
-                field_path = _document_field(layout, position, reason, what)
+                field_path = _document_field(layout, reason, partial(path, position))
+                doc_id = result.get("_id")
+                if doc_id is not None:
+                    where = f"{where} (id {doc_id!r})"
                 raise InvalidArgument(
-                    f"{field_path}: OpenSearch rejected the document: {reason}", field=field_path
+                    f"{field_path}: OpenSearch rejected {where}: {reason}", field=field_path
                 )
-            log.error("%s: bulk item %s failed: %s", self.store, position, error)
-            raise Internal(f"{what}[{position}]: OpenSearch returned {status} {kind}")
+            log.error("%s: bulk item %s failed: %s", self.store, where, error)
+            raise Internal(f"{where}: OpenSearch returned {status} {kind}")
 
     def check_mget(self, name: str, entry: Mapping[str, Any]) -> None:
         """Raise the domain error of a failed ``_mget`` entry (returns for a good one)."""
