@@ -1,8 +1,8 @@
 """A write's rows, one at a time, from documents or from a columnar batch.
 
 For adapters whose backend takes a record per row (Pinecone's records, pymilvus'
-row dicts, OpenSearch's ``_bulk`` sources): :func:`document_rows` and
-:func:`column_rows` give the same :class:`WriteRow` for the same row, so a
+row dicts, OpenSearch's ``_bulk`` sources, Qdrant's points): :func:`document_rows`
+and :func:`column_rows` give the same :class:`WriteRow` for the same row, so a
 backend builds its record from one form of either input. A columnar batch
 yields no per-row ``Document``: the values are the rows of its float32 block
 (one ``tolist`` for the block) and the metadata a dict per row read from its

@@ -47,12 +47,16 @@ Storage layout
 * Each metadata key keeps the type it was first written with (string, number,
   bool, list of strings); the types are recorded as collection metadata entries
   ``vectorgate:field:<key>`` and a batch with a conflicting value is rejected
-  whole with ``InvalidArgument`` naming ``documents[i].metadata.<key>``.
+  whole with ``InvalidArgument`` naming ``documents[i].metadata.<key>`` (a
+  columnar batch: ``columns.metadata[c]`` or ``columns.metadata[c].values[i]``).
 
 Behaviour
 ---------
 * Every write passes ``wait=True``: it returns once applied, so ``get``,
   ``count`` and ``search`` see it (read-your-writes).
+* ``upsert_columns`` writes a columnar batch natively: its points (the same as
+  ``upsert`` writes for the same rows) are built from the columns, a vector per
+  row of the float32 block, with no per-row ``Document``.
 * Filters are compiled to ``models.Filter`` and applied by Qdrant during the
   search (never after it). ``count`` is exact.
 * Index types: ``HNSW`` (params ``m``, ``ef_construct``) or ``FLAT``, which

@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 
-from ...domain import CollectionInfo, CollectionSpec, Document, Filter, IndexSpec, Metric
+from ...domain import (
+    CollectionInfo,
+    CollectionSpec,
+    Document,
+    DocumentBatch,
+    Filter,
+    IndexSpec,
+    Metric,
+)
 from ...errors import InvalidArgument, NotFound, Unavailable, Unsupported, VectorgateError
 from ...filters.common import FieldType
 from ...filters.qdrant import compile_filter, point_id
@@ -34,7 +42,7 @@ from .layout import (
     with_count,
 )
 from .local import LocalStore, local_key, open_local, release_local
-from .points import PointParts, point_parts, point_parts_off_loop
+from .points import PointParts, Prepare, Source, column_parts, parts_off_loop, point_parts
 from .store import PointQuery, QdrantStore
 
 T = TypeVar("T")
@@ -214,6 +222,17 @@ class QdrantAdapter(QdrantStore):
         in the collection metadata (``vectorgate:field:<key>``). A call brings at most
         ``max_write_batch`` documents (:func:`..base.upsert` splits), sent in one request.
         """
+        await self._write(name, point_parts, documents)
+
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch, its points built from the columns (no
+        per-row documents); a type conflict names ``columns.metadata[c]...``."""
+        await self._write(name, column_parts, batch)
+
+    async def _write(self, name: str, prepare: Prepare[Source], source: Source) -> None:
+        """Write the points ``prepare`` builds of ``source`` against the collection's
+        layout (built again against a fresh layout when it refuses a metadata type or
+        adds keys: another adapter may have typed them since the layout was cached)."""
         client = self._require_client()
         lock = self._schema_locks.setdefault(name, asyncio.Lock())
         async with lock:
@@ -221,13 +240,13 @@ class QdrantAdapter(QdrantStore):
             points: list[PointParts] | None = None
             new_fields: dict[str, FieldType] = {}
             with contextlib.suppress(InvalidArgument):
-                points, new_fields = await point_parts_off_loop(documents, layout, name)
+                points, new_fields = await parts_off_loop(prepare, source, layout, name)
             if points is None or new_fields:
                 # Another adapter may have typed these keys since the layout was cached.
                 cached = layout
                 layout = await self._layout(name, refresh=True)
                 if points is None or layout.fields != cached.fields:
-                    points, new_fields = await point_parts_off_loop(documents, layout, name)
+                    points, new_fields = await parts_off_loop(prepare, source, layout, name)
             if new_fields:
                 await self._call(
                     client.update_collection(

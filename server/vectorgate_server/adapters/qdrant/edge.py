@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 from qdrant_client import models
 
-from ...domain import CollectionInfo, CollectionSpec, Document, Filter
+from ...domain import CollectionInfo, CollectionSpec, Document, DocumentBatch, Filter
 from ...errors import AlreadyExists, Unavailable, VectorgateError
 from ...filters.qdrant import compile_filter, point_id
 from ..configs import QdrantConfig
@@ -77,7 +77,7 @@ from .edge_store import (
     edge_point,
 )
 from .layout import _Layout, already_exists, new_collection, not_found, with_count
-from .points import point_parts
+from .points import Prepare, Source, column_parts, point_parts
 from .store import PointQuery, QdrantStore
 
 __all__ = ["LOCK_FILE", "SPEC_FILE", "QdrantEdgeAdapter", "edge_filter"]
@@ -168,13 +168,20 @@ class QdrantEdgeAdapter(QdrantStore):
         most ``max_write_batch`` documents (:func:`..base.upsert` splits): one update.
         """
         collection = await self._collection(name)
-        await self._run(self._write, collection, documents, name=name)
+        await self._run(self._write, collection, point_parts, documents, name=name)
 
-    def _write(self, collection: _Collection, documents: Sequence[Document]) -> None:
-        """Validate, record new metadata key types, write the points (on the pool)."""
+    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+        """:meth:`upsert` of a columnar batch, its points built from the columns (no
+        per-row documents); a type conflict names ``columns.metadata[c]...``."""
+        collection = await self._collection(name)
+        await self._run(self._write, collection, column_parts, batch, name=name)
+
+    def _write(self, collection: _Collection, prepare: Prepare[Source], source: Source) -> None:
+        """Build the points of ``source`` (a metadata key keeps one type), record the
+        new metadata key types, write the points: all on the pool."""
         with collection.lock:
             layout = collection.layout
-            points, new_fields = point_parts(documents, layout, collection.name)
+            points, new_fields = prepare(source, layout, collection.name)
             if new_fields:
                 fields = {**layout.fields, **new_fields}
                 spec = replace(collection.spec, fields=fields)

@@ -1,22 +1,25 @@
 """Documents as Qdrant points and back, for both Qdrant modes.
 
-:func:`point_parts` builds the points to write independently of the client
-library that sends them (``qdrant_client`` models in :mod:`.adapter`,
-``qdrant_edge`` types in :mod:`.edge_store`); :func:`_document` and
-:func:`hits` decode what either one reads back (:mod:`.store`).
+:func:`point_parts` (documents) and :func:`column_parts` (a columnar batch, no
+per-row documents) build the points to write, one :class:`..batches.WriteRow`
+at a time through one core, independently of the client library that sends
+them (``qdrant_client`` models in :mod:`.adapter`, ``qdrant_edge`` types in
+:mod:`.edge_store`); :func:`_document` and :func:`hits` decode what either one
+reads back (:mod:`.store`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
 
 from ...domain import (
     Document,
+    DocumentBatch,
     FloatArray,
     Hit,
     Metric,
@@ -33,13 +36,17 @@ from ...filters.qdrant import (
     NORM_KEY,
     point_id,
 )
+from ..batches import WriteRow, column_rows, document_rows
 from ..sparse_text import SparseText
-from ..spec import new_field_types, stored_metadata
+from ..spec import new_column_types, new_field_types, stored_metadata
 from .layout import _Layout
 
 #: Batches larger than this are encoded (BM25 of each text) in a worker thread rather
 #: than on the event loop (about 0.3 ms per 150-word text).
 _THREAD_DOCUMENTS = 32
+
+#: What points are built from: documents or a columnar batch.
+Source = TypeVar("Source", bound=Sized)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,39 +61,78 @@ class PointParts:
     payload: dict[str, Any]
 
 
+#: Builds the points of a source and the metadata keys it adds to the collection:
+#: :func:`point_parts` (documents) or :func:`column_parts` (a columnar batch).
+Prepare: TypeAlias = Callable[[Source, _Layout, str], tuple[list[PointParts], dict[str, FieldType]]]
+
+
 def point_parts(
     documents: Sequence[Document], layout: _Layout, collection: str
 ) -> tuple[list[PointParts], dict[str, FieldType]]:
-    """The points to write (the last of repeated ids) and the metadata keys the batch adds.
+    """The points of (validated) documents and the metadata keys they add.
 
-    The documents come validated from the application layer; a metadata key
-    keeps one type per collection (:func:`~..spec.new_field_types`).
+    A metadata key keeps one type per collection (:func:`~..spec.new_field_types`,
+    refusals naming ``documents[i].metadata.<key>``).
     """
     new_fields = new_field_types(collection, documents, layout.fields)
-    latest: dict[str, PointParts] = {}
-    for doc in documents:
-        point = _point_parts(doc, layout)
-        # The last occurrence of a repeated id wins, as with separate upserts.
-        latest.pop(doc.id, None)
-        latest[doc.id] = point
-    return list(latest.values()), new_fields
+    vectors = [as_float32(cast(FloatArray, doc.vector)) for doc in documents]
+    return _latest(document_rows(documents), _norms(vectors, layout), layout), new_fields
 
 
-async def point_parts_off_loop(
-    documents: Sequence[Document], layout: _Layout, collection: str
+def column_parts(
+    batch: DocumentBatch, layout: _Layout, collection: str
 ) -> tuple[list[PointParts], dict[str, FieldType]]:
-    """:func:`point_parts`, in a worker thread for large batches."""
-    if len(documents) > _THREAD_DOCUMENTS:
-        return await asyncio.to_thread(point_parts, documents, layout, collection)
-    return point_parts(documents, layout, collection)
+    """:func:`point_parts` of a (validated) columnar batch, read from its columns (no
+    per-row documents): the vectors are the rows of its float32 block (one ``tolist``),
+    the payload is built from its text and metadata columns. A metadata key keeps one
+    type per collection (:func:`~..spec.new_column_types`, refusals naming
+    ``columns.metadata[c]...``)."""
+    new_fields = new_column_types(collection, batch, layout.fields)
+    return _latest(column_rows(batch), _norms(batch.vectors, layout), layout), new_fields
 
 
-def _point_parts(doc: Document, layout: _Layout) -> PointParts:
-    """The point of a (validated) document."""
-    vector = as_float32(cast(FloatArray, doc.vector))
+async def parts_off_loop(
+    prepare: Prepare[Source],
+    source: Source,
+    layout: _Layout,
+    collection: str,
+) -> tuple[list[PointParts], dict[str, FieldType]]:
+    """``prepare(source, layout, collection)`` (:func:`point_parts` or
+    :func:`column_parts`), in a worker thread for large batches."""
+    if len(source) > _THREAD_DOCUMENTS:
+        return await asyncio.to_thread(prepare, source, layout, collection)
+    return prepare(source, layout, collection)
+
+
+def _norms(vectors: FloatArray | Sequence[FloatArray], layout: _Layout) -> list[float] | None:
+    """The Euclidean norm of each row's vector, for the whole block at once (a row's
+    norm depends on its values only, not on the block around it); None unless the
+    collection is cosine (the payload's ``norm``, see the package docstring)."""
+    if layout.metric is not Metric.COSINE:
+        return None
+    if not len(vectors):
+        return []
+    block = np.asarray(vectors, dtype=np.float64)
+    return cast(list[float], np.linalg.norm(block, axis=1).tolist())
+
+
+def _latest(
+    rows: Iterable[WriteRow], norms: Sequence[float] | None, layout: _Layout
+) -> list[PointParts]:
+    """The points of a write's rows (``norms``: :func:`_norms` of their vectors): the last
+    of repeated ids, as with separate upserts."""
+    latest: dict[str, PointParts] = {}
+    for i, row in enumerate(rows):
+        latest.pop(row.id, None)
+        latest[row.id] = _point_parts(row, norms[i] if norms is not None else None, layout)
+    return list(latest.values())
+
+
+def _point_parts(row: WriteRow, norm: float | None, layout: _Layout) -> PointParts:
+    """The point of one (validated) row (``norm``: its vector's, for cosine collections)."""
     metadata: dict[str, Any] = {}
     lists: list[str] = []
-    for key, value in doc.metadata.items():
+    for key, value in row.metadata.items():
         if isinstance(value, list):
             metadata[key] = list(value)
             lists.append(key)
@@ -100,16 +146,16 @@ def _point_parts(doc: Document, layout: _Layout) -> PointParts:
         else:
             metadata[key] = value
     internal: dict[str, Any] = {LISTS_KEY: lists}
-    if layout.metric is Metric.COSINE:
-        internal[NORM_KEY] = float(np.linalg.norm(vector.astype(np.float64)))
+    if norm is not None:
+        internal[NORM_KEY] = norm
     payload = {
-        ID_PAYLOAD_KEY: doc.id,
-        layout.text_field: doc.text,
+        ID_PAYLOAD_KEY: row.id,
+        layout.text_field: row.text,
         METADATA_PAYLOAD_KEY: metadata,
         INTERNAL_PAYLOAD_KEY: internal,
     }
-    sparse = layout.keyword.encoder.document(doc.text) if layout.keyword is not None else None
-    return PointParts(id=point_id(doc.id), values=vector.tolist(), sparse=sparse, payload=payload)
+    sparse = layout.keyword.encoder.document(row.text) if layout.keyword is not None else None
+    return PointParts(id=point_id(row.id), values=row.values, sparse=sparse, payload=payload)
 
 
 # --------------------------------------------------------------------------- reading
