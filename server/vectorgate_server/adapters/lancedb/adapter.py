@@ -350,7 +350,9 @@ class LanceDBAdapter(LanceDBWriter):
         params = validate_native_params(query.native_params)
         if st.has_index and not params.get("exact"):
             params = {
-                **search_defaults(st.index_type, query.top_k, st.index_partitions),
+                **search_defaults(
+                    st.index_type, query.top_k, st.index_partitions, st.index_nprobes
+                ),
                 **params,
             }
         where = self._where(st, query.filter) if query.filter is not None else ""

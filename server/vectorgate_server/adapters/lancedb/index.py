@@ -85,6 +85,24 @@ DEFAULT_INDEX_MIN_ROWS: Final = 50_000
 NPROBES_FRACTION: Final = 0.9
 NPROBES_MIN: Final = 20
 
+#: Calibration of ``nprobes`` (see :func:`nprobes_ladder`): after each build of an
+#: IVF index the adapter searches the vectors of CALIBRATION_QUERIES rows sampled
+#: from the table, exhaustively and with each ``nprobes`` of the ladder (smallest
+#: first, the other defaults as searches get them), and keeps the first whose
+#: recall@10 reaches CALIBRATION_RECALL; else the default above stays.
+#: Data with structure needs far fewer probes than random vectors (measured,
+#: IVF_SQ, LanceDB direct, cosine, 200 held-out queries): GloVe 6B 50d, 399k rows,
+#: 49 partitions: recall 0.995 at 20 probes, p50 8.2 ms, vs 1.000 at 45 probes,
+#: 13.0 ms; random 384-d unit vectors, 300k rows, 37 partitions: 0.723 at 20
+#: probes, 0.981 at 34 (p50 15.7 ms). Through the adapter (GloVe, 399k rows, the
+#: automatic index retrained to 48 partitions, 200 held-out queries): calibrated
+#: to 17 probes, p50 18.6 -> 12.9 ms at recall 1.000 -> 0.989; a 0.97 target over
+#: 24 rows chose 10 probes and gave 0.955, too close to the issue's 0.95.
+CALIBRATION_RECALL: Final = 0.98
+CALIBRATION_QUERIES: Final = 32
+#: Shares of the partitions the calibration tries, below the default share.
+CALIBRATION_FRACTIONS: Final = (0.05, 0.1, 0.2, 0.35, 0.5, 0.7)
+
 #: Default HNSW ``ef`` = this x top_k, at most :data:`EF_MAX` (and never below top_k).
 EF_PER_RESULT: Final = 16
 EF_MAX: Final = 4096
@@ -159,13 +177,33 @@ def index_build_params(index: IndexSpec, dimension: int) -> dict[str, int]:
     return params
 
 
-def search_defaults(index_type: str, top_k: int, partitions: int = 0) -> dict[str, int]:
+def default_nprobes(partitions: int) -> int:
+    """The ``nprobes`` of an IVF index of ``partitions`` partitions before (or
+    without) calibration: :data:`NPROBES_FRACTION` of them, at least :data:`NPROBES_MIN`."""
+    return max(NPROBES_MIN, math.ceil(NPROBES_FRACTION * partitions))
+
+
+def nprobes_ladder(partitions: int) -> list[int]:
+    """The ``nprobes`` values the calibration tries, ascending: the
+    :data:`CALIBRATION_FRACTIONS` of ``partitions``, each below the default."""
+    default = default_nprobes(partitions)
+    tried = {max(1, math.ceil(share * partitions)) for share in CALIBRATION_FRACTIONS}
+    return sorted(n for n in tried if n < min(default, partitions))
+
+
+def search_defaults(
+    index_type: str, top_k: int, partitions: int = 0, nprobes: int = 0
+) -> dict[str, int]:
     """Default native search parameters for a table with an index of ``index_type``
-    with ``partitions`` IVF partitions (0: unknown, Lance's default nprobes)."""
+    with ``partitions`` IVF partitions (0: unknown, Lance's default nprobes) and, once
+    calibrated, ``nprobes`` probes (0: not calibrated, :func:`default_nprobes`)."""
     kind = index_type.upper()
     out: dict[str, int] = {}
-    if partitions > 0 and kind.startswith("IVF"):
-        out["nprobes"] = max(NPROBES_MIN, math.ceil(NPROBES_FRACTION * partitions))
+    if kind.startswith("IVF"):
+        if nprobes > 0:
+            out["nprobes"] = nprobes
+        elif partitions > 0:
+            out["nprobes"] = default_nprobes(partitions)
     refine = REFINE_FACTOR_DEFAULTS.get(kind)
     if refine is not None:
         out["refine_factor"] = refine

@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+import lance
+import pyarrow as pa
 from lancedb.index import FTS
 
 from ...errors import Unavailable
 from .connection import LanceDBConnection
-from .index import _INDEX_NAME, INDEX_TYPES, REBUILD_GROWTH, index_build_params
-from .layout import _LANCE_METRIC, TEXT_COLUMN
+from .index import (
+    _INDEX_NAME,
+    CALIBRATION_QUERIES,
+    CALIBRATION_RECALL,
+    INDEX_TYPES,
+    REBUILD_GROWTH,
+    index_build_params,
+    nprobes_ladder,
+    search_defaults,
+)
+from .layout import _LANCE_METRIC, ID_COLUMN, TEXT_COLUMN
 from .state import _compact_and_update_indices, _offload, _prune_versions, _Table
 
 log = logging.getLogger(__name__.rpartition(".")[0])
+
+#: Neighbours per calibration query (recall@10, as the targets are stated).
+_CALIBRATION_TOP_K = 10
+
+
+def _sample_rows(dataset: lance.LanceDataset, count: int, columns: list[str]) -> pa.Table:
+    """``count`` rows of the dataset picked at random (seeded by its row count)."""
+    total = dataset.count_rows()
+    picks = sorted(random.Random(total).sample(range(total), min(count, total)))
+    return dataset.take(picks, columns=columns)
 
 
 class LanceDBMaintenance(LanceDBConnection):
@@ -96,6 +118,8 @@ class LanceDBMaintenance(LanceDBConnection):
                 rows = int(await st.table.count_rows())
                 if rows >= REBUILD_GROWTH * max(st.index_rows, 1):
                     job = self._build_index
+        if job is None and self._needs_calibration(st):
+            job = self._calibrate
         if job is None and optimize_due:
             job = self._optimize
         if job is None or st.dropped or self._closed:
@@ -145,10 +169,106 @@ class LanceDBMaintenance(LanceDBConnection):
         finally:
             st.index_building = False
         st.index_partitions = await self._partitions(st, name)
+        st.index_nprobes, st.index_calibrated = 0, False
         st.has_index = True
         st.index_name = name
         st.index_rows = rows
         log.info("built %s index on %s/%s", planned.type, self.store, st.name)
+        await self._calibrate(st)
+
+    async def _load(self, db: Any, name: str) -> _Table:
+        st = await super()._load(db, name)
+        if self._needs_calibration(st) and not self._closed:
+            # An index built before this process opened the table: calibrated in
+            # the background; searches use the default nprobes until then.
+            st.maintenance = asyncio.create_task(
+                self._run_maintenance(st, self._calibrate),
+                name=f"lancedb-calibrate-{self.store}-{name}",
+            )
+        return st
+
+    def _needs_calibration(self, st: _Table) -> bool:
+        """The table's index is an IVF one not calibrated yet, with probes to choose from."""
+        if st.index_calibrated or not st.has_index:
+            return False
+        if self._remote or not nprobes_ladder(st.index_partitions):
+            st.index_calibrated = True  # nothing to choose: the default applies
+            return False
+        return True
+
+    async def _calibrate(self, st: _Table) -> None:
+        """Choose the ``nprobes`` searches of the table's IVF index get by default
+        (see :data:`~.index.CALIBRATION_RECALL`): the smallest of the ladder whose
+        recall@10, on the vectors of rows sampled from the table against their
+        exhaustive neighbours (the row itself left out), reaches the target."""
+        try:
+            ladder = nprobes_ladder(st.index_partitions)
+            column = st.layout.vector_column
+            if self._remote or not ladder or column is None or st.dropped:
+                return
+            sample = await _offload(
+                st, _sample_rows, await self._dataset(st), CALIBRATION_QUERIES, [ID_COLUMN, column]
+            )
+            metric = _LANCE_METRIC[st.metric]
+            k = _CALIBRATION_TOP_K
+            defaults = search_defaults(st.index_type, k + 1, st.index_partitions)
+
+            async def neighbours(vector: Any, nprobes: int | None) -> list[str]:
+                q = (
+                    st.table.query()
+                    .nearest_to(vector)
+                    .column(column)
+                    .distance_type(metric)
+                    .limit(k + 1)
+                )
+                if nprobes is None:
+                    q = q.bypass_vector_index()
+                else:
+                    q = q.nprobes(nprobes)
+                    if "refine_factor" in defaults:
+                        q = q.refine_factor(defaults["refine_factor"])
+                    if "ef" in defaults:
+                        q = q.ef(defaults["ef"])
+                async with st.reads.reading():
+                    result = await q.select([ID_COLUMN]).to_arrow()
+                return [str(i) for i in result.column(ID_COLUMN).to_pylist()]
+
+            ids = [str(i) for i in sample.column(ID_COLUMN).to_pylist()]
+            vectors = sample.column(column).to_numpy(zero_copy_only=False)
+            truth: list[tuple[str, Any, set[str]]] = []
+            for own, vector in zip(ids, vectors, strict=True):
+                nearest = [i for i in await neighbours(vector, None) if i != own][:k]
+                truth.append((own, vector, set(nearest)))
+            wanted = sum(len(exact) for _, _, exact in truth)
+            if wanted == 0:
+                return
+            for nprobes in ladder:
+                found = 0
+                for own, vector, exact in truth:
+                    found += len(exact.intersection(await neighbours(vector, nprobes)) - {own})
+                recall = found / wanted
+                if recall >= CALIBRATION_RECALL:
+                    st.index_nprobes = nprobes
+                    log.info(
+                        "calibrated %s/%s: nprobes %d of %d partitions (sampled recall@10 %.3f)",
+                        self.store,
+                        st.name,
+                        nprobes,
+                        st.index_partitions,
+                        recall,
+                    )
+                    return
+        except Exception:
+            # The index is built and searched with the default: a failed
+            # calibration costs speed, not results.
+            log.warning(
+                "calibrating nprobes of %s/%s failed; the default applies",
+                self.store,
+                st.name,
+                exc_info=True,
+            )
+        finally:
+            st.index_calibrated = True
 
     async def _optimize(self, st: _Table) -> None:
         async with st.lock:

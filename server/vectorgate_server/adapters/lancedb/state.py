@@ -161,6 +161,10 @@ class _Table:
         self.index_rows = 0
         #: IVF partitions of the vector index (0: unknown).
         self.index_partitions = 0
+        #: ``nprobes`` chosen by calibration for the current index (0: the default).
+        self.index_nprobes = 0
+        #: The current index has been calibrated (whatever the outcome).
+        self.index_calibrated = False
         #: The blocking maintenance call running in a worker thread, if any.
         self.offloaded: asyncio.Future[Any] | None = None
         self.maintenance: asyncio.Task[None] | None = None
