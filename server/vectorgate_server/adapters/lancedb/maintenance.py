@@ -139,6 +139,15 @@ class LanceDBMaintenance(LanceDBConnection):
                 self.store,
                 st.name,
             )
+            return
+        # Work that came due while this job ran starts now, not at the next write:
+        # a table written faster than its index is built would otherwise keep an
+        # index trained on a fraction of its rows (and its later rows scanned
+        # exhaustively) until it is written again. Each job clears what made it
+        # due, so the chain ends.
+        if st.maintenance is asyncio.current_task():
+            st.maintenance = None
+            await self._schedule_maintenance(st)
 
     async def _build_index(self, st: _Table) -> None:
         spec = st.layout.spec
@@ -323,9 +332,11 @@ class LanceDBMaintenance(LanceDBConnection):
     async def wait_for_maintenance(self, name: str) -> None:
         """Wait until the table's background maintenance (if any) has finished (for tests)."""
         st = self._tables.get(name)
-        task = st.maintenance if st is not None else None
-        if task is not None:
+        while st is not None and st.maintenance is not None:
+            task = st.maintenance
             await asyncio.wait([task])
+            if st.maintenance is task:
+                return
 
     async def close(self) -> None:
         """Stop background maintenance and release the tables. Idempotent."""
