@@ -359,3 +359,45 @@ async def test_the_index_is_retrained_as_the_table_grows(tmp_path: Path) -> None
         assert [h.id for h in hits] == ["d4100"]
     finally:
         await adapter.close()
+
+
+async def test_growth_during_a_build_is_retrained_without_another_write(tmp_path: Path) -> None:
+    # Rows loaded faster than the index builds: once the build ends, the work that came
+    # due meanwhile (retraining over every row, adding rows to the index) follows on its
+    # own, not at the next write, which may never come.
+    adapter = LanceDBAdapter(
+        "lance", str(tmp_path / "db"), index_min_rows=1000, optimize_every_writes=1
+    )
+    await adapter.start()
+    try:
+        await adapter.create_collection(CollectionSpec("h", 16))
+        st = adapter._tables["h"]
+        real_create_index = st.table.create_index
+        builds: list[int] = []
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            builds.append(await st.table.count_rows())
+            started.set()
+            if len(builds) == 1:
+                await release.wait()
+            return await real_create_index(*args, **kwargs)
+
+        st.table.create_index = held
+        vs = np.random.default_rng(17).standard_normal((5000, 16)).astype(np.float32)
+        await adapter.upsert("h", docs("d", vs[:1000]))
+        await started.wait()
+        for start in range(1000, 5000, 1000):
+            await adapter.upsert("h", docs("d", vs[start : start + 1000], start=start))
+        release.set()
+        await adapter.wait_for_maintenance("h")
+        assert builds == [1000, 5000]
+        status = (await adapter.describe_collection("h")).index_status
+        assert status is not None
+        assert (status.state, status.indexed_rows, status.unindexed_rows) == (
+            IndexState.READY,
+            5000,
+            0,
+        )
+    finally:
+        await adapter.close()
