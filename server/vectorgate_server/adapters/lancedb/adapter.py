@@ -59,7 +59,7 @@ from .layout import (
     _Layout,
 )
 from .rows import _canonical, _id_list_sql
-from .state import _IdSet, _Table
+from .state import _IdSet, _Table, _vector_query
 from .write import LanceDBWriter
 
 
@@ -367,23 +367,9 @@ class LanceDBAdapter(LanceDBWriter):
         layout = st.layout
         metric = st.metric
         async with st.reads.reading():
-            q = (
-                st.table.query()
-                .nearest_to(as_float32(query.vector))
-                .column(layout.vector_column)
-                .distance_type(_LANCE_METRIC[metric])
-                .limit(query.top_k)
-            )
+            q = _vector_query(st, as_float32(query.vector), query.top_k, params)
             if where:
                 q = q.where(where)
-            if "nprobes" in params:
-                q = q.nprobes(params["nprobes"])
-            if "refine_factor" in params:
-                q = q.refine_factor(params["refine_factor"])
-            if "ef" in params:
-                q = q.ef(params["ef"])
-            if params.get("exact"):
-                q = q.bypass_vector_index()
             result = await q.select(columns).to_arrow()
         return await self._hits(
             name,

@@ -26,7 +26,13 @@ from .index import (
     search_defaults,
 )
 from .layout import _LANCE_METRIC, ID_COLUMN, TEXT_COLUMN
-from .state import _compact_and_update_indices, _offload, _prune_versions, _Table
+from .state import (
+    _compact_and_update_indices,
+    _offload,
+    _prune_versions,
+    _Table,
+    _vector_query,
+)
 
 log = logging.getLogger(__name__.rpartition(".")[0])
 
@@ -218,26 +224,12 @@ class LanceDBMaintenance(LanceDBConnection):
             sample = await _offload(
                 st, _sample_rows, await self._dataset(st), CALIBRATION_QUERIES, [ID_COLUMN, column]
             )
-            metric = _LANCE_METRIC[st.metric]
             k = _CALIBRATION_TOP_K
             defaults = search_defaults(st.index_type, k + 1, st.index_partitions)
 
             async def neighbours(vector: Any, nprobes: int | None) -> list[str]:
-                q = (
-                    st.table.query()
-                    .nearest_to(vector)
-                    .column(column)
-                    .distance_type(metric)
-                    .limit(k + 1)
-                )
-                if nprobes is None:
-                    q = q.bypass_vector_index()
-                else:
-                    q = q.nprobes(nprobes)
-                    if "refine_factor" in defaults:
-                        q = q.refine_factor(defaults["refine_factor"])
-                    if "ef" in defaults:
-                        q = q.ef(defaults["ef"])
+                params = {"exact": True} if nprobes is None else {**defaults, "nprobes": nprobes}
+                q = _vector_query(st, vector, k + 1, params)
                 async with st.reads.reading():
                     result = await q.select([ID_COLUMN]).to_arrow()
                 return [str(i) for i in result.column(ID_COLUMN).to_pylist()]

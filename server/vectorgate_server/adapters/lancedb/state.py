@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...domain import Metric
-from .layout import COMPACT_ROWS_PER_FRAGMENT, _Layout
+from .layout import _LANCE_METRIC, COMPACT_ROWS_PER_FRAGMENT, _Layout
 
 T = TypeVar("T")
 
@@ -188,6 +188,29 @@ class _Table:
         if spec is not None and spec.metric is not None:
             return spec.metric
         return self.index_metric or Metric.COSINE
+
+
+def _vector_query(st: _Table, vector: Any, limit: int, params: Mapping[str, Any]) -> Any:
+    """The table's vector query for ``vector`` (its vector column and metric), the
+    ``limit`` nearest, with the native search ``params`` (``nprobes``,
+    ``refine_factor``, ``ef``; ``exact`` bypasses the index): one builder for searches
+    and the calibration of ``nprobes``."""
+    q = (
+        st.table.query()
+        .nearest_to(vector)
+        .column(st.layout.vector_column)
+        .distance_type(_LANCE_METRIC[st.metric])
+        .limit(limit)
+    )
+    if "nprobes" in params:
+        q = q.nprobes(params["nprobes"])
+    if "refine_factor" in params:
+        q = q.refine_factor(params["refine_factor"])
+    if "ef" in params:
+        q = q.ef(params["ef"])
+    if params.get("exact"):
+        q = q.bypass_vector_index()
+    return q
 
 
 async def _offload(st: _Table, fn: Callable[..., T], *args: Any) -> T:
