@@ -5,7 +5,6 @@ still found, the index survives a restart and ``describe_collection`` reports it
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.lance_index import WatchedBuilds, recall_at_10
 from vectorgate.testing.reference import brute_force
 from vectorgate_server.adapters.lancedb import AUTO_INDEX, LanceDBAdapter, search_defaults
 from vectorgate_server.domain import (
@@ -49,14 +49,6 @@ def top_ids(prefix: str, vs: Matrix, q: Matrix, k: int) -> list[str]:
     return [f"{prefix}{r}" for r in rows]
 
 
-async def recall_at_10(adapter: LanceDBAdapter, name: str, vs: Matrix, queries: Matrix) -> float:
-    found = 0
-    for q in queries:
-        hits = await adapter.search(name, SearchQuery(vector=as_float32(q), top_k=10))
-        found += len({h.id for h in hits} & set(top_ids("d", vs, q, 10)))
-    return found / (10 * len(queries))
-
-
 @pytest.fixture
 async def lance(tmp_path: Path) -> AsyncIterator[LanceDBAdapter]:
     adapter = LanceDBAdapter("lance", str(tmp_path / "db"), index_min_rows=1000)
@@ -84,18 +76,9 @@ async def test_threshold_crossing_builds_the_index_in_the_background(
     assert (status.indexed_rows, status.unindexed_rows) == (0, 600)
 
     # Hold the build at its start to look at the table while it runs.
-    st = lance._tables["c"]
-    real_create_index = st.table.create_index
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def held_create_index(*args: Any, **kwargs: Any) -> Any:
-        started.set()
-        await release.wait()
-        return await real_create_index(*args, **kwargs)
-
-    st.table.create_index = held_create_index
+    builds = WatchedBuilds(lance, "c", hold_first=True)
     await lance.upsert("c", docs("d", vs[600:1200], start=600))
-    await started.wait()
+    await builds.started.wait()
     status = (await lance.describe_collection("c")).index_status
     assert status is not None and status.state is IndexState.BUILDING
     # Writes and searches go on meanwhile, and searches are exact.
@@ -106,7 +89,7 @@ async def test_threshold_crossing_builds_the_index_in_the_background(
     plan = await lance.explain("c", SearchQuery(vector=as_float32(vs[0]), top_k=10))
     assert "refine_factor" not in plan.native_params  # no index parameters: exhaustive
 
-    release.set()
+    builds.release.set()
     await lance.wait_for_maintenance("c")
     status = (await lance.describe_collection("c")).index_status
     assert status is not None
@@ -323,31 +306,23 @@ async def test_the_index_is_retrained_as_the_table_grows(tmp_path: Path) -> None
     await adapter.start()
     try:
         await adapter.create_collection(CollectionSpec("g", 16))
-        st = adapter._tables["g"]
-        real_create_index = st.table.create_index
-        builds: list[int] = []
-
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            builds.append(await st.table.count_rows())
-            return await real_create_index(*args, **kwargs)
-
-        st.table.create_index = counted
+        builds = WatchedBuilds(adapter, "g")
         vs = np.random.default_rng(13).standard_normal((4200, 16)).astype(np.float32)
         await adapter.upsert("g", docs("d", vs[:1000]))
         await adapter.wait_for_maintenance("g")
-        assert builds == [1000]
+        assert builds.rows == [1000]
         # Grown less than REBUILD_GROWTH-fold: new rows are only added to the index.
         await adapter.upsert("g", docs("d", vs[1000:3000], start=1000))
         await adapter.wait_for_maintenance("g")
         await adapter.upsert("g", docs("d", vs[3000:3100], start=3000))
         await adapter.wait_for_maintenance("g")
-        assert builds == [1000]
+        assert builds.rows == [1000]
         status = (await adapter.describe_collection("g")).index_status
         assert status is not None and (status.indexed_rows, status.unindexed_rows) == (3100, 0)
         # Past it: retrained over every row, in the background.
         await adapter.upsert("g", docs("d", vs[3100:], start=3100))
         await adapter.wait_for_maintenance("g")
-        assert builds == [1000, 4200]
+        assert builds.rows == [1000, 4200]
         status = (await adapter.describe_collection("g")).index_status
         assert status is not None
         assert (status.state, status.indexed_rows, status.unindexed_rows) == (
@@ -371,27 +346,15 @@ async def test_growth_during_a_build_is_retrained_without_another_write(tmp_path
     await adapter.start()
     try:
         await adapter.create_collection(CollectionSpec("h", 16))
-        st = adapter._tables["h"]
-        real_create_index = st.table.create_index
-        builds: list[int] = []
-        started, release = asyncio.Event(), asyncio.Event()
-
-        async def held(*args: Any, **kwargs: Any) -> Any:
-            builds.append(await st.table.count_rows())
-            started.set()
-            if len(builds) == 1:
-                await release.wait()
-            return await real_create_index(*args, **kwargs)
-
-        st.table.create_index = held
+        builds = WatchedBuilds(adapter, "h", hold_first=True)
         vs = np.random.default_rng(17).standard_normal((5000, 16)).astype(np.float32)
         await adapter.upsert("h", docs("d", vs[:1000]))
-        await started.wait()
+        await builds.started.wait()
         for start in range(1000, 5000, 1000):
             await adapter.upsert("h", docs("d", vs[start : start + 1000], start=start))
-        release.set()
+        builds.release.set()
         await adapter.wait_for_maintenance("h")
-        assert builds == [1000, 5000]
+        assert builds.rows == [1000, 5000]
         status = (await adapter.describe_collection("h")).index_status
         assert status is not None
         assert (status.state, status.indexed_rows, status.unindexed_rows) == (

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from vectorgate.testing.reference import brute_force
+from tests.support.lance_index import recall_at_10
 from vectorgate_server.adapters.lancedb import LanceDBAdapter, search_defaults
 from vectorgate_server.adapters.lancedb.index import default_nprobes, nprobes_ladder
 from vectorgate_server.domain import (
@@ -18,7 +18,6 @@ from vectorgate_server.domain import (
     Document,
     IndexSpec,
     IndexState,
-    Metric,
     SearchQuery,
     as_float32,
 )
@@ -52,15 +51,6 @@ async def load(adapter: LanceDBAdapter, name: str, vs: Matrix) -> None:
     await adapter.wait_for_maintenance(name)
     status = (await adapter.describe_collection(name)).index_status
     assert status is not None and status.state is IndexState.READY
-
-
-async def recall_at_10(adapter: LanceDBAdapter, name: str, vs: Matrix, queries: Matrix) -> float:
-    found = 0
-    for q in queries:
-        hits = await adapter.search(name, SearchQuery(vector=as_float32(q), top_k=10))
-        rows, _ = brute_force(vs, q, Metric.COSINE, 10)
-        found += len({h.id for h in hits} & {f"d{r}" for r in rows})
-    return found / (10 * len(queries))
 
 
 def test_the_ladder_stays_below_the_default() -> None:
