@@ -48,20 +48,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from ..domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    DocumentBatch,
-    Explanation,
-    Filter,
-    Hit,
-    KeywordQuery,
-    Metric,
-    Op,
-    OutputFields,
-    SearchQuery,
-)
+from .. import domain
 from ..errors import Unsupported, VectorgateError
 
 
@@ -69,8 +56,8 @@ from ..errors import Unsupported, VectorgateError
 class Capabilities:
     """What a backend can do. The service answers UNIMPLEMENTED from these before calling it."""
 
-    metrics: frozenset[Metric] = frozenset(Metric)
-    filter_ops: frozenset[Op] = frozenset(Op)
+    metrics: frozenset[domain.Metric] = frozenset(domain.Metric)
+    filter_ops: frozenset[domain.Op] = frozenset(domain.Op)
     #: Boolean combinations in filters (and / or / not).
     filter_boolean: bool = True
     delete_by_filter: bool = True
@@ -100,7 +87,7 @@ class Capabilities:
     #: cosine is undefined); empty: none. The application refuses it first, naming the
     #: field, in written documents, and in query vectors too when
     #: ``zero_vector_refused_in_queries``.
-    zero_vector_refused: frozenset[Metric] = frozenset()
+    zero_vector_refused: frozenset[domain.Metric] = frozenset()
     zero_vector_refused_in_queries: bool = False
 
 
@@ -120,10 +107,10 @@ class Adapter(Protocol):
     async def close(self) -> None:
         """Release connections. Idempotent."""
 
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Create a collection; ``AlreadyExists`` if present."""
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """Describe a collection including ``document_count``; ``NotFound`` if absent."""
 
     async def list_collections(self) -> list[str]:
@@ -132,29 +119,31 @@ class Adapter(Protocol):
     async def drop_collection(self, name: str) -> None:
         """Drop a collection; ``NotFound`` if absent."""
 
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         """Number of documents, optionally matching a filter."""
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         """Insert or replace by id. Every document carries a vector of the right dimension."""
 
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         """Documents with these ids, in the order given; missing ids omitted."""
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         """Delete documents whose id is in ``ids`` or that match ``filter``."""
 
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         """Nearest neighbours of ``query.vector`` among documents matching ``query.filter``."""
 
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         """The native filter and parameters ``search`` would send, without running it."""
 
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` documents in scan order after the document with id ``after``.
 
         The scan order is a fixed total order on document ids (ascending id, code
@@ -171,7 +160,7 @@ class Adapter(Protocol):
 class SupportsKeywordSearch(Protocol):
     """The optional keyword-search method (see the module docstring)."""
 
-    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+    async def keyword_search(self, name: str, query: domain.KeywordQuery) -> list[domain.Hit]:
         """The ``query.top_k`` documents most relevant to ``query.text``, best first."""
         ...
 
@@ -186,12 +175,12 @@ class SupportsColumnarUpsert(Protocol):
     adapter only builds the backend's native columns or bulk format from it.
     """
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """Insert or replace the batch's rows by id."""
         ...
 
 
-async def upsert(adapter: Adapter, name: str, documents: Sequence[Document]) -> None:
+async def upsert(adapter: Adapter, name: str, documents: Sequence[domain.Document]) -> None:
     """Write documents in calls of at most ``capabilities.max_write_batch`` each.
 
     The one place writes are split: adapters write what they are given in one
@@ -203,7 +192,7 @@ async def upsert(adapter: Adapter, name: str, documents: Sequence[Document]) -> 
             await adapter.upsert(name, documents[start : start + size])
 
 
-async def upsert_columns(adapter: Adapter, name: str, batch: DocumentBatch) -> None:
+async def upsert_columns(adapter: Adapter, name: str, batch: domain.DocumentBatch) -> None:
     """Write a columnar batch: natively where the adapter can, else as documents;
     split as :func:`upsert` splits."""
     size = adapter.capabilities.max_write_batch
@@ -252,10 +241,10 @@ async def keyword_search(
     name: str,
     text: str,
     top_k: int,
-    filter: Filter | None = None,
+    filter: domain.Filter | None = None,
     *,
-    output: OutputFields = OutputFields(),  # noqa: B008 (frozen, immutable)
-) -> list[Hit]:
+    output: domain.OutputFields = domain.OutputFields(),  # noqa: B008 (frozen, immutable)
+) -> list[domain.Hit]:
     """Keyword search on ``adapter``; ``Unsupported`` where the backend has none."""
     if not supports_keyword_search(adapter):
         raise Unsupported(
@@ -264,16 +253,16 @@ async def keyword_search(
             detail="use mode DENSE, or a store whose backend has full-text search",
         )
     assert isinstance(adapter, SupportsKeywordSearch)
-    return await adapter.keyword_search(name, KeywordQuery(text, top_k, filter, output))
+    return await adapter.keyword_search(name, domain.KeywordQuery(text, top_k, filter, output))
 
 
-def unsupported_ops(filter: Filter, capabilities: Capabilities) -> list[str]:
+def unsupported_ops(filter: domain.Filter, capabilities: Capabilities) -> list[str]:
     """Names of the filter operators in ``filter`` that the backend cannot express."""
     from ..domain import And, Condition, Not, Or
 
     missing: list[str] = []
 
-    def walk(node: Filter) -> None:
+    def walk(node: domain.Filter) -> None:
         if isinstance(node, Condition):
             if node.op not in capabilities.filter_ops and node.op.name not in missing:
                 missing.append(node.op.name)

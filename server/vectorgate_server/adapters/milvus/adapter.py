@@ -11,23 +11,7 @@ from typing import Any, Final, TypeAlias
 
 from pymilvus import MilvusClient, MilvusException
 
-from ...domain import (
-    CollectionInfo,
-    Document,
-    DocumentBatch,
-    Explanation,
-    Filter,
-    FloatArray,
-    Hit,
-    KeywordQuery,
-    Metadata,
-    MetadataValue,
-    Metric,
-    OutputFields,
-    SearchQuery,
-    as_float32,
-    normalise_score,
-)
+from ... import domain
 from ...errors import (
     InvalidArgument,
     LimitExceeded,
@@ -135,7 +119,7 @@ class MilvusAdapter(MilvusPlanner):
         index_types = _LITE_INDEX_TYPES if self.is_lite else frozenset(_INDEX_PARAMS)
         #: ``keyword_search`` is decided by ``start`` from the engine's version.
         self.capabilities = Capabilities(
-            metrics=frozenset(Metric),
+            metrics=frozenset(domain.Metric),
             delete_by_filter=True,
             index_types=index_types,
             max_write_batch=_MAX_WRITE_BATCH,
@@ -173,10 +157,10 @@ class MilvusAdapter(MilvusPlanner):
 
     # ------------------------------------------------------------------ collections
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         layout = await self._layout(name)
         count = await self._count(layout, "")
-        return CollectionInfo(
+        return domain.CollectionInfo(
             name=name,
             dimension=layout.dimension,
             metric=layout.metric,
@@ -189,7 +173,7 @@ class MilvusAdapter(MilvusPlanner):
 
     # ------------------------------------------------------------------ documents
 
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         layout = await self._layout(name)
         expr = compile_filter(filter, schema=layout.filter_schema()) if filter else ""
         return await self._count(layout, expr)
@@ -207,7 +191,7 @@ class MilvusAdapter(MilvusPlanner):
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         layout = await self._layout(name)
         by_id: dict[str, dict[str, Any]] = {}
         for doc, row in zip(documents, document_rows(documents), strict=True):
@@ -227,7 +211,7 @@ class MilvusAdapter(MilvusPlanner):
             }
         await self._write(layout, list(by_id.values()), first, "documents")
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch: rows built from its columns (ids unique)."""
         layout = await self._layout(name)
         rows = [self._row(layout, row) for row in column_rows(batch)]
@@ -341,7 +325,9 @@ class MilvusAdapter(MilvusPlanner):
                 )
             row[layout.text_field] = text
         if layout.vectorgate:
-            typed: dict[str, dict[str, MetadataValue]] = {f: {} for f in METADATA_FIELDS.values()}
+            typed: dict[str, dict[str, domain.MetadataValue]] = {
+                f: {} for f in METADATA_FIELDS.values()
+            }
             for key, value in metadata.items():
                 typed[METADATA_FIELDS[value_type(value)]][key] = value
             row.update(typed)
@@ -362,12 +348,14 @@ class MilvusAdapter(MilvusPlanner):
             row[key] = value
         return row
 
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         client = self._require_client()
         layout = await self._layout(name)
         wanted = list(dict.fromkeys(ids))
         output = self._default_output(layout, text=True, metadata=True, vector=include_vectors)
-        found: dict[str, Document] = {}
+        found: dict[str, domain.Document] = {}
         for start in range(0, len(wanted), _MAX_READ_BATCH):
             chunk = wanted[start : start + _MAX_READ_BATCH]
             expr = compile_filter(_ids_filter(chunk), "ids", schema=layout.filter_schema())
@@ -387,7 +375,7 @@ class MilvusAdapter(MilvusPlanner):
 
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` documents in id order after ``after``.
 
         A plain ``query`` with a limit returns an arbitrary subset (segments are
@@ -423,7 +411,7 @@ class MilvusAdapter(MilvusPlanner):
         return docs[:limit]
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         client = self._require_client()
         layout = await self._layout(name)
@@ -444,7 +432,7 @@ class MilvusAdapter(MilvusPlanner):
 
     # ------------------------------------------------------------------ search
 
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         client = self._require_client()
         layout = await self._layout(name)
         plan = await self._plan(layout, query)
@@ -454,17 +442,17 @@ class MilvusAdapter(MilvusPlanner):
                 "search",
                 client.search,
                 layout.stored,
-                data=[as_float32(query.vector).tolist()],
+                data=[domain.as_float32(query.vector).tolist()],
                 **plan.kwargs(),
             )
         except MilvusException as exc:
             raise self._search_error(exc, query) from exc
-        hits: list[Hit] = []
+        hits: list[domain.Hit] = []
         for raw in results[0] if results else []:
             hits.append(self._hit(layout, plan, query.output, raw))
         return hits[: query.top_k]
 
-    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+    async def keyword_search(self, name: str, query: domain.KeywordQuery) -> list[domain.Hit]:
         """BM25 full-text search of the collection's text (see *Keyword search* above).
 
         The filter is compiled as for ``search`` and applied inside Milvus
@@ -507,7 +495,7 @@ class MilvusAdapter(MilvusPlanner):
             data=[query.text],
             **plan.kwargs(),
         )
-        hits: list[Hit] = []
+        hits: list[domain.Hit] = []
         for raw in results[0] if results else []:
             distance = float(raw["distance"])
             if distance == 0.0 or not math.isfinite(distance):
@@ -550,23 +538,23 @@ class MilvusAdapter(MilvusPlanner):
             )
         raise Unsupported(backend=BACKEND, operation="keyword search", detail=detail)
 
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         layout = await self._layout(name)
         plan = await self._plan(layout, query)
         params = {"collection_name": layout.stored, **plan.kwargs()}
-        return Explanation(backend=BACKEND, native_filter=plan.filter, native_params=params)
+        return domain.Explanation(backend=BACKEND, native_filter=plan.filter, native_params=params)
 
     def _hit(
-        self, layout: _Layout, plan: _Plan, output: OutputFields, raw: Mapping[str, Any]
-    ) -> Hit:
+        self, layout: _Layout, plan: _Plan, output: domain.OutputFields, raw: Mapping[str, Any]
+    ) -> domain.Hit:
         distance = float(raw["distance"])
         metric = _METRICS_BY_NAME[plan.search_params["metric_type"]]
-        canonical = math.sqrt(max(distance, 0.0)) if metric is Metric.L2 else distance
+        canonical = math.sqrt(max(distance, 0.0)) if metric is domain.Metric.L2 else distance
         return self._make_hit(
             layout,
             output,
             raw,
-            score=normalise_score(metric, canonical),
+            score=domain.normalise_score(metric, canonical),
             raw_score=distance,
             text_field=plan.text_field,
             vector_field=plan.anns_field,
@@ -575,14 +563,14 @@ class MilvusAdapter(MilvusPlanner):
     def _make_hit(
         self,
         layout: _Layout,
-        output: OutputFields,
+        output: domain.OutputFields,
         raw: Mapping[str, Any],
         *,
         score: float,
         raw_score: float,
         text_field: str | None,
         vector_field: str,
-    ) -> Hit:
+    ) -> domain.Hit:
         entity: Mapping[str, Any] = raw.get("entity") or {}
         # pymilvus keys the hit by the primary key's name (Milvus Lite) or "id" (server).
         pk = raw.get(layout.pk)
@@ -592,16 +580,16 @@ class MilvusAdapter(MilvusPlanner):
         if output.text and text_field:
             value = entity.get(text_field)
             text = value if isinstance(value, str) else ""
-        vector: FloatArray | None = None
+        vector: domain.FloatArray | None = None
         if output.vector and vector_field in entity:
-            vector = as_float32(entity[vector_field])
-        metadata: Metadata = {}
+            vector = domain.as_float32(entity[vector_field])
+        metadata: domain.Metadata = {}
         if output.metadata:
             skip = {layout.pk, vector_field}
             if text_field:
                 skip.add(text_field)
             metadata = output.project(self._metadata(layout, entity, skip))
-        return Hit(
+        return domain.Hit(
             id=str(pk),
             score=score,
             raw_score=raw_score,
@@ -612,9 +600,9 @@ class MilvusAdapter(MilvusPlanner):
 
     def _metadata(
         self, layout: _Layout, entity: Mapping[str, Any], skip: Iterable[str]
-    ) -> Metadata:
+    ) -> domain.Metadata:
         if layout.vectorgate:
-            merged: Metadata = {}
+            merged: domain.Metadata = {}
             for json_field in METADATA_FIELDS.values():
                 values = entity.get(json_field)
                 if isinstance(values, Mapping):
@@ -622,7 +610,7 @@ class MilvusAdapter(MilvusPlanner):
                         merged.setdefault(str(key), _metadata_value(value))
             return merged
         skipped = set(skip) | set(layout.vectors)
-        out: Metadata = {}
+        out: domain.Metadata = {}
         for key, value in entity.items():
             if key in skipped or value is None:
                 continue
@@ -634,18 +622,20 @@ class MilvusAdapter(MilvusPlanner):
             out[str(key)] = _metadata_value(value)
         return out
 
-    def _document(self, layout: _Layout, row: Mapping[str, Any], include_vectors: bool) -> Document:
+    def _document(
+        self, layout: _Layout, row: Mapping[str, Any], include_vectors: bool
+    ) -> domain.Document:
         text = ""
         if layout.text_field:
             value = row.get(layout.text_field)
             text = value if isinstance(value, str) else ""
-        vector: FloatArray | None = None
+        vector: domain.FloatArray | None = None
         if include_vectors and layout.anns_field in row:
-            vector = as_float32(row[layout.anns_field])
+            vector = domain.as_float32(row[layout.anns_field])
         skip = {layout.pk, layout.anns_field}
         if layout.text_field:
             skip.add(layout.text_field)
-        return Document(
+        return domain.Document(
             id=str(row[layout.pk]),
             text=text,
             vector=vector,
@@ -653,7 +643,7 @@ class MilvusAdapter(MilvusPlanner):
         )
 
 
-def _ids_filter(ids: Sequence[str]) -> Filter:
+def _ids_filter(ids: Sequence[str]) -> domain.Filter:
     from ...domain import Condition, Op
 
     return Condition("id", Op.IN, tuple(ids))
@@ -663,7 +653,7 @@ def _match_all(schema: FilterSchema) -> str:
     return f"not ({match_nothing(schema)})"
 
 
-def _metadata_value(value: Any) -> MetadataValue:
+def _metadata_value(value: Any) -> domain.MetadataValue:
     if isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -16,19 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from opensearchpy import AsyncOpenSearch
 from opensearchpy import exceptions as os_exc
 
-from ...domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    DocumentBatch,
-    Explanation,
-    Filter,
-    Hit,
-    KeywordQuery,
-    Metric,
-    Op,
-    SearchQuery,
-)
+from ... import domain
 from ...errors import (
     BackendUnavailable,
     FailedPrecondition,
@@ -133,8 +121,8 @@ class OpenSearchAdapter:
         self._verify_certs = verify_certs
         self._max_retries = max_retries
         self.capabilities = Capabilities(
-            metrics=frozenset(Metric),
-            filter_ops=frozenset(Op),
+            metrics=frozenset(domain.Metric),
+            filter_ops=frozenset(domain.Op),
             filter_boolean=True,
             delete_by_filter=True,
             index_types=INDEX_TYPES,
@@ -143,7 +131,7 @@ class OpenSearchAdapter:
             keyword_search=True,
             # cosinesimil refuses the zero vector (see the package docstring): the application
             # refuses it first, naming the field.
-            zero_vector_refused=frozenset({Metric.COSINE}),
+            zero_vector_refused=frozenset({domain.Metric.COSINE}),
             zero_vector_refused_in_queries=True,
         )
         self._client: AsyncOpenSearch | None = None
@@ -233,7 +221,7 @@ class OpenSearchAdapter:
 
     # ------------------------------------------------------------------ collections
 
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Create the index with its mapping and spec; ``AlreadyExists`` if present."""
         text_field = text_field_of(spec)
         stored = StoredSpec.of(
@@ -252,7 +240,7 @@ class OpenSearchAdapter:
         self._layouts.pop(spec.name, None)
         return stored.info(spec.name, document_count=0)
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """The stored spec and document count (a foreign index: read from its mapping)."""
         layout = await self._layout(name, fresh=True)
         count = await self._count(name, layout, None)
@@ -291,12 +279,12 @@ class OpenSearchAdapter:
             response = await self.client.count(index=layout.index, body=body)
         return int(response["count"])
 
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         """Documents, optionally matching a filter."""
         query = filter_clause(filter)  # compiled (and so checked) before any network call
         return await self._count(name, await self._layout(name), query)
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         """Index the documents by id (replacing); returns once they are searchable.
 
         The mapping is read first (OpenSearch would auto-create a missing index
@@ -308,7 +296,7 @@ class OpenSearchAdapter:
             new_field_types(name, documents, layout.types)
             await self._index(name, layout, list(document_rows(documents)))
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch: the ``_bulk`` sources read from its
         columns (one ``tolist`` of the vector block), no per-row documents; a
         rejected row is named by its position in the columns (``columns.ids[i]``)."""
@@ -326,14 +314,16 @@ class OpenSearchAdapter:
             response = await self.client.bulk(body=bulk_index(layout, rows), refresh="wait_for")
         self._errors.check_bulk(name, layout, response, lambda i, part: rows[i].path(part))
 
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
         layout = await self._layout(name)
         params: dict[str, Any] = {}
         if not include_vectors:
             params["_source_excludes"] = layout.vector_field
 
-        async def fetch(chunk: Sequence[str]) -> list[Document]:
+        async def fetch(chunk: Sequence[str]) -> list[domain.Document]:
             async with self._errors.translated("reading documents", name):
                 response = await self.client.mget(
                     index=layout.index, body={"ids": list(chunk)}, params=params
@@ -347,7 +337,7 @@ class OpenSearchAdapter:
 
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` (at most 10,000) documents in id order after ``after``.
 
         Sorted on the ``id`` keyword field (UTF-8 byte order, i.e. code point
@@ -363,7 +353,7 @@ class OpenSearchAdapter:
         return [document(layout, hit, include_vectors) for hit in found]
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         """Delete documents whose id is in ``ids`` or that match ``filter``."""
         unique = list(dict.fromkeys(ids or ()))
@@ -395,7 +385,7 @@ class OpenSearchAdapter:
     # ------------------------------------------------------------------ search
 
     async def _plan(
-        self, name: str, query: SearchQuery
+        self, name: str, query: domain.SearchQuery
     ) -> tuple[Layout, SearchPlan, tuple[int, int]]:
         """(layout, plan, cluster version) of a search."""
         params = validate_native_params(query.native_params)
@@ -404,7 +394,7 @@ class OpenSearchAdapter:
         version = await self._cluster_version()
         return layout, search_plan(layout, query, params, native_filter, version), version
 
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         """k-NN search with the filter applied inside OpenSearch before ranking."""
         layout, plan, version = await self._plan(name, query)
         async with self._errors.translated("searching", name):
@@ -414,7 +404,7 @@ class OpenSearchAdapter:
             response, layout, query.output, query.top_k, score, store=self.store, collection=name
         )
 
-    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+    async def keyword_search(self, name: str, query: domain.KeywordQuery) -> list[domain.Hit]:
         """BM25 full-text search on the text field, the filter applied before ranking."""
         native_filter = filter_clause(query.filter)
         if query.top_k > MAX_RESULT_WINDOW:
@@ -443,9 +433,9 @@ class OpenSearchAdapter:
             response, layout, query.output, query.top_k, float, store=self.store, collection=name
         )
 
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         """The compiled filter (JSON) and the parameters ``search`` would use."""
         _, plan, _ = await self._plan(name, query)
         native_filter = plan.native_filter
         text = json.dumps(native_filter, sort_keys=True) if native_filter is not None else ""
-        return Explanation(backend=BACKEND, native_filter=text, native_params=plan.native)
+        return domain.Explanation(backend=BACKEND, native_filter=text, native_params=plan.native)

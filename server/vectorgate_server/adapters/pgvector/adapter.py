@@ -9,18 +9,7 @@ from typing import Any, Final
 
 from psycopg import sql
 
-from ...domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    DocumentBatch,
-    Explanation,
-    Filter,
-    Hit,
-    IndexSpec,
-    KeywordQuery,
-    SearchQuery,
-)
+from ... import domain
 from ...errors import AlreadyExists, Internal, Unavailable, Unsupported
 from ...filters.common import FieldType
 from ...filters.pgvector import Predicate, compile_filter, json_param
@@ -86,7 +75,7 @@ class PgvectorAdapter:
         self._schema = schema
         self._prefix = table_prefix
         self._default_index = check_index(
-            IndexSpec(type=index_type, params=dict(index_params or {})), None, "index_type"
+            domain.IndexSpec(type=index_type, params=dict(index_params or {})), None, "index_type"
         )
         self._ts_config = text_search_config
         self._layouts: dict[str, Layout] = {}
@@ -133,7 +122,7 @@ class PgvectorAdapter:
 
     # ------------------------------------------------------------------ collections
 
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Record the spec in the catalog and create the table and its indexes, atomically."""
         if spec.dimension > MAX_DIMENSION:
             raise Unsupported(
@@ -200,7 +189,7 @@ class PgvectorAdapter:
         self._layouts[spec.name] = layout
         return layout.info(spec.name, 0)
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """The stored spec and an exact document count."""
         layout = await self._layout(name, refresh=True)
         count = await self._count(name, layout, None)
@@ -235,7 +224,7 @@ class PgvectorAdapter:
 
     # ------------------------------------------------------------------ documents
 
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         layout = await self._layout(name)
         predicate = compile_filter(filter) if filter is not None else None
         return await self._count(name, layout, predicate)
@@ -251,7 +240,7 @@ class PgvectorAdapter:
         assert row is not None
         return int(row[0])
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         """Insert or replace by id, in one transaction; returns once committed.
 
         Each metadata key keeps the type it was first written with
@@ -260,7 +249,7 @@ class PgvectorAdapter:
         """
         await self._write(name, document_rows, documents)
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch, ``COPY`` fed from its columns (no
         per-row documents); a type conflict names ``columns.metadata[c]...``."""
         await self._write(name, column_rows, batch)
@@ -291,7 +280,9 @@ class PgvectorAdapter:
         layout.rows_estimate += len(batch.ids)
         self._builds.maybe_start(name, layout)
 
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         """Documents with these ids in the order given; missing ids are omitted."""
         layout = await self._layout(name)
         wanted = _stored_ids(ids)
@@ -306,7 +297,7 @@ class PgvectorAdapter:
 
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` documents in ascending id (code point) order after ``after``."""
         layout = await self._layout(name)
         if limit <= 0:
@@ -320,7 +311,7 @@ class PgvectorAdapter:
         return [q.document(row, include_vectors) for row in rows]
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         """Delete the documents whose id is in ``ids`` and those matching ``filter``."""
         layout = await self._layout(name)
@@ -344,7 +335,7 @@ class PgvectorAdapter:
 
     # ------------------------------------------------------------------ search
 
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         layout = await self._layout(name)
         statement, params, settings = self._search_statement(layout, query)
         rows = await self._fetch(name, statement, params, settings)
@@ -353,7 +344,7 @@ class PgvectorAdapter:
         )
 
     def _search_statement(
-        self, layout: Layout, query: SearchQuery
+        self, layout: Layout, query: domain.SearchQuery
     ) -> tuple[sql.Composed, list[object], dict[str, str]]:
         """The search SQL, its parameters and the settings to apply for it (``SET LOCAL``)."""
         settings = q.search_settings(layout, query.native_params)
@@ -362,14 +353,14 @@ class PgvectorAdapter:
         )
         return statement, params, settings
 
-    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+    async def keyword_search(self, name: str, query: domain.KeywordQuery) -> list[domain.Hit]:
         """Full-text search: any of the query's lexemes, ranked by ``ts_rank_cd``."""
         layout = await self._layout(name)
         rows = await self._fetch(name, *q.keyword_statement(layout, query))
         # The rank is both the score and the raw score.
         return q.hits(rows, query.output, float, store=self.store, collection=name)
 
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         layout = await self._layout(name)
         statement, _params, settings = self._search_statement(layout, query)
         predicate = q.predicate_of(query)
@@ -380,7 +371,7 @@ class PgvectorAdapter:
             "ann_index": layout.ann.kind if layout.ann is not None else "none (exact scan)",
             **settings,
         }
-        return Explanation(
+        return domain.Explanation(
             backend=BACKEND,
             native_filter=predicate.render() if predicate is not None else "",
             native_params=native,

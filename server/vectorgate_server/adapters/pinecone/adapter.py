@@ -9,19 +9,7 @@ from typing import Any
 import orjson
 from pinecone.models.indexes.index import IndexModel
 
-from ...domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    DocumentBatch,
-    Explanation,
-    Filter,
-    Hit,
-    IndexSpec,
-    Metric,
-    SearchQuery,
-    as_float32,
-)
+from ... import domain
 from ...errors import InvalidArgument
 from ...filters.common import FieldType
 from ...filters.pinecone import KEYS_KEY, stored_names, stored_type
@@ -62,7 +50,7 @@ class PineconeAdapter(PineconeConnection):
 
     backend = BACKEND
     capabilities = Capabilities(
-        metrics=frozenset(Metric),
+        metrics=frozenset(domain.Metric),
         filter_boolean=True,
         delete_by_filter=True,
         index_types=INDEX_TYPES,
@@ -73,7 +61,7 @@ class PineconeAdapter(PineconeConnection):
         metadata_numbers="double",
         # "Dense vectors must contain at least one non-zero value" (Pinecone's limits, any
         # metric); the application refuses it first. Nothing is said of query vectors.
-        zero_vector_refused=frozenset(Metric),
+        zero_vector_refused=frozenset(domain.Metric),
     )
 
     @classmethod
@@ -106,7 +94,7 @@ class PineconeAdapter(PineconeConnection):
         }
 
     @staticmethod
-    def _check_index_spec(index: IndexSpec) -> None:
+    def _check_index_spec(index: domain.IndexSpec) -> None:
         if index.type and index.type.upper() not in INDEX_TYPES:
             raise InvalidArgument(
                 f"collection.index.type: Pinecone indexes are serverless; accepted types: "
@@ -126,7 +114,7 @@ class PineconeAdapter(PineconeConnection):
             if key == "deletion_protection" and value not in ("enabled", "disabled"):
                 raise InvalidArgument(f"{field}: 'enabled' or 'disabled'", field=field)
 
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Create a serverless index with the spec in its tags; wait until it is ready."""
         self._check_index_spec(spec.index)
         name = index_name_for(spec.name)
@@ -160,21 +148,21 @@ class PineconeAdapter(PineconeConnection):
         await self._forget(spec.name)
         return self._info(spec.name, model, count=0)
 
-    def _info(self, collection: str, model: IndexModel, count: int | None) -> CollectionInfo:
+    def _info(self, collection: str, model: IndexModel, count: int | None) -> domain.CollectionInfo:
         dimension, metric = self._vector_field(collection, model)
         spec = spec_from_tags(model.tags, collection)
         if spec is None:
-            return CollectionInfo(
+            return domain.CollectionInfo(
                 name=collection,
                 dimension=dimension,
                 metric=metric,
                 text_field="text",
-                index=IndexSpec(type="SERVERLESS"),
+                index=domain.IndexSpec(type="SERVERLESS"),
                 document_count=count,
             )
         return spec.info(collection, dimension=dimension, metric=metric, document_count=count)
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """The spec from tags, dimension/metric from the schema, count from index stats."""
         index = index_name_for(name)
         model = await self._wait_ready(name, index)
@@ -223,7 +211,7 @@ class PineconeAdapter(PineconeConnection):
                 return int(summary.vector_count)
         return 0
 
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         """Index stats without a filter; with one, pages of ``fetch_by_metadata``."""
         handle = await self._handle(name)
         if filter is None:
@@ -286,7 +274,7 @@ class PineconeAdapter(PineconeConnection):
                 established[key] = kind
         return established
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         """One upsert request (more only past Pinecone's 2 MB); returns once visible.
 
         Within one call, a later document with the same id replaces an earlier one.
@@ -300,7 +288,7 @@ class PineconeAdapter(PineconeConnection):
             types.update(new_field_types(handle.collection, documents, types))
         await self._write(handle, built, types, "documents")
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch, its records read from the columns."""
         handle = await self._handle(name)
         built = [record(handle, row) for row in column_rows(batch)]
@@ -340,7 +328,7 @@ class PineconeAdapter(PineconeConnection):
         await self._await_visible(handle, lsn, _Pending([r["id"] for r in records], []))
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         """Delete by ids (batches of 1,000) and/or by filter; returns once visible."""
         handle = await self._handle(name)
@@ -356,7 +344,9 @@ class PineconeAdapter(PineconeConnection):
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         """Fetch in URL-sized chunks; documents in the order of ``ids`` (each id once)."""
         handle = await self._handle(name)
         pids = [p for p in dict.fromkeys(handle.pid(i) for i in ids) if p is not None]
@@ -364,7 +354,7 @@ class PineconeAdapter(PineconeConnection):
 
     async def _documents(
         self, handle: _Handle, pids: Sequence[str], include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The documents stored under these Pinecone ids, in their order (absent ones left
         out)."""
         found = await self._fetch(handle, pids, field="ids", action="fetch")
@@ -376,7 +366,7 @@ class PineconeAdapter(PineconeConnection):
 
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` documents in Pinecone id order after document ``after``.
 
         ``list`` pages ids (at most 100 a call) in ascending order of the stored
@@ -427,15 +417,15 @@ class PineconeAdapter(PineconeConnection):
 
     # ------------------------------------------------------------------ search
 
-    def _query_args(self, handle: _Handle, query: SearchQuery) -> dict[str, Any]:
+    def _query_args(self, handle: _Handle, query: domain.SearchQuery) -> dict[str, Any]:
         native = self._compile(handle, query.filter) if query.filter is not None else None
         return query_args(query, self._namespace, native)
 
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         """One Pinecone query with the filter pushed down; scores made canonical."""
         handle = await self._handle(name)
         args = self._query_args(handle, query)
-        vector = as_float32(query.vector).tolist()
+        vector = domain.as_float32(query.vector).tolist()
         field = (
             "native_params"
             if query.native_params
@@ -446,11 +436,11 @@ class PineconeAdapter(PineconeConnection):
         )
         return hits(handle, response.matches, query, self.store)
 
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         """The filter JSON and query parameters :meth:`search` would send."""
         handle = await self._handle(name)
         args = self._query_args(handle, query)
         args["metric"] = METRIC_TO_PINECONE[handle.metric]
         native = args.pop("filter", None)
         text = orjson.dumps(native).decode() if native is not None else ""
-        return Explanation(backend=BACKEND, native_filter=text, native_params=args)
+        return domain.Explanation(backend=BACKEND, native_filter=text, native_params=args)
