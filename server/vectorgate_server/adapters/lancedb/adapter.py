@@ -12,22 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    Explanation,
-    Filter,
-    Hit,
-    IndexSpec,
-    IndexState,
-    IndexStatus,
-    KeywordQuery,
-    OutputFields,
-    SearchQuery,
-    as_float32,
-    normalise_score,
-)
+from ... import domain
 from ...errors import FailedPrecondition
 from ...filters.lancedb import quote_identifier, sql_literal
 from ..base import Capabilities
@@ -64,7 +49,7 @@ from .write import LanceDBWriter
 
 
 def _projection(
-    layout: _Layout, output: OutputFields, score_column: str
+    layout: _Layout, output: domain.OutputFields, score_column: str
 ) -> tuple[list[str], list[str]]:
     """(selected columns, metadata keys) of a search returning ``output`` and its score."""
     keys: list[str] = []
@@ -93,7 +78,7 @@ class LanceDBAdapter(LanceDBWriter):
         uri: str,
         *,
         index_min_rows: int = DEFAULT_INDEX_MIN_ROWS,
-        auto_index: IndexSpec | None = AUTO_INDEX,
+        auto_index: domain.IndexSpec | None = AUTO_INDEX,
         max_write_batch: int = 10_000,
         optimize_every_writes: int = 20,
         optimize_every_rows: int = 100_000,
@@ -156,7 +141,7 @@ class LanceDBAdapter(LanceDBWriter):
         auto = (
             None
             if config.auto_index_type in NO_INDEX_TYPES
-            else IndexSpec(type=config.auto_index_type)
+            else domain.IndexSpec(type=config.auto_index_type)
         )
         return cls(
             config.name,
@@ -171,7 +156,7 @@ class LanceDBAdapter(LanceDBWriter):
         return f"LanceDBAdapter(store={self.store!r}, uri={self.uri!r})"
 
     @_within_timeout
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Create the table with its schema and spec; ``AlreadyExists`` if present."""
         db = self._connection()
         index = validate_index_spec(spec.index, spec.dimension)
@@ -202,7 +187,7 @@ class LanceDBAdapter(LanceDBWriter):
         return stored.info(spec.name, document_count=0)
 
     @_within_timeout
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """The stored spec, document count and index status (a foreign table: read
         from its schema)."""
         st = await self._open(name)
@@ -217,23 +202,23 @@ class LanceDBAdapter(LanceDBWriter):
             return dataclasses.replace(info, index_status=status)
         layout = self._require_vectors(st)
         assert layout.dimension is not None
-        return CollectionInfo(
+        return domain.CollectionInfo(
             name=name,
             dimension=layout.dimension,
             metric=st.metric,
             text_field=TEXT_COLUMN,
-            index=IndexSpec(type=st.index_type),
+            index=domain.IndexSpec(type=st.index_type),
             document_count=count,
             index_status=status,
         )
 
-    async def _index_status(self, st: _Table, count: int) -> IndexStatus:
+    async def _index_status(self, st: _Table, count: int) -> domain.IndexStatus:
         """The vector index's state, from Lance's ``index_stats`` once it is built."""
         if st.has_index:
             stats = await st.table.index_stats(st.index_name) if st.index_name else None
             indexed = int(stats.num_indexed_rows) if stats is not None else 0
-            return IndexStatus(
-                state=IndexState.READY,
+            return domain.IndexStatus(
+                state=domain.IndexState.READY,
                 type=st.index_type,
                 params=dict(st.index_params),
                 indexed_rows=indexed,
@@ -241,10 +226,10 @@ class LanceDBAdapter(LanceDBWriter):
             )
         planned = self._planned_index(st.layout)
         if planned is None:
-            return IndexStatus(state=IndexState.NONE, unindexed_rows=count)
+            return domain.IndexStatus(state=domain.IndexState.NONE, unindexed_rows=count)
         dimension = st.layout.dimension or 0
-        return IndexStatus(
-            state=IndexState.BUILDING if st.index_building else IndexState.NONE,
+        return domain.IndexStatus(
+            state=domain.IndexState.BUILDING if st.index_building else domain.IndexState.NONE,
             type=planned.type,
             params=index_build_params(planned, dimension),
             unindexed_rows=count,
@@ -275,7 +260,7 @@ class LanceDBAdapter(LanceDBWriter):
                 raise
 
     @_within_timeout
-    async def count(self, name: str, filter: Filter | None = None) -> int:
+    async def count(self, name: str, filter: domain.Filter | None = None) -> int:
         """Rows, optionally matching a filter."""
         st = await self._open(name)
         where = self._where(st, filter) if filter is not None else None
@@ -283,7 +268,9 @@ class LanceDBAdapter(LanceDBWriter):
             return int(await st.table.count_rows(where))
 
     @_within_timeout
-    async def get(self, name: str, ids: Sequence[str], include_vectors: bool) -> list[Document]:
+    async def get(
+        self, name: str, ids: Sequence[str], include_vectors: bool
+    ) -> list[domain.Document]:
         """Documents by id in request order (each id once); missing ids omitted."""
         st = await self._open(name)
         layout = self._require_vectors(st)
@@ -295,14 +282,14 @@ class LanceDBAdapter(LanceDBWriter):
         keys = list(layout.columns)
         columns.extend(layout.select(keys))
 
-        async def fetch(chunk: Sequence[str]) -> list[Document]:
+        async def fetch(chunk: Sequence[str]) -> list[domain.Document]:
             async with st.reads.reading():
                 result = (
                     await st.table.query().where(_id_list_sql(chunk)).select(columns).to_arrow()
                 )
             rows = await self._read_rows(result, layout, keys, True, include_vectors)
             return [
-                Document(id=doc_id, text=text, vector=vector, metadata=metadata)
+                domain.Document(id=doc_id, text=text, vector=vector, metadata=metadata)
                 for doc_id, text, metadata, vector in rows
             ]
 
@@ -311,7 +298,7 @@ class LanceDBAdapter(LanceDBWriter):
     @_within_timeout
     async def scan(
         self, name: str, *, after: str | None, limit: int, include_vectors: bool
-    ) -> list[Document]:
+    ) -> list[domain.Document]:
         """The next ``limit`` documents in id order after ``after``.
 
         Lance has no ORDER BY: the ids past the cursor are read (one narrow
@@ -324,7 +311,7 @@ class LanceDBAdapter(LanceDBWriter):
             return []
         st = await self._open(name)
         self._require_vectors(st)
-        page: list[Document] = []
+        page: list[domain.Document] = []
         cursor = after
         while len(page) < limit:
             wanted = limit - len(page)
@@ -343,7 +330,7 @@ class LanceDBAdapter(LanceDBWriter):
         return page
 
     def _plan(
-        self, st: _Table, query: SearchQuery
+        self, st: _Table, query: domain.SearchQuery
     ) -> tuple[str, dict[str, int | bool], list[str], list[str]]:
         """(where, native params, selected columns, metadata keys) of a search."""
         layout = self._require_vectors(st)
@@ -360,14 +347,14 @@ class LanceDBAdapter(LanceDBWriter):
         return where, params, columns, keys
 
     @_within_timeout
-    async def search(self, name: str, query: SearchQuery) -> list[Hit]:
+    async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         """Vector search with the filter applied before ranking (prefilter)."""
         st = await self._open(name)
         where, params, columns, keys = self._plan(st, query)
         layout = st.layout
         metric = st.metric
         async with st.reads.reading():
-            q = _vector_query(st, as_float32(query.vector), query.top_k, params)
+            q = _vector_query(st, domain.as_float32(query.vector), query.top_k, params)
             if where:
                 q = q.where(where)
             result = await q.select(columns).to_arrow()
@@ -378,11 +365,11 @@ class LanceDBAdapter(LanceDBWriter):
             keys,
             query.output,
             "_distance",
-            lambda raw: normalise_score(metric, _canonical(metric, raw)),
+            lambda raw: domain.normalise_score(metric, _canonical(metric, raw)),
         )
 
     @_within_timeout
-    async def keyword_search(self, name: str, query: KeywordQuery) -> list[Hit]:
+    async def keyword_search(self, name: str, query: domain.KeywordQuery) -> list[domain.Hit]:
         """BM25 full-text search on the text column, the filter applied before ranking."""
         st = await self._open(name)
         layout = self._require_vectors(st)
@@ -407,16 +394,16 @@ class LanceDBAdapter(LanceDBWriter):
         result: pa.Table,
         layout: _Layout,
         keys: Sequence[str],
-        output: OutputFields,
+        output: domain.OutputFields,
         score_column: str,
         score: Callable[[float], float],
-    ) -> list[Hit]:
+    ) -> list[domain.Hit]:
         """The hits of a search result: the raw score from ``score_column``, the
         score ``score`` makes of it."""
         raws = [float(v) for v in result.column(score_column).to_pylist()]
         rows = await self._read_rows(result, layout, keys, output.text, output.vector)
         return [
-            Hit(
+            domain.Hit(
                 id=doc_id,
                 score=score(raw),
                 raw_score=raw,
@@ -430,7 +417,7 @@ class LanceDBAdapter(LanceDBWriter):
         ]
 
     @_within_timeout
-    async def explain(self, name: str, query: SearchQuery) -> Explanation:
+    async def explain(self, name: str, query: domain.SearchQuery) -> domain.Explanation:
         """The WHERE clause (prefilter) and the parameters ``search`` would use."""
         st = await self._open(name)
         where, params, _, _ = self._plan(st, query)
@@ -440,4 +427,4 @@ class LanceDBAdapter(LanceDBWriter):
             "prefilter": True,
             **params,
         }
-        return Explanation(backend=BACKEND, native_filter=where, native_params=native)
+        return domain.Explanation(backend=BACKEND, native_filter=where, native_params=native)

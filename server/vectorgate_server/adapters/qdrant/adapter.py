@@ -11,15 +11,7 @@ from typing import Any, TypeVar
 
 from qdrant_client import AsyncQdrantClient, models
 
-from ...domain import (
-    CollectionInfo,
-    CollectionSpec,
-    Document,
-    DocumentBatch,
-    Filter,
-    IndexSpec,
-    Metric,
-)
+from ... import domain
 from ...errors import InvalidArgument, NotFound, Unavailable, Unsupported, VectorgateError
 from ...filters.common import FieldType
 from ...filters.qdrant import compile_filter, point_id
@@ -49,12 +41,12 @@ T = TypeVar("T")
 
 _DEFAULT_TIMEOUT_S = 30.0
 
-_DISTANCES: Mapping[Metric, models.Distance] = {
-    Metric.COSINE: models.Distance.COSINE,
-    Metric.L2: models.Distance.EUCLID,
-    Metric.IP: models.Distance.DOT,
+_DISTANCES: Mapping[domain.Metric, models.Distance] = {
+    domain.Metric.COSINE: models.Distance.COSINE,
+    domain.Metric.L2: models.Distance.EUCLID,
+    domain.Metric.IP: models.Distance.DOT,
 }
-_METRICS: Mapping[models.Distance, Metric] = {v: k for k, v in _DISTANCES.items()}
+_METRICS: Mapping[models.Distance, domain.Metric] = {v: k for k, v in _DISTANCES.items()}
 
 
 class QdrantAdapter(QdrantStore):
@@ -150,7 +142,7 @@ class QdrantAdapter(QdrantStore):
 
     # ------------------------------------------------------------------ collections
 
-    async def create_collection(self, spec: CollectionSpec) -> CollectionInfo:
+    async def create_collection(self, spec: domain.CollectionSpec) -> domain.CollectionInfo:
         """Create the collection and store the spec in its metadata."""
         stored, hnsw = new_collection(
             spec, keyword_search=self._keyword_search, encoder=self._encoder
@@ -190,7 +182,7 @@ class QdrantAdapter(QdrantStore):
         self._layouts[spec.name] = layout
         return with_count(info, 0)
 
-    async def describe_collection(self, name: str) -> CollectionInfo:
+    async def describe_collection(self, name: str) -> domain.CollectionInfo:
         """The stored spec (or the vector configuration) and an exact document count."""
         client = self._require_client()
         described = await self._call(client.get_collection(name), name)
@@ -214,7 +206,7 @@ class QdrantAdapter(QdrantStore):
 
     # ------------------------------------------------------------------ documents
 
-    async def upsert(self, name: str, documents: Sequence[Document]) -> None:
+    async def upsert(self, name: str, documents: Sequence[domain.Document]) -> None:
         """Insert or replace by id; returns once Qdrant has applied the write (``wait=True``).
 
         The whole batch is validated first (nothing of a rejected batch is written).
@@ -224,7 +216,7 @@ class QdrantAdapter(QdrantStore):
         """
         await self._write(name, point_parts, documents)
 
-    async def upsert_columns(self, name: str, batch: DocumentBatch) -> None:
+    async def upsert_columns(self, name: str, batch: domain.DocumentBatch) -> None:
         """:meth:`upsert` of a columnar batch, its points built from the columns (no
         per-row documents); a type conflict names ``columns.metadata[c]...``."""
         await self._write(name, column_parts, batch)
@@ -263,7 +255,7 @@ class QdrantAdapter(QdrantStore):
         await self._call(client.upsert(name, points=batch, wait=True), name)
 
     async def delete(
-        self, name: str, ids: Sequence[str] | None = None, filter: Filter | None = None
+        self, name: str, ids: Sequence[str] | None = None, filter: domain.Filter | None = None
     ) -> None:
         """Delete the documents whose id is in ``ids`` and those matching ``filter``."""
         client = self._require_client()
@@ -393,7 +385,7 @@ def _vector_params(
     )
 
 
-def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionInfo, _Layout]:
+def _describe(name: str, described: models.CollectionInfo) -> tuple[domain.CollectionInfo, _Layout]:
     """The collection's info and layout from its stored spec, else its vector configuration."""
     config = described.config
     vector_name, params = _vector_params(name, config.params.vectors)
@@ -411,7 +403,7 @@ def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionIn
         stored = StoredSpec(
             dimension=params.size,
             metric=metric,
-            index=IndexSpec(
+            index=domain.IndexSpec(
                 type=_HNSW,
                 params={"m": hnsw.m, "ef_construct": hnsw.ef_construct}
                 if hnsw is not None and hnsw.m is not None and hnsw.ef_construct is not None
@@ -436,7 +428,7 @@ def _describe(name: str, described: models.CollectionInfo) -> tuple[CollectionIn
 
 
 def _points(
-    documents: Sequence[Document], layout: _Layout, collection: str
+    documents: Sequence[domain.Document], layout: _Layout, collection: str
 ) -> tuple[list[models.PointStruct], dict[str, FieldType]]:
     """:func:`.points.point_parts` as ``qdrant_client`` points."""
     parts, new_fields = point_parts(documents, layout, collection)
