@@ -54,8 +54,11 @@ both alike:
   alternating per query (the first of each pair alternating too). The direct
   time is taken inside the direct process around the LanceDB call, the
   gateway's around ``Client.search`` here;
-* QPS at 8 clients: alternating windows, 8 threads in the direct process
-  calling its table, 8 threads here each with its own ``Client``;
+* QPS at 8 clients: ``--windows`` windows a path (6 by default: at 1M rows a
+  3 s window holds only about 8 exact searches), in pairs whose first path
+  alternates; 8 threads in the direct process calling its table, 8 threads
+  here each with its own ``Client``. The report keeps how many searches each
+  path completed;
 * recall@10 of every path against exact top 10 computed with numpy (brute
   force over all rows, streamed block by block);
 * resident memory: peak ``VmRSS`` of the gateway process and of the direct
@@ -610,11 +613,17 @@ def latency(direct: Direct, gateway: GatewaySide, q: Array, mode: str) -> dict[s
 def throughput(
     direct: Direct, gateway: GatewaySide, q: Array, mode: str, cfg: Settings
 ) -> dict[str, float]:
-    """Searches per second at ``cfg.clients`` clients, alternating windows."""
+    """Searches per second at ``cfg.clients`` clients, and searches done, per path.
+
+    ``cfg.windows`` windows a path, in pairs whose first path alternates
+    (direct, gateway, gateway, direct, ...), so neither path always runs first
+    after the latency phase or always follows the other.
+    """
     done = {"direct": 0, "gateway": 0}
     spent = {"direct": 0.0, "gateway": 0.0}
     for w in range(cfg.windows * 2):
-        who = "direct" if w % 2 == 0 else "gateway"
+        pair_first = "direct" if (w // 2) % 2 == 0 else "gateway"
+        who = pair_first if w % 2 == 0 else ("gateway" if pair_first == "direct" else "direct")
         t0 = time.perf_counter()
         if who == "direct":
             done[who] += direct.call(
@@ -623,7 +632,10 @@ def throughput(
         else:
             done[who] += gateway.qps(cfg.clients, cfg.window_s, q, mode)
         spent[who] += time.perf_counter() - t0
-    return {who: done[who] / spent[who] for who in done}
+    return {
+        **{who: done[who] / spent[who] for who in done},
+        **{f"{who}_searches": done[who] for who in done},
+    }
 
 
 def measure(cfg: Settings, work: Path) -> dict[str, Any]:
@@ -679,6 +691,7 @@ def measure(cfg: Settings, work: Path) -> dict[str, Any]:
                         "p50_ms": lat[who]["p50_ms"],
                         "p99_ms": lat[who]["p99_ms"],
                         "qps": qps[who],
+                        "qps_searches": qps[f"{who}_searches"],
                         "recall_at_10": truth.recall(lat[who]["ids"]),
                     }
                 entry["modes"][mode] = one
@@ -833,12 +846,22 @@ def settings(args: argparse.Namespace) -> Settings:
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     if not sizes or any(s <= 0 or s % WRITE_BATCH for s in sizes):
         raise SystemExit(f"--sizes: positive multiples of {WRITE_BATCH}, got {args.sizes!r}")
+    if args.windows < 1 or args.window_s <= 0:
+        raise SystemExit("--windows: at least 1, --window-s: more than 0")
     if args.smoke:
         return Settings(
-            [2_000, 5_000], modes, 20, 8, 1, 0.3, 60.0, args.client_input, options, smoke=True
+            [2_000, 5_000], modes, 20, 8, 2, 0.3, 60.0, args.client_input, options, smoke=True
         )
     return Settings(
-        sizes, modes, args.queries, 8, 2, args.window_s, args.index_wait, args.client_input, options
+        sizes,
+        modes,
+        args.queries,
+        8,
+        args.windows,
+        args.window_s,
+        args.index_wait,
+        args.client_input,
+        options,
     )
 
 
@@ -849,6 +872,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; checks the bench works")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--window-s", type=float, default=3.0, help="length of a QPS window")
+    parser.add_argument(
+        "--windows", type=int, default=6, help="QPS windows a path (more: less run-to-run noise)"
+    )
     parser.add_argument(
         "--index-wait", type=float, default=1800.0, help="seconds to wait for the gateway's index"
     )

@@ -89,6 +89,7 @@ def test_every_value_is_one_a_working_run_gives(smoke: tuple[str, dict[str, Any]
                 m = one[who]
                 assert 0 < m["p50_ms"] <= m["p99_ms"], (mode, who, m)
                 assert m["qps"] > 0, (mode, who, m)
+                assert m["qps_searches"] > 0, (mode, who, m)
                 assert 0.0 <= m["recall_at_10"] <= 1.0, (mode, who, m)
                 if mode == "exact":
                     # Both search every row: the same top 10 as numpy's brute force
