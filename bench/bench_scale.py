@@ -42,6 +42,11 @@ another seeded set. The rows grow through the sizes asked for (10k, then up to
     (``create_index(metric="cosine")``, of the type the gateway reports, or
     LanceDB's default type), built over all its rows.
 
+At each size the searches of both modes start once the gateway process has
+been idle for ``IDLE_S`` (its background maintenance, such as the nprobes
+calibration after an index build or the compaction of new fragments, done);
+the direct side runs nothing in the background. The JSON keeps that wait.
+
 Measured, direct and gateway interleaved so drift on a shared machine hits
 both alike:
 
@@ -451,6 +456,23 @@ def index_status(collection: Any) -> dict[str, Any] | None:
     }
 
 
+class IdleWatch:
+    """Whether a process has used under 3 % of a core over the last ``IDLE_S``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples = [(time.perf_counter(), cpu_seconds(pid))]
+
+    def idle(self) -> bool:
+        """Takes a sample; True once the samples span ``IDLE_S`` at under 3 % of a core."""
+        now = time.perf_counter()
+        self.samples.append((now, cpu_seconds(self.pid)))
+        while len(self.samples) > 1 and now - self.samples[1][0] >= IDLE_S:
+            self.samples.pop(0)  # keep one sample at least IDLE_S old
+        then, cpu_then = self.samples[0]
+        return now - then >= IDLE_S and self.samples[-1][1] - cpu_then < 0.03 * (now - then)
+
+
 class GatewaySide:
     """The gateway child process, its two collections and a writer."""
 
@@ -487,19 +509,14 @@ class GatewaySide:
         under way then (below the automatic index's row threshold, or rows
         written since a build that the next update will cover).
         """
-        pid = self.server.proc.pid
+        watch = IdleWatch(self.server.proc.pid)
         t0 = time.perf_counter()
-        cpu_at = [(t0, cpu_seconds(pid))]
         while True:
             status = index_status(self.collection(mode))
             if status is None:
                 return {"reported": False}
+            idle = watch.idle()
             now = time.perf_counter()
-            cpu_at.append((now, cpu_seconds(pid)))
-            while len(cpu_at) > 1 and now - cpu_at[1][0] >= IDLE_S:
-                cpu_at.pop(0)  # keep one sample at least IDLE_S old
-            then, cpu_then = cpu_at[0]
-            idle = now - then >= IDLE_S and cpu_at[-1][1] - cpu_then < 0.03 * (now - then)
             ready = status["state"] == "READY" and status["unindexed_rows"] == 0
             if ready or idle or now - t0 > timeout_s:
                 return {
@@ -510,6 +527,15 @@ class GatewaySide:
                     **status,
                 }
             time.sleep(0.5)
+
+    def wait_idle(self, timeout_s: float) -> float:
+        """Seconds until the gateway has been idle for ``IDLE_S`` (its background
+        maintenance, e.g. nprobes calibration or compaction, done), at most ``timeout_s``."""
+        watch = IdleWatch(self.server.proc.pid)
+        t0 = time.perf_counter()
+        while not watch.idle() and time.perf_counter() - t0 < timeout_s:
+            time.sleep(0.5)
+        return time.perf_counter() - t0
 
     def search(self, client: Client, mode: str, q: Array) -> list[str]:
         hits = client.search(mode, vector=q, top_k=TOP_K, output_fields=["text"])
@@ -677,6 +703,10 @@ def measure(cfg: Settings, work: Path) -> dict[str, Any]:
                     "type": index_type or f"{DIRECT_DEFAULT_INDEX} (default)",
                     "build_s": direct.call("index", type=index_type)["s"],
                 }
+            # Searches start once the gateway's background maintenance (nprobes
+            # calibration, compaction) is done, as the direct side has none running.
+            progress(f"{size}: waiting for the gateway to be idle")
+            entry["gateway_idle_wait_s"] = gateway.wait_idle(cfg.index_wait_s)
             for mode in cfg.modes:
                 one: dict[str, Any] = dict(indexes) if mode == "auto" else {}
                 for n in range(min(5, len(q))):  # warm both paths
