@@ -167,6 +167,9 @@ class LanceDirect(Direct):
     name = "lancedb"
     #: Search every row even where the table has an ANN index.
     bypass_index = False
+    #: IVF partitions probed and refine factor where set (else LanceDB's defaults).
+    nprobes: int | None = None
+    refine_factor: int | None = None
 
     def __init__(self, path: Path) -> None:
         import lancedb
@@ -211,6 +214,11 @@ class LanceDirect(Direct):
         query = self.table.search(vector, vector_column_name="vector").distance_type("cosine")
         if self.bypass_index:
             query = query.bypass_vector_index()
+        else:
+            if self.nprobes is not None:
+                query = query.nprobes(self.nprobes)
+            if self.refine_factor is not None:
+                query = query.refine_factor(self.refine_factor)
         result = query.limit(TOP_K).select(["id", "text", "_distance"]).to_arrow()
         return [str(x) for x in result.column("id").to_pylist()]
 
