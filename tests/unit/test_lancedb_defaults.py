@@ -47,8 +47,8 @@ def test_search_defaults_by_index_type() -> None:
     assert search_defaults("IVF_HNSW_SQ", 5000)["ef"] == 5000
 
 
-def test_search_defaults_probe_most_partitions() -> None:
+def test_search_defaults_probe_every_partition_until_calibrated() -> None:
     # Random vectors spread their neighbours over every partition (see NPROBES_FRACTION).
-    assert search_defaults("IVF_SQ", 10, partitions=36) == {"nprobes": 33, "refine_factor": 5}
+    assert search_defaults("IVF_SQ", 10, partitions=36) == {"nprobes": 36, "refine_factor": 5}
     assert search_defaults("IVF_SQ", 10, partitions=4)["nprobes"] == 20  # Lance's minimum
     assert "nprobes" not in search_defaults("IVF_SQ", 10)  # partitions unknown
