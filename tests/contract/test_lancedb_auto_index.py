@@ -242,6 +242,8 @@ async def test_the_index_survives_a_restart(tmp_path: Path) -> None:
     again = LanceDBAdapter("lance", uri, index_min_rows=1000)
     await again.start()
     try:
+        await again.describe_collection("c")  # opens the table: its fast-scan index is rebuilt
+        await again.wait_for_maintenance("c")
         status = (await again.describe_collection("c")).index_status
         assert status == built
         # Used by searches (its defaults apply) and not rebuilt on the next write.
@@ -254,7 +256,8 @@ async def test_the_index_survives_a_restart(tmp_path: Path) -> None:
             == search_defaults("IVF_SQ", 10, again._tables["c"].index_partitions)["nprobes"]
         )
         await again.upsert("c", docs("x", unit_vectors(1, 10)))
-        assert again._tables["c"].maintenance is None
+        await again.wait_for_maintenance("c")
+        assert again._tables["c"].index_rows == 1100  # not retrained
         hits = await again.search("c", SearchQuery(vector=as_float32(vs[5]), top_k=1))
         assert [h.id for h in hits] == ["d5"]
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ..configs import LanceDBConfig
 from ..spec import StoredSpec, spec_json
 from .connection import _within_timeout
+from .fastscan import FastScanIndex
 from .index import (
     AUTO_INDEX,
     DEFAULT_INDEX_MIN_ROWS,
@@ -46,6 +48,8 @@ from .layout import (
 from .rows import _canonical, _id_list_sql
 from .state import _IdSet, _Table, _vector_query
 from .write import LanceDBWriter
+
+log = logging.getLogger(__name__.rpartition(".")[0])
 
 
 def _projection(
@@ -79,6 +83,7 @@ class LanceDBAdapter(LanceDBWriter):
         *,
         index_min_rows: int = DEFAULT_INDEX_MIN_ROWS,
         auto_index: domain.IndexSpec | None = AUTO_INDEX,
+        fast_scan: bool = True,
         max_write_batch: int = 10_000,
         optimize_every_writes: int = 20,
         optimize_every_rows: int = 100_000,
@@ -98,6 +103,8 @@ class LanceDBAdapter(LanceDBWriter):
         self.index_min_rows = index_min_rows
         #: The index of collections created without an index type (None: they stay exact).
         self.auto_index = auto_index
+        #: The automatic index gets a fast-scan index next to it (see :mod:`.fastscan`).
+        self.fast_scan = fast_scan
         self.optimize_every_writes = optimize_every_writes
         self.optimize_every_rows = optimize_every_rows
         #: Versions older than this are deleted by each optimize. Lance's own
@@ -148,6 +155,7 @@ class LanceDBAdapter(LanceDBWriter):
             config.uri or str(data_dir / "lancedb"),
             index_min_rows=config.index_min_rows,
             auto_index=auto,
+            fast_scan=config.fast_scan,
             api_key=config.api_key.get_secret_value() if config.api_key is not None else None,
             timeout_s=config.timeout_s,
         )
@@ -217,10 +225,11 @@ class LanceDBAdapter(LanceDBWriter):
         if st.has_index:
             stats = await st.table.index_stats(st.index_name) if st.index_name else None
             indexed = int(stats.num_indexed_rows) if stats is not None else 0
+            fs = st.fastscan
             return domain.IndexStatus(
                 state=domain.IndexState.READY,
                 type=st.index_type,
-                params=dict(st.index_params),
+                params={**st.index_params, **(fs.describe() if fs is not None else {})},
                 indexed_rows=indexed,
                 unindexed_rows=int(stats.num_unindexed_rows) if stats is not None else count,
             )
@@ -346,6 +355,35 @@ class LanceDBAdapter(LanceDBWriter):
         columns, keys = _projection(layout, query.output, "_distance")
         return where, params, columns, keys
 
+    def _fast(self, st: _Table, query: domain.SearchQuery) -> FastScanIndex | None:
+        """The fast-scan index serving ``query``, if any: built, synced to the
+        table's latest write, and the query unfiltered with no native parameters
+        (those are the Lance index's)."""
+        fs = st.fastscan
+        if fs is None or fs.generation != st.generation:
+            return None
+        if query.filter is not None or query.native_params:
+            return None
+        return fs
+
+    async def _fast_search(
+        self, st: _Table, fs: FastScanIndex, vector: Any, top_k: int, columns: list[str]
+    ) -> pa.Table | None:
+        """The fast-scan index's result, or None (the caller searches through Lance)
+        when its rows could not be read (a write landed meanwhile)."""
+        select = [c for c in columns if c != "_distance"]
+        try:
+            async with st.reads.reading():
+                return await asyncio.to_thread(fs.search, vector, top_k, select)
+        except Exception:
+            log.warning(
+                "fast-scan search of %s/%s failed; searching through Lance",
+                self.store,
+                st.name,
+                exc_info=True,
+            )
+            return None
+
     @_within_timeout
     async def search(self, name: str, query: domain.SearchQuery) -> list[domain.Hit]:
         """Vector search with the filter applied before ranking (prefilter)."""
@@ -353,11 +391,17 @@ class LanceDBAdapter(LanceDBWriter):
         where, params, columns, keys = self._plan(st, query)
         layout = st.layout
         metric = st.metric
-        async with st.reads.reading():
-            q = _vector_query(st, domain.as_float32(query.vector), query.top_k, params)
-            if where:
-                q = q.where(where)
-            result = await q.select(columns).to_arrow()
+        vector = domain.as_float32(query.vector)
+        fs = self._fast(st, query)
+        result = None
+        if fs is not None:
+            result = await self._fast_search(st, fs, vector, query.top_k, columns)
+        if result is None:
+            async with st.reads.reading():
+                q = _vector_query(st, vector, query.top_k, params)
+                if where:
+                    q = q.where(where)
+                result = await q.select(columns).to_arrow()
         return await self._hits(
             name,
             result,
@@ -427,4 +471,7 @@ class LanceDBAdapter(LanceDBWriter):
             "prefilter": True,
             **params,
         }
+        fs = self._fast(st, query)
+        if fs is not None:
+            native.update(fs.describe())
         return domain.Explanation(backend=BACKEND, native_filter=where, native_params=native)

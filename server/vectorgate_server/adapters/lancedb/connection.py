@@ -66,6 +66,7 @@ class LanceDBConnection:
     uri: str
     index_min_rows: int
     auto_index: IndexSpec | None
+    fast_scan: bool
     optimize_every_writes: int
     optimize_every_rows: int
     cleanup_older_than: timedelta

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import lance
 import pyarrow as pa
 from lancedb.index import FTS
 
 from ...errors import Unavailable
+from . import fastscan
 from .connection import LanceDBConnection
 from .index import (
     _INDEX_NAME,
@@ -29,15 +31,25 @@ from .layout import _LANCE_METRIC, ID_COLUMN, TEXT_COLUMN
 from .state import (
     _compact_and_update_indices,
     _offload,
+    _pinned,
     _prune_versions,
     _Table,
     _vector_query,
 )
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__.rpartition(".")[0])
 
 #: Neighbours per calibration query (recall@10, as the targets are stated).
 _CALIBRATION_TOP_K = 10
+#: Sampled recall@10 the fast-scan index must reach (with the smallest of
+#: :data:`FASTSCAN_K_FACTORS`) to serve searches; the issue's target for real
+#: data. Random 384-d vectors (the worst case) reach 0.965 at 1M with K_FACTOR.
+FASTSCAN_RECALL = 0.95
+FASTSCAN_K_FACTORS = (fastscan.K_FACTOR, 2 * fastscan.K_FACTOR, 4 * fastscan.K_FACTOR)
+
+Truth = list[tuple[str, Any, set[str]]]
 
 
 def _sample_rows(dataset: lance.LanceDataset, count: int, columns: list[str]) -> pa.Table:
@@ -45,6 +57,28 @@ def _sample_rows(dataset: lance.LanceDataset, count: int, columns: list[str]) ->
     total = dataset.count_rows()
     picks = sorted(random.Random(total).sample(range(total), min(count, total)))
     return dataset.take(picks, columns=columns)
+
+
+def _exact_ids(
+    dataset: lance.LanceDataset, column: str, metric: str, vector: Any, k: int
+) -> list[str]:
+    """The ids of the ``k`` nearest rows of the dataset, exhaustively (blocking)."""
+    nearest = {"column": column, "q": vector, "k": k, "metric": metric, "use_index": False}
+    result = dataset.to_table(columns=[ID_COLUMN], nearest=nearest)
+    return [str(i) for i in result.column(ID_COLUMN).to_pylist()]
+
+
+def _new_fastscan(
+    dataset: lance.LanceDataset, dimension: int, metric: Any, column: str
+) -> fastscan.FastScanIndex:
+    """A fast-scan index trained on a sample of the dataset's rows, synced to it (blocking)."""
+    sample = _sample_rows(dataset, fastscan.TRAIN_ROWS, [column]).column(column)
+    sample = sample.filter(sample.is_valid())
+    block = sample.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    index = fastscan.FastScanIndex(dimension, metric, column, block.reshape(-1, dimension))
+    index.sync(dataset)
+    index.built_rows = index.rows
+    return index
 
 
 class LanceDBMaintenance(LanceDBConnection):
@@ -126,8 +160,13 @@ class LanceDBMaintenance(LanceDBConnection):
                     job = self._build_index
         if job is None and self._needs_calibration(st):
             job = self._calibrate
+        if job is None and self._fastscan_due(st):
+            job = self._build_fastscan
         if job is None and optimize_due:
             job = self._optimize
+        fs = st.fastscan
+        if job is None and fs is not None and fs.generation != st.generation:
+            job = self._sync_fastscan
         if job is None or st.dropped or self._closed:
             return
         st.maintenance = asyncio.create_task(
@@ -193,14 +232,122 @@ class LanceDBMaintenance(LanceDBConnection):
 
     async def _load(self, db: Any, name: str) -> _Table:
         st = await super()._load(db, name)
-        if self._needs_calibration(st) and not self._closed:
-            # An index built before this process opened the table: calibrated in
-            # the background; searches use the default nprobes until then.
+        # An index built before this process opened the table: calibrated in the
+        # background (searches use the default nprobes until then), then its
+        # fast-scan index is built (the chain goes on after each job).
+        job: Callable[[_Table], Any] | None = None
+        if self._needs_calibration(st):
+            job = self._calibrate
+        elif self._fastscan_due(st):
+            job = self._build_fastscan
+        if job is not None and not self._closed:
             st.maintenance = asyncio.create_task(
-                self._run_maintenance(st, self._calibrate),
-                name=f"lancedb-calibrate-{self.store}-{name}",
+                self._run_maintenance(st, job), name=f"lancedb-calibrate-{self.store}-{name}"
             )
         return st
+
+    # ------------------------------------------------------------ fast scan
+
+    def _fastscan_due(self, st: _Table) -> bool:
+        """The table's automatic index is built and its fast-scan index is not
+        (or is due a rebuild: too many dead labels, or the table has grown
+        REBUILD_GROWTH-fold since it was trained)."""
+        spec = st.layout.spec
+        if (
+            not self.fast_scan
+            or self._remote
+            or not st.has_index
+            or spec is None
+            or spec.index.type != ""
+            or self.auto_index is None
+            or st.layout.vector_column is None
+            or not st.layout.dimension
+        ):
+            return False
+        fs = st.fastscan
+        if fs is None:
+            return st.index_rows >= st.next_fastscan_attempt_rows
+        return fs.dead_share > fastscan.MAX_DEAD_SHARE or fs.rows >= REBUILD_GROWTH * max(
+            fs.built_rows, 1
+        )
+
+    async def _pin(self, st: _Table) -> tuple[int, lance.LanceDataset]:
+        """(generation, latest version pinned) of the table, read under its write lock."""
+        async with st.lock:
+            return st.generation, await _offload(st, _pinned, await self._dataset(st))
+
+    async def _build_fastscan(self, st: _Table) -> None:
+        """Build (or rebuild) the table's fast-scan index; it serves searches once
+        built, synced and calibrated (the one it replaces serves until then)."""
+        column, dimension = st.layout.vector_column, st.layout.dimension
+        assert column is not None and dimension
+        generation, pinned = await self._pin(st)
+        rows = int(pinned.count_rows())
+        log.info("building the fast-scan index of %s/%s (%d rows)", self.store, st.name, rows)
+        try:
+            index = await self._fastscan_thread(
+                st, _new_fastscan, pinned, dimension, st.metric, column
+            )
+            index.generation = generation
+            truth = await self._calibration_truth(st, pinned)
+            search = functools.partial(self._fastscan_ids, st, index)
+            for k_factor in FASTSCAN_K_FACTORS:
+                index.k_factor = k_factor
+                recall = await self._recall(st, truth, search)
+                if recall >= FASTSCAN_RECALL:
+                    break
+            else:
+                log.warning(
+                    "the fast-scan index of %s/%s reaches sampled recall@10 %.3f at most: "
+                    "searches stay on the Lance index",
+                    self.store,
+                    st.name,
+                    recall,
+                )
+                st.next_fastscan_attempt_rows = 2 * max(rows, 1)
+                st.fastscan = None
+                return
+        except Exception:
+            st.next_fastscan_attempt_rows = 2 * max(rows, 1)
+            raise
+        if st.dropped:
+            return
+        st.fastscan = index
+        log.info(
+            "built the fast-scan index of %s/%s: %d rows, k_factor %d (sampled recall@10 %.3f)",
+            self.store,
+            st.name,
+            index.rows,
+            index.k_factor,
+            recall,
+        )
+
+    async def _fastscan_ids(
+        self, st: _Table, index: fastscan.FastScanIndex, vector: Any, k: int
+    ) -> list[str]:
+        async with st.reads.reading():
+            table = await asyncio.to_thread(index.search, vector, k, [ID_COLUMN])
+        return [] if table is None else [str(i) for i in table.column(ID_COLUMN).to_pylist()]
+
+    async def _sync_fastscan(self, st: _Table, *, under_lock: bool = False) -> None:
+        """Bring the fast-scan index to the table's latest version."""
+        fs = st.fastscan
+        if fs is None or fs.generation == st.generation:
+            return
+        if under_lock:
+            generation = st.generation
+            pinned = await _offload(st, _pinned, await self._dataset(st))
+        else:
+            generation, pinned = await self._pin(st)
+        await self._fastscan_thread(st, fs.sync, pinned)
+        fs.generation = generation
+
+    async def _fastscan_thread(self, st: _Table, fn: Callable[..., T], *args: Any) -> T:
+        """Run a fast-scan build or sync in a worker thread, recorded on the table
+        (a drop or close waits for it: it cannot be cancelled)."""
+        future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        st.fastscan_thread = future
+        return await asyncio.shield(future)
 
     def _needs_calibration(self, st: _Table) -> bool:
         """The table's index is an IVF one not calibrated yet, with probes to choose from."""
@@ -218,36 +365,15 @@ class LanceDBMaintenance(LanceDBConnection):
         exhaustive neighbours (the row itself left out), reaches the target."""
         try:
             ladder = nprobes_ladder(st.index_partitions)
-            column = st.layout.vector_column
-            if self._remote or not ladder or column is None or st.dropped:
+            if self._remote or not ladder or st.layout.vector_column is None or st.dropped:
                 return
-            sample = await _offload(
-                st, _sample_rows, await self._dataset(st), CALIBRATION_QUERIES, [ID_COLUMN, column]
-            )
-            k = _CALIBRATION_TOP_K
-            defaults = search_defaults(st.index_type, k + 1, st.index_partitions)
-
-            async def neighbours(vector: Any, nprobes: int | None) -> list[str]:
-                params = {"exact": True} if nprobes is None else {**defaults, "nprobes": nprobes}
-                q = _vector_query(st, vector, k + 1, params)
-                async with st.reads.reading():
-                    result = await q.select([ID_COLUMN]).to_arrow()
-                return [str(i) for i in result.column(ID_COLUMN).to_pylist()]
-
-            ids = [str(i) for i in sample.column(ID_COLUMN).to_pylist()]
-            vectors = sample.column(column).to_numpy(zero_copy_only=False)
-            truth: list[tuple[str, Any, set[str]]] = []
-            for own, vector in zip(ids, vectors, strict=True):
-                nearest = [i for i in await neighbours(vector, None) if i != own][:k]
-                truth.append((own, vector, set(nearest)))
-            wanted = sum(len(exact) for _, _, exact in truth)
-            if wanted == 0:
+            truth = await self._calibration_truth(st)
+            if not any(exact for _, _, exact in truth):
                 return
+            defaults = search_defaults(st.index_type, _CALIBRATION_TOP_K + 1, st.index_partitions)
             for nprobes in ladder:
-                found = 0
-                for own, vector, exact in truth:
-                    found += len(exact.intersection(await neighbours(vector, nprobes)) - {own})
-                recall = found / wanted
+                params = {**defaults, "nprobes": nprobes}
+                recall = await self._recall(st, truth, functools.partial(self._ids, st, params))
                 if recall >= CALIBRATION_RECALL:
                     st.index_nprobes = nprobes
                     log.info(
@@ -271,11 +397,65 @@ class LanceDBMaintenance(LanceDBConnection):
         finally:
             st.index_calibrated = True
 
+    async def _ids(self, st: _Table, params: Any, vector: Any, k: int) -> list[str]:
+        """The ids of a Lance search of the table (``params``: native, or exact)."""
+        q = _vector_query(st, vector, k, params)
+        async with st.reads.reading():
+            result = await q.select([ID_COLUMN]).to_arrow()
+        return [str(i) for i in result.column(ID_COLUMN).to_pylist()]
+
+    async def _calibration_truth(
+        self, st: _Table, pinned: lance.LanceDataset | None = None
+    ) -> Truth:
+        """(id, vector, exhaustive neighbours but itself) of rows sampled from the
+        table: its latest version, or the ``pinned`` one (that of an index built on it)."""
+        column = st.layout.vector_column
+        assert column is not None
+        columns = [ID_COLUMN, column]
+        if pinned is None:
+            sample = await _offload(
+                st, _sample_rows, await self._dataset(st), CALIBRATION_QUERIES, columns
+            )
+        else:
+            sample = await asyncio.to_thread(_sample_rows, pinned, CALIBRATION_QUERIES, columns)
+        ids = [str(i) for i in sample.column(ID_COLUMN).to_pylist()]
+        vectors = sample.column(column).to_numpy(zero_copy_only=False)
+        k = _CALIBRATION_TOP_K
+        truth: Truth = []
+        for own, vector in zip(ids, vectors, strict=True):
+            if vector is None:
+                continue
+            if pinned is None:
+                nearest = await self._ids(st, {"exact": True}, vector, k + 1)
+            else:
+                nearest = await asyncio.to_thread(
+                    _exact_ids, pinned, column, _LANCE_METRIC[st.metric], vector, k + 1
+                )
+            truth.append((own, vector, set([i for i in nearest if i != own][:k])))
+        return truth
+
+    async def _recall(self, st: _Table, truth: Truth, search: Callable[[Any, int], Any]) -> float:
+        """Recall@10 of ``search(vector, k)`` (ids) against ``truth`` (the row itself left out)."""
+        wanted = sum(len(exact) for _, _, exact in truth)
+        if wanted == 0:
+            return 1.0
+        found = 0
+        for own, vector, exact in truth:
+            found += len(exact.intersection(await search(vector, _CALIBRATION_TOP_K + 1)) - {own})
+        return found / wanted
+
     async def _optimize(self, st: _Table) -> None:
+        # The fast-scan index follows compaction's moves only from the version
+        # before it (see FastScanIndex.sync): brought there first, most of the
+        # way outside the write lock.
+        await self._sync_fastscan(st)
         async with st.lock:
             if st.dropped:
                 return
+            await self._sync_fastscan(st, under_lock=True)
+            fs = st.fastscan
             writes, rows = st.writes_since_optimize, st.rows_since_optimize
+            st.generation += 1
             # Compaction and the index update write new files and commit a new
             # version; reads in flight keep theirs. Old versions stay for now.
             # Through pylance, in a worker thread (it blocks): lancedb's own
@@ -284,6 +464,10 @@ class LanceDBMaintenance(LanceDBConnection):
             # COMPACT_ROWS_PER_FRAGMENT).
             await _offload(st, _compact_and_update_indices, await self._dataset(st))
             await st.table.checkout_latest()
+            if fs is not None and fs is st.fastscan and fs.generation == st.generation - 1:
+                pinned = await _offload(st, _pinned, await self._dataset(st))
+                await self._fastscan_thread(st, functools.partial(fs.sync, pinned, moves=True))
+                fs.generation = st.generation
             # Pruning deletes the files only old versions use: it waits for the
             # reads in flight (see _ReadGate); reads starting meanwhile go on.
             # At most once per retention period: most of its cost is listing the
@@ -318,8 +502,9 @@ class LanceDBMaintenance(LanceDBConnection):
         await asyncio.wait([task])
         # A compaction thread cannot be cancelled: let it finish before the
         # table is dropped or closed, so it never writes into a dropped table.
-        if st.offloaded is not None and not st.offloaded.done():
-            await asyncio.wait([st.offloaded])
+        for thread in (st.offloaded, st.fastscan_thread):
+            if thread is not None and not thread.done():
+                await asyncio.wait([thread])
 
     async def wait_for_maintenance(self, name: str) -> None:
         """Wait until the table's background maintenance (if any) has finished (for tests)."""

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...domain import Metric
+from .fastscan import FastScanIndex
 from .layout import _LANCE_METRIC, COMPACT_ROWS_PER_FRAGMENT, _Layout
 
 T = TypeVar("T")
@@ -181,6 +182,17 @@ class _Table:
         self.ids: _IdSet | None = None
         #: The pylance dataset writes commit through; None = not opened yet.
         self.dataset: lance.LanceDataset | None = None
+        #: Bumped (under the write lock) by every commit that changes the rows,
+        #: their columns or their addresses: the fast-scan index serves searches
+        #: only while it is synced to the current generation.
+        self.generation = 0
+        #: The automatic index's fast-scan index (see :mod:`.fastscan`), once built.
+        self.fastscan: FastScanIndex | None = None
+        #: The fast-scan index's build is retried once the table holds this many rows.
+        self.next_fastscan_attempt_rows = 0
+        #: The fast-scan build or sync running in a worker thread, if any (on a
+        #: dataset of its own: it does not hold up the writes' :func:`_offload`).
+        self.fastscan_thread: asyncio.Future[Any] | None = None
 
     @property
     def metric(self) -> Metric:
@@ -218,7 +230,9 @@ async def _offload(st: _Table, fn: Callable[..., T], *args: Any) -> T:
     table, once the one before it has finished (a cancelled caller leaves it
     running, and its table lock goes: the next call waits for it here, and
     :meth:`LanceDBAdapter._stop_maintenance` before a drop or close)."""
-    if st.offloaded is not None and not st.offloaded.done():
+    # A loop: callers waiting on the same call all wake when it ends, and the
+    # first to run records its own, which the others must then wait for.
+    while st.offloaded is not None and not st.offloaded.done():
         await asyncio.wait([st.offloaded])
     future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     st.offloaded = future
@@ -228,6 +242,13 @@ async def _offload(st: _Table, fn: Callable[..., T], *args: Any) -> T:
 def _checkout_latest(dataset: lance.LanceDataset) -> None:
     """Move the table's pylance dataset to its latest version (other handles commit too)."""
     dataset.checkout_latest()  # type: ignore[no-untyped-call]
+
+
+def _pinned(dataset: lance.LanceDataset) -> lance.LanceDataset:
+    """The table's latest version, as a dataset of its own that later commits do
+    not move (blocking)."""
+    _checkout_latest(dataset)
+    return dataset.checkout_version(dataset.version)
 
 
 def _compact_and_update_indices(dataset: lance.LanceDataset) -> None:

@@ -162,6 +162,7 @@ class LanceDBWriter(LanceDBMaintenance):
             for key, ftype in new_keys.items()
             if ftype is FieldType.NUMBER
         )
+        st.generation += 1
         await st.table.add_columns(fields)
         st.layout = _Layout.from_schema(await st.table.schema())
 
@@ -184,6 +185,7 @@ class LanceDBWriter(LanceDBMaintenance):
         (LanceDB Cloud) table may have other writers: it always merges, through
         ``merge_insert``.
         """
+        st.generation += 1
         replace: Sequence[str] | None = None
         if not self._remote:
             known = await self._id_set(st)
@@ -226,6 +228,7 @@ class LanceDBWriter(LanceDBMaintenance):
         async with st.lock:
             if st.dropped:
                 raise self._not_found(name)
+            st.generation += 1
             for predicate in predicates:
                 await st.table.delete(predicate)
             st.writes_since_optimize += 1
