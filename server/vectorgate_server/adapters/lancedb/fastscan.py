@@ -28,12 +28,14 @@ search reads the rows from the dataset version the index was synced to.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import faiss as _faiss
 import lance
 import numpy as np
 import numpy.typing as npt
@@ -42,8 +44,6 @@ import pyarrow as pa
 from ...domain import Metric
 from .layout import ID_COLUMN
 
-#: faiss's Python API, untyped (its stubs lag its SWIG wrappers).
-faiss: Any = _faiss
 #: Bits per PQ code (the fast-scan kernels take 4).
 PQ_BITS: Final = 4
 #: Shards scanned in parallel, one thread each (the machine class has 2 cores).
@@ -58,9 +58,25 @@ MAX_DEAD_SHARE: Final = 0.25
 #: Rows per faiss ``add`` call (the index lock is held for one call).
 _ADD_CHUNK: Final = 8_192
 
-# Searches run in threads of their own (one per shard, several searches at
-# once): OpenMP teams inside each would only oversubscribe the cores.
-faiss.omp_set_num_threads(1)
+
+@functools.cache
+def _faiss() -> Any:
+    """faiss's Python API (untyped: its stubs lag its SWIG wrappers), imported on
+    the first build: a server whose tables never reach the automatic index does not
+    load it. Its loader logs which CPU build it picked at INFO on import; that is
+    not the gateway's to report (a server failing at start prints one line)."""
+    loader = logging.getLogger("faiss.loader")
+    level = loader.level
+    loader.setLevel(logging.WARNING)
+    try:
+        module = importlib.import_module("faiss")
+    finally:
+        loader.setLevel(level)
+    # Searches run in threads of their own (one per shard, several searches at
+    # once): OpenMP teams inside each would only oversubscribe the cores.
+    module.omp_set_num_threads(1)
+    return module
+
 
 Matrix = npt.NDArray[np.float32]
 
@@ -116,6 +132,7 @@ class FastScanIndex:
         self.metric = metric
         self.vector_column = vector_column
         self.sub_quantizers = sub_quantizers(dimension)
+        faiss = _faiss()
         faiss_metric = faiss.METRIC_L2 if metric is Metric.L2 else faiss.METRIC_INNER_PRODUCT
         base = faiss.IndexRefine(
             faiss.IndexPQFastScan(dimension, self.sub_quantizers, PQ_BITS, faiss_metric),
@@ -275,7 +292,7 @@ class FastScanIndex:
         wanted = min(top_k, self.rows)
         k = top_k if self.dead == 0 else top_k + min(self.dead, top_k)
         while True:
-            params = faiss.IndexRefineSearchParameters(k_factor=self.k_factor)
+            params = _faiss().IndexRefineSearchParameters(k_factor=self.k_factor)
             with self._lock:
                 _, found = self._search_index.search(prepared, k, params=params)
                 labels = found[0][found[0] >= 0]
