@@ -99,6 +99,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import numpy.typing as npt
 import yaml
+from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fanout import cpu_seconds
@@ -467,6 +468,7 @@ def index_status(collection: Any) -> dict[str, Any] | None:
     return {
         "state": state.name.removeprefix("STATE_"),
         "type": status.type,
+        "params": json_format.MessageToDict(status.params),
         "indexed_rows": status.indexed_rows,
         "unindexed_rows": status.unindexed_rows,
         "auto_index_min_rows": status.auto_index_min_rows,
@@ -844,6 +846,8 @@ def index_label(mode: str, one: dict[str, Any], who: str) -> str:
     if not status["reported"]:
         return "auto: status n/a"
     kind = status["type"] or "index"
+    if "fast_scan" in status.get("params", {}):
+        kind += " + fast scan"
     if status["ready"]:
         return f"auto {kind}, ready after {status['waited_s']:.0f}s"
     if status["state"] == "NONE" and status["auto_index_min_rows"]:
