@@ -293,7 +293,7 @@ class LanceDBMaintenance(LanceDBConnection):
             search = functools.partial(self._fastscan_ids, st, index)
             for k_factor in FASTSCAN_K_FACTORS:
                 index.k_factor = k_factor
-                recall = await self._recall(st, truth, search)
+                recall = await self._recall(truth, search)
                 if recall >= FASTSCAN_RECALL:
                     break
             else:
@@ -367,13 +367,14 @@ class LanceDBMaintenance(LanceDBConnection):
             ladder = nprobes_ladder(st.index_partitions)
             if self._remote or not ladder or st.layout.vector_column is None or st.dropped:
                 return
-            truth = await self._calibration_truth(st)
+            _, pinned = await self._pin(st)
+            truth = await self._calibration_truth(st, pinned)
             if not any(exact for _, _, exact in truth):
                 return
             defaults = search_defaults(st.index_type, _CALIBRATION_TOP_K + 1, st.index_partitions)
             for nprobes in ladder:
                 params = {**defaults, "nprobes": nprobes}
-                recall = await self._recall(st, truth, functools.partial(self._ids, st, params))
+                recall = await self._recall(truth, functools.partial(self._ids, st, params))
                 if recall >= CALIBRATION_RECALL:
                     st.index_nprobes = nprobes
                     log.info(
@@ -398,43 +399,34 @@ class LanceDBMaintenance(LanceDBConnection):
             st.index_calibrated = True
 
     async def _ids(self, st: _Table, params: Any, vector: Any, k: int) -> list[str]:
-        """The ids of a Lance search of the table (``params``: native, or exact)."""
+        """The ids of a search of the table's Lance index with native ``params``."""
         q = _vector_query(st, vector, k, params)
         async with st.reads.reading():
             result = await q.select([ID_COLUMN]).to_arrow()
         return [str(i) for i in result.column(ID_COLUMN).to_pylist()]
 
-    async def _calibration_truth(
-        self, st: _Table, pinned: lance.LanceDataset | None = None
-    ) -> Truth:
+    async def _calibration_truth(self, st: _Table, pinned: lance.LanceDataset) -> Truth:
         """(id, vector, exhaustive neighbours but itself) of rows sampled from the
-        table: its latest version, or the ``pinned`` one (that of an index built on it)."""
+        ``pinned`` version of the table (the one the index checked was built on:
+        rows written since would count as misses)."""
         column = st.layout.vector_column
         assert column is not None
-        columns = [ID_COLUMN, column]
-        if pinned is None:
-            sample = await _offload(
-                st, _sample_rows, await self._dataset(st), CALIBRATION_QUERIES, columns
-            )
-        else:
-            sample = await asyncio.to_thread(_sample_rows, pinned, CALIBRATION_QUERIES, columns)
+        sample = await asyncio.to_thread(
+            _sample_rows, pinned, CALIBRATION_QUERIES, [ID_COLUMN, column]
+        )
         ids = [str(i) for i in sample.column(ID_COLUMN).to_pylist()]
         vectors = sample.column(column).to_numpy(zero_copy_only=False)
         k = _CALIBRATION_TOP_K
+        metric = _LANCE_METRIC[st.metric]
         truth: Truth = []
         for own, vector in zip(ids, vectors, strict=True):
             if vector is None:
                 continue
-            if pinned is None:
-                nearest = await self._ids(st, {"exact": True}, vector, k + 1)
-            else:
-                nearest = await asyncio.to_thread(
-                    _exact_ids, pinned, column, _LANCE_METRIC[st.metric], vector, k + 1
-                )
+            nearest = await asyncio.to_thread(_exact_ids, pinned, column, metric, vector, k + 1)
             truth.append((own, vector, set([i for i in nearest if i != own][:k])))
         return truth
 
-    async def _recall(self, st: _Table, truth: Truth, search: Callable[[Any, int], Any]) -> float:
+    async def _recall(self, truth: Truth, search: Callable[[Any, int], Any]) -> float:
         """Recall@10 of ``search(vector, k)`` (ids) against ``truth`` (the row itself left out)."""
         wanted = sum(len(exact) for _, _, exact in truth)
         if wanted == 0:
