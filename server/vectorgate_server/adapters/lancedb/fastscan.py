@@ -143,7 +143,7 @@ class FastScanIndex:
         self._search_index = faiss.IndexShards(dimension, True, False)
         for shard in self._shards:
             self._search_index.add_shard(shard)
-        self.k_factor = K_FACTOR
+        self.k_factor = K_FACTOR  # sets the search parameters (see the property)
         #: Row address of each label, and whether the label's row is alive.
         self._addresses = np.zeros(0, dtype=np.uint64)
         self._alive = np.zeros(0, dtype=bool)
@@ -158,6 +158,16 @@ class FastScanIndex:
         self.built_rows = 0
         # faiss indexes do not take an add and a search at once.
         self._lock = threading.Lock()
+
+    @property
+    def k_factor(self) -> int:
+        """Candidates per result each shard re-scores on the 8-bit copy."""
+        return int(self._params.k_factor)
+
+    @k_factor.setter
+    def k_factor(self, value: int) -> None:
+        # Built once, not per search.
+        self._params = _faiss().IndexRefineSearchParameters(k_factor=value)
 
     @property
     def rows(self) -> int:
@@ -292,9 +302,8 @@ class FastScanIndex:
         wanted = min(top_k, self.rows)
         k = top_k if self.dead == 0 else top_k + min(self.dead, top_k)
         while True:
-            params = _faiss().IndexRefineSearchParameters(k_factor=self.k_factor)
             with self._lock:
-                _, found = self._search_index.search(prepared, k, params=params)
+                _, found = self._search_index.search(prepared, k, params=self._params)
                 labels = found[0][found[0] >= 0]
                 labels = labels[self._alive[labels]]
             if len(labels) >= wanted or k >= self.labels:
