@@ -60,6 +60,7 @@ def _server_flags(args: argparse.Namespace) -> dict[str, object]:
 
 
 async def _serve(config: Config, *, allow_remote: bool = False) -> int:
+    from .gc_freeze import freeze_startup_objects
     from .runtime import Server
 
     server = Server(config, allow_remote=allow_remote)
@@ -68,6 +69,7 @@ async def _serve(config: Config, *, allow_remote: bool = False) -> int:
     except BaseException:
         await server.stop(0)
         raise
+    freeze_startup_objects()
     print(
         f"vectorgate {__version__} serving gRPC on {config.server.host}:{server.ports.grpc}"
         f" and HTTP on {config.server.host}:{server.ports.http}",

@@ -13,6 +13,9 @@
     ``vectorgate_embedding_texts_total{model}`` (:func:`instrument_embeddings`);
   - ``vectorgate_fanout_failures_total{store}``: stores that failed in a
     multi-store call that still answered (:func:`record_fanout_failure`);
+  - ``vectorgate_gc_frozen_objects``: the start-up objects that full garbage
+    collections skip (:mod:`~vectorgate_server.gc_freeze`), next to
+    ``prometheus_client``'s own ``python_gc_*`` counters;
   - ``vectorgate_http_requests_total{method,route,status,status_class}`` and
     ``vectorgate_http_request_duration_seconds{method,route}``: every HTTP
     request, whatever the route (transcoded RPCs, compatibility routes, the
@@ -42,6 +45,7 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
+import gc
 import importlib
 import inspect
 import json
@@ -58,7 +62,7 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 import numpy.typing as npt
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from .adapters.base import Adapter, Capabilities
 from .domain import CollectionInfo, CollectionSpec, Document, Explanation, Filter, Hit, SearchQuery
@@ -160,6 +164,14 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=BUCKETS,
 )
+
+
+GC_FROZEN_OBJECTS = Gauge(
+    "vectorgate_gc_frozen_objects",
+    "Objects kept out of Python's garbage collections since start-up (see gc_freeze); "
+    "0 means every full collection walks the whole start-up heap",
+)
+GC_FROZEN_OBJECTS.set_function(gc.get_freeze_count)
 
 
 def record_fanout_failure(store: str) -> None:
