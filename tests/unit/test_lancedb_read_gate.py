@@ -1,7 +1,7 @@
 """The LanceDB adapter's read gate: pruning waits for the reads in flight, never the reverse.
 
-Pruning runs under the table's write lock, so a read that starts once pruning has
-begun reads the latest version, which pruning never deletes: it must not wait.
+Pruning keeps the version that was the latest when it began and every later one,
+so a read that starts once pruning has begun reads a version it keeps: it must not wait.
 Holding new reads back made every read wait for the whole deletion (the soak
 test's p99 growth once versions became old enough to delete).
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -119,6 +120,7 @@ class LanceDBConnection:
         """
         if self._closed or self._db is None:
             return
+        started = time.perf_counter()
         fresh = await self._connect()
         self._db = fresh
         self._writes_since_recycle = 0
@@ -134,9 +136,20 @@ class LanceDBConnection:
                 if st.dropped or self._closed or self._tables.get(st.name) is not st:
                     table.close()
                     continue
+                locked = time.perf_counter()
                 await table.checkout_latest()
                 st.table = table
-        log.debug("recycled the connection of store %s", self.store)
+                log.debug(
+                    "reopened %s/%s on the new connection: %.1f ms under the write lock",
+                    self.store,
+                    st.name,
+                    (time.perf_counter() - locked) * 1e3,
+                )
+        log.debug(
+            "recycled the connection of store %s in %.1f ms",
+            self.store,
+            (time.perf_counter() - started) * 1e3,
+        )
 
     def _connection(self) -> Any:
         if self._db is None or self._closed:

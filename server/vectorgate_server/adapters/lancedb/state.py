@@ -25,10 +25,11 @@ class _ReadGate:
     A Lance read runs on the version that was the table's latest when it
     started, and pruning old versions deletes the data and index files only
     those versions use: a search still running on one would find its files
-    gone (``LanceError(IO): Not found``). Pruning never deletes the latest
-    version, and it runs under the table's write lock, so no version is
-    committed meanwhile: a read that starts once pruning has begun reads the
-    latest version and is safe. Only the reads already in flight are at risk,
+    gone (``LanceError(IO): Not found``). Pruning keeps the version that was
+    the latest when it began and every later one, whatever their age (see
+    :func:`_prune_versions`; writes go on meanwhile): a read that starts once
+    pruning has begun reads one of those and is safe. Only the reads already
+    in flight are at risk,
     so pruning opens a new epoch and waits for the reads of earlier epochs to
     finish; reads never wait for pruning (holding them back made every read
     wait for the whole deletion, 50-190 ms per optimize under a steady write
@@ -190,9 +191,10 @@ class _Table:
         self.fastscan: FastScanIndex | None = None
         #: The fast-scan index's build is retried once the table holds this many rows.
         self.next_fastscan_attempt_rows = 0
-        #: The fast-scan build or sync running in a worker thread, if any (on a
-        #: dataset of its own: it does not hold up the writes' :func:`_offload`).
-        self.fastscan_thread: asyncio.Future[Any] | None = None
+        #: The maintenance call running in a worker thread on a dataset of its
+        #: own, if any (a fast-scan build or sync, an index update, pruning: it
+        #: does not hold up the writes' :func:`_offload`).
+        self.maintenance_thread: asyncio.Future[Any] | None = None
 
     @property
     def metric(self) -> Metric:
@@ -251,13 +253,21 @@ def _pinned(dataset: lance.LanceDataset) -> lance.LanceDataset:
     return dataset.checkout_version(dataset.version)
 
 
-def _compact_and_update_indices(dataset: lance.LanceDataset) -> None:
+def _compact(dataset: lance.LanceDataset) -> None:
     """Merge small fragments up to :data:`COMPACT_ROWS_PER_FRAGMENT` rows (dropping
-    deleted rows) and add the rows no index covers yet to the indices (blocking)."""
+    deleted rows) (blocking)."""
     _checkout_latest(dataset)
     dataset.optimize.compact_files(target_rows_per_fragment=COMPACT_ROWS_PER_FRAGMENT)
-    if dataset.list_indices():
-        dataset.optimize.optimize_indices()  # type: ignore[no-untyped-call]
+
+
+def _update_indices(dataset: lance.LanceDataset) -> bool:
+    """Add the rows no index covers yet to the table's indices; whether it has any
+    (blocking)."""
+    _checkout_latest(dataset)
+    if not dataset.list_indices():
+        return False
+    dataset.optimize.optimize_indices()  # type: ignore[no-untyped-call]
+    return True
 
 
 def _index_partitions(uri: str, index_name: str, storage_options: Mapping[str, str]) -> int:
@@ -270,7 +280,22 @@ def _index_partitions(uri: str, index_name: str, storage_options: Mapping[str, s
     )
 
 
-def _prune_versions(dataset: lance.LanceDataset, older_than: timedelta) -> None:
-    """Delete the files only versions older than ``older_than`` use (blocking)."""
+#: Versions a prune keeps beyond those it must (see :func:`_prune_versions`): the
+#: commits that can land between two calls in one thread (writes commit one at a
+#: time, under the table's write lock, each taking milliseconds).
+PRUNE_SLACK_VERSIONS = 4
+
+
+def _prune_versions(dataset: lance.LanceDataset, older_than: timedelta, keep_from: int) -> None:
+    """Delete the files only versions older than ``older_than`` use, but never those
+    of version ``keep_from`` or later, whatever their age (blocking).
+
+    ``dataset`` is a handle of its own (writes go on meanwhile). Lance deletes a
+    version only when it is older than ``older_than`` *and* not among the last
+    ``retain_versions``: those are counted here from the latest version, and
+    :data:`PRUNE_SLACK_VERSIONS` more cover the commits made before Lance reads
+    the latest version itself.
+    """
     _checkout_latest(dataset)
-    dataset.cleanup_old_versions(older_than=older_than)
+    retain = dataset.version - keep_from + 1 + PRUNE_SLACK_VERSIONS
+    dataset.cleanup_old_versions(older_than=older_than, retain_versions=retain)
