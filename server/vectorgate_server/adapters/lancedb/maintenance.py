@@ -453,7 +453,7 @@ class LanceDBMaintenance(LanceDBConnection):
         # before it (see FastScanIndex.sync): brought there first, most of the
         # way outside the write lock.
         await self._sync_fastscan(st)
-        prune: lance.LanceDataset | None = None
+        prune_due = False
         async with st.lock:
             if st.dropped:
                 return
@@ -484,10 +484,9 @@ class LanceDBMaintenance(LanceDBConnection):
             # single-row writes, measured); once per period deletes the same
             # files in one pass.
             now = time.monotonic()
-            if st.pruned_at is None or (
+            prune_due = st.pruned_at is None or (
                 now - st.pruned_at >= self.cleanup_older_than.total_seconds()
-            ):
-                prune = own
+            )
             held = time.perf_counter() - locked
         started = time.perf_counter()
         # Lance rebases the index commit over the writes committed meanwhile
@@ -497,13 +496,13 @@ class LanceDBMaintenance(LanceDBConnection):
                 if not st.dropped:
                     await st.table.checkout_latest()
         indexed = time.perf_counter()
-        if prune is not None and not st.dropped:
+        if prune_due and not st.dropped:
             # Pruning deletes the files only old versions use: it waits for the
             # reads in flight, which may be on an older version (see
             # _ReadGate), and keeps the version pinned above and every later one.
             async with st.reads.pruning():
                 await self._maintenance_thread(
-                    st, _prune_versions, prune, self.cleanup_older_than, keep_from
+                    st, _prune_versions, own, self.cleanup_older_than, keep_from
                 )
             st.pruned_at = now
         log.debug(
@@ -512,7 +511,7 @@ class LanceDBMaintenance(LanceDBConnection):
             st.name,
             held * 1e3,
             (indexed - started) * 1e3,
-            f", pruning {(time.perf_counter() - indexed) * 1e3:.1f} ms" if prune else "",
+            f", pruning {(time.perf_counter() - indexed) * 1e3:.1f} ms" if prune_due else "",
         )
         self._writes_since_recycle += writes
         if 0 < self.recycle_connection_writes <= self._writes_since_recycle:
