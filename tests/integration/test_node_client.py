@@ -50,11 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         proc.wait_ready()
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.proc.wait(timeout=30)
-        finally:
-            proc.kill()
+        proc.stop()
 
 
 def test_node_client_creates_upserts_and_searches(node: str, server: ServerProcess) -> None:

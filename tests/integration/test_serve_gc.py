@@ -32,11 +32,7 @@ def test_serve_freezes_its_start_up_objects(tmp_path: Path) -> None:
         proc.wait_ready()
         metrics = httpx.get(f"http://127.0.0.1:{proc.http_port}/metrics", timeout=10).text
     finally:
-        proc.terminate()
-        try:
-            proc.proc.wait(30)
-        finally:
-            proc.kill()
+        proc.stop()
     # The LanceDB store's libraries alone (lance, pandas, pyarrow) make ~130,000.
     assert _gauge(metrics, "vectorgate_gc_frozen_objects") >= 100_000
     # prometheus_client's own collector: the collections still run.

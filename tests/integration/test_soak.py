@@ -131,11 +131,7 @@ def test_steady_load(tmp_path: Path) -> None:
             rss_end = _rss_kib(proc.proc.pid)
             wall = time.monotonic() - begin
     finally:
-        proc.terminate()
-        try:
-            proc.proc.wait(30)
-        finally:
-            proc.kill()
+        proc.stop()
 
     measured = [s for s in samples if s.at - begin >= warmup]
     window = SOAK_SECONDS - warmup

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -179,6 +180,14 @@ class ServerProcess:
     def terminate(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30) -> str:
+        """SIGTERM, up to ``timeout`` seconds for a graceful exit, then :meth:`kill`;
+        return what it wrote to stderr."""
+        self.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
+        return self.kill()
 
     def kill(self) -> str:
         """Kill if still running, reap, close the pipes; return what it wrote to stderr."""
