@@ -19,7 +19,7 @@ import pytest
 
 from vectorgate.testing.reference import brute_force
 from vectorgate_server.adapters.configs.lancedb import LanceDBConfig
-from vectorgate_server.adapters.lancedb import LanceDBAdapter
+from vectorgate_server.adapters.lancedb import LanceDBAdapter, fastscan
 from vectorgate_server.adapters.lancedb.fastscan import FastScanIndex
 from vectorgate_server.adapters.lancedb.rows import _canonical
 from vectorgate_server.domain import (
@@ -93,7 +93,7 @@ async def test_unfiltered_searches_are_served_with_exact_scores(
     fs = serving(lance_store)
     assert fs.rows == 3000 and fs.dead == 0
     status = (await lance_store.describe_collection("c")).index_status
-    assert status is not None and status.params["fast_scan"] == "PQ32x4fs,refine SQ8"
+    assert status is not None and status.params["fast_scan"] == "PQ32x4fs,refine fp16"
     plan = await lance_store.explain("c", SearchQuery(vector=as_float32(vs[0]), top_k=10))
     assert plan.native_params["fast_scan_k_factor"] == fs.k_factor
     spy = Spy(monkeypatch)
@@ -131,6 +131,112 @@ async def test_filtered_and_native_parameter_searches_stay_on_lance(
     for query in (filtered, native):
         plan = await lance_store.explain("c", query)
         assert "fast_scan" not in plan.native_params
+
+
+class NoTake:
+    """Fails any read of rows from Lance by row address."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+
+        def take(dataset: Any, *args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            raise AssertionError("rows read from Lance")
+
+        monkeypatch.setattr(lance.LanceDataset, "_take_rows", take)
+
+
+async def test_hits_are_answered_from_memory(
+    lance_store: LanceDBAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The payload (id, text, metadata) of every row is in memory: a cosine
+    search reads nothing from Lance, and its hits carry what was written,
+    including metadata keys the table gained after the index was built."""
+    vs = vectors(2000, 21)
+    await lance_store.create_collection(CollectionSpec("c", DIM))
+    for lo in range(0, len(vs), 500):
+        batch = [
+            Document(id=f"d{i}", text=f"text {i}", vector=as_float32(vs[i]), metadata={"n": i})
+            for i in range(lo, lo + 500)
+        ]
+        await lance_store.upsert("c", batch)
+    await lance_store.wait_for_maintenance("c")
+    fs = serving(lance_store)
+    assert fs.payload_in_memory
+    status = (await lance_store.describe_collection("c")).index_status
+    assert status is not None and status.params["fast_scan_payload"] == "memory"
+    fresh = vectors(3, 22)
+    await lance_store.upsert(
+        "c",
+        [
+            Document(id=f"t{i}", text=f"tagged {i}", vector=as_float32(v), metadata={"tag": "x"})
+            for i, v in enumerate(fresh)
+        ],
+    )
+    await lance_store.wait_for_maintenance("c")
+    serving(lance_store)
+    spy, no_take = Spy(monkeypatch), NoTake(monkeypatch)
+    for i in (0, 777, 1999):
+        hits = await lance_store.search("c", SearchQuery(vector=as_float32(vs[i]), top_k=3))
+        assert hits[0].id == f"d{i}" and hits[0].text == f"text {i}"
+        assert hits[0].metadata == {"n": i}
+    for i, v in enumerate(fresh):
+        hits = await lance_store.search("c", SearchQuery(vector=as_float32(v), top_k=1))
+        assert (hits[0].id, hits[0].text, hits[0].metadata) == (
+            f"t{i}",
+            f"tagged {i}",
+            {"tag": "x"},
+        )
+    assert spy.calls == 6 and no_take.calls == 0
+
+
+async def test_a_payload_larger_than_the_index_is_read_from_lance(
+    lance_store: LanceDBAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts that would take more memory than the index are not kept: the hits
+    are read from Lance, with the same content."""
+    monkeypatch.setattr(fastscan, "PAYLOAD_MIN_BYTES", 64 << 10)
+    vs = vectors(2000, 23)
+    await lance_store.create_collection(CollectionSpec("c", DIM))
+    long = "x" * 1000  # 1 KB a row against the index's 160 B
+    for lo in range(0, len(vs), 500):
+        batch = [
+            Document(id=f"d{i}", text=f"{i} {long}", vector=as_float32(vs[i]))
+            for i in range(lo, lo + 500)
+        ]
+        await lance_store.upsert("c", batch)
+    await lance_store.wait_for_maintenance("c")
+    fs = serving(lance_store)
+    assert not fs.payload_in_memory
+    status = (await lance_store.describe_collection("c")).index_status
+    assert status is not None and status.params["fast_scan_payload"] == "lance"
+    spy = Spy(monkeypatch)
+    for i in (3, 1500):
+        hits = await lance_store.search("c", SearchQuery(vector=as_float32(vs[i]), top_k=2))
+        assert hits[0].id == f"d{i}" and hits[0].text == f"{i} {long}"
+    assert spy.calls == 2
+
+
+async def test_vectors_beyond_float16_leave_the_table_to_lance(tmp_path: Path) -> None:
+    """A vector float16 cannot hold drops the fast-scan index (it could not
+    score it); searches go through Lance and find it."""
+    adapter = LanceDBAdapter("lance", str(tmp_path / "db"), index_min_rows=1000)
+    await adapter.start()
+    try:
+        vs = vectors(1500, 24)
+        await loaded(adapter, vs, Metric.L2)
+        serving(adapter)
+        huge = vectors(1, 25)[0] * 1e5
+        await adapter.upsert("c", [Document(id="huge", vector=as_float32(huge))])
+        await adapter.wait_for_maintenance("c")
+        assert adapter._tables["c"].fastscan is None
+        hits = await adapter.search("c", SearchQuery(vector=as_float32(huge), top_k=1))
+        assert hits[0].id == "huge"
+        assert (await adapter.search("c", SearchQuery(vector=as_float32(vs[9]), top_k=1)))[
+            0
+        ].id == "d9"
+    finally:
+        await adapter.close()
 
 
 async def test_writes_are_followed_and_never_served_stale(

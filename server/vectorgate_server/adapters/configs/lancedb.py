@@ -44,7 +44,7 @@ class LanceDBConfig(BaseStoreConfig):
     #: ``FLAT`` for none: those collections then stay exact at any size.
     auto_index_type: str = "IVF_SQ"
     #: The automatic index also gets a fast-scan index (faiss, 4-bit PQ with an
-    #: 8-bit re-scoring copy, ~0.5 KB a row in memory) serving unfiltered searches.
+    #: float16 re-scoring copy, ~0.9 KB a row in memory) serving unfiltered searches.
     fast_scan: bool = True
 
     @field_validator("auto_index_type", mode="after")

@@ -7,23 +7,33 @@ Why (measured on 1M random 384-d unit vectors, 2 cores, one query at a time;
 4-bit IVF_PQ gives 0.904 at 36.9 ms, and the graph indexes need far more
 (hnswlib M16: ef 32,768 and 253 ms for 0.908; 23 min to build). faiss's PQ
 fast-scan kernel, 192 sub-quantizers of 4 bits (96 B a row) scanned in SIMD
-registers, with the best ``K_FACTOR`` x top_k candidates re-scored on an 8-bit
-scalar-quantised copy (384 B a row), reaches 0.936 at 7.2 ms on one core; split
-in :data:`SHARDS` scanned in parallel, 0.965 at 4.7 ms (each shard re-scores
-its own candidates). The rows' payload then comes from Lance by row address
-(``_take_rows``: 10 rows in ~2.5 ms; an ``id IN (...)`` lookup takes 6-10 ms
-with a BTREE index, 128 ms without), and the hits are re-scored exactly on
-their stored vectors, so scores are those of an exhaustive search.
+registers, split in :data:`SHARDS` scanned in parallel, with the best
+``k_factor`` x top_k candidates of each shard re-scored on a float16 copy of
+the vectors (768 B a row): recall@10 0.949 at k_factor 10 (p50 3.9 ms), 0.985
+at 20 (4.6 ms), 0.996 at 40; an 8-bit copy instead gave 0.936 / 0.966 / 0.973
+at the same cost (2026-12-08). The float16 scores are those of an exhaustive
+search to within 5.2e-5 there (float16 keeps 11 significant bits; the
+distances are computed in float32), so the hits are not read back from Lance to
+be scored.
+
+Nor is their payload: the index keeps the rows' other columns (id, text,
+metadata) by label (:class:`_Payload`) while they take no more memory than the
+index itself, and a search answers from memory. Reading 10 rows from Lance by
+row address (``_take_rows``) took 1.1-3.7 ms of CPU a search at 1M rows, as
+much as the scan; only a table whose payload outgrows that bound has its hits
+read from Lance, and only the columns asked for.
 
 The index follows the table by its fragments (:meth:`FastScanIndex.sync`): a
 fragment it has not seen is read and added; a fragment gone, or rows deleted
 from one, mark their labels dead (faiss's fast-scan index cannot remove: dead
 labels are skipped at search time, and the index is rebuilt once
 :data:`MAX_DEAD_SHARE` of it is dead). Rows compaction moves to new fragments
-keep their codes: their labels get the new addresses
+keep their codes and payload: their labels get the new addresses
 (:meth:`FastScanIndex.sync` with ``moves``). Lance row addresses
 (``fragment << 32 | offset``) change only when a fragment is rewritten, and a
-search reads the rows from the dataset version the index was synced to.
+search that reads rows reads them from the dataset version the index was synced
+to. A row's content never changes under its label: Lance rewrites a replaced
+row as a new one.
 """
 
 from __future__ import annotations
@@ -44,19 +54,29 @@ import pyarrow as pa
 from ...domain import Metric
 from .layout import ID_COLUMN
 
+log = logging.getLogger(__name__.rpartition(".")[0])
+
 #: Bits per PQ code (the fast-scan kernels take 4).
 PQ_BITS: Final = 4
 #: Shards scanned in parallel, one thread each (the machine class has 2 cores).
 SHARDS: Final = 2
-#: Candidates per result re-scored on the 8-bit copy, per shard: recall@10 on 1M
-#: random 384-d vectors 0.965 at 20 (p50 4.7 ms), 0.970 at 30 (4.8 ms).
-K_FACTOR: Final = 20
+#: Candidates per result re-scored on the float16 copy, per shard: recall@10 on
+#: 1M random 384-d vectors 0.949 at 10 (p50 3.9 ms), 0.985 at 20 (4.6 ms).
+K_FACTOR: Final = 10
 #: Vectors the product quantizer is trained on (a random sample of the table).
 TRAIN_ROWS: Final = 65_536
 #: Share of dead labels at which the index is rebuilt.
 MAX_DEAD_SHARE: Final = 0.25
 #: Rows per faiss ``add`` call (the index lock is held for one call).
 _ADD_CHUNK: Final = 8_192
+#: Largest magnitude a float16 holds: vectors with larger values cannot be indexed.
+FLOAT16_MAX: Final = 65_504.0
+#: The payload is kept in memory up to the index's own size, and at least this.
+PAYLOAD_MIN_BYTES: Final = 64 << 20
+
+
+class Unrepresentable(ValueError):
+    """A vector has values beyond float16's range: the table cannot be fast-scanned."""
 
 
 @functools.cache
@@ -118,6 +138,58 @@ class _Fragment:
     deleted: int
 
 
+class _Payload:
+    """The rows' columns other than the vector, by label: one Arrow table per
+    batch of consecutive labels added. Searches read it while the maintenance
+    thread adds to it: a batch is in place before its labels can be found.
+    Columns the table gains later (new metadata keys) are null in older rows,
+    as Lance has them."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._chunks: list[pa.Table] = []
+        #: First label of each chunk (replaced, never changed in place).
+        self._starts = np.zeros(0, dtype=np.int64)
+        self.nbytes = 0
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.schema.names)
+
+    def follows(self, schema: pa.Schema) -> bool:
+        """Take the table's ``schema`` on; False when it is not this one with
+        columns added (the payload no longer holds the rows as Lance does)."""
+        if any(
+            schema.get_field_index(f.name) < 0 or schema.field(f.name).type != f.type
+            for f in self.schema
+        ):
+            return False
+        self.schema = schema
+        return True
+
+    def add(self, first: int, rows: pa.Table) -> None:
+        self._chunks.append(rows)
+        self._starts = np.append(self._starts, first)
+        self.nbytes += rows.nbytes
+
+    def rows(self, labels: npt.NDArray[np.int64], columns: Sequence[str]) -> pa.Table:
+        """The rows of ``labels``, in their order, with ``columns``."""
+        starts = self._starts
+        chunks = np.searchsorted(starts, labels, side="right") - 1
+        table = pa.concat_tables(
+            [
+                self._chunks[c].slice(label - int(starts[c]), 1)
+                for c, label in zip(chunks.tolist(), labels.tolist(), strict=True)
+            ],
+            promote_options="default",
+        )
+        for name in columns:
+            if table.schema.get_field_index(name) < 0:
+                field = self.schema.field(name)
+                table = table.append_column(field, pa.nulls(len(labels), field.type))
+        return table.select(list(columns))
+
+
 def _deleted(fragment: Any) -> int:
     deletion = fragment.metadata.deletion_file
     return int(deletion.num_deleted_rows) if deletion is not None else 0
@@ -136,7 +208,7 @@ class FastScanIndex:
         faiss_metric = faiss.METRIC_L2 if metric is Metric.L2 else faiss.METRIC_INNER_PRODUCT
         base = faiss.IndexRefine(
             faiss.IndexPQFastScan(dimension, self.sub_quantizers, PQ_BITS, faiss_metric),
-            faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_8bit, faiss_metric),
+            faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss_metric),
         )
         base.train(_prepared(metric, sample))
         self._shards = [faiss.IndexIDMap(faiss.clone_index(base)) for _ in range(SHARDS)]
@@ -156,12 +228,16 @@ class FastScanIndex:
         self.generation = -1
         #: Rows the index was built on (a rebuild is due as the table grows).
         self.built_rows = 0
+        #: The rows' other columns by label (None: read from Lance; see the module
+        #: docstring), set up by the first sync.
+        self._payload: _Payload | None = None
+        self._payload_checked = False
         # faiss indexes do not take an add and a search at once.
         self._lock = threading.Lock()
 
     @property
     def k_factor(self) -> int:
-        """Candidates per result each shard re-scores on the 8-bit copy."""
+        """Candidates per result each shard re-scores on the float16 copy."""
         return int(self._params.k_factor)
 
     @k_factor.setter
@@ -178,12 +254,24 @@ class FastScanIndex:
     def dead_share(self) -> float:
         return self.dead / self.labels if self.labels else 0.0
 
+    @property
+    def payload_in_memory(self) -> bool:
+        """Hits are answered from memory (not read from Lance)."""
+        return self._payload is not None
+
+    @property
+    def _payload_budget(self) -> int:
+        """Bytes the payload may take: as many as the index (codes and float16 copy)."""
+        per_row = self.sub_quantizers * PQ_BITS // 8 + 2 * self.dimension
+        return max(PAYLOAD_MIN_BYTES, self.labels * per_row)
+
     def describe(self) -> dict[str, Any]:
         """The index's parameters, as ``GetCollection`` and ``explain`` show them."""
         return {
-            "fast_scan": f"PQ{self.sub_quantizers}x{PQ_BITS}fs,refine SQ8",
+            "fast_scan": f"PQ{self.sub_quantizers}x{PQ_BITS}fs,refine fp16",
             "fast_scan_k_factor": self.k_factor,
             "fast_scan_shards": SHARDS,
+            "fast_scan_payload": "memory" if self.payload_in_memory else "lance",
         }
 
     # ------------------------------------------------------------------ sync
@@ -197,6 +285,7 @@ class FastScanIndex:
         rows are dead and the new fragments' rows are added again, which is
         always correct.
         """
+        self._check_payload_columns(dataset)
         current = {f.fragment_id: f for f in dataset.get_fragments()}
         gone = [fid for fid in self._fragments if fid not in current]
         moved: dict[str, int] = {}
@@ -216,6 +305,22 @@ class FastScanIndex:
         self._kill(np.fromiter(moved.values(), dtype=np.int64, count=len(moved)))
         self.dataset = dataset
 
+    def _check_payload_columns(self, dataset: lance.LanceDataset) -> None:
+        """Keep the payload in memory from the first sync on, while the table
+        keeps the columns it holds (adding others)."""
+        schema = dataset.schema
+        schema = schema.remove(schema.get_field_index(self.vector_column)).remove_metadata()
+        if not self._payload_checked:
+            self._payload_checked = True
+            self._payload = _Payload(schema)
+        elif self._payload is not None and not self._payload.follows(schema):
+            self._drop_payload("the table's columns changed")
+
+    def _drop_payload(self, why: str) -> None:
+        if self._payload is not None:
+            log.info("the fast-scan index reads its hits from Lance from now on: %s", why)
+            self._payload = None
+
     def _rows_by_id(self, old: lance.LanceDataset, fragment_ids: Sequence[int]) -> dict[str, int]:
         out: dict[str, int] = {}
         for fid in fragment_ids:
@@ -232,7 +337,9 @@ class FastScanIndex:
         return out
 
     def _read_fragment(self, fragment: Any, moved: dict[str, int]) -> _Fragment:
-        columns = [self.vector_column] + ([ID_COLUMN] if moved else [])
+        payload = self._payload
+        kept = list(payload.columns) if payload is not None else []
+        columns = list(dict.fromkeys([self.vector_column, *kept, *([ID_COLUMN] if moved else [])]))
         table = fragment.to_table(columns=columns, with_row_address=True)
         labels = np.full(int(fragment.physical_rows), -1, dtype=np.int64)
         addresses = table.column("_rowaddr").to_numpy()
@@ -249,9 +356,11 @@ class FastScanIndex:
         vectors = table.column(self.vector_column)
         valid = add & ~np.asarray(vectors.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         if valid.any():
-            flat = vectors.filter(pa.array(valid)).combine_chunks()
+            mask = pa.array(valid)
+            flat = vectors.filter(mask).combine_chunks()
             block = flat.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dimension)
-            labels[offsets[valid]] = self._add(block, addresses[valid])
+            rows = table.select(kept).filter(mask) if payload is not None else None
+            labels[offsets[valid]] = self._add(block, addresses[valid], rows)
         return _Fragment(labels, _deleted(fragment))
 
     def _read_deletions(self, fragment: Any, known: _Fragment) -> None:
@@ -263,7 +372,14 @@ class FastScanIndex:
         known.labels[gone] = -1
         known.deleted = _deleted(fragment)
 
-    def _add(self, vectors: Matrix, addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    def _add(
+        self, vectors: Matrix, addresses: npt.NDArray[np.uint64], rows: pa.Table | None
+    ) -> npt.NDArray[np.int64]:
+        prepared = _prepared(self.metric, vectors)
+        if not np.isfinite(prepared).all() or np.abs(prepared).max() > FLOAT16_MAX:
+            raise Unrepresentable(
+                f"vector values beyond float16's range (+-{FLOAT16_MAX:g}) cannot be fast-scanned"
+            )
         count = len(vectors)
         first = self.labels
         labels = np.arange(first, first + count, dtype=np.int64)
@@ -274,7 +390,11 @@ class FastScanIndex:
             alive[: len(self._alive)] = self._alive
             self._alive = alive
         self._addresses[labels] = addresses
-        prepared = _prepared(self.metric, vectors)
+        payload = self._payload
+        if payload is not None and rows is not None:
+            payload.add(first, rows)  # before its labels can be found
+            if payload.nbytes > self._payload_budget:
+                self._drop_payload(f"its payload outgrew {self._payload_budget} bytes")
         for lo in range(0, count, _ADD_CHUNK):
             # Each chunk to the smaller shard: the shards stay even.
             shard = min(self._shards, key=lambda s: s.ntotal)
@@ -295,40 +415,60 @@ class FastScanIndex:
 
     # ---------------------------------------------------------------- search
 
-    def addresses(self, query: Matrix, top_k: int) -> npt.NDArray[np.uint64]:
-        """Row addresses of the ``top_k`` nearest alive rows, nearest first by the
-        8-bit copy (blocking; fewer when the table holds fewer)."""
+    def nearest(
+        self, query: Matrix, top_k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Labels of the ``top_k`` nearest alive rows, nearest first, and faiss's
+        distance of each (inner product, or squared L2) on the float16 copy
+        (blocking; fewer when the table holds fewer)."""
         prepared = _prepared(self.metric, query.reshape(1, -1))
         wanted = min(top_k, self.rows)
         k = top_k if self.dead == 0 else top_k + min(self.dead, top_k)
         while True:
             with self._lock:
-                _, found = self._search_index.search(prepared, k, params=self._params)
-                labels = found[0][found[0] >= 0]
-                labels = labels[self._alive[labels]]
-            if len(labels) >= wanted or k >= self.labels:
-                found_addresses: npt.NDArray[np.uint64] = self._addresses[labels[:top_k]]
-                return found_addresses
+                distances, found = self._search_index.search(prepared, k, params=self._params)
+                keep = found[0] >= 0
+                keep[keep] = self._alive[found[0][keep]]
+            if keep.sum() >= wanted or k >= self.labels:
+                return found[0][keep][:top_k], distances[0][keep][:top_k]
             k = min(2 * k, self.labels)
 
     def search(self, query: Matrix, top_k: int, columns: Sequence[str]) -> pa.Table | None:
         """The ``top_k`` nearest rows with ``columns`` and Lance's ``_distance``,
-        nearest first, re-scored on their stored vectors (blocking); None when
-        the rows could not all be read (the caller searches through Lance)."""
-        dataset = self.dataset
-        assert dataset is not None
-        addresses = self.addresses(query, top_k)
-        if not len(addresses):
+        nearest first (blocking); None when the rows could not all be read from
+        Lance (the caller searches through Lance).
+
+        Cosine distances come from the float16 copy of the unit vectors (within
+        5e-5 of exact; see the module docstring). L2 and dot products scale
+        float16's error with the vectors' norms, so their hits are re-scored
+        exactly on the stored vectors, read from Lance.
+        """
+        labels, scores = self.nearest(query, top_k)
+        if not len(labels):
             return None
-        read = list(dict.fromkeys([*columns, self.vector_column]))
-        table = dataset._take_rows(addresses.tolist(), columns=read)
-        if table.num_rows != len(addresses):
-            return None
-        vectors = table.column(self.vector_column).combine_chunks()
-        block = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dimension)
-        distances = lance_distances(self.metric, query, block)
-        order = np.argsort(distances, kind="stable")
-        table = table.take(pa.array(order)).select(list(columns))
-        return table.append_column(
-            "_distance", pa.array(distances[order].astype(np.float32), type=pa.float32())
-        )
+        rescore = self.metric is not Metric.COSINE
+        payload = self._payload
+        from_memory = payload is not None and set(columns) <= set(payload.columns)
+        read = ([] if from_memory else list(columns)) + ([self.vector_column] if rescore else [])
+        taken = None
+        if read:
+            dataset = self.dataset
+            assert dataset is not None
+            taken = dataset._take_rows(self._addresses[labels].tolist(), columns=read)
+            if taken.num_rows != len(labels):
+                return None
+        if payload is not None and from_memory:
+            table = payload.rows(labels, columns)
+        else:
+            assert taken is not None
+            table = taken.select(list(columns))
+        if taken is not None and rescore:
+            vectors = taken.column(self.vector_column).combine_chunks()
+            block = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dimension)
+            exact = lance_distances(self.metric, query, block)
+            order = np.argsort(exact, kind="stable")
+            table = table.take(pa.array(order))
+            distances = exact[order].astype(np.float32)
+        else:
+            distances = (1.0 - scores).astype(np.float32)  # 1 - cos, as Lance's cosine
+        return table.append_column("_distance", pa.array(distances, type=pa.float32()))
