@@ -94,7 +94,7 @@ def test_collection_lifecycle(http: httpx.Client) -> None:
     assert (status["state"], status["type"], status["auto_index_min_rows"]) == (
         "STATE_NONE",
         "IVF_SQ",
-        "50000",
+        "10000",
     )
     # The store as a query parameter (the path binds only `name`).
     assert _ok(http.get("/v1/collections/life", params={"store": "lancedb"}))["collection"]

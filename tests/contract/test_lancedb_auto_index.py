@@ -297,7 +297,7 @@ def test_the_store_config_names_the_automatic_index(tmp_path: Path) -> None:
     off = LanceDBAdapter.from_config(
         LanceDBConfig(name="s", uri=str(tmp_path), auto_index_type="flat"), data_dir=tmp_path
     )
-    assert (off.index_min_rows, off.auto_index) == (50_000, None)
+    assert (off.index_min_rows, off.auto_index) == (10_000, None)
     with pytest.raises(ValueError, match="auto_index_type"):
         LanceDBConfig(name="s", uri=str(tmp_path), auto_index_type="HNSW")
 

@@ -33,7 +33,9 @@ def _batch(prefix: str, n: int, seed: int = 0, **metadata: list[Any]) -> Documen
 
 @pytest.fixture
 async def lance(tmp_path: Path) -> AsyncIterator[LanceDBAdapter]:
-    adapter = LanceDBAdapter("lance", str(tmp_path / "db"))
+    # No automatic index: its builds commit versions of their own (these tests
+    # count the versions writes commit).
+    adapter = LanceDBAdapter("lance", str(tmp_path / "db"), auto_index=None)
     await adapter.start()
     await adapter.create_collection(CollectionSpec(name="c", dimension=4, embedding_model="none"))
     yield adapter

@@ -39,7 +39,7 @@ class LanceDBConfig(BaseStoreConfig):
     dimensions: int | None = Field(default=None, ge=1)
     #: A collection gets its ANN index, built in the background, once it holds
     #: this many rows; below, and until the build is done, search is exact.
-    index_min_rows: int = Field(default=50_000, ge=1)
+    index_min_rows: int = Field(default=10_000, ge=1)
     #: The index of collections created without an index type (``IVF_SQ``), or
     #: ``FLAT`` for none: those collections then stay exact at any size.
     auto_index_type: str = "IVF_SQ"
