@@ -298,6 +298,8 @@ def test_the_store_config_names_the_automatic_index(tmp_path: Path) -> None:
         LanceDBConfig(name="s", uri=str(tmp_path), auto_index_type="flat"), data_dir=tmp_path
     )
     assert (off.index_min_rows, off.auto_index) == (10_000, None)
+    # The adapter built without a config has the configured default (one source).
+    assert LanceDBAdapter("s", str(tmp_path)).index_min_rows == off.index_min_rows
     with pytest.raises(ValueError, match="auto_index_type"):
         LanceDBConfig(name="s", uri=str(tmp_path), auto_index_type="HNSW")
 

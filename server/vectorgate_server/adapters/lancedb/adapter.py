@@ -17,6 +17,7 @@ from ... import domain
 from ...errors import FailedPrecondition
 from ...filters.lancedb import quote_identifier, sql_literal
 from ..base import Capabilities
+from ..configs.lancedb import DEFAULT_INDEX_MIN_ROWS
 from ..reads import in_request_order
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ from .connection import _within_timeout
 from .fastscan import FastScanIndex
 from .index import (
     AUTO_INDEX,
-    DEFAULT_INDEX_MIN_ROWS,
     INDEX_TYPES,
     NATIVE_PARAMS,
     NO_INDEX_TYPES,

@@ -71,13 +71,6 @@ REFINE_FACTOR_DEFAULTS: Final[Mapping[str, int]] = {
 #: finished building 100k rows after 10 minutes.
 AUTO_INDEX: Final = IndexSpec(type="IVF_SQ", params={})
 
-#: Rows at which a table gets its index. Against IVF_SQ alone the crossover was
-#: ~20k rows (p50 ~17-25 ms either way, 384-d), so this was 50k; with the
-#: fast-scan index next to it (built within ~1 s at this size), the gateway
-#: answered in 3.9 ms at 10k rows where its exhaustive search took 10.9 ms, and
-#: 3.7 against 17.7 ms at 20k (bench_scale, 2026-12-08, 2 cores).
-DEFAULT_INDEX_MIN_ROWS: Final = 10_000
-
 #: Default ``nprobes``: this share of the IVF partitions, at least NPROBES_MIN
 #: (Lance's own default, 20, whatever the partition count), until (or unless)
 #: the calibration below finds fewer enough. Measured with the automatic IVF_SQ
