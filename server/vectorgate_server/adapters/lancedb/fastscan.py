@@ -116,18 +116,15 @@ def _prepared(metric: Metric, vectors: Matrix) -> Matrix:
     return out
 
 
-def lance_distances(metric: Metric, query: Matrix, vectors: Matrix) -> npt.NDArray[np.float64]:
-    """Lance's ``_distance`` of each of ``vectors`` to ``query`` (1 - cos for
-    cosine, squared L2, 1 - a.b for dot; see :func:`~.rows._canonical`)."""
+def exact_distances(metric: Metric, query: Matrix, vectors: Matrix) -> npt.NDArray[np.float64]:
+    """Lance's ``_distance`` of each of ``vectors`` to ``query`` for L2 (squared)
+    and dot (1 - a.b; see :func:`~.rows._canonical`); cosine's comes from the
+    float16 copy (:meth:`FastScanIndex.search`)."""
     q = query.astype(np.float64).ravel()
     v = vectors.astype(np.float64)
     if metric is Metric.L2:
         return np.asarray(((v - q) ** 2).sum(axis=1))
-    dots = v @ q
-    if metric is Metric.COSINE:
-        norms = np.linalg.norm(v, axis=1) * np.linalg.norm(q)
-        return np.asarray(1.0 - dots / np.where(norms > 0, norms, 1.0))
-    return np.asarray(1.0 - dots)
+    return np.asarray(1.0 - v @ q)
 
 
 @dataclass
@@ -229,9 +226,8 @@ class FastScanIndex:
         #: Rows the index was built on (a rebuild is due as the table grows).
         self.built_rows = 0
         #: The rows' other columns by label (None: read from Lance; see the module
-        #: docstring), set up by the first sync.
-        self._payload: _Payload | None = None
-        self._payload_checked = False
+        #: docstring); it takes the table's columns on at the first sync.
+        self._payload: _Payload | None = _Payload(pa.schema([]))
         # faiss indexes do not take an add and a search at once.
         self._lock = threading.Lock()
 
@@ -306,14 +302,11 @@ class FastScanIndex:
         self.dataset = dataset
 
     def _check_payload_columns(self, dataset: lance.LanceDataset) -> None:
-        """Keep the payload in memory from the first sync on, while the table
-        keeps the columns it holds (adding others)."""
+        """Keep the payload in memory while the table keeps the columns it holds
+        (adding others)."""
         schema = dataset.schema
         schema = schema.remove(schema.get_field_index(self.vector_column)).remove_metadata()
-        if not self._payload_checked:
-            self._payload_checked = True
-            self._payload = _Payload(schema)
-        elif self._payload is not None and not self._payload.follows(schema):
+        if self._payload is not None and not self._payload.follows(schema):
             self._drop_payload("the table's columns changed")
 
     def _drop_payload(self, why: str) -> None:
@@ -446,29 +439,34 @@ class FastScanIndex:
         labels, scores = self.nearest(query, top_k)
         if not len(labels):
             return None
-        rescore = self.metric is not Metric.COSINE
         payload = self._payload
-        from_memory = payload is not None and set(columns) <= set(payload.columns)
-        read = ([] if from_memory else list(columns)) + ([self.vector_column] if rescore else [])
-        taken = None
-        if read:
-            dataset = self.dataset
-            assert dataset is not None
-            taken = dataset._take_rows(self._addresses[labels].tolist(), columns=read)
-            if taken.num_rows != len(labels):
-                return None
-        if payload is not None and from_memory:
+        table = None
+        if payload is not None and set(columns) <= set(payload.columns):
             table = payload.rows(labels, columns)
-        else:
-            assert taken is not None
-            table = taken.select(list(columns))
-        if taken is not None and rescore:
-            vectors = taken.column(self.vector_column).combine_chunks()
-            block = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dimension)
-            exact = lance_distances(self.metric, query, block)
-            order = np.argsort(exact, kind="stable")
-            table = table.take(pa.array(order))
-            distances = exact[order].astype(np.float32)
-        else:
+        if self.metric is Metric.COSINE:
+            if table is None:
+                table = self._take(labels, columns)
             distances = (1.0 - scores).astype(np.float32)  # 1 - cos, as Lance's cosine
-        return table.append_column("_distance", pa.array(distances, type=pa.float32()))
+            return None if table is None else _with_distances(table, distances)
+        read = [self.vector_column] + ([] if table is not None else list(columns))
+        taken = self._take(labels, read)
+        if taken is None:
+            return None
+        vectors = taken.column(self.vector_column).combine_chunks()
+        block = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, self.dimension)
+        exact = exact_distances(self.metric, query, block)
+        order = np.argsort(exact, kind="stable")
+        table = (taken.select(list(columns)) if table is None else table).take(pa.array(order))
+        return _with_distances(table, exact[order].astype(np.float32))
+
+    def _take(self, labels: npt.NDArray[np.int64], columns: Sequence[str]) -> pa.Table | None:
+        """The rows of ``labels`` read from Lance at the version synced, in their
+        order; None when not all could be read (a write landed meanwhile)."""
+        dataset = self.dataset
+        assert dataset is not None
+        table = dataset._take_rows(self._addresses[labels].tolist(), columns=list(columns))
+        return table if table.num_rows == len(labels) else None
+
+
+def _with_distances(table: pa.Table, distances: npt.NDArray[np.float32]) -> pa.Table:
+    return table.append_column("_distance", pa.array(distances, type=pa.float32()))
